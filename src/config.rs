@@ -1,0 +1,155 @@
+//! Configuration: environment variables read once at init, with a clear message for a bad value.
+
+use std::time::Duration;
+
+/// A configuration value that cannot be used; the function stops at init with this message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Settings shared by both functions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonSettings {
+    /// `EVENT_BUS_NAME`: where announcements go; unset or empty: none are made.
+    pub event_bus: Option<String>,
+    /// `DEADLINE_MARGIN_MS` (500): kept free before the invocation deadline to report a `Timeout`.
+    pub deadline_margin: Duration,
+    /// `FALLBACK_TIMEOUT_MS` (20000): the budget when the runtime sends no usable deadline.
+    pub fallback_timeout: Duration,
+    /// `ATTEMPT_TIMEOUT_MS` (5000): one HTTP attempt's limit, so a stalled answer is retried.
+    pub attempt_timeout: Duration,
+}
+
+/// Settings of the delete function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeleteSettings {
+    pub common: CommonSettings,
+    /// `DELETION_PROTECTION_TAG` (`DeletionProtection`); empty turns the check off.
+    pub protection_tag: Option<String>,
+    /// `SQS_CONCURRENCY` (4): messages of one batch processed at a time.
+    pub batch_concurrency: usize,
+}
+
+/// Settings of the status checker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSettings {
+    pub common: CommonSettings,
+    /// `SCHEDULE_GROUP` (`default`): where re-check schedules are created.
+    pub schedule_group: String,
+    /// `SCHEDULER_ROLE_ARN`: the role EventBridge Scheduler assumes to invoke the checker.
+    pub scheduler_role_arn: Option<String>,
+    /// `POLL_INTERVAL_SECONDS` (60): the wait before the first re-check; it doubles up to the cap.
+    pub poll_interval: Duration,
+    /// `MAX_POLL_INTERVAL_SECONDS` (900): the longest wait between re-checks.
+    pub max_poll_interval: Duration,
+    /// `MAX_WAIT_SECONDS` (7200): after this long since the start, a deletion still under way has timed out.
+    pub max_wait: Duration,
+}
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl CommonSettings {
+    pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
+        Ok(CommonSettings {
+            event_bus: get("EVENT_BUS_NAME").filter(|name| !name.trim().is_empty()),
+            deadline_margin: Duration::from_millis(number(get, "DEADLINE_MARGIN_MS", 500, 0)?),
+            fallback_timeout: Duration::from_millis(number(get, "FALLBACK_TIMEOUT_MS", 20_000, 1)?),
+            attempt_timeout: Duration::from_millis(number(get, "ATTEMPT_TIMEOUT_MS", 5_000, 1)?),
+        })
+    }
+}
+
+impl DeleteSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
+        Ok(DeleteSettings {
+            common: CommonSettings::from_lookup(get)?,
+            protection_tag: match get("DELETION_PROTECTION_TAG") {
+                None => Some("DeletionProtection".to_owned()),
+                Some(tag) if tag.is_empty() => None,
+                Some(tag) => Some(tag),
+            },
+            batch_concurrency: number(get, "SQS_CONCURRENCY", 4, 1)? as usize,
+        })
+    }
+}
+
+impl CheckSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
+        let poll_interval = Duration::from_secs(number(get, "POLL_INTERVAL_SECONDS", 60, 1)?);
+        let max_poll_interval = Duration::from_secs(number(get, "MAX_POLL_INTERVAL_SECONDS", 900, 1)?);
+        if max_poll_interval < poll_interval {
+            return Err(ConfigError(format!(
+                "MAX_POLL_INTERVAL_SECONDS ({}) is shorter than POLL_INTERVAL_SECONDS ({})",
+                max_poll_interval.as_secs(),
+                poll_interval.as_secs()
+            )));
+        }
+        Ok(CheckSettings {
+            common: CommonSettings::from_lookup(get)?,
+            schedule_group: get("SCHEDULE_GROUP").filter(|g| !g.is_empty()).unwrap_or_else(|| "default".to_owned()),
+            scheduler_role_arn: get("SCHEDULER_ROLE_ARN").filter(|arn| !arn.is_empty()),
+            poll_interval,
+            max_poll_interval,
+            max_wait: Duration::from_secs(number(get, "MAX_WAIT_SECONDS", 7_200, 1)?),
+        })
+    }
+}
+
+fn number(get: Lookup, name: &str, default: u64, min: u64) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(value) if value >= min => Ok(value),
+            _ => Err(ConfigError(format!("{name} is {text:?}, but it must be a whole number of at least {min}"))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_protect_by_the_deletion_protection_tag_and_announce_nothing() {
+        let settings = DeleteSettings::from_lookup(&lookup(&[])).unwrap();
+        assert_eq!(settings.protection_tag.as_deref(), Some("DeletionProtection"));
+        assert_eq!(settings.common.event_bus, None);
+        assert_eq!(settings.common.deadline_margin, Duration::from_millis(500));
+        assert_eq!(settings.batch_concurrency, 4);
+    }
+
+    #[test]
+    fn an_empty_protection_tag_turns_the_check_off() {
+        let settings = DeleteSettings::from_lookup(&lookup(&[("DELETION_PROTECTION_TAG", "")])).unwrap();
+        assert_eq!(settings.protection_tag, None);
+    }
+
+    #[test]
+    fn a_bad_number_names_the_variable() {
+        let error = DeleteSettings::from_lookup(&lookup(&[("SQS_CONCURRENCY", "many")])).unwrap_err();
+        assert!(error.to_string().contains("SQS_CONCURRENCY is \"many\""), "{error}");
+        let error = CheckSettings::from_lookup(&lookup(&[("POLL_INTERVAL_SECONDS", "0")])).unwrap_err();
+        assert!(error.to_string().contains("at least 1"), "{error}");
+    }
+
+    #[test]
+    fn the_poll_cap_may_not_be_below_the_first_interval() {
+        let error = CheckSettings::from_lookup(&lookup(&[("POLL_INTERVAL_SECONDS", "120"), ("MAX_POLL_INTERVAL_SECONDS", "60")]))
+            .unwrap_err();
+        assert!(error.to_string().contains("shorter than"), "{error}");
+    }
+}

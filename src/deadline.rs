@@ -1,0 +1,108 @@
+//! The time an invocation may spend on service calls: the invocation's deadline less a safety margin,
+//! so that a hung or throttling service ends in our `Timeout` error before Lambda stops the process.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_smithy_types::timeout::TimeoutConfig;
+
+use crate::error::Error;
+
+/// The end of an invocation's time for service calls, shared by every call the invocation makes.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    ends: Instant,
+    attempt_timeout: Duration,
+}
+
+impl Budget {
+    /// `deadline_ms` is Lambda's `Lambda-Runtime-Deadline-Ms` (epoch milliseconds). Lambda never hands
+    /// out an invocation whose deadline has passed, but local runtimes send 0 or a stale time: such a
+    /// deadline falls back to `fallback` from now instead of failing every call.
+    pub fn for_invocation(deadline_ms: u64, margin: Duration, fallback: Duration, attempt_timeout: Duration) -> Budget {
+        Self::starting(deadline_ms, margin, fallback, attempt_timeout, SystemTime::now(), Instant::now())
+    }
+
+    fn starting(
+        deadline_ms: u64,
+        margin: Duration,
+        fallback: Duration,
+        attempt_timeout: Duration,
+        wall_now: SystemTime,
+        now: Instant,
+    ) -> Budget {
+        let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+        let left = match deadline.duration_since(wall_now) {
+            Ok(left) if !left.is_zero() => left.saturating_sub(margin),
+            _ => fallback,
+        };
+        Budget { ends: now + left, attempt_timeout }
+    }
+
+    /// The time left, or `None` once it is spent.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.ends.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
+    }
+
+    /// The SDK timeouts for one call: the whole operation (retries included) ends with the budget, and
+    /// each attempt within it ends after the attempt timeout, so one stalled answer is retried.
+    pub fn timeouts(&self, operation: &str) -> Result<TimeoutConfig, Error> {
+        let left = self.remaining().ok_or_else(|| {
+            Error::Timeout(format!(
+                "{operation} was not called: no time is left before the invocation deadline less its safety margin"
+            ))
+        })?;
+        Ok(TimeoutConfig::builder()
+            .operation_timeout(left)
+            .operation_attempt_timeout(left.min(self.attempt_timeout))
+            .build())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MARGIN: Duration = Duration::from_millis(500);
+    const FALLBACK: Duration = Duration::from_secs(20);
+    const ATTEMPT: Duration = Duration::from_secs(5);
+
+    fn budget_at(deadline_ms: u64, wall_now_ms: u64) -> Duration {
+        let now = Instant::now();
+        let wall_now = UNIX_EPOCH + Duration::from_millis(wall_now_ms);
+        Budget::starting(deadline_ms, MARGIN, FALLBACK, ATTEMPT, wall_now, now).ends - now
+    }
+
+    #[test]
+    fn a_future_deadline_leaves_the_time_to_it_less_the_margin() {
+        assert_eq!(budget_at(1_000_010_000, 1_000_000_000), Duration::from_millis(9_500));
+    }
+
+    #[test]
+    fn a_deadline_closer_than_the_margin_leaves_no_time() {
+        assert_eq!(budget_at(1_000_000_300, 1_000_000_000), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_missing_or_past_deadline_falls_back_to_the_default() {
+        assert_eq!(budget_at(0, 1_000_000_000), FALLBACK);
+        assert_eq!(budget_at(999_000_000, 1_000_000_000), FALLBACK);
+        assert_eq!(budget_at(1_000_000_000, 1_000_000_000), FALLBACK);
+    }
+
+    #[test]
+    fn a_spent_budget_refuses_to_call_with_a_timeout_error() {
+        let budget = Budget { ends: Instant::now(), attempt_timeout: ATTEMPT };
+        let error = budget.timeouts("DeleteInstance").unwrap_err();
+        assert_eq!(error.error_type(), "Timeout");
+        assert!(error.to_string().contains("DeleteInstance was not called"));
+    }
+
+    #[test]
+    fn each_attempt_is_bounded_by_the_attempt_timeout_within_the_budget() {
+        let budget = Budget::for_invocation(0, MARGIN, FALLBACK, ATTEMPT);
+        let timeouts = budget.timeouts("GetInstance").unwrap();
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT));
+        assert!(timeouts.operation_timeout().unwrap() <= FALLBACK);
+        assert!(timeouts.operation_timeout().unwrap() > FALLBACK - Duration::from_secs(5));
+    }
+}

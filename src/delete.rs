@@ -1,0 +1,344 @@
+//! The delete function: check deletion protection, delete (or describe, in a dry run), treat a
+//! deletion already under way as success, and announce each deletion on the bus.
+
+use futures_util::stream::{self, StreamExt};
+use lambda_runtime::{Context, LambdaEvent};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+
+use crate::config::{CommonSettings, DeleteSettings};
+use crate::deadline::Budget;
+use crate::error::Error;
+use crate::events::{Announcement, EventBus};
+use crate::input::{parse_delete_event, DeleteEvent, DeleteRequest, SqsItem, DELETION_STARTED};
+use crate::record::DeleteOutput;
+use crate::supply_chain::{instance_arn, SupplyChain};
+
+/// What one invocation returns: the record for a single request, the partial batch response for SQS.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum DeleteResponse {
+    Instance(DeleteOutput),
+    Batch(SqsBatchResponse),
+}
+
+/// What every call of one invocation shares.
+#[derive(Debug, Clone)]
+pub(crate) struct Invocation {
+    pub function_arn: String,
+    pub budget: Budget,
+}
+
+impl Invocation {
+    pub(crate) fn new(context: &Context, settings: &CommonSettings) -> Self {
+        Invocation {
+            function_arn: context.invoked_function_arn.clone(),
+            budget: Budget::for_invocation(
+                context.deadline,
+                settings.deadline_margin,
+                settings.fallback_timeout,
+                settings.attempt_timeout,
+            ),
+        }
+    }
+}
+
+/// The delete function's dependencies, built once at init and borrowed by every invocation.
+#[derive(Debug, Clone)]
+pub struct DeleteFunction {
+    supply_chain: SupplyChain,
+    bus: Option<EventBus>,
+    settings: DeleteSettings,
+}
+
+impl DeleteFunction {
+    pub fn new(supply_chain: SupplyChain, bus: Option<EventBus>, settings: DeleteSettings) -> Self {
+        DeleteFunction { supply_chain, bus, settings }
+    }
+
+    /// Handles one invocation of any accepted shape.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<DeleteResponse, Error> {
+        let invocation = Invocation::new(&event.context, &self.settings.common);
+        let parsed = parse_delete_event(&event.payload).inspect_err(|error| {
+            warn!(error_type = error.error_type(), error = %error, "event refused");
+        })?;
+        match parsed {
+            DeleteEvent::Direct(request) | DeleteEvent::EventBridge(request) => {
+                let output = self.delete(&request, &invocation).await?;
+                if let (Some(bus), Some(announcement)) = (&self.bus, self.announcement(&output, &invocation)) {
+                    let published = bus.publish(&[announcement], &invocation.budget).await;
+                    if let Some(Err(error)) = published.into_iter().next() {
+                        warn!(instance_id = %request.instance_id, error_type = error.error_type(), error = %error, "announcement failed");
+                        return Err(error);
+                    }
+                }
+                Ok(DeleteResponse::Instance(output))
+            }
+            DeleteEvent::Sqs(items) => Ok(DeleteResponse::Batch(self.handle_batch(items, &invocation).await)),
+        }
+    }
+
+    /// Processes each distinct request of the batch once, a few at a time, and lists exactly the
+    /// messages that failed so that only those are delivered again.
+    async fn handle_batch(&self, items: Vec<SqsItem>, invocation: &Invocation) -> SqsBatchResponse {
+        // Duplicates inside one batch (at-least-once delivery) reach the service once.
+        let mut distinct: Vec<&DeleteRequest> = Vec::new();
+        for request in items.iter().filter_map(|item| item.request.as_ref().ok()) {
+            if !distinct.contains(&request) {
+                distinct.push(request);
+            }
+        }
+        let mut outcomes: Vec<Result<DeleteOutput, Error>> = stream::iter(distinct.iter())
+            .map(|request| self.delete(request, invocation))
+            .buffered(self.settings.batch_concurrency)
+            .collect()
+            .await;
+
+        if let Some(bus) = &self.bus {
+            let (positions, announcements): (Vec<usize>, Vec<Announcement>) = outcomes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, outcome)| Some((i, self.announcement(outcome.as_ref().ok()?, invocation)?)))
+                .unzip();
+            let published = bus.publish(&announcements, &invocation.budget).await;
+            for (position, result) in positions.into_iter().zip(published) {
+                if let Err(error) = result {
+                    outcomes[position] = Err(error);
+                }
+            }
+        }
+
+        let mut response = SqsBatchResponse::default();
+        for item in &items {
+            let error = match &item.request {
+                Err(error) => Some(error),
+                Ok(request) => {
+                    let position = distinct.iter().position(|r| *r == request).expect("every request is in the list");
+                    outcomes[position].as_ref().err()
+                }
+            };
+            if let Some(error) = error {
+                warn!(message_id = %item.message_id, error_type = error.error_type(), error = %error, "message failed");
+                response.add_failure(item.message_id.clone());
+            }
+        }
+        response
+    }
+
+    /// Deletes one instance, or describes it in a dry run; never deletes a protected instance.
+    async fn delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<DeleteOutput, Error> {
+        let result = self.try_delete(request, invocation).await;
+        if let Err(error) = &result {
+            warn!(instance_id = %request.instance_id, error_type = error.error_type(), error = %error, "deletion not made");
+        }
+        result
+    }
+
+    async fn try_delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<DeleteOutput, Error> {
+        let id = &request.instance_id;
+        let budget = &invocation.budget;
+        if let Some(tag) = &self.settings.protection_tag {
+            let arn = instance_arn(&invocation.function_arn, self.supply_chain.region(), id)?;
+            let tags = self.supply_chain.tags(&arn, budget).await?;
+            if let Some(value) = tags.get(tag).filter(|value| value.trim().eq_ignore_ascii_case("true")) {
+                return Err(Error::DeletionProtected(format!(
+                    "instance {id} is protected from deletion by its tag {tag}={value:?}; remove the tag or set it to \
+                     false to allow the deletion"
+                )));
+            }
+        }
+        if request.dry_run {
+            let instance = self.supply_chain.get_instance(id, budget).await?;
+            info!(instance_id = %id, state = %instance.state, outcome = "dry run", "instance would be deleted");
+            return Ok(DeleteOutput { instance, dry_run: true });
+        }
+        let instance = match self.supply_chain.delete_instance(id, budget).await {
+            Ok(instance) => {
+                info!(instance_id = %id, state = %instance.state, outcome = "deletion started", "instance deletion requested");
+                instance
+            }
+            // Another change is under way: a deletion (this same event delivered twice) is success.
+            Err(Error::Conflict(conflict)) => {
+                let instance = self.supply_chain.get_instance(id, budget).await?;
+                if !matches!(instance.state.as_str(), "Deleting" | "Deleted") {
+                    return Err(Error::Conflict(format!(
+                        "{conflict}; the instance is {}, so its deletion was not started",
+                        instance.state
+                    )));
+                }
+                info!(instance_id = %id, state = %instance.state, outcome = "deletion already under way", "instance deletion requested");
+                instance
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(DeleteOutput { instance, dry_run: false })
+    }
+
+    /// The Deletion Started announcement for an output, when there is a deletion to follow.
+    fn announcement(&self, output: &DeleteOutput, invocation: &Invocation) -> Option<Announcement> {
+        if output.dry_run || !matches!(output.instance.state.as_str(), "Deleting" | "Deleted") {
+            return None;
+        }
+        let resources = crate::input::InstanceId::parse("instanceId", &Value::String(output.instance.instance_id.clone()))
+            .and_then(|id| instance_arn(&invocation.function_arn, self.supply_chain.region(), &id))
+            .map(|arn| vec![arn])
+            .unwrap_or_default();
+        Some(Announcement {
+            detail_type: DELETION_STARTED,
+            detail: serde_json::to_value(output).expect("a record always serialises"),
+            resources,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The error mapping and the decisions, with a real SDK client whose answers are stubbed.
+    use super::*;
+    use aws_sdk_supplychain::operation::delete_instance::{DeleteInstanceError, DeleteInstanceOutput};
+    use aws_sdk_supplychain::operation::get_instance::GetInstanceOutput;
+    use aws_sdk_supplychain::operation::list_tags_for_resource::{ListTagsForResourceError, ListTagsForResourceOutput};
+    use aws_sdk_supplychain::types::error::{
+        AccessDeniedException, ConflictException, InternalServerException, ResourceNotFoundException,
+        ServiceQuotaExceededException, ThrottlingException, ValidationException,
+    };
+    use aws_sdk_supplychain::types::{Instance, InstanceState};
+    use aws_sdk_supplychain::Client;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+    use serde_json::json;
+
+    const ID: &str = "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1";
+    const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:delete-instance";
+
+    /// The error code the SDK would have read from the `x-amzn-errortype` header.
+    fn meta(code: &str) -> aws_sdk_supplychain::error::ErrorMetadata {
+        aws_sdk_supplychain::error::ErrorMetadata::builder().code(code).build()
+    }
+
+    fn instance(state: InstanceState) -> Instance {
+        Instance::builder().instance_id(ID).aws_account_id("123456789012").state(state).build().unwrap()
+    }
+
+    fn no_tags() -> Rule {
+        mock!(Client::list_tags_for_resource).then_output(|| ListTagsForResourceOutput::builder().set_tags(Some(Default::default())).build().unwrap())
+    }
+
+    fn function(rules: &[&Rule]) -> DeleteFunction {
+        let client = mock_client!(aws_sdk_supplychain, RuleMode::MatchAny, rules);
+        DeleteFunction::new(SupplyChain::new(client), None, DeleteSettings::from_lookup(&|_| None).unwrap())
+    }
+
+    async fn invoke(function: &DeleteFunction, payload: Value) -> Result<DeleteResponse, Error> {
+        let mut context = Context::default();
+        context.invoked_function_arn = FUNCTION_ARN.to_owned();
+        function.handle(LambdaEvent::new(payload, context)).await
+    }
+
+    fn state_of(response: DeleteResponse) -> String {
+        match response {
+            DeleteResponse::Instance(output) => output.instance.state,
+            other => panic!("expected a record, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_delete_instance_error_maps_to_its_error_type_and_keeps_the_aws_code() {
+        // Throttling and server errors are retried by the SDK (three attempts in standard mode) first.
+        let cases: Vec<(fn() -> DeleteInstanceError, &str, &str, usize)> = vec![
+            (|| DeleteInstanceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("gone").meta(meta("ResourceNotFoundException")).build()), "InstanceNotFound", "ResourceNotFoundException", 1),
+            (|| DeleteInstanceError::AccessDeniedException(AccessDeniedException::builder().message("no").meta(meta("AccessDeniedException")).build()), "AccessDenied", "AccessDeniedException", 1),
+            (|| DeleteInstanceError::ServiceQuotaExceededException(ServiceQuotaExceededException::builder().message("q").meta(meta("ServiceQuotaExceededException")).build()), "QuotaExceeded", "ServiceQuotaExceededException", 1),
+            (|| DeleteInstanceError::ThrottlingException(ThrottlingException::builder().message("slow").meta(meta("ThrottlingException")).build()), "Throttled", "ThrottlingException", 3),
+            (|| DeleteInstanceError::InternalServerException(InternalServerException::builder().message("oops").meta(meta("InternalServerException")).build()), "ServiceUnavailable", "InternalServerException", 3),
+            (|| DeleteInstanceError::ValidationException(ValidationException::builder().message("bad").meta(meta("ValidationException")).build()), "InvalidInput", "ValidationException", 1),
+        ];
+        for (make, error_type, code, attempts) in cases {
+            let tags = no_tags();
+            let delete = mock!(Client::delete_instance).then_error(make);
+            let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": ID})).await.unwrap_err();
+            assert_eq!(error.error_type(), error_type);
+            assert!(error.to_string().contains(code), "{error}");
+            assert!(error.to_string().contains("DeleteInstance failed"), "{error}");
+            assert_eq!((tags.num_calls(), delete.num_calls()), (1, attempts), "{error_type}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unmodeled_503_is_service_unavailable() {
+        let tags = no_tags();
+        let delete = mock!(Client::delete_instance).then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(503).unwrap(),
+                aws_smithy_types::body::SdkBody::from("{\"message\":\"busy\"}"),
+            )
+        });
+        let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": ID})).await.unwrap_err();
+        assert_eq!(error.error_type(), "ServiceUnavailable", "{error}");
+        assert!(delete.num_calls() >= 1);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_during_a_deletion_already_under_way_is_success() {
+        let tags = no_tags();
+        let delete = mock!(Client::delete_instance)
+            .then_error(|| DeleteInstanceError::ConflictException(ConflictException::builder().message("busy").build()));
+        let get = mock!(Client::get_instance)
+            .then_output(|| GetInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
+        let response = invoke(&function(&[&tags, &delete, &get]), json!({"instanceId": ID})).await.unwrap();
+        assert_eq!(state_of(response), "Deleting");
+        assert_eq!((tags.num_calls(), delete.num_calls(), get.num_calls()), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_conflict_with_another_change_is_a_retryable_conflict() {
+        let tags = no_tags();
+        let delete = mock!(Client::delete_instance)
+            .then_error(|| DeleteInstanceError::ConflictException(ConflictException::builder().message("busy").build()));
+        let get = mock!(Client::get_instance)
+            .then_output(|| GetInstanceOutput::builder().instance(instance(InstanceState::Initializing)).build());
+        let error = invoke(&function(&[&tags, &delete, &get]), json!({"instanceId": ID})).await.unwrap_err();
+        assert_eq!(error.error_type(), "Conflict");
+        assert!(error.to_string().contains("the instance is Initializing"), "{error}");
+        assert_eq!((delete.num_calls(), get.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_protected_instance_is_never_deleted() {
+        let tags = mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(&format!("arn:aws:scn:us-east-1:123456789012:instance/{ID}")))
+            .then_output(|| {
+                ListTagsForResourceOutput::builder().tags("DeletionProtection", "TRUE").build().unwrap()
+            });
+        let delete = mock!(Client::delete_instance)
+            .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
+        let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": ID})).await.unwrap_err();
+        assert_eq!(error.error_type(), "DeletionProtected");
+        assert_eq!((tags.num_calls(), delete.num_calls()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn tags_of_a_missing_instance_mean_instance_not_found() {
+        let tags = mock!(Client::list_tags_for_resource).then_error(|| {
+            ListTagsForResourceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("no").build())
+        });
+        let delete = mock!(Client::delete_instance)
+            .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
+        let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": ID})).await.unwrap_err();
+        assert_eq!(error.error_type(), "InstanceNotFound");
+        assert!(error.to_string().contains("ListTagsForResource failed"), "{error}");
+        assert_eq!((tags.num_calls(), delete.num_calls()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn invalid_input_reaches_no_service() {
+        let tags = no_tags();
+        let delete = mock!(Client::delete_instance)
+            .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
+        let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": "nope"})).await.unwrap_err();
+        assert_eq!(error.error_type(), "InvalidInput");
+        assert_eq!((tags.num_calls(), delete.num_calls()), (0, 0));
+    }
+}

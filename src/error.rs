@@ -1,0 +1,251 @@
+//! The functions' errors: one enum, and the one place that names each kind as a stable `errorType`.
+//!
+//! A Step Functions `Retry` or `Catch`, an alarm or a person reading a dead-letter queue matches on
+//! these names, so they never change; the message carries the detail (AWS error code, request id).
+
+use aws_sdk_supplychain::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use lambda_runtime::Diagnostic;
+
+/// Every way an invocation can fail. The variant decides the `errorType`; the text is the `errorMessage`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The event is not one of the accepted shapes, or its instance id is malformed. Never retried.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Supply Chain has no such instance (`ResourceNotFoundException`).
+    #[error("{0}")]
+    InstanceNotFound(String),
+    /// The instance carries the deletion-protection tag set to `true`.
+    #[error("{0}")]
+    DeletionProtected(String),
+    /// The function's role may not make the call (`AccessDeniedException`).
+    #[error("{0}")]
+    AccessDenied(String),
+    /// Another change to the instance is under way (`ConflictException`), and it is not a deletion.
+    #[error("{0}")]
+    Conflict(String),
+    /// `ServiceQuotaExceededException`.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// Still throttled after the SDK's own retries.
+    #[error("{0}")]
+    Throttled(String),
+    /// 5xx answers or no connection, after the SDK's own retries.
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    /// The invocation's deadline (less the safety margin) came before the service answered.
+    #[error("{0}")]
+    Timeout(String),
+    /// An announcement could not be put on the event bus.
+    #[error("{0}")]
+    PublishFailed(String),
+    /// The next status check could not be scheduled.
+    #[error("{0}")]
+    ScheduleFailed(String),
+    /// Anything else: a bug, or an answer the model does not describe.
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+impl Error {
+    /// The stable name sent to Lambda as `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Error::InvalidInput(_) => "InvalidInput",
+            Error::InstanceNotFound(_) => "InstanceNotFound",
+            Error::DeletionProtected(_) => "DeletionProtected",
+            Error::AccessDenied(_) => "AccessDenied",
+            Error::Conflict(_) => "Conflict",
+            Error::QuotaExceeded(_) => "QuotaExceeded",
+            Error::Throttled(_) => "Throttled",
+            Error::ServiceUnavailable(_) => "ServiceUnavailable",
+            Error::Timeout(_) => "Timeout",
+            Error::PublishFailed(_) => "PublishFailed",
+            Error::ScheduleFailed(_) => "ScheduleFailed",
+            Error::Unexpected(_) => "Unexpected",
+        }
+    }
+
+    /// Whether the same event may succeed when delivered again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Conflict(_)
+                | Error::Throttled(_)
+                | Error::ServiceUnavailable(_)
+                | Error::Timeout(_)
+                | Error::PublishFailed(_)
+                | Error::ScheduleFailed(_)
+        )
+    }
+
+    /// Classifies a failed Supply Chain call. `operation` names the call in the message.
+    pub(crate) fn from_supply_chain<E>(operation: &str, err: SdkError<E>) -> Error
+    where
+        E: ServiceErrorKind + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let kind = match &err {
+            SdkError::ServiceError(ctx) => ctx.err().kind(ctx.raw().status().as_u16()),
+            SdkError::TimeoutError(_) => Kind::Timeout,
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => Kind::Timeout,
+            // No answer at all (refused, reset, dropped) after the SDK's retries: the service is unreachable.
+            SdkError::DispatchFailure(_) => Kind::Unavailable,
+            SdkError::ResponseError(ctx) if ctx.raw().status().is_server_error() => Kind::Unavailable,
+            _ => Kind::Unexpected,
+        };
+        let message = describe(operation, &err);
+        kind.into_error(message)
+    }
+}
+
+/// How a service error is classified, before it becomes an [`Error`] with its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    NotFound,
+    AccessDenied,
+    Conflict,
+    QuotaExceeded,
+    Throttled,
+    Unavailable,
+    Invalid,
+    Timeout,
+    Unexpected,
+}
+
+impl Kind {
+    /// For error codes the model does not name (a 503's `ServiceUnavailableException`, codes added later),
+    /// the HTTP status still tells throttling and server faults apart.
+    pub(crate) fn from_status(status: u16) -> Kind {
+        match status {
+            429 => Kind::Throttled,
+            403 => Kind::AccessDenied,
+            404 => Kind::NotFound,
+            500..=599 => Kind::Unavailable,
+            _ => Kind::Unexpected,
+        }
+    }
+
+    fn into_error(self, message: String) -> Error {
+        match self {
+            Kind::NotFound => Error::InstanceNotFound(message),
+            Kind::AccessDenied => Error::AccessDenied(message),
+            Kind::Conflict => Error::Conflict(message),
+            Kind::QuotaExceeded => Error::QuotaExceeded(message),
+            Kind::Throttled => Error::Throttled(message),
+            Kind::Unavailable => Error::ServiceUnavailable(message),
+            // We validate every id before calling, so a ValidationException is still about the input.
+            Kind::Invalid => Error::InvalidInput(message),
+            Kind::Timeout => Error::Timeout(message),
+            Kind::Unexpected => Error::Unexpected(message),
+        }
+    }
+}
+
+/// Maps an operation's modeled errors to a [`Kind`]; implemented for each Supply Chain operation used.
+pub(crate) trait ServiceErrorKind {
+    fn kind(&self, status: u16) -> Kind;
+}
+
+/// The Supply Chain operations share one error list in the model; this writes the same match for each.
+macro_rules! supply_chain_error_kind {
+    ($($error:ty),+ $(,)?) => {$(
+        impl ServiceErrorKind for $error {
+            fn kind(&self, status: u16) -> Kind {
+                use $error as E;
+                match self {
+                    E::ResourceNotFoundException(_) => Kind::NotFound,
+                    E::AccessDeniedException(_) => Kind::AccessDenied,
+                    E::ConflictException(_) => Kind::Conflict,
+                    E::ServiceQuotaExceededException(_) => Kind::QuotaExceeded,
+                    E::ThrottlingException(_) => Kind::Throttled,
+                    E::InternalServerException(_) => Kind::Unavailable,
+                    E::ValidationException(_) => Kind::Invalid,
+                    // Codes this SDK does not know yet.
+                    _ => Kind::from_status(status),
+                }
+            }
+        }
+    )+};
+}
+
+supply_chain_error_kind!(
+    aws_sdk_supplychain::operation::delete_instance::DeleteInstanceError,
+    aws_sdk_supplychain::operation::get_instance::GetInstanceError,
+    aws_sdk_supplychain::operation::list_tags_for_resource::ListTagsForResourceError,
+);
+
+/// One line that keeps what a person needs to follow the failure up: the call, the AWS error code and
+/// message, the HTTP status and the request id.
+pub(crate) fn describe<E>(operation: &str, err: &SdkError<E>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let e = ctx.err();
+            let request_id = ctx.raw().headers().get("x-amzn-requestid");
+            format!(
+                "{operation} failed: {}: {} (HTTP {}, request id {})",
+                e.code().unwrap_or("UnknownError"),
+                e.message().unwrap_or("no message"),
+                ctx.raw().status().as_u16(),
+                request_id.unwrap_or("unknown"),
+            )
+        }
+        SdkError::TimeoutError(_) => {
+            format!("{operation} did not complete before the invocation deadline less its safety margin")
+        }
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            format!("{operation} did not complete in time: {}", DisplayErrorContext(err))
+        }
+        SdkError::DispatchFailure(_) => {
+            format!("{operation} could not reach the service: {}", DisplayErrorContext(err))
+        }
+        _ => format!("{operation} failed: {}", DisplayErrorContext(err)),
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(error: Error) -> Diagnostic {
+        Diagnostic { error_type: error.error_type().to_owned(), error_message: error.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_its_stable_error_type_on_the_wire() {
+        let cases = [
+            (Error::InvalidInput("m".into()), "InvalidInput", false),
+            (Error::InstanceNotFound("m".into()), "InstanceNotFound", false),
+            (Error::DeletionProtected("m".into()), "DeletionProtected", false),
+            (Error::AccessDenied("m".into()), "AccessDenied", false),
+            (Error::Conflict("m".into()), "Conflict", true),
+            (Error::QuotaExceeded("m".into()), "QuotaExceeded", false),
+            (Error::Throttled("m".into()), "Throttled", true),
+            (Error::ServiceUnavailable("m".into()), "ServiceUnavailable", true),
+            (Error::Timeout("m".into()), "Timeout", true),
+            (Error::PublishFailed("m".into()), "PublishFailed", true),
+            (Error::ScheduleFailed("m".into()), "ScheduleFailed", true),
+            (Error::Unexpected("m".into()), "Unexpected", false),
+        ];
+        for (error, name, retryable) in cases {
+            assert_eq!(error.is_retryable(), retryable, "{name}");
+            let diagnostic = Diagnostic::from(error);
+            assert_eq!(diagnostic.error_type, name);
+            assert_eq!(diagnostic.error_message, "m");
+        }
+    }
+
+    #[test]
+    fn unknown_error_codes_are_classified_by_http_status() {
+        assert_eq!(Kind::from_status(429), Kind::Throttled);
+        assert_eq!(Kind::from_status(503), Kind::Unavailable);
+        assert_eq!(Kind::from_status(500), Kind::Unavailable);
+        assert_eq!(Kind::from_status(403), Kind::AccessDenied);
+        assert_eq!(Kind::from_status(404), Kind::NotFound);
+        assert_eq!(Kind::from_status(418), Kind::Unexpected);
+    }
+}

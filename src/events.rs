@@ -1,0 +1,127 @@
+//! The adapter to EventBridge: announcements put on the project's bus, with every failed entry
+//! reported rather than ignored.
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_eventbridge::Client;
+use serde_json::Value;
+
+use crate::deadline::Budget;
+use crate::error::{describe, Error};
+use crate::input::EVENT_SOURCE;
+
+/// PutEvents takes at most 10 entries per call.
+const MAX_ENTRIES: usize = 10;
+/// PutEvents takes at most 256 KiB per call, counted over each entry's source, detail-type, detail and resources.
+const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// One event to put on the bus, under [`EVENT_SOURCE`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcement {
+    pub detail_type: &'static str,
+    pub detail: Value,
+    /// ARNs the event concerns (the instance), so rules can match on them.
+    pub resources: Vec<String>,
+}
+
+impl Announcement {
+    /// The size PutEvents counts for this entry (the time member adds 14 bytes).
+    fn size(&self, detail: &str) -> usize {
+        14 + EVENT_SOURCE.len() + self.detail_type.len() + detail.len() + self.resources.iter().map(String::len).sum::<usize>()
+    }
+}
+
+/// The bus, with the SDK client built once at init.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    client: Client,
+    name: String,
+}
+
+impl EventBus {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        EventBus { client, name: name.into() }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Puts every announcement; result `i` tells the fate of announcement `i`.
+    pub async fn publish(&self, announcements: &[Announcement], budget: &Budget) -> Vec<Result<(), Error>> {
+        let details: Vec<String> = announcements.iter().map(|a| a.detail.to_string()).collect();
+        let mut results = Vec::with_capacity(announcements.len());
+        let mut start = 0;
+        while start < announcements.len() {
+            // Fill a call up to the entry and size limits; a single oversized entry still goes alone,
+            // so that PutEvents names the problem for it.
+            let mut end = start;
+            let mut bytes = 0;
+            while end < announcements.len() && end - start < MAX_ENTRIES {
+                let size = announcements[end].size(&details[end]);
+                if end > start && bytes + size > MAX_REQUEST_BYTES {
+                    break;
+                }
+                bytes += size;
+                end += 1;
+            }
+            results.extend(self.put(&announcements[start..end], &details[start..end], budget).await);
+            start = end;
+        }
+        results
+    }
+
+    async fn put(&self, announcements: &[Announcement], details: &[String], budget: &Budget) -> Vec<Result<(), Error>> {
+        const OP: &str = "PutEvents";
+        let all_failed = |error: Error| vec![Err(error); announcements.len()];
+        let timeouts = match budget.timeouts(OP) {
+            Ok(timeouts) => timeouts,
+            Err(error) => return all_failed(Error::PublishFailed(error.to_string())),
+        };
+        let entries = announcements.iter().zip(details).map(|(a, detail)| {
+            PutEventsRequestEntry::builder()
+                .event_bus_name(&self.name)
+                .source(EVENT_SOURCE)
+                .detail_type(a.detail_type)
+                .detail(detail)
+                .set_resources(Some(a.resources.clone()))
+                .build()
+        });
+        let sent = self
+            .client
+            .put_events()
+            .set_entries(Some(entries.collect()))
+            .customize()
+            .config_override(aws_sdk_eventbridge::config::Builder::default().timeout_config(timeouts))
+            .send()
+            .await;
+        let output = match sent {
+            Ok(output) => output,
+            Err(e) => {
+                return all_failed(Error::PublishFailed(format!(
+                    "the announcement was not put on event bus {:?}: {}",
+                    self.name,
+                    describe(OP, &e)
+                )))
+            }
+        };
+        let entries = output.entries();
+        (0..announcements.len())
+            .map(|i| match entries.get(i) {
+                Some(entry) if entry.error_code().is_none() && entry.event_id().is_some() => Ok(()),
+                Some(entry) => Err(Error::PublishFailed(format!(
+                    "event bus {:?} refused the {:?} announcement: {}: {}",
+                    self.name,
+                    announcements[i].detail_type,
+                    entry.error_code().unwrap_or("no error code"),
+                    entry.error_message().unwrap_or("no message")
+                ))),
+                None => Err(Error::PublishFailed(format!(
+                    "PutEvents on event bus {:?} answered {} results for {} entries",
+                    self.name,
+                    entries.len(),
+                    announcements.len()
+                ))),
+            })
+            .collect()
+    }
+}

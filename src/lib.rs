@@ -1,0 +1,33 @@
+//! AWS Lambda functions that delete AWS Supply Chain instances and follow each deletion to its end.
+//!
+//! - [`delete::DeleteFunction`]: the `delete-instance` function.
+//! - [`input`]: the accepted event shapes; [`record`]: the output record; [`error`]: the error names.
+//! - [`supply_chain`], [`events`]: the adapters to the AWS services.
+
+pub mod config;
+pub mod deadline;
+pub mod delete;
+pub mod error;
+pub mod events;
+pub mod input;
+pub mod record;
+pub mod supply_chain;
+
+pub use config::{CheckSettings, ConfigError, DeleteSettings};
+pub use delete::{DeleteFunction, DeleteResponse};
+pub use error::Error;
+
+/// Builds the delete function from the environment: settings first (so a bad value stops init with a
+/// clear message), then the SDK clients from `aws-config` defaults (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL_SUPPLYCHAIN`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, ...).
+pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
+    let settings = DeleteSettings::from_env()?;
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let supply_chain = supply_chain::SupplyChain::new(aws_sdk_supplychain::Client::new(&sdk_config));
+    let bus = settings
+        .common
+        .event_bus
+        .as_ref()
+        .map(|name| events::EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
+    Ok(DeleteFunction::new(supply_chain, bus, settings))
+}

@@ -1,0 +1,113 @@
+//! The output record: the API's `Instance` with the API's own member names, timestamps as RFC 3339
+//! UTC strings, absent members left out, and an unknown future `state` passed through as its string.
+
+use aws_sdk_supplychain::types::Instance;
+use aws_smithy_types::date_time::Format;
+use serde::{Deserialize, Serialize};
+
+/// One Supply Chain instance as this project returns and announces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRecord {
+    pub instance_id: String,
+    pub aws_account_id: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_app_dns_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_number: Option<f64>,
+}
+
+impl From<&Instance> for InstanceRecord {
+    fn from(instance: &Instance) -> Self {
+        let time = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| t.fmt(Format::DateTime).ok());
+        InstanceRecord {
+            instance_id: instance.instance_id().to_owned(),
+            aws_account_id: instance.aws_account_id().to_owned(),
+            // `as_str` keeps the wire value of states this SDK does not know yet.
+            state: instance.state().as_str().to_owned(),
+            error_message: instance.error_message().map(str::to_owned),
+            web_app_dns_domain: instance.web_app_dns_domain().map(str::to_owned),
+            created_time: time(instance.created_time()),
+            last_modified_time: time(instance.last_modified_time()),
+            instance_name: instance.instance_name().map(str::to_owned),
+            instance_description: instance.instance_description().map(str::to_owned),
+            kms_key_arn: instance.kms_key_arn().map(str::to_owned),
+            version_number: instance.version_number(),
+        }
+    }
+}
+
+/// What the delete function returns for one instance: `{"instance": {...}}`, plus `"dryRun": true`
+/// when nothing was deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteOutput {
+    pub instance: InstanceRecord,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_supplychain::types::InstanceState;
+    use serde_json::json;
+
+    #[test]
+    fn every_member_keeps_the_api_name_and_times_are_rfc3339_utc() {
+        let instance = Instance::builder()
+            .instance_id("1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1")
+            .aws_account_id("123456789012")
+            .state(InstanceState::Deleting)
+            .error_message("e")
+            .web_app_dns_domain("example")
+            .created_time(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+            .last_modified_time(aws_smithy_types::DateTime::from_millis(1_700_000_001_500))
+            .instance_name("n")
+            .instance_description("d")
+            .kms_key_arn("arn:aws:kms:us-east-1:123456789012:key/k")
+            .version_number(2.0)
+            .build()
+            .unwrap();
+        let output = DeleteOutput { instance: InstanceRecord::from(&instance), dry_run: false };
+        assert_eq!(
+            serde_json::to_value(&output).unwrap(),
+            json!({"instance": {
+                "instanceId": "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1", "awsAccountId": "123456789012",
+                "state": "Deleting", "errorMessage": "e", "webAppDnsDomain": "example",
+                "createdTime": "2023-11-14T22:13:20Z", "lastModifiedTime": "2023-11-14T22:13:21.5Z",
+                "instanceName": "n", "instanceDescription": "d",
+                "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "versionNumber": 2.0
+            }})
+        );
+    }
+
+    #[test]
+    fn absent_members_are_left_out_and_unknown_states_pass_through() {
+        let instance = Instance::builder()
+            .instance_id("1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1")
+            .aws_account_id("123456789012")
+            .state(InstanceState::from("Archiving"))
+            .build()
+            .unwrap();
+        let output = DeleteOutput { instance: InstanceRecord::from(&instance), dry_run: true };
+        assert_eq!(
+            serde_json::to_value(&output).unwrap(),
+            json!({"instance": {"instanceId": "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1",
+                "awsAccountId": "123456789012", "state": "Archiving"}, "dryRun": true})
+        );
+    }
+}
