@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_smithy_types::timeout::TimeoutConfig;
 
+use crate::config::CommonSettings;
 use crate::error::Error;
 
 /// The end of an invocation's time for service calls, shared by every call the invocation makes.
@@ -55,6 +56,27 @@ impl Budget {
             .operation_timeout(left)
             .operation_attempt_timeout(left.min(self.attempt_timeout))
             .build())
+    }
+}
+
+/// What every call of one invocation shares.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub function_arn: String,
+    pub budget: Budget,
+}
+
+impl Invocation {
+    pub fn new(context: &lambda_runtime::Context, settings: &CommonSettings) -> Self {
+        Invocation {
+            function_arn: context.invoked_function_arn.clone(),
+            budget: Budget::for_invocation(
+                context.deadline,
+                settings.deadline_margin,
+                settings.fallback_timeout,
+                settings.attempt_timeout,
+            ),
+        }
     }
 }
 

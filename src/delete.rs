@@ -2,15 +2,15 @@
 //! deletion already under way as success, and announce each deletion on the bus.
 
 use futures_util::stream::{self, StreamExt};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 
-use crate::config::{CommonSettings, DeleteSettings};
-use crate::deadline::Budget;
+use crate::config::DeleteSettings;
+use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus};
 use crate::input::{parse_delete_event, DeleteEvent, DeleteRequest, SqsItem, DELETION_STARTED};
@@ -23,27 +23,6 @@ use crate::supply_chain::{instance_arn, SupplyChain};
 pub enum DeleteResponse {
     Instance(DeleteOutput),
     Batch(SqsBatchResponse),
-}
-
-/// What every call of one invocation shares.
-#[derive(Debug, Clone)]
-pub(crate) struct Invocation {
-    pub function_arn: String,
-    pub budget: Budget,
-}
-
-impl Invocation {
-    pub(crate) fn new(context: &Context, settings: &CommonSettings) -> Self {
-        Invocation {
-            function_arn: context.invoked_function_arn.clone(),
-            budget: Budget::for_invocation(
-                context.deadline,
-                settings.deadline_margin,
-                settings.fallback_timeout,
-                settings.attempt_timeout,
-            ),
-        }
-    }
 }
 
 /// The delete function's dependencies, built once at init and borrowed by every invocation.
@@ -232,7 +211,7 @@ mod tests {
     }
 
     async fn invoke(function: &DeleteFunction, payload: Value) -> Result<DeleteResponse, Error> {
-        let mut context = Context::default();
+        let mut context = lambda_runtime::Context::default();
         context.invoked_function_arn = FUNCTION_ARN.to_owned();
         function.handle(LambdaEvent::new(payload, context)).await
     }

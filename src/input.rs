@@ -6,6 +6,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::record::InstanceRecord;
 
 /// The `source` of every event this project puts on a bus. Events from it are never deletion requests.
 pub const EVENT_SOURCE: &str = "supplychain-delete-instance";
@@ -232,6 +233,8 @@ pub struct FollowRequest {
     pub attempt: u32,
     /// When the deletion was first seen; `MAX_WAIT_SECONDS` counts from here.
     pub started_at: aws_smithy_types::DateTime,
+    /// The last record of the instance the event carried, if any.
+    pub last_seen: Option<InstanceRecord>,
 }
 
 /// A Step Functions status check.
@@ -240,6 +243,8 @@ pub struct ReportRequest {
     pub instance_id: InstanceId,
     /// The input already showed the instance `Deleting` or `Deleted`, so a 404 means it is gone.
     pub deletion_seen: bool,
+    /// The record the input carried, if any.
+    pub last_seen: Option<InstanceRecord>,
 }
 
 pub const DELETION_STARTED: &str = "Supply Chain Instance Deletion Started";
@@ -278,7 +283,8 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
         if payload.get("dryRun") == Some(&Value::Bool(true)) {
             return Ok(CheckEvent::DryRun(instance_id));
         }
-        return Ok(CheckEvent::Follow(FollowRequest { instance_id, attempt: 1, started_at }));
+        let last_seen = last_seen(payload);
+        return Ok(CheckEvent::Follow(FollowRequest { instance_id, attempt: 1, started_at, last_seen }));
     }
     if let Some(check) = object.get("statusCheck") {
         let check = as_object("\"statusCheck\"", check, CHECK_SHAPES)?;
@@ -291,7 +297,8 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
             Some(time) => parse_time("\"statusCheck.startedAt\"", time)?,
             None => return Err(invalid("\"statusCheck.startedAt\" must be an RFC 3339 time".to_owned())),
         };
-        return Ok(CheckEvent::Follow(FollowRequest { instance_id, attempt, started_at }));
+        let last_seen = last_seen(check);
+        return Ok(CheckEvent::Follow(FollowRequest { instance_id, attempt, started_at, last_seen }));
     }
     // A state machine loops on the checker, feeding its report back in: accept the report's members.
     if let Some(unknown) =
@@ -300,12 +307,14 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
         return Err(invalid(format!("the event has an unknown member {}; {CHECK_SHAPES}", quoted(unknown))));
     }
     let instance_id = instance_id_of("the event", object, CHECK_SHAPES)?;
-    let deletion_seen = object
-        .get("instance")
-        .and_then(|i| i.get("state"))
-        .and_then(Value::as_str)
-        .is_some_and(|state| matches!(state, "Deleting" | "Deleted"));
-    Ok(CheckEvent::Report(ReportRequest { instance_id, deletion_seen }))
+    let last_seen = last_seen(object);
+    let deletion_seen = last_seen.as_ref().is_some_and(|r| matches!(r.state.as_str(), "Deleting" | "Deleted"));
+    Ok(CheckEvent::Report(ReportRequest { instance_id, deletion_seen, last_seen }))
+}
+
+/// The `instance` record an event carries; a partial one is simply not used.
+fn last_seen(object: &Map<String, Value>) -> Option<InstanceRecord> {
+    object.get("instance").and_then(|i| serde_json::from_value(i.clone()).ok())
 }
 
 fn parse_time(what: &str, text: &str) -> Result<aws_smithy_types::DateTime, Error> {
@@ -511,10 +520,27 @@ mod tests {
     #[test]
     fn a_report_fed_back_by_a_state_machine_is_accepted() {
         let now = aws_smithy_types::DateTime::from_secs(0);
-        let event = json!({"instance": {"instanceId": ID, "state": "Deleting"}, "done": false, "outcome": "Deleting"});
+        let event = json!({"instance": {"instanceId": ID, "awsAccountId": "123456789012", "state": "Deleting"},
+            "done": false, "outcome": "Deleting"});
         assert_eq!(
             parse_check_event(&event, now),
-            Ok(CheckEvent::Report(ReportRequest { instance_id: InstanceId(ID.into()), deletion_seen: true }))
+            Ok(CheckEvent::Report(ReportRequest {
+                instance_id: InstanceId(ID.into()),
+                deletion_seen: true,
+                last_seen: Some(InstanceRecord {
+                    instance_id: ID.into(),
+                    aws_account_id: "123456789012".into(),
+                    state: "Deleting".into(),
+                    error_message: None,
+                    web_app_dns_domain: None,
+                    created_time: None,
+                    last_modified_time: None,
+                    instance_name: None,
+                    instance_description: None,
+                    kms_key_arn: None,
+                    version_number: None,
+                }),
+            }))
         );
     }
 

@@ -1,0 +1,259 @@
+//! The status checker: follows a deletion with `GetInstance` until the instance is `Deleted` or
+//! `DeleteFailed`, re-checking through one-time schedules, and announces the outcome on the bus.
+//! As a Step Functions task it only reports, and the state machine loops.
+
+use std::time::{Duration, SystemTime};
+
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use crate::config::CheckSettings;
+use crate::deadline::Invocation;
+use crate::error::Error;
+use crate::events::{Announcement, EventBus};
+use crate::input::{parse_check_event, CheckEvent, FollowRequest, InstanceId, ReportRequest};
+use crate::record::InstanceRecord;
+use crate::scheduler::{ScheduledCheck, Scheduler};
+use crate::supply_chain::{instance_arn, SupplyChain};
+
+pub const DELETED: &str = "Supply Chain Instance Deleted";
+pub const DELETION_FAILED: &str = "Supply Chain Instance Deletion Failed";
+pub const DELETION_TIMED_OUT: &str = "Supply Chain Instance Deletion Timed Out";
+
+/// What a Step Functions task gets: `{"instance": {...}, "done": bool, "outcome": "..."}`.
+/// `outcome` is `Deleted`, `DeleteFailed`, `Deleting`, or any other state the instance is in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusReport {
+    pub instance: Value,
+    pub done: bool,
+    pub outcome: String,
+}
+
+/// What an EventBridge-driven check did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FollowReport {
+    pub instance: Value,
+    pub done: bool,
+    /// As in [`StatusReport`], plus `TimedOut`.
+    pub outcome: String,
+    pub attempt: u32,
+    /// The schedule of the next check, while the deletion is under way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_check: Option<NextCheck>,
+    /// The detail-type of the final announcement, once there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub announced: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextCheck {
+    pub schedule_name: String,
+    pub at: String,
+    /// False when a duplicate event had already scheduled it.
+    pub created: bool,
+}
+
+/// The checker's response, by the kind of input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CheckResponse {
+    Report(StatusReport),
+    Follow(FollowReport),
+    /// A destination record of a dry run: nothing was deleted, so nothing is followed.
+    Ignored { ignored: String },
+}
+
+/// One look at the instance.
+enum Seen {
+    Found(InstanceRecord),
+    /// 404 after a deletion was seen: the instance is gone, so the deletion succeeded.
+    Gone,
+}
+
+/// `(done, outcome)` for what a check saw.
+fn classify(seen: &Seen) -> (bool, String) {
+    match seen {
+        Seen::Gone => (true, "Deleted".to_owned()),
+        Seen::Found(record) => match record.state.as_str() {
+            "Deleting" => (false, "Deleting".to_owned()),
+            other => (true, other.to_owned()),
+        },
+    }
+}
+
+/// The status checker's dependencies, built once at init.
+#[derive(Debug, Clone)]
+pub struct CheckFunction {
+    supply_chain: SupplyChain,
+    bus: Option<EventBus>,
+    scheduler: Scheduler,
+    settings: CheckSettings,
+}
+
+impl CheckFunction {
+    pub fn new(supply_chain: SupplyChain, bus: Option<EventBus>, scheduler: Scheduler, settings: CheckSettings) -> Self {
+        CheckFunction { supply_chain, bus, scheduler, settings }
+    }
+
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<CheckResponse, Error> {
+        let invocation = Invocation::new(&event.context, &self.settings.common);
+        let parsed = parse_check_event(&event.payload, DateTime::from(SystemTime::now())).inspect_err(|error| {
+            warn!(error_type = error.error_type(), error = %error, "event refused");
+        })?;
+        let result = match parsed {
+            CheckEvent::Report(request) => self.report(&request, &invocation).await.map(CheckResponse::Report),
+            CheckEvent::Follow(request) => self.follow(&request, &invocation).await.map(CheckResponse::Follow),
+            CheckEvent::DryRun(instance_id) => {
+                info!(instance_id = %instance_id, outcome = "ignored", "dry run: no deletion to follow");
+                Ok(CheckResponse::Ignored { ignored: format!("dry run of instance {instance_id}: nothing was deleted") })
+            }
+        };
+        result.inspect_err(|error| warn!(error_type = error.error_type(), error = %error, "status check failed"))
+    }
+
+    async fn look(&self, id: &InstanceId, deletion_seen: bool, invocation: &Invocation) -> Result<Seen, Error> {
+        match self.supply_chain.get_instance(id, &invocation.budget).await {
+            Ok(record) => Ok(Seen::Found(record)),
+            Err(Error::InstanceNotFound(_)) if deletion_seen => Ok(Seen::Gone),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn report(&self, request: &ReportRequest, invocation: &Invocation) -> Result<StatusReport, Error> {
+        let seen = self.look(&request.instance_id, request.deletion_seen, invocation).await?;
+        let (done, outcome) = classify(&seen);
+        let instance = instance_value(&request.instance_id, &seen, request.last_seen.as_ref());
+        info!(instance_id = %request.instance_id, outcome = %outcome, done, "status reported");
+        Ok(StatusReport { instance, done, outcome })
+    }
+
+    async fn follow(&self, request: &FollowRequest, invocation: &Invocation) -> Result<FollowReport, Error> {
+        // Checked first, so a missing bus fails the first check instead of the last one.
+        let bus = self.bus.as_ref().ok_or_else(|| {
+            Error::PublishFailed(
+                "EVENT_BUS_NAME is not set: the status checker needs a bus to announce outcomes when driven by EventBridge"
+                    .to_owned(),
+            )
+        })?;
+        let id = &request.instance_id;
+        let seen = self.look(id, true, invocation).await?;
+        let (done, mut outcome) = classify(&seen);
+        let instance = instance_value(id, &seen, request.last_seen.as_ref());
+        let now = DateTime::from(SystemTime::now());
+        let elapsed = Duration::from_secs_f64((now.as_secs_f64() - request.started_at.as_secs_f64()).max(0.0));
+
+        if !done && elapsed < self.settings.max_wait {
+            let next = self.next_check(request, &seen, now, invocation)?;
+            let scheduled = self.scheduler.schedule(&next, &invocation.budget).await?;
+            let at = next.at.fmt(Format::DateTime).unwrap_or_default();
+            info!(instance_id = %id, state = "Deleting", outcome = "pending", attempt = request.attempt,
+                next_check = %at, schedule = %next.name, "deletion under way");
+            return Ok(FollowReport {
+                instance,
+                done: false,
+                outcome,
+                attempt: request.attempt,
+                next_check: Some(NextCheck {
+                    schedule_name: next.name,
+                    at,
+                    created: scheduled == crate::scheduler::Scheduled::Created,
+                }),
+                announced: None,
+            });
+        }
+
+        if !done {
+            outcome = "TimedOut".to_owned();
+        }
+        let detail_type = match outcome.as_str() {
+            "Deleted" => DELETED,
+            "TimedOut" => DELETION_TIMED_OUT,
+            _ => DELETION_FAILED,
+        };
+        let detail = json!({
+            "instance": instance,
+            "outcome": outcome,
+            "attempts": request.attempt,
+            "startedAt": request.started_at.fmt(Format::DateTime).unwrap_or_default(),
+            "finishedAt": now.fmt(Format::DateTime).unwrap_or_default(),
+            "deduplicationId": deduplication_id(id, &outcome, &seen, request),
+        });
+        let resources = instance_arn(&invocation.function_arn, self.supply_chain.region(), id).map(|arn| vec![arn]).unwrap_or_default();
+        let announcement = Announcement { detail_type, detail, resources };
+        if let Some(Err(error)) = bus.publish(&[announcement], &invocation.budget).await.into_iter().next() {
+            return Err(error);
+        }
+        info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, announced = detail_type, "deletion finished");
+        Ok(FollowReport { instance, done: true, outcome, attempt: request.attempt, next_check: None, announced: Some(detail_type) })
+    }
+
+    /// The next check: its wait doubles from `POLL_INTERVAL_SECONDS` up to the cap, and never goes past
+    /// the end of `MAX_WAIT_SECONDS`, so a timeout is announced on time.
+    fn next_check(&self, request: &FollowRequest, seen: &Seen, now: DateTime, invocation: &Invocation) -> Result<ScheduledCheck, Error> {
+        let doublings = request.attempt.saturating_sub(1).min(20);
+        let wait = self.settings.poll_interval.saturating_mul(1 << doublings).min(self.settings.max_poll_interval);
+        let give_up = request.started_at.as_secs_f64() + self.settings.max_wait.as_secs_f64();
+        // Whole seconds: `at()` has no finer resolution, and at least one second ahead.
+        let at_secs = (now.as_secs_f64() + wait.as_secs_f64()).min(give_up).max(now.as_secs_f64() + 1.0).ceil();
+        let attempt = request.attempt + 1;
+        let last_seen = match seen {
+            Seen::Found(record) => Some(record),
+            Seen::Gone => request.last_seen.as_ref(),
+        };
+        let mut input = json!({
+            "instanceId": request.instance_id.as_str(),
+            "attempt": attempt,
+            "startedAt": request.started_at.fmt(Format::DateTime).unwrap_or_default(),
+        });
+        if let Some(record) = last_seen {
+            input["instance"] = serde_json::to_value(record).expect("a record always serialises");
+        }
+        if !invocation.function_arn.starts_with("arn:") {
+            return Err(Error::ScheduleFailed(format!(
+                "the invoked function ARN {:?} cannot be the target of the next status check",
+                invocation.function_arn
+            )));
+        }
+        Ok(ScheduledCheck {
+            name: schedule_name(&request.instance_id, attempt),
+            at: DateTime::from_secs(at_secs as i64),
+            target_arn: invocation.function_arn.clone(),
+            input: json!({ "statusCheck": input }),
+        })
+    }
+}
+
+/// Schedule names are unique in their group, and this one is the same for every duplicate of a
+/// check: a second `CreateSchedule` answers `ConflictException`, so duplicates converge into one chain.
+pub fn schedule_name(id: &InstanceId, attempt: u32) -> String {
+    format!("scn-delete-{id}-{attempt}")
+}
+
+/// The same for every announcement of the same end of the same deletion, so subscribers can drop a
+/// repeat that at-least-once delivery lets through.
+fn deduplication_id(id: &InstanceId, outcome: &str, seen: &Seen, request: &FollowRequest) -> String {
+    match (outcome, seen) {
+        ("Deleted", _) => format!("{id}:Deleted"),
+        ("TimedOut", _) => format!("{id}:TimedOut:{}", request.started_at.secs()),
+        (_, Seen::Found(record)) => format!("{id}:{outcome}:{}", record.last_modified_time.as_deref().unwrap_or("")),
+        (_, Seen::Gone) => format!("{id}:{outcome}"),
+    }
+}
+
+/// The record to report: the one just read, else the last one the input carried, else the id alone.
+fn instance_value(id: &InstanceId, seen: &Seen, last_seen: Option<&InstanceRecord>) -> Value {
+    let record = match seen {
+        Seen::Found(record) => Some(record),
+        Seen::Gone => last_seen,
+    };
+    match record {
+        Some(record) => serde_json::to_value(record).expect("a record always serialises"),
+        None => json!({ "instanceId": id.as_str() }),
+    }
+}
