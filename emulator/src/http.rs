@@ -1,0 +1,150 @@
+//! The HTTP/1.1 accept loop shared by the Supply Chain emulator and the Lambda Runtime API server.
+//!
+//! Both servers are a single async handler function over fully buffered requests and responses;
+//! this module owns everything else: accepting connections, running hyper on each of them, and
+//! stopping gracefully when asked.
+//!
+//! A handler may answer [`Err(Dropped)`](Dropped) instead of a response: hyper then closes the
+//! connection without writing a single byte, which is how the emulator simulates a network drop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// A request whose body has been read completely.
+pub type Request = hyper::Request<Bytes>;
+
+/// A response with a fully buffered body.
+pub type Response = hyper::Response<Full<Bytes>>;
+
+/// How long connections still busy with a request may take to finish once the server stops.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Returned by a handler to close the connection without sending any response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+/// The owning side of a stop signal: dropping it (or calling [`StopHandle::stop`]) stops the server.
+#[derive(Debug)]
+pub struct StopHandle {
+    _sender: watch::Sender<()>,
+}
+
+impl StopHandle {
+    /// Stops the server; equivalent to dropping the handle.
+    pub fn stop(self) {}
+}
+
+/// The listening side of a stop signal; cheap to clone, so handlers can also wait on it.
+#[derive(Debug, Clone)]
+pub struct StopSignal(watch::Receiver<()>);
+
+impl StopSignal {
+    /// Resolves once the matching [`StopHandle`] is gone.
+    pub async fn stopped(&mut self) {
+        // Nothing is ever sent on the channel: `changed` only fails when the sender is dropped.
+        while self.0.changed().await.is_ok() {}
+    }
+}
+
+/// Creates a linked stop handle and signal.
+pub fn stop_pair() -> (StopHandle, StopSignal) {
+    let (tx, rx) = watch::channel(());
+    (StopHandle { _sender: tx }, StopSignal(rx))
+}
+
+/// Binds a TCP listener; port 0 picks a free port.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves HTTP/1.1 on `listener` until `stop` fires.
+///
+/// Every request body is read completely before `handler` runs. On stop, the loop stops accepting,
+/// asks every open connection to finish its current exchange and close, and aborts the ones that
+/// are still busy after a short grace period, so a handler that never answers cannot keep the
+/// server alive.
+pub async fn serve<H, F>(listener: TcpListener, handler: H, stop: StopSignal)
+where
+    H: Fn(Request) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response, Dropped>> + Send + 'static,
+{
+    let mut connections = JoinSet::new();
+    let mut accept_stop = stop.clone();
+    loop {
+        tokio::select! {
+            _ = accept_stop.stopped() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else {
+                    // Accept errors (for instance too many open files) are transient: keep serving.
+                    continue;
+                };
+                let handler = handler.clone();
+                let mut conn_stop = stop.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |req: hyper::Request<Incoming>| {
+                        let handler = handler.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            // A client that goes away mid-body leaves nothing worth answering.
+                            let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+                            handler(hyper::Request::from_parts(parts, body)).await
+                        }
+                    });
+                    let _ = stream.set_nodelay(true);
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => return,
+                        _ = conn_stop.stopped() => {}
+                    }
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(GRACE, conn).await;
+                });
+            }
+            // Reap finished connection tasks so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+/// Builds a JSON response with the given status and extra headers.
+pub fn json_response(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
+    let mut builder = hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| internal_error())
+}
+
+fn internal_error() -> Response {
+    let mut response = hyper::Response::new(Full::new(Bytes::from_static(b"{}")));
+    *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}

@@ -1,0 +1,152 @@
+//! `supplychain-emulator`: runs the AWS Supply Chain emulator as a standalone process.
+//!
+//! Prints exactly one line, `listening on http://HOST:PORT`, once the server accepts connections,
+//! so scripts can read the port; stops on SIGINT or SIGTERM.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance, StaticCredentials};
+
+const HELP: &str = "\
+supplychain-emulator: a local emulator of the AWS Supply Chain instance API
+
+USAGE:
+    supplychain-emulator [OPTIONS]
+
+OPTIONS:
+    --host HOST                  address to bind (default 127.0.0.1)
+    --port PORT                  port to bind; 0 picks a free port (default 0)
+    --seed FILE                  JSON array of SeedInstance objects to load at start
+    --account-id ID              account owning created instances (default 123456789012)
+    --region REGION              region requests must be signed for (default us-east-1)
+    --create-delay-ms MS         time an instance stays Initializing (default 0)
+    --delete-delay-ms MS         time an instance stays Deleting (default 0)
+    --deleted-retention-ms MS    time a Deleted instance stays readable (default 60000)
+    --access-key-id KEY          with --secret-access-key: verify SigV4 signatures
+    --secret-access-key SECRET   with --access-key-id: verify SigV4 signatures
+    -h, --help                   print this help
+
+On start, prints `listening on http://HOST:PORT` on stdout. Admin API under /_emulator/.
+";
+
+struct Options {
+    host: IpAddr,
+    port: u16,
+    seed: Option<String>,
+    config: EmulatorConfig,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        host: IpAddr::from([127, 0, 0, 1]),
+        port: 0,
+        seed: None,
+        config: EmulatorConfig::default(),
+    };
+    let (mut access_key, mut secret) = (None, None);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        // Accept both `--flag value` and `--flag=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        if flag == "-h" || flag == "--help" {
+            return Ok(None);
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        let millis = |v: String| -> Result<Duration, String> {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("{flag} expects milliseconds, got '{v}'"))
+        };
+        match flag.as_str() {
+            "--host" => {
+                let v = value()?;
+                options.host = v
+                    .parse()
+                    .map_err(|_| format!("--host: invalid address '{v}'"))?;
+            }
+            "--port" => {
+                let v = value()?;
+                options.port = v
+                    .parse()
+                    .map_err(|_| format!("--port: invalid port '{v}'"))?;
+            }
+            "--seed" => options.seed = Some(value()?),
+            "--account-id" => options.config.account_id = value()?,
+            "--region" => options.config.region = value()?,
+            "--create-delay-ms" => options.config.create_delay = millis(value()?)?,
+            "--delete-delay-ms" => options.config.delete_delay = millis(value()?)?,
+            "--deleted-retention-ms" => options.config.deleted_retention = millis(value()?)?,
+            "--access-key-id" => access_key = Some(value()?),
+            "--secret-access-key" => secret = Some(value()?),
+            other => return Err(format!("unknown argument '{other}' (see --help)")),
+        }
+    }
+    match (access_key, secret) {
+        (Some(key), Some(secret)) => {
+            options.config.credentials = Some(StaticCredentials::new(key, secret));
+        }
+        (None, None) => {}
+        _ => return Err("--access-key-id and --secret-access-key go together".into()),
+    }
+    Ok(Some(options))
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("supplychain-emulator: {message}");
+    std::process::exit(2);
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            print!("{HELP}");
+            return;
+        }
+        Err(message) => fail(&message),
+    };
+    let seeds: Vec<SeedInstance> = match &options.seed {
+        None => Vec::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .unwrap_or_else(|e| fail(&format!("cannot read {path}: {e}")));
+            serde_json::from_str(&text).unwrap_or_else(|e| {
+                fail(&format!("{path} is not a JSON array of SeedInstance: {e}"))
+            })
+        }
+    };
+    let addr = SocketAddr::new(options.host, options.port);
+    let emulator = Emulator::start_on(options.config, addr)
+        .await
+        .unwrap_or_else(|e| fail(&format!("cannot listen on {addr}: {e}")));
+    for seed in seeds {
+        if let Err(message) = emulator.try_seed(seed) {
+            fail(&format!(
+                "invalid seed in {}: {message}",
+                options.seed.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on {}", emulator.endpoint());
+    let _ = stdout.flush();
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .unwrap_or_else(|e| fail(&format!("cannot handle SIGTERM: {e}")));
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    drop(emulator);
+}

@@ -1,0 +1,610 @@
+//! The running emulator: its handle, request routing, the API front door and the admin API.
+//!
+//! Each API request goes through the same steps, in this order:
+//! 1. routing to an operation (`UnknownOperationException` when nothing matches);
+//! 2. fault injection, so that an injected fault hits the call whatever its content;
+//! 3. SigV4 verification (403 `AccessDeniedException`);
+//! 4. the operation itself, including model validation (400 `ValidationException`).
+//!
+//! Every call, faulted or not, is appended to the call log. Admin requests under `/_emulator/`
+//! skip all of this and are not logged.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Method;
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::faults::{self, Fault, FaultRule};
+use crate::http::{self, Dropped, Request, Response, StopHandle, StopSignal};
+use crate::model::{self, Instance};
+use crate::sigv4;
+use crate::store::{ApiError, CallRecord, SeedInstance, StateChange, Store};
+use crate::EmulatorConfig;
+
+/// A running Supply Chain emulator.
+///
+/// Clones share the same server; when the last clone is dropped the server stops.
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    lifetime: Arc<Lifetime>,
+}
+
+/// Owned by the handles only (never by the server task), so that the last handle going away
+/// drops the stop handle and thereby stops the server.
+struct Lifetime {
+    stop: Mutex<Option<StopHandle>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+struct Shared {
+    store: Mutex<Store>,
+    stop: StopSignal,
+}
+
+impl Shared {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave the store half-updated in a way that
+        // matters to tests, so a poisoned lock is simply reused.
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl Emulator {
+    /// Starts an emulator on `127.0.0.1` with a free port.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        Emulator::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts an emulator on the given address (port 0 picks a free port).
+    pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
+        let (listener, addr) = http::bind(addr).await?;
+        let (stop_handle, stop) = http::stop_pair();
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::new(config)),
+            stop: stop.clone(),
+        });
+        let handler_shared = shared.clone();
+        let handler = move |req: Request| handle(handler_shared.clone(), req);
+        let task = tokio::spawn(http::serve(listener, handler, stop));
+        Ok(Emulator {
+            shared,
+            addr,
+            lifetime: Arc::new(Lifetime {
+                stop: Mutex::new(Some(stop_handle)),
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// Stops the server for every clone of this handle and waits until the port is closed.
+    pub async fn shutdown(self) {
+        let stop = self
+            .lifetime
+            .stop
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(stop);
+        let task = self
+            .lifetime
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`, to use as the SDK's endpoint URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration the emulator runs with.
+    pub fn config(&self) -> EmulatorConfig {
+        self.shared.store().config.clone()
+    }
+
+    /// Puts an instance into the emulator and returns it in API form.
+    ///
+    /// # Panics
+    /// When the seed breaks a model constraint (for instance an id that is not a lowercase UUID);
+    /// the panic message names the field.
+    pub fn seed(&self, seed: SeedInstance) -> Instance {
+        match self.try_seed(seed) {
+            Ok(instance) => instance,
+            Err(message) => panic!("invalid SeedInstance: {message}"),
+        }
+    }
+
+    /// Like [`Emulator::seed`], but reports a seed that breaks a model constraint as an error.
+    pub fn try_seed(&self, seed: SeedInstance) -> Result<Instance, String> {
+        self.shared.store().seed(seed)
+    }
+
+    /// The ARN of an instance, as TagResource and friends expect it.
+    pub fn instance_arn(&self, instance_id: &str) -> String {
+        let store = self.shared.store();
+        format!(
+            "arn:aws:scn:{}:{}:instance/{instance_id}",
+            store.config.region, store.config.account_id
+        )
+    }
+
+    /// Adds a fault rule after the existing ones.
+    pub fn inject(&self, rule: FaultRule) {
+        self.shared.store().faults.push(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.shared.store().faults.clear();
+    }
+
+    /// The API calls received so far, oldest first.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.store().calls.clone()
+    }
+
+    /// How many calls of `operation` were received (`"*"` counts all calls).
+    pub fn call_count(&self, operation: &str) -> usize {
+        self.shared
+            .store()
+            .calls
+            .iter()
+            .filter(|c| operation == "*" || c.operation == operation)
+            .count()
+    }
+
+    /// Empties the call log.
+    pub fn clear_calls(&self) {
+        self.shared.store().calls.clear();
+    }
+
+    /// Every state change of an instance, oldest first (kept after the instance is gone).
+    pub fn history(&self, instance_id: &str) -> Vec<StateChange> {
+        self.shared.store().history(instance_id)
+    }
+
+    /// The current state of an instance, or `None` once it is gone.
+    ///
+    /// Reading here applies due transitions but does not count as a GetInstance poll.
+    pub fn instance(&self, instance_id: &str) -> Option<Instance> {
+        self.shared.store().instance(instance_id)
+    }
+
+    /// Every live instance, in creation order.
+    pub fn instances(&self) -> Vec<Instance> {
+        self.shared.store().all_instances()
+    }
+
+    /// Forces an instance into `state` now (timers restart from this moment); no-op for unknown ids.
+    ///
+    /// # Panics
+    /// When `state` is not one of the model's instance states.
+    pub fn set_state(&self, instance_id: &str, state: &str, error_message: Option<String>) {
+        if let Err(message) = model::validate_state(state, "state") {
+            panic!("invalid state: {message}");
+        }
+        self.shared
+            .store()
+            .set_state(instance_id, state, error_message);
+    }
+
+    /// Makes an instance vanish: every later call about it answers 404.
+    pub fn remove(&self, instance_id: &str) {
+        self.shared.store().remove(instance_id);
+    }
+
+    /// Moves the emulator clock forward, so delays and retention elapse without waiting.
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.store().advance_clock(by);
+    }
+
+    /// Forgets all instances, histories, fault rules and calls, and resets the clock.
+    pub fn reset(&self) {
+        self.shared.store().reset();
+    }
+}
+
+/// The operations of the instance API, with their decoded path label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    CreateInstance,
+    ListInstances,
+    GetInstance(String),
+    UpdateInstance(String),
+    DeleteInstance(String),
+    TagResource(String),
+    UntagResource(String),
+    ListTagsForResource(String),
+    Unknown,
+}
+
+impl Route {
+    fn parse(method: &Method, path: &str) -> Route {
+        let decode = |label: &str| percent_decode_str(label).decode_utf8_lossy().into_owned();
+        let path = path.strip_suffix('/').unwrap_or(path);
+        if path == "/api/instance" {
+            return match *method {
+                Method::POST => Route::CreateInstance,
+                Method::GET => Route::ListInstances,
+                _ => Route::Unknown,
+            };
+        }
+        if let Some(label) = path.strip_prefix("/api/instance/") {
+            if label.is_empty() || label.contains('/') {
+                return Route::Unknown;
+            }
+            let id = decode(label);
+            return match *method {
+                Method::GET => Route::GetInstance(id),
+                Method::PATCH => Route::UpdateInstance(id),
+                Method::DELETE => Route::DeleteInstance(id),
+                _ => Route::Unknown,
+            };
+        }
+        if let Some(label) = path.strip_prefix("/api/tags/") {
+            if label.is_empty() {
+                return Route::Unknown;
+            }
+            let arn = decode(label);
+            return match *method {
+                Method::POST => Route::TagResource(arn),
+                Method::DELETE => Route::UntagResource(arn),
+                Method::GET => Route::ListTagsForResource(arn),
+                _ => Route::Unknown,
+            };
+        }
+        Route::Unknown
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Route::CreateInstance => "CreateInstance",
+            Route::ListInstances => "ListInstances",
+            Route::GetInstance(_) => "GetInstance",
+            Route::UpdateInstance(_) => "UpdateInstance",
+            Route::DeleteInstance(_) => "DeleteInstance",
+            Route::TagResource(_) => "TagResource",
+            Route::UntagResource(_) => "UntagResource",
+            Route::ListTagsForResource(_) => "ListTagsForResource",
+            Route::Unknown => "Unknown",
+        }
+    }
+
+    /// The instance the call is about, as far as the path tells.
+    fn instance_id(&self) -> Option<String> {
+        match self {
+            Route::GetInstance(id) | Route::UpdateInstance(id) | Route::DeleteInstance(id) => {
+                Some(id.clone())
+            }
+            Route::TagResource(arn)
+            | Route::UntagResource(arn)
+            | Route::ListTagsForResource(arn) => model::parse_resource_arn(arn, "resourceArn")
+                .ok()
+                .map(|a| a.instance_id),
+            _ => None,
+        }
+    }
+}
+
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (sigv4::decode_query(k), sigv4::decode_query(v))
+        })
+        .collect()
+}
+
+fn error_response(request_id: &str, error: &ApiError) -> Response {
+    http::json_response(
+        error.status,
+        json!({ "message": error.message }).to_string().into_bytes(),
+        &[
+            ("x-amzn-requestid", request_id.to_owned()),
+            ("x-amzn-errortype", error.error_type.clone()),
+        ],
+    )
+}
+
+fn ok_response(request_id: &str, body: &Value) -> Response {
+    http::json_response(
+        200,
+        body.to_string().into_bytes(),
+        &[("x-amzn-requestid", request_id.to_owned())],
+    )
+}
+
+async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let path = req.uri().path().to_owned();
+    if path == "/_emulator" || path.starts_with("/_emulator/") {
+        return Ok(admin(&shared, &req, &request_id));
+    }
+
+    let route = Route::parse(req.method(), &path);
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| sigv4::parse_authorization(v).ok());
+    let (fault, at_millis) = {
+        let mut store = shared.store();
+        let at = store.now().as_millis() as u64;
+        (faults::take(&mut store.faults, route.name()), at)
+    };
+    let mut record = CallRecord {
+        operation: route.name().into(),
+        method: req.method().to_string(),
+        path: path.clone(),
+        instance_id: route.instance_id(),
+        status: 0,
+        fault: fault.as_ref().map(|f| f.name().to_owned()),
+        request_id: request_id.clone(),
+        signed: authorization.is_some(),
+        access_key_id: authorization.map(|a| a.access_key_id),
+        at_millis,
+    };
+
+    match &fault {
+        Some(Fault::Drop) => {
+            shared.store().calls.push(record);
+            return Err(Dropped);
+        }
+        Some(Fault::Hang) => {
+            shared.store().calls.push(record);
+            // Hang until the client gives up (hyper then drops this future) or the server stops.
+            let mut stop = shared.stop.clone();
+            stop.stopped().await;
+            return Err(Dropped);
+        }
+        Some(Fault::Delay { millis }) => {
+            tokio::time::sleep(Duration::from_millis(*millis)).await;
+        }
+        Some(other) => {
+            if let Some((status, error_type, message)) = other.as_error() {
+                let error = ApiError {
+                    status,
+                    error_type,
+                    message,
+                };
+                record.status = status;
+                shared.store().calls.push(record);
+                return Ok(error_response(&request_id, &error));
+            }
+        }
+        None => {}
+    }
+
+    let result = serve_api(&shared, &route, &req);
+    let response = match &result {
+        Ok(body) => {
+            record.status = 200;
+            if let Some(id) = body.pointer("/instance/instanceId").and_then(Value::as_str) {
+                record.instance_id = Some(id.to_owned());
+            }
+            ok_response(&request_id, body)
+        }
+        Err(error) => {
+            record.status = error.status;
+            error_response(&request_id, error)
+        }
+    };
+    shared.store().calls.push(record);
+    Ok(response)
+}
+
+fn serve_api(shared: &Shared, route: &Route, req: &Request) -> Result<Value, ApiError> {
+    if *route == Route::Unknown {
+        return Err(ApiError::unknown_operation(
+            req.method().as_str(),
+            req.uri().path(),
+        ));
+    }
+    let (region, credentials) = {
+        let store = shared.store();
+        (
+            store.config.region.clone(),
+            store.config.credentials.clone(),
+        )
+    };
+    sigv4::verify(
+        req.method().as_str(),
+        req.uri().path(),
+        req.uri().query(),
+        req.headers(),
+        req.body(),
+        &sigv4::Expectations {
+            region: &region,
+            credentials: credentials.as_ref(),
+        },
+    )
+    .map_err(ApiError::access_denied)?;
+
+    let query = query_pairs(req.uri().query());
+    let mut store = shared.store();
+    match route {
+        Route::CreateInstance => store.create_instance(&json_body(req.body())?),
+        Route::ListInstances => store.list_instances(&query),
+        Route::GetInstance(id) => store.get_instance(id),
+        Route::UpdateInstance(id) => store.update_instance(id, &json_body(req.body())?),
+        Route::DeleteInstance(id) => store.delete_instance(id),
+        Route::TagResource(arn) => store.tag_resource(arn, &json_body(req.body())?),
+        Route::UntagResource(arn) => store.untag_resource(arn, &query),
+        Route::ListTagsForResource(arn) => store.list_tags_for_resource(arn),
+        Route::Unknown => unreachable!("handled above"),
+    }
+}
+
+/// Parses a request body as a JSON object; an empty body counts as `{}`.
+fn json_body(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::validation(
+            "The request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::validation(format!(
+            "The request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+// ----- admin API ----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StateRequest {
+    state: String,
+    #[serde(default)]
+    error_message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClockRequest {
+    advance_millis: u64,
+}
+
+/// One fault rule or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FaultRules {
+    One(FaultRule),
+    Many(Vec<FaultRule>),
+}
+
+fn admin_error(request_id: &str, status: u16, error_type: &str, message: String) -> Response {
+    error_response(
+        request_id,
+        &ApiError {
+            status,
+            error_type: error_type.into(),
+            message,
+        },
+    )
+}
+
+fn parse_admin<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))
+}
+
+fn admin(shared: &Shared, req: &Request, request_id: &str) -> Response {
+    let path = req.uri().path().trim_end_matches('/');
+    let segments: Vec<String> = path
+        .split('/')
+        .skip(2)
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let bad_request =
+        |message: String| admin_error(request_id, 400, "ValidationException", message);
+    let not_found =
+        |message: String| admin_error(request_id, 404, "ResourceNotFoundException", message);
+    let ok = |body: Value| ok_response(request_id, &body);
+    let method = req.method();
+    let body = req.body();
+
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", ["reset"]) => {
+            shared.store().reset();
+            ok(json!({}))
+        }
+        ("POST", ["instances"]) => match parse_admin::<SeedInstance>(body) {
+            Ok(seed) => match shared.store().seed(seed) {
+                Ok(instance) => ok(json!(instance)),
+                Err(message) => bad_request(message),
+            },
+            Err(message) => bad_request(message),
+        },
+        ("GET", ["instances"]) => ok(json!(shared.store().all_instances())),
+        ("GET", ["instances", id]) => match shared.store().instance(id) {
+            Some(instance) => ok(json!(instance)),
+            None => not_found(format!("Instance {id} not found")),
+        },
+        ("DELETE", ["instances", id]) => {
+            if shared.store().remove(id) {
+                ok(json!({}))
+            } else {
+                not_found(format!("Instance {id} not found"))
+            }
+        }
+        ("GET", ["instances", id, "history"]) => ok(json!(shared.store().history(id))),
+        ("PUT", ["instances", id, "state"]) => match parse_admin::<StateRequest>(body) {
+            Ok(request) => {
+                if let Err(message) = model::validate_state(&request.state, "state") {
+                    return bad_request(message);
+                }
+                let mut store = shared.store();
+                if store.set_state(id, &request.state, request.error_message) {
+                    ok(json!(store.instance(id)))
+                } else {
+                    not_found(format!("Instance {id} not found"))
+                }
+            }
+            Err(message) => bad_request(message),
+        },
+        ("POST", ["faults"]) => match parse_admin::<FaultRules>(body) {
+            Ok(FaultRules::One(rule)) => {
+                shared.store().faults.push(rule);
+                ok(json!(shared.store().faults))
+            }
+            Ok(FaultRules::Many(rules)) => {
+                shared.store().faults.extend(rules);
+                ok(json!(shared.store().faults))
+            }
+            Err(message) => bad_request(message),
+        },
+        ("GET", ["faults"]) => ok(json!(shared.store().faults)),
+        ("DELETE", ["faults"]) => {
+            shared.store().faults.clear();
+            ok(json!({}))
+        }
+        ("GET", ["calls"]) => ok(json!(shared.store().calls)),
+        ("DELETE", ["calls"]) => {
+            shared.store().calls.clear();
+            ok(json!({}))
+        }
+        ("POST", ["clock"]) => match parse_admin::<ClockRequest>(body) {
+            Ok(request) => {
+                let mut store = shared.store();
+                store.advance_clock(Duration::from_millis(request.advance_millis));
+                ok(json!({ "nowMillis": store.now().as_millis() as u64 }))
+            }
+            Err(message) => bad_request(message),
+        },
+        _ => admin_error(
+            request_id,
+            404,
+            "UnknownOperationException",
+            format!("No admin operation matches {method} {}", req.uri().path()),
+        ),
+    }
+}
