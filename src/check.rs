@@ -113,6 +113,10 @@ impl CheckFunction {
                 info!(instance_id = %instance_id, outcome = "ignored", "dry run: no deletion to follow");
                 Ok(CheckResponse::Ignored { ignored: format!("dry run of instance {instance_id}: nothing was deleted") })
             }
+            CheckEvent::MarkerExpired(instance_id) => {
+                info!(instance_id = %instance_id, outcome = "ignored", "announcement marker expired");
+                Ok(CheckResponse::Ignored { ignored: format!("the announcement marker of instance {instance_id} expired") })
+            }
         };
         result.inspect_err(|error| warn!(error_type = error.error_type(), error = %error, "status check failed"))
     }
@@ -176,21 +180,51 @@ impl CheckFunction {
             "TimedOut" => DELETION_TIMED_OUT,
             _ => DELETION_FAILED,
         };
+        let deduplication_id = deduplication_id(id, &outcome, &seen, request);
+        let marker = marker_name(id, &deduplication_id);
         let detail = json!({
             "instance": instance,
             "outcome": outcome,
             "attempts": request.attempt,
             "startedAt": request.started_at.fmt(Format::DateTime).unwrap_or_default(),
             "finishedAt": now.fmt(Format::DateTime).unwrap_or_default(),
-            "deduplicationId": deduplication_id(id, &outcome, &seen, request),
+            "deduplicationId": deduplication_id,
         });
+        // A marker schedule named after this end of the deletion records that it was announced, so
+        // a duplicate or late check announces nothing twice. It is written after the announcement:
+        // a failure in between repeats the announcement rather than losing it.
+        if self.scheduler.exists(&marker, &invocation.budget).await? {
+            info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, "end already announced");
+            return Ok(FollowReport { instance, done: true, outcome, attempt: request.attempt, next_check: None, announced: None });
+        }
         let resources = instance_arn(&invocation.function_arn, self.supply_chain.region(), id).map(|arn| vec![arn]).unwrap_or_default();
         let announcement = Announcement { detail_type, detail, resources };
         if let Some(Err(error)) = bus.publish(&[announcement], &invocation.budget).await.into_iter().next() {
             return Err(error);
         }
+        let expires = DateTime::from_secs(now.secs() + MARKER_LIFETIME.as_secs() as i64);
+        let marker = ScheduledCheck {
+            name: marker,
+            at: expires,
+            target_arn: self.target_arn(invocation)?,
+            input: json!({"deletionAnnounced": {"instanceId": id.as_str(), "outcome": outcome, "announcedAt": now.fmt(Format::DateTime).unwrap_or_default()}}),
+            description: "Marks the end of an AWS Supply Chain instance deletion as announced".to_owned(),
+        };
+        self.scheduler.schedule(&marker, &invocation.budget).await?;
         info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, announced = detail_type, "deletion finished");
         Ok(FollowReport { instance, done: true, outcome, attempt: request.attempt, next_check: None, announced: Some(detail_type) })
+    }
+
+    /// Schedules invoke the checker itself, by the ARN it was invoked with.
+    fn target_arn(&self, invocation: &Invocation) -> Result<String, Error> {
+        if invocation.function_arn.starts_with("arn:") {
+            Ok(invocation.function_arn.clone())
+        } else {
+            Err(Error::ScheduleFailed(format!(
+                "the invoked function ARN {:?} cannot be the target of a schedule",
+                invocation.function_arn
+            )))
+        }
     }
 
     /// The next check: its wait doubles from `POLL_INTERVAL_SECONDS` up to the cap, and never goes past
@@ -212,19 +246,14 @@ impl CheckFunction {
             "startedAt": request.started_at.fmt(Format::DateTime).unwrap_or_default(),
         });
         if let Some(record) = last_seen {
-            input["instance"] = serde_json::to_value(record).expect("a record always serialises");
-        }
-        if !invocation.function_arn.starts_with("arn:") {
-            return Err(Error::ScheduleFailed(format!(
-                "the invoked function ARN {:?} cannot be the target of the next status check",
-                invocation.function_arn
-            )));
+            input["lastSeen"] = serde_json::to_value(record).expect("a record always serialises");
         }
         Ok(ScheduledCheck {
             name: schedule_name(&request.instance_id, attempt),
             at: DateTime::from_secs(at_secs as i64),
-            target_arn: invocation.function_arn.clone(),
+            target_arn: self.target_arn(invocation)?,
             input: json!({ "statusCheck": input }),
+            description: "Next status check of an AWS Supply Chain instance deletion".to_owned(),
         })
     }
 }
@@ -234,6 +263,18 @@ impl CheckFunction {
 pub fn schedule_name(id: &InstanceId, attempt: u32) -> String {
     format!("scn-delete-{id}-{attempt}")
 }
+
+/// The marker of an announced end, named by the instance and a hash of the end's deduplication id
+/// (schedule names hold at most 64 characters).
+pub fn marker_name(id: &InstanceId, deduplication_id: &str) -> String {
+    // FNV-1a: stable across builds and platforms, which the standard library's hasher is not.
+    let hash = deduplication_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("scn-delete-{id}-{hash:016x}")
+}
+
+/// How long a marker keeps duplicates out: longer than any re-check can be late, which is bounded
+/// by Scheduler's retry window for a target (24 hours).
+const MARKER_LIFETIME: Duration = Duration::from_secs(25 * 3600);
 
 /// The same for every announcement of the same end of the same deletion, so subscribers can drop a
 /// repeat that at-least-once delivery lets through.

@@ -153,7 +153,7 @@ fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest
         let detail_type = event.get("detail-type").and_then(Value::as_str).unwrap_or("");
         return Err(invalid(format!(
             "the EventBridge event is this project's own announcement ({detail_type:?} from {EVENT_SOURCE:?}), \
-             not a deletion request; route only deletion requests such as \"Supply Chain Instance Deletion Requested\" here"
+             not a deletion request; the accepted events are deletion requests such as \"Supply Chain Instance Deletion Requested\" from another source"
         )));
     }
     match event.get("detail") {
@@ -223,6 +223,8 @@ pub enum CheckEvent {
     Report(ReportRequest),
     /// A destination record of a dry run: there is no deletion to follow.
     DryRun(InstanceId),
+    /// The expiry of the marker left after a final announcement: nothing to do.
+    MarkerExpired(InstanceId),
 }
 
 /// One status check of a deletion being followed.
@@ -286,6 +288,10 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
         let last_seen = last_seen(payload);
         return Ok(CheckEvent::Follow(FollowRequest { instance_id, attempt: 1, started_at, last_seen }));
     }
+    if let Some(marker) = object.get("deletionAnnounced") {
+        let marker = as_object("\"deletionAnnounced\"", marker, CHECK_SHAPES)?;
+        return Ok(CheckEvent::MarkerExpired(instance_id_of("\"deletionAnnounced\"", marker, CHECK_SHAPES)?));
+    }
     if let Some(check) = object.get("statusCheck") {
         let check = as_object("\"statusCheck\"", check, CHECK_SHAPES)?;
         let instance_id = instance_id_of("\"statusCheck\"", check, CHECK_SHAPES)?;
@@ -297,7 +303,7 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
             Some(time) => parse_time("\"statusCheck.startedAt\"", time)?,
             None => return Err(invalid("\"statusCheck.startedAt\" must be an RFC 3339 time".to_owned())),
         };
-        let last_seen = last_seen(check);
+        let last_seen = check.get("lastSeen").and_then(|i| serde_json::from_value(i.clone()).ok());
         return Ok(CheckEvent::Follow(FollowRequest { instance_id, attempt, started_at, last_seen }));
     }
     // A state machine loops on the checker, feeding its report back in: accept the report's members.

@@ -19,6 +19,7 @@ pub struct ScheduledCheck {
     pub target_arn: String,
     /// The event the function receives.
     pub input: Value,
+    pub description: String,
 }
 
 /// What happened to a [`ScheduledCheck`].
@@ -49,6 +50,30 @@ impl Scheduler {
         format!("at({})", &text[..text.len().min(19)])
     }
 
+    /// Whether a schedule of that name exists in the group.
+    pub async fn exists(&self, name: &str, budget: &Budget) -> Result<bool, Error> {
+        const OP: &str = "GetSchedule";
+        let timeouts = budget.timeouts(OP).map_err(|e| Error::ScheduleFailed(e.to_string()))?;
+        let found = self
+            .client
+            .get_schedule()
+            .name(name)
+            .group_name(&self.group)
+            .customize()
+            .config_override(aws_sdk_scheduler::config::Builder::default().timeout_config(timeouts))
+            .send()
+            .await;
+        match found {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
+            Err(e) => Err(Error::ScheduleFailed(format!(
+                "schedule {name:?} in group {:?} could not be read: {}",
+                self.group,
+                describe(OP, &e)
+            ))),
+        }
+    }
+
     pub async fn schedule(&self, check: &ScheduledCheck, budget: &Budget) -> Result<Scheduled, Error> {
         const OP: &str = "CreateSchedule";
         let role_arn = self.role_arn.as_deref().ok_or_else(|| {
@@ -77,7 +102,7 @@ impl Scheduler {
             .target(target)
             // The same name makes a retried call idempotent too.
             .client_token(&check.name)
-            .description("Next status check of an AWS Supply Chain instance deletion")
+            .description(&check.description)
             .customize()
             .config_override(aws_sdk_scheduler::config::Builder::default().timeout_config(timeouts))
             .send()

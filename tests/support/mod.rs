@@ -121,3 +121,207 @@ pub fn event(payload: Value) -> LambdaEvent<Value> {
 pub fn states(emulator: &Emulator, id: &str) -> Vec<String> {
     emulator.history(id).into_iter().map(|change| change.state).collect()
 }
+
+/// moto's server, started by `scripts/test`, standing in for EventBridge, EventBridge Scheduler and SQS.
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT_URL")
+        .expect("MOTO_ENDPOINT_URL is not set: run the test suite with ./scripts/test, which starts moto's server")
+}
+
+/// A bus of its own for one test, with a rule delivering everything this project announces to an
+/// SQS queue (read by the test as a subscriber would), and a schedule group of its own.
+pub struct Moto {
+    pub endpoint: String,
+    pub bus: String,
+    pub group: String,
+    pub queue_url: String,
+    pub sdk_config: SdkConfig,
+}
+
+pub const SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/supplychain-delete-instance-scheduler";
+
+impl Moto {
+    pub async fn start() -> Moto {
+        let endpoint = moto_endpoint();
+        let sdk_config = sdk_config(&endpoint, SECRET_ACCESS_KEY).await;
+        let unique = format!("{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
+        let (bus, group, queue) = (format!("bus-{unique}"), format!("group-{unique}"), format!("queue-{unique}"));
+        let events = aws_sdk_eventbridge::Client::new(&sdk_config);
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config);
+        let scheduler = aws_sdk_scheduler::Client::new(&sdk_config);
+        events.create_event_bus().name(&bus).send().await.expect("create bus");
+        let queue_url = sqs.create_queue().queue_name(&queue).send().await.expect("create queue").queue_url.unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        events
+            .put_rule()
+            .name("announcements")
+            .event_bus_name(&bus)
+            .event_pattern(serde_json::json!({"source": ["supplychain-delete-instance"]}).to_string())
+            .send()
+            .await
+            .expect("put rule");
+        events
+            .put_targets()
+            .rule("announcements")
+            .event_bus_name(&bus)
+            .targets(aws_sdk_eventbridge::types::Target::builder().id("subscriber").arn(queue_arn).build().unwrap())
+            .send()
+            .await
+            .expect("put targets");
+        scheduler.create_schedule_group().name(&group).send().await.expect("create schedule group");
+        Moto { endpoint, bus, group, queue_url, sdk_config }
+    }
+
+    /// Every event delivered to the subscriber queue so far, as the subscriber receives them.
+    pub async fn received(&self) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk_config);
+        let mut events = Vec::new();
+        loop {
+            let batch = sqs.receive_message().queue_url(&self.queue_url).max_number_of_messages(10).send().await.unwrap();
+            let messages = batch.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return events;
+            }
+            for message in messages {
+                events.push(serde_json::from_str(message.body().unwrap()).unwrap());
+                sqs.delete_message().queue_url(&self.queue_url).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+            }
+        }
+    }
+
+    pub async fn schedule(&self, name: &str) -> Option<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput> {
+        let scheduler = aws_sdk_scheduler::Client::new(&self.sdk_config);
+        scheduler.get_schedule().name(name).group_name(&self.group).send().await.ok()
+    }
+
+    pub async fn schedule_names(&self) -> Vec<String> {
+        let scheduler = aws_sdk_scheduler::Client::new(&self.sdk_config);
+        let listed = scheduler.list_schedules().group_name(&self.group).send().await.unwrap();
+        let mut names: Vec<String> = listed.schedules().iter().filter_map(|s| s.name().map(str::to_owned)).collect();
+        names.sort();
+        names
+    }
+
+    /// Fires a one-time schedule as Scheduler does: its input goes to the target, and the schedule
+    /// is deleted after completion (`ActionAfterCompletion: DELETE`).
+    pub async fn fire(&self, name: &str) -> Value {
+        let schedule = self.schedule(name).await.unwrap_or_else(|| panic!("no schedule {name}"));
+        let target = schedule.target().unwrap();
+        assert_eq!(schedule.action_after_completion(), Some(&aws_sdk_scheduler::types::ActionAfterCompletion::Delete));
+        let input = serde_json::from_str(target.input().unwrap()).unwrap();
+        aws_sdk_scheduler::Client::new(&self.sdk_config)
+            .delete_schedule()
+            .name(name)
+            .group_name(&self.group)
+            .send()
+            .await
+            .unwrap();
+        input
+    }
+
+    pub fn bus_client(&self) -> supplychain_delete_instance::events::EventBus {
+        supplychain_delete_instance::events::EventBus::new(aws_sdk_eventbridge::Client::new(&self.sdk_config), &self.bus)
+    }
+
+    pub fn scheduler_client(&self) -> supplychain_delete_instance::scheduler::Scheduler {
+        supplychain_delete_instance::scheduler::Scheduler::new(
+            aws_sdk_scheduler::Client::new(&self.sdk_config),
+            &self.group,
+            Some(SCHEDULER_ROLE_ARN.to_owned()),
+        )
+    }
+}
+
+pub fn check_settings(env: &[(&str, &str)]) -> supplychain_delete_instance::CheckSettings {
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    supplychain_delete_instance::CheckSettings::from_lookup(&|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        .unwrap()
+}
+
+pub fn check_event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, context(CHECK_ARN, Duration::from_secs(30)))
+}
+
+/// A compiled function binary running against a local Runtime API, as Lambda runs it.
+pub struct FunctionProcess {
+    pub runtime: supplychain_emulator::runtime_api::RuntimeApi,
+    child: tokio::process::Child,
+    log_path: PathBuf,
+}
+
+impl FunctionProcess {
+    /// Starts `binary` with Lambda's environment, the test credentials and `env`; nothing else from
+    /// the parent's environment reaches it, so no real AWS configuration can leak in.
+    pub async fn spawn(binary: &str, function_name: &str, env: &[(&str, String)]) -> FunctionProcess {
+        let runtime = supplychain_emulator::runtime_api::RuntimeApi::start().await.expect("runtime API starts");
+        let log_path = std::env::temp_dir().join(format!(
+            "{function_name}-{}-{}.log",
+            std::process::id(),
+            SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+            // Short SDK backoff is not configurable by environment; the standard retry mode's
+            // attempts are, and stay at their default of 3.
+            .env("AWS_RETRY_MODE", "standard")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().unwrap_or_else(|e| panic!("{binary}: {e}"));
+        FunctionProcess { runtime, child, log_path }
+    }
+
+    /// Invokes the function with a deadline `within` from now.
+    pub async fn invoke(&self, payload: Value, function_arn: &str, within: Duration) -> supplychain_emulator::runtime_api::Outcome {
+        let options = supplychain_emulator::runtime_api::Invoke {
+            function_arn: function_arn.to_owned(),
+            deadline: supplychain_emulator::runtime_api::Deadline::In(within),
+            ..Default::default()
+        };
+        self.invoke_with(payload, options).await
+    }
+
+    pub async fn invoke_with(&self, payload: Value, options: supplychain_emulator::runtime_api::Invoke) -> supplychain_emulator::runtime_api::Outcome {
+        self.runtime.invoke(payload, options).await.unwrap_or_else(|e| panic!("invocation: {e}; logs:\n{}", self.logs())).outcome
+    }
+
+    /// Everything the process wrote so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits for the process to end (for init failures) and returns its exit status.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.expect("the process ends").unwrap()
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_file(&self.log_path);
+    }
+}
