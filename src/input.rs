@@ -141,7 +141,7 @@ fn instance_id_of(what: &str, object: &Map<String, Value>, shapes: &str) -> Resu
             Err(invalid(format!("{what} has \"instance\" {}, but it must be an object; {shapes}", kind_of(other))))
         }
         (Some(_), Some(_)) => Err(invalid(format!(
-            "{what} has both \"instanceId\" and \"instance\"; give one of them, so the instance to act on is never ambiguous"
+            "{what} has both \"instanceId\" and \"instance\"; exactly one of them is accepted, so that the instance to act on is never ambiguous"
         ))),
         (None, None) => Err(invalid(format!("{what} names no instance (no \"instanceId\" and no \"instance\"); {shapes}"))),
     }
