@@ -11,7 +11,9 @@
 
 pub mod faults;
 pub mod http;
+pub mod invoke_api;
 pub mod model;
+pub mod proxy;
 pub mod runtime_api;
 mod server;
 pub mod sigv4;
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 pub use faults::{Fault, FaultRule};
 pub use model::Instance;
+pub use proxy::{FaultProxy, ProxyCall, ProxyFault, ProxyRule};
 pub use server::Emulator;
 pub use sigv4::StaticCredentials;
 pub use store::{ApiError, CallRecord, SeedInstance, StateChange};
