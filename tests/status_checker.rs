@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use supplychain_delete_instance::check::{marker_name, schedule_name};
 use supplychain_delete_instance::input::InstanceId;
 use supplychain_delete_instance::{CheckFunction, CheckResponse, DeleteFunction};
-use supplychain_emulator::{Emulator, SeedInstance};
+use supplychain_emulator::{Emulator, Fault, ProxyFault, ProxyRule, SeedInstance};
 use support::*;
 
 struct Stack {
@@ -373,3 +373,97 @@ async fn without_a_scheduler_role_a_pending_check_fails_visibly() {
     assert!(error.to_string().contains("SCHEDULER_ROLE_ARN"));
 }
 
+
+#[tokio::test]
+async fn a_refused_announcement_fails_the_invocation_and_its_retry_announces() {
+    let stack = stack(SeedInstance::default(), &[]).await;
+    stack.moto.proxy.inject(ProxyRule::new("PutEvents", 1, ProxyFault::fail_entries("InternalFailure", "try again")));
+
+    let error = stack.delete.handle(event(fixture("direct.json"))).await.unwrap_err();
+    assert_eq!(error.error_type(), "PublishFailed");
+    assert!(error.to_string().contains("InternalFailure"), "{error}");
+
+    // Lambda retries the event: the deletion is already under way, and this time it is announced.
+    let retried = stack.delete.handle(event(fixture("direct.json"))).await.unwrap();
+    assert!(matches!(retried, supplychain_delete_instance::DeleteResponse::Instance(_)));
+    // The proxy lets the refused entry reach moto too, so the subscriber sees both attempts; the
+    // retry's announcement carries the record as it is now.
+    let received = stack.moto.received().await;
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!(received[1]["detail-type"], "Supply Chain Instance Deletion Started");
+    assert_eq!(stack.moto.proxy.call_count("PutEvents"), 2);
+}
+
+#[tokio::test]
+async fn a_refused_announcement_fails_only_its_sqs_message() {
+    let stack = stack(SeedInstance::default(), &[]).await;
+    stack.emulator.seed(SeedInstance { instance_id: Some(FIXTURE_ID_2.into()), ..Default::default() });
+    stack.moto.proxy.inject(ProxyRule::new("PutEvents", 1, ProxyFault::fail_entry(1, "ThrottlingException", "slow down")));
+
+    let response = stack.delete.handle(event(fixture("sqs-batch.json"))).await.unwrap();
+
+    assert_eq!(
+        serde_json::to_value(response).unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
+    );
+    assert_eq!(stack.moto.proxy.call_count("PutEvents"), 1, "both entries went in one call");
+}
+
+#[tokio::test]
+async fn a_failed_put_events_call_fails_the_invocation_after_the_sdk_retries() {
+    let stack = stack(SeedInstance::default(), &[]).await;
+    stack.moto.proxy.inject(ProxyRule::new("PutEvents", 100, Fault::Internal));
+
+    let error = stack.delete.handle(event(fixture("direct.json"))).await.unwrap_err();
+
+    assert_eq!(error.error_type(), "PublishFailed");
+    assert_eq!(stack.moto.proxy.call_count("PutEvents"), 3);
+    assert!(stack.moto.received().await.is_empty());
+}
+
+#[tokio::test]
+async fn brief_scheduler_throttling_is_absorbed_by_the_sdk_retries() {
+    let stack = stack(SeedInstance { delete_polls: Some(3), ..Default::default() }, &[]).await;
+    let started = stack.start_deletion().await;
+    stack.moto.proxy.inject(ProxyRule::new("CreateSchedule", 2, Fault::Throttle));
+
+    let report = stack.check(started).await;
+
+    assert_eq!(report["nextCheck"]["created"], true);
+    assert_eq!(stack.moto.proxy.call_count("CreateSchedule"), 3);
+    assert!(stack.moto.schedule(&schedule_name(&id(), 2)).await.is_some());
+}
+
+#[tokio::test]
+async fn persistent_scheduler_throttling_fails_the_check_and_its_retry_schedules() {
+    let stack = stack(SeedInstance { delete_polls: Some(3), ..Default::default() }, &[]).await;
+    let started = stack.start_deletion().await;
+    stack.moto.proxy.inject(ProxyRule::new("CreateSchedule", 3, Fault::Throttle));
+
+    let error = stack.check.handle(check_event(started.clone())).await.unwrap_err();
+    assert_eq!(error.error_type(), "ScheduleFailed");
+    assert!(error.to_string().contains("ThrottlingException"), "{error}");
+    assert!(stack.moto.schedule_names().await.is_empty());
+
+    // Lambda's asynchronous retry of the same event.
+    let report = stack.check(started).await;
+    assert_eq!(report["nextCheck"]["created"], true);
+}
+
+#[tokio::test]
+async fn a_final_announcement_that_fails_is_made_by_the_retry_and_only_once() {
+    let stack = stack(SeedInstance::default(), &[]).await;
+    let started = stack.start_deletion().await;
+    stack.moto.proxy.inject(ProxyRule::new("PutEvents", 1, ProxyFault::fail_entries("InternalFailure", "try again")));
+
+    let error = stack.check.handle(check_event(started.clone())).await.unwrap_err();
+    assert_eq!(error.error_type(), "PublishFailed");
+    assert!(stack.moto.schedule_names().await.is_empty(), "no marker for an end that was not announced");
+    stack.moto.received().await;
+
+    let retried = stack.check(started.clone()).await;
+    assert_eq!(retried["announced"], "Supply Chain Instance Deleted");
+    let duplicate = stack.check(started).await;
+    assert!(duplicate.get("announced").is_none());
+    assert_eq!(stack.moto.received().await.len(), 1);
+}

@@ -131,11 +131,16 @@ pub fn moto_endpoint() -> String {
 /// A bus of its own for one test, with a rule delivering everything this project announces to an
 /// SQS queue (read by the test as a subscriber would), and a schedule group of its own.
 pub struct Moto {
+    /// Where the functions send their calls: a fault proxy in front of moto, which forwards
+    /// everything unless a test injects a fault.
+    pub proxy: supplychain_emulator::FaultProxy,
     pub endpoint: String,
     pub bus: String,
     pub group: String,
     pub queue_url: String,
     pub sdk_config: SdkConfig,
+    /// The functions' configuration, through the proxy.
+    pub function_config: SdkConfig,
 }
 
 pub const SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/supplychain-delete-instance-scheduler";
@@ -178,7 +183,9 @@ impl Moto {
             .await
             .expect("put targets");
         scheduler.create_schedule_group().name(&group).send().await.expect("create schedule group");
-        Moto { endpoint, bus, group, queue_url, sdk_config }
+        let proxy = supplychain_emulator::FaultProxy::start(&endpoint).await.expect("proxy starts");
+        let function_config = self::sdk_config(&proxy.endpoint(), SECRET_ACCESS_KEY).await;
+        Moto { proxy, endpoint, bus, group, queue_url, sdk_config, function_config }
     }
 
     /// Every event delivered to the subscriber queue so far, as the subscriber receives them.
@@ -229,12 +236,12 @@ impl Moto {
     }
 
     pub fn bus_client(&self) -> supplychain_delete_instance::events::EventBus {
-        supplychain_delete_instance::events::EventBus::new(aws_sdk_eventbridge::Client::new(&self.sdk_config), &self.bus)
+        supplychain_delete_instance::events::EventBus::new(aws_sdk_eventbridge::Client::new(&self.function_config), &self.bus)
     }
 
     pub fn scheduler_client(&self) -> supplychain_delete_instance::scheduler::Scheduler {
         supplychain_delete_instance::scheduler::Scheduler::new(
-            aws_sdk_scheduler::Client::new(&self.sdk_config),
+            aws_sdk_scheduler::Client::new(&self.function_config),
             &self.group,
             Some(SCHEDULER_ROLE_ARN.to_owned()),
         )

@@ -1,0 +1,117 @@
+//! Runs the real function binaries locally, end to end: the Supply Chain emulator (embedded, seeded
+//! from `events/seed.json`, with a realistic deletion time), moto's server for EventBridge and
+//! Scheduler, and a local Lambda Runtime API for each function. It deletes the instance an event
+//! names, follows the deletion to its final event exactly as the deployed stack would, playing
+//! EventBridge Scheduler's part by firing each one-time schedule when it falls due, and prints each
+//! step and the instance's state changes.
+//!
+//! `scripts/run-local [EVENT_FILE]` builds everything and runs this (default `events/direct.json`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use supplychain_emulator::runtime_api::Outcome;
+use supplychain_emulator::{EmulatorConfig, SeedInstance};
+use support::*;
+
+#[tokio::main]
+async fn main() {
+    let event_file = std::env::args().nth(1).unwrap_or_else(|| "events/direct.json".to_owned());
+    let event: Value = serde_json::from_str(&std::fs::read_to_string(&event_file).unwrap_or_else(|e| panic!("{event_file}: {e}")))
+        .unwrap_or_else(|e| panic!("{event_file}: {e}"));
+
+    let emulator = emulator_with(EmulatorConfig { delete_delay: Duration::from_secs(5), ..Default::default() }).await;
+    let seeds: Vec<SeedInstance> = serde_json::from_str(&std::fs::read_to_string(repo_path("events/seed.json")).unwrap()).unwrap();
+    for seed in seeds {
+        let instance = emulator.seed(seed);
+        println!("• emulator: instance {} is {}", instance.instance_id, instance.state);
+    }
+    let moto = Moto::start().await;
+    println!("• emulator at {}, moto at {}, bus {}", emulator.endpoint(), moto.endpoint, moto.bus);
+
+    let binaries = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let env = [
+        ("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto.endpoint.clone()),
+        ("AWS_ENDPOINT_URL_SCHEDULER", moto.endpoint.clone()),
+        ("EVENT_BUS_NAME", moto.bus.clone()),
+        ("SCHEDULE_GROUP", moto.group.clone()),
+        ("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN.to_owned()),
+        ("POLL_INTERVAL_SECONDS", "2".to_owned()),
+        ("MAX_POLL_INTERVAL_SECONDS", "4".to_owned()),
+        ("MAX_WAIT_SECONDS", "120".to_owned()),
+    ];
+    let delete = FunctionProcess::spawn(binaries.join("delete-instance").to_str().unwrap(), "delete-instance", &env).await;
+    let check = FunctionProcess::spawn(binaries.join("check-instance-status").to_str().unwrap(), "check-instance-status", &env).await;
+
+    println!("\n▶ delete-instance ← {event_file}");
+    let outcome = delete.invoke(event, DELETE_ARN, Duration::from_secs(30)).await;
+    print_outcome(&outcome);
+
+    // Follow every announcement until each deletion has ended.
+    let mut following = 0usize;
+    let mut schedules_fired = 0usize;
+    loop {
+        for announced in moto.received().await {
+            let detail_type = announced["detail-type"].as_str().unwrap_or_default().to_owned();
+            println!("\n◀ event on the bus: {detail_type}");
+            println!("{}", serde_json::to_string_pretty(&announced["detail"]).unwrap());
+            if detail_type == "Supply Chain Instance Deletion Started" {
+                following += 1;
+                println!("\n▶ check-instance-status ← the Deletion Started event");
+                print_outcome(&check.invoke(announced, CHECK_ARN, Duration::from_secs(30)).await);
+            } else {
+                following = following.saturating_sub(1);
+            }
+        }
+        if following == 0 {
+            break;
+        }
+        let Some(name) = moto.schedule_names().await.into_iter().find(|n| !is_marker(n)) else {
+            eprintln!("a deletion is being followed but no check is scheduled");
+            std::process::exit(1);
+        };
+        let schedule = moto.schedule(&name).await.unwrap();
+        let expression = schedule.schedule_expression().unwrap_or_default().to_owned();
+        wait_until(&expression).await;
+        schedules_fired += 1;
+        println!("\n⏰ schedule {name} ({expression}) fires");
+        let input = moto.fire(&name).await;
+        println!("▶ check-instance-status ← {input}");
+        print_outcome(&check.invoke(input, CHECK_ARN, Duration::from_secs(30)).await);
+    }
+
+    println!("\n• schedules fired: {schedules_fired}");
+    for instance in emulator.instances() {
+        let states: Vec<String> = emulator.history(&instance.instance_id).into_iter().map(|c| c.state).collect();
+        println!("• instance {}: {}", instance.instance_id, states.join(" → "));
+    }
+    println!("• calls received by the emulator:");
+    for call in emulator.calls() {
+        println!("    {} {} → {}", call.operation, call.instance_id.unwrap_or_default(), call.status);
+    }
+}
+
+fn is_marker(name: &str) -> bool {
+    // Re-check schedules end in the attempt number; markers of announced ends in a 16-digit hash.
+    name.rsplit('-').next().is_some_and(|tail| tail.len() == 16)
+}
+
+fn print_outcome(outcome: &Outcome) {
+    match outcome {
+        Outcome::Response(value) => println!("◀ {}", serde_json::to_string_pretty(value).unwrap()),
+        Outcome::Error { error_type, error_message, .. } => println!("◀ error {error_type}: {error_message}"),
+    }
+}
+
+/// Sleeps until an `at(yyyy-mm-ddThh:mm:ss)` time, as Scheduler would.
+async fn wait_until(expression: &str) {
+    let time = expression.trim_start_matches("at(").trim_end_matches(')');
+    let at = aws_smithy_types::DateTime::from_str(&format!("{time}Z"), aws_smithy_types::date_time::Format::DateTime).unwrap();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    let wait = (at.as_secs_f64() - now).max(0.0);
+    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+}
