@@ -15,7 +15,7 @@ use crate::config::CheckSettings;
 use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus};
-use crate::input::{parse_check_event, CheckEvent, FollowRequest, InstanceId, ReportRequest};
+use crate::input::{parse_check_event, CheckEvent, FollowRequest, InstanceId, Payload, ReportRequest, CHECK_SHAPES};
 use crate::record::InstanceRecord;
 use crate::scheduler::{ScheduledCheck, Scheduler};
 use crate::supply_chain::{instance_arn, SupplyChain};
@@ -101,9 +101,10 @@ impl CheckFunction {
         CheckFunction { supply_chain, bus, scheduler, settings }
     }
 
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<CheckResponse, Error> {
+    pub async fn handle(&self, event: LambdaEvent<Payload>) -> Result<CheckResponse, Error> {
         let invocation = Invocation::new(&event.context, &self.settings.common);
-        let parsed = parse_check_event(&event.payload, DateTime::from(SystemTime::now())).inspect_err(|error| {
+        let now = DateTime::from(SystemTime::now());
+        let parsed = event.payload.json(CHECK_SHAPES).and_then(|json| parse_check_event(json, now)).inspect_err(|error| {
             warn!(error_type = error.error_type(), error = %error, "event refused");
         })?;
         let result = match parsed {

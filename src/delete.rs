@@ -13,7 +13,7 @@ use crate::config::DeleteSettings;
 use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus};
-use crate::input::{parse_delete_event, DeleteEvent, DeleteRequest, SqsItem, DELETION_STARTED};
+use crate::input::{parse_delete_event, DeleteEvent, DeleteRequest, Payload, SqsItem, DELETE_SHAPES, DELETION_STARTED};
 use crate::record::DeleteOutput;
 use crate::supply_chain::{instance_arn, SupplyChain};
 
@@ -39,9 +39,9 @@ impl DeleteFunction {
     }
 
     /// Handles one invocation of any accepted shape.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<DeleteResponse, Error> {
+    pub async fn handle(&self, event: LambdaEvent<Payload>) -> Result<DeleteResponse, Error> {
         let invocation = Invocation::new(&event.context, &self.settings.common);
-        let parsed = parse_delete_event(&event.payload).inspect_err(|error| {
+        let parsed = event.payload.json(DELETE_SHAPES).and_then(parse_delete_event).inspect_err(|error| {
             warn!(error_type = error.error_type(), error = %error, "event refused");
         })?;
         match parsed {
@@ -70,11 +70,11 @@ impl DeleteFunction {
                 distinct.push(request);
             }
         }
-        let mut outcomes: Vec<Result<DeleteOutput, Error>> = stream::iter(distinct.iter())
-            .map(|request| self.delete(request, invocation))
-            .buffered(self.settings.batch_concurrency)
-            .collect()
-            .await;
+        // The futures are built before the stream runs them, so no closure is held across an await
+        // (which keeps the handler's future `Send` for concurrent invocations).
+        let deletions: Vec<_> = distinct.iter().map(|request| self.delete(request, invocation)).collect();
+        let mut outcomes: Vec<Result<DeleteOutput, Error>> =
+            stream::iter(deletions).buffered(self.settings.batch_concurrency).collect().await;
 
         if let Some(bus) = &self.bus {
             let (positions, announcements): (Vec<usize>, Vec<Announcement>) = outcomes
@@ -213,7 +213,7 @@ mod tests {
     async fn invoke(function: &DeleteFunction, payload: Value) -> Result<DeleteResponse, Error> {
         let mut context = lambda_runtime::Context::default();
         context.invoked_function_arn = FUNCTION_ARN.to_owned();
-        function.handle(LambdaEvent::new(payload, context)).await
+        function.handle(LambdaEvent::new(Payload::Json(payload), context)).await
     }
 
     fn state_of(response: DeleteResponse) -> String {

@@ -21,6 +21,34 @@ pub const CHECK_SHAPES: &str = "accepted shapes: a \"Supply Chain Instance Delet
 (\"Lambda Function Invocation Result - Success\") of the delete function; the checker's own {\"statusCheck\": {...}}; \
 or a Step Functions input {\"instanceId\": \"<uuid>\"} or {\"instance\": {\"instanceId\": \"<uuid>\", ...}} (see events/)";
 
+/// The event exactly as the runtime hands it over: JSON, or why it is not JSON. Deserialising into
+/// this never fails, so that bytes that are not JSON (or JSON nested deeper than the parser's limit)
+/// become our `InvalidInput` instead of the runtime's own deserialisation error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Json(Value),
+    NotJson(String),
+}
+
+impl<'de> serde::Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match <Value as serde::Deserialize>::deserialize(deserializer) {
+            Ok(value) => Payload::Json(value),
+            Err(error) => Payload::NotJson(error.to_string()),
+        })
+    }
+}
+
+impl Payload {
+    /// The JSON value, or `InvalidInput` naming the parse error and the accepted shapes.
+    pub fn json(&self, shapes: &str) -> Result<&Value, Error> {
+        match self {
+            Payload::Json(value) => Ok(value),
+            Payload::NotJson(reason) => Err(invalid(format!("the event is not JSON ({}); {shapes}", quoted(reason)))),
+        }
+    }
+}
+
 /// An AWS Supply Chain instance id, checked against the model's `UUID` shape: 36 characters,
 /// lowercase hexadecimal digits in groups of 8-4-4-4-12 separated by `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -555,5 +583,34 @@ mod tests {
         let now = aws_smithy_types::DateTime::from_secs(0);
         let event = json!({"statusCheck": {"instanceId": ID, "attempt": 0, "startedAt": "2026-01-02T03:04:05Z"}});
         assert!(matches!(parse_check_event(&event, now), Err(Error::InvalidInput(m)) if m.contains("attempt")));
+    }
+}
+
+#[cfg(test)]
+mod payload_tests {
+    use super::*;
+    use serde::Deserialize;
+
+    fn payload(bytes: &[u8]) -> Payload {
+        // As the runtime deserialises: serde_path_to_error over a slice deserializer.
+        serde_json::from_slice::<Payload>(bytes).unwrap_or_else(|_| {
+            let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+            Payload::deserialize(&mut deserializer).unwrap()
+        })
+    }
+
+    #[test]
+    fn bytes_that_are_not_json_become_invalid_input() {
+        for bytes in [&b"not json"[..], b"", b"{\"instanceId\":", b"\xff\xfe"] {
+            let error = payload(bytes).json(DELETE_SHAPES).unwrap_err();
+            assert!(matches!(&error, Error::InvalidInput(m) if m.contains("is not JSON") && m.contains("accepted shapes")), "{error}");
+        }
+    }
+
+    #[test]
+    fn json_nested_past_the_parser_limit_becomes_invalid_input() {
+        let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let error = payload(nested.as_bytes()).json(DELETE_SHAPES).unwrap_err();
+        assert!(matches!(&error, Error::InvalidInput(m) if m.contains("recursion limit")), "{error}");
     }
 }

@@ -241,7 +241,7 @@ async fn a_hung_service_ends_in_timeout_before_the_deadline() {
     let started = Instant::now();
 
     let error = function
-        .handle(lambda_runtime::LambdaEvent::new(fixture("direct.json"), context(DELETE_ARN, deadline)))
+        .handle(lambda_runtime::LambdaEvent::new(Payload::Json(fixture("direct.json")), context(DELETE_ARN, deadline)))
         .await
         .unwrap_err();
 
@@ -257,7 +257,7 @@ async fn a_deadline_closer_than_the_margin_fails_without_calling() {
     let function = delete_function(&emulator, &[("DEADLINE_MARGIN_MS", "500")]).await;
 
     let error = function
-        .handle(lambda_runtime::LambdaEvent::new(fixture("direct.json"), context(DELETE_ARN, Duration::from_millis(200))))
+        .handle(lambda_runtime::LambdaEvent::new(Payload::Json(fixture("direct.json")), context(DELETE_ARN, Duration::from_millis(200))))
         .await
         .unwrap_err();
 
@@ -272,7 +272,7 @@ async fn a_missing_or_past_deadline_falls_back_to_the_configured_budget() {
     let function = delete_function(&emulator, &[]).await;
 
     for deadline_ms in [0, 1_000] {
-        let event = lambda_runtime::LambdaEvent::new(fixture("direct-dry-run.json"), context_at(DELETE_ARN, deadline_ms));
+        let event = lambda_runtime::LambdaEvent::new(Payload::Json(fixture("direct-dry-run.json")), context_at(DELETE_ARN, deadline_ms));
         let output = record(function.handle(event).await.unwrap());
         assert_eq!(output["dryRun"], true);
     }

@@ -11,6 +11,7 @@ use aws_sdk_supplychain::config::Credentials;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use supplychain_delete_instance::config::DeleteSettings;
+pub use supplychain_delete_instance::input::Payload;
 use supplychain_delete_instance::supply_chain::SupplyChain;
 use supplychain_delete_instance::DeleteFunction;
 use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance, StaticCredentials};
@@ -113,8 +114,8 @@ pub fn context_at(function_arn: &str, deadline_ms: u64) -> Context {
     context
 }
 
-pub fn event(payload: Value) -> LambdaEvent<Value> {
-    LambdaEvent::new(payload, context(DELETE_ARN, Duration::from_secs(30)))
+pub fn event(payload: Value) -> LambdaEvent<Payload> {
+    LambdaEvent::new(Payload::Json(payload), context(DELETE_ARN, Duration::from_secs(30)))
 }
 
 /// The states an instance went through, as the emulator recorded them.
@@ -254,8 +255,8 @@ pub fn check_settings(env: &[(&str, &str)]) -> supplychain_delete_instance::Chec
         .unwrap()
 }
 
-pub fn check_event(payload: Value) -> LambdaEvent<Value> {
-    LambdaEvent::new(payload, context(CHECK_ARN, Duration::from_secs(30)))
+pub fn check_event(payload: Value) -> LambdaEvent<Payload> {
+    LambdaEvent::new(Payload::Json(payload), context(CHECK_ARN, Duration::from_secs(30)))
 }
 
 /// A compiled function binary running against a local Runtime API, as Lambda runs it.
