@@ -82,7 +82,9 @@ async fn a_payload_that_is_not_json_fails_visibly() {
 
     let completed = function.runtime.invoke_raw(bytes::Bytes::from_static(b"not json"), Invoke::default()).await.unwrap();
 
-    assert!(matches!(completed.outcome, Outcome::Error { .. }), "{:?}", completed.outcome);
+    assert_eq!(error_type(&completed.outcome), "InvalidInput");
+    let Outcome::Error { error_message, .. } = &completed.outcome else { unreachable!() };
+    assert!(error_message.contains("is not JSON"), "{error_message}");
     assert!(emulator.calls().is_empty());
 }
 

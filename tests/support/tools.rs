@@ -1,0 +1,135 @@
+//! The offline tools the stack is checked with (installed by `./scripts/setup`): the Python venv
+//! (cfn-lint, aws-sam-translator, moto) and the npm packages of `tools/` (asl-validator,
+//! aws-local-stepfunctions). A missing tool fails the test with the command that installs it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const SETUP: &str = "run ./scripts/setup to install the test tools (it creates .venv and tools/node_modules)";
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// `tools/`, or `SUPPLYCHAIN_TOOLS_DIR` as `scripts/test` sets it.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("SUPPLYCHAIN_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| repo_path("tools"))
+}
+
+/// `.venv`, or `SUPPLYCHAIN_VENV` as `scripts/test` sets it.
+pub fn venv_dir() -> PathBuf {
+    std::env::var_os("SUPPLYCHAIN_VENV").map(PathBuf::from).unwrap_or_else(|| repo_path(".venv"))
+}
+
+/// A program of the venv, such as `python` or `cfn-lint`.
+pub fn venv_bin(name: &str) -> PathBuf {
+    let path = venv_dir().join("bin").join(name);
+    assert!(path.exists(), "{} is missing: {SETUP}", path.display());
+    path
+}
+
+/// `node`, with the npm package `package` installed under `tools/node_modules`.
+pub fn node_with(package: &str) -> Command {
+    let module = tools_dir().join("node_modules").join(package);
+    assert!(module.exists(), "{} is missing: {SETUP}", module.display());
+    let found = Command::new("node").arg("--version").output();
+    assert!(
+        found.as_ref().is_ok_and(|o| o.status.success()),
+        "node is not on PATH ({found:?}); install Node.js 20 or later, then {SETUP}"
+    );
+    let mut command = Command::new("node");
+    command.current_dir(repo_path("."));
+    command
+}
+
+/// Runs `command` with `stdin` as its standard input; panics with everything it printed when it
+/// cannot be started.
+pub fn run(command: &mut Command, stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}; {SETUP}"));
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Standard output as JSON, or a panic that shows both streams.
+pub fn json_stdout(what: &str, output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("{what} printed no JSON ({e}), status {}:\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr))
+    })
+}
+
+/// The CloudFormation template aws-sam-translator makes of `template.yaml`.
+pub fn transformed_template() -> &'static Value {
+    static TEMPLATE: OnceLock<Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let output = run(
+            Command::new(venv_bin("python")).arg(tools_dir().join("template_check.py")).arg("transform").arg(repo_path("template.yaml")),
+            "",
+        );
+        assert!(output.status.success(), "the SAM transform failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        json_stdout("the SAM transform", &output)
+    })
+}
+
+/// The state machine definition file.
+pub fn definition_path() -> PathBuf {
+    repo_path("statemachine/deletion-workflow.asl.json")
+}
+
+/// The `${Name}` placeholders of a text, in order of first appearance.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = after[..end].to_owned();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+        rest = &after[end + 1..];
+    }
+    names
+}
+
+/// What CloudFormation substitutes into the definition with the template's default parameters,
+/// the functions' ARNs being `delete_arn` and `check_arn`.
+pub fn workflow_substitutions(delete_arn: &str, check_arn: &str) -> Value {
+    let template = transformed_template();
+    let substitutions = template["Resources"]["DeletionWorkflow"]["Properties"]["DefinitionSubstitutions"]
+        .as_object()
+        .expect("DeletionWorkflow has DefinitionSubstitutions");
+    let mut values = serde_json::Map::new();
+    for (name, value) in substitutions {
+        let resolved = match value {
+            Value::Object(v) if v.get("Fn::GetAtt") == Some(&serde_json::json!(["DeleteInstanceFunction", "Arn"])) => {
+                Value::from(delete_arn)
+            }
+            Value::Object(v) if v.get("Fn::GetAtt") == Some(&serde_json::json!(["CheckInstanceStatusFunction", "Arn"])) => {
+                Value::from(check_arn)
+            }
+            Value::Object(v) if v.contains_key("Ref") => {
+                let parameter = v["Ref"].as_str().unwrap();
+                template["Parameters"][parameter]["Default"].clone()
+            }
+            other => other.clone(),
+        };
+        assert!(!resolved.is_null(), "no value for the substitution {name}: {value}");
+        values.insert(name.clone(), resolved);
+    }
+    Value::Object(values)
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
