@@ -70,6 +70,7 @@ pub enum CheckResponse {
 }
 
 /// One look at the instance.
+#[allow(clippy::large_enum_variant)] // one short-lived value per check
 enum Seen {
     Found(InstanceRecord),
     /// 404 after a deletion was seen: the instance is gone, so the deletion succeeded.

@@ -20,6 +20,7 @@ use crate::supply_chain::{instance_arn, SupplyChain};
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one value per invocation, serialised once
 pub enum DeleteResponse {
     Instance(DeleteOutput),
     Batch(SqsBatchResponse),
@@ -226,7 +227,8 @@ mod tests {
     #[tokio::test]
     async fn each_delete_instance_error_maps_to_its_error_type_and_keeps_the_aws_code() {
         // Throttling and server errors are retried by the SDK (three attempts in standard mode) first.
-        let cases: Vec<(fn() -> DeleteInstanceError, &str, &str, usize)> = vec![
+        type Case = (fn() -> DeleteInstanceError, &'static str, &'static str, usize);
+        let cases: Vec<Case> = vec![
             (|| DeleteInstanceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("gone").meta(meta("ResourceNotFoundException")).build()), "InstanceNotFound", "ResourceNotFoundException", 1),
             (|| DeleteInstanceError::AccessDeniedException(AccessDeniedException::builder().message("no").meta(meta("AccessDeniedException")).build()), "AccessDenied", "AccessDeniedException", 1),
             (|| DeleteInstanceError::ServiceQuotaExceededException(ServiceQuotaExceededException::builder().message("q").meta(meta("ServiceQuotaExceededException")).build()), "QuotaExceeded", "ServiceQuotaExceededException", 1),
