@@ -467,3 +467,37 @@ async fn a_final_announcement_that_fails_is_made_by_the_retry_and_only_once() {
     assert!(duplicate.get("announced").is_none());
     assert_eq!(stack.moto.received().await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_instance_found_in_another_state_is_announced_as_a_failed_deletion_with_that_state() {
+    let stack = stack(SeedInstance { delete_polls: Some(5), ..Default::default() }, &[]).await;
+    let started = stack.start_deletion().await;
+    stack.emulator.set_state(FIXTURE_ID, "Active", None);
+
+    let report = stack.check(started).await;
+
+    assert_eq!((report["done"].clone(), report["outcome"].clone()), (json!(true), json!("Active")));
+    let received = stack.moto.received().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["detail-type"], "Supply Chain Instance Deletion Failed");
+    assert_eq!(received[0]["detail"]["outcome"], "Active");
+}
+
+#[tokio::test]
+async fn the_marker_of_an_announced_end_expires_as_a_no_op() {
+    let stack = stack(SeedInstance::default(), &[]).await;
+    let started = stack.start_deletion().await;
+    stack.check(started).await;
+    stack.moto.received().await;
+    let marker = marker_name(&id(), &format!("{FIXTURE_ID}:Deleted"));
+    let schedule = stack.moto.schedule(&marker).await.expect("marker left");
+    let at = at_secs(schedule.schedule_expression().unwrap());
+    assert!(at >= now_secs() + 24.0 * 3600.0, "the marker outlives Scheduler's retry window");
+    let calls_before = stack.emulator.calls().len();
+
+    let expired = stack.check(stack.moto.fire(&marker).await).await;
+
+    assert!(expired["ignored"].as_str().unwrap().contains("marker"), "{expired}");
+    assert_eq!(stack.emulator.calls().len(), calls_before, "no call to Supply Chain");
+    assert!(stack.moto.received().await.is_empty());
+}
