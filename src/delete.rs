@@ -4,7 +4,6 @@
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
-use serde_json::Value;
 use tracing::{info, warn};
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
@@ -48,7 +47,7 @@ impl DeleteFunction {
         match parsed {
             DeleteEvent::Direct(request) | DeleteEvent::EventBridge(request) => {
                 let output = self.delete(&request, &invocation).await?;
-                if let (Some(bus), Some(announcement)) = (&self.bus, self.announcement(&output, &invocation)) {
+                if let (Some(bus), Some(announcement)) = (&self.bus, self.announcement(&request, &output, &invocation)) {
                     let published = bus.publish(&[announcement], &invocation.budget).await;
                     if let Some(Err(error)) = published.into_iter().next() {
                         warn!(instance_id = %request.instance_id, error_type = error.error_type(), error = %error, "announcement failed");
@@ -81,7 +80,7 @@ impl DeleteFunction {
             let (positions, announcements): (Vec<usize>, Vec<Announcement>) = outcomes
                 .iter()
                 .enumerate()
-                .filter_map(|(i, outcome)| Some((i, self.announcement(outcome.as_ref().ok()?, invocation)?)))
+                .filter_map(|(i, outcome)| Some((i, self.announcement(distinct[i], outcome.as_ref().ok()?, invocation)?)))
                 .unzip();
             let published = bus.publish(&announcements, &invocation.budget).await;
             for (position, result) in positions.into_iter().zip(published) {
@@ -158,12 +157,11 @@ impl DeleteFunction {
     }
 
     /// The Deletion Started announcement for an output, when there is a deletion to follow.
-    fn announcement(&self, output: &DeleteOutput, invocation: &Invocation) -> Option<Announcement> {
+    fn announcement(&self, request: &DeleteRequest, output: &DeleteOutput, invocation: &Invocation) -> Option<Announcement> {
         if output.dry_run || !matches!(output.instance.state.as_str(), "Deleting" | "Deleted") {
             return None;
         }
-        let resources = crate::input::InstanceId::parse("instanceId", &Value::String(output.instance.instance_id.clone()))
-            .and_then(|id| instance_arn(&invocation.function_arn, self.supply_chain.region(), &id))
+        let resources = instance_arn(&invocation.function_arn, self.supply_chain.region(), &request.instance_id)
             .map(|arn| vec![arn])
             .unwrap_or_default();
         Some(Announcement {
@@ -211,7 +209,7 @@ mod tests {
         DeleteFunction::new(SupplyChain::new(client), None, DeleteSettings::from_lookup(&|_| None).unwrap())
     }
 
-    async fn invoke(function: &DeleteFunction, payload: Value) -> Result<DeleteResponse, Error> {
+    async fn invoke(function: &DeleteFunction, payload: serde_json::Value) -> Result<DeleteResponse, Error> {
         let mut context = lambda_runtime::Context::default();
         context.invoked_function_arn = FUNCTION_ARN.to_owned();
         function.handle(LambdaEvent::new(Payload::Json(payload), context)).await
