@@ -7,6 +7,9 @@
 //! * [`runtime_api::RuntimeApi`]: a local Lambda Runtime API that drives compiled Lambda binaries
 //!   exactly as the Lambda service does.
 //!
+//! * [`tls`] (feature `tls`): HTTPS serving with a certificate authority generated at start, see
+//!   `Emulator::start_tls`.
+//!
 //! Both servers bind `127.0.0.1` on a free port by default and stop when their handle is dropped.
 
 pub mod faults;
@@ -18,6 +21,8 @@ pub mod runtime_api;
 mod server;
 pub mod sigv4;
 mod store;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! that talk HTTP to it (and to moto's server), and Lambda contexts.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -261,7 +263,7 @@ pub fn check_event(payload: Value) -> LambdaEvent<Payload> {
 
 /// A compiled function binary running against a local Runtime API, as Lambda runs it.
 pub struct FunctionProcess {
-    pub runtime: supplychain_emulator::runtime_api::RuntimeApi,
+    pub runtime: std::sync::Arc<supplychain_emulator::runtime_api::RuntimeApi>,
     child: tokio::process::Child,
     log_path: PathBuf,
 }
@@ -270,7 +272,7 @@ impl FunctionProcess {
     /// Starts `binary` with Lambda's environment, the test credentials and `env`; nothing else from
     /// the parent's environment reaches it, so no real AWS configuration can leak in.
     pub async fn spawn(binary: &str, function_name: &str, env: &[(&str, String)]) -> FunctionProcess {
-        let runtime = supplychain_emulator::runtime_api::RuntimeApi::start().await.expect("runtime API starts");
+        let runtime = std::sync::Arc::new(supplychain_emulator::runtime_api::RuntimeApi::start().await.expect("runtime API starts"));
         let log_path = std::env::temp_dir().join(format!(
             "{function_name}-{}-{}.log",
             std::process::id(),
@@ -289,6 +291,7 @@ impl FunctionProcess {
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             // Short SDK backoff is not configurable by environment; the standard retry mode's
             // attempts are, and stay at their default of 3.
             .env("AWS_RETRY_MODE", "standard")
@@ -316,9 +319,26 @@ impl FunctionProcess {
         self.runtime.invoke(payload, options).await.unwrap_or_else(|e| panic!("invocation: {e}; logs:\n{}", self.logs())).outcome
     }
 
+    /// Makes the function reachable as `arn` through a local Lambda Invoke API.
+    pub fn register(&self, api: &supplychain_emulator::invoke_api::InvokeApi, arn: &str) {
+        api.register(supplychain_emulator::invoke_api::Function::new(arn.to_owned(), self.runtime.clone()));
+    }
+
     /// Everything the process wrote so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends the process SIGTERM, as Lambda does at the start of its Shutdown phase.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("the process is running");
+        let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid} failed");
+    }
+
+    /// The exit status, if the process ends within `within`.
+    pub async fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(within, self.child.wait()).await.ok().map(|status| status.unwrap())
     }
 
     /// Waits for the process to end (for init failures) and returns its exit status.

@@ -1,7 +1,6 @@
 //! The offline tools the stack is checked with (installed by `./scripts/setup`): the Python venv
 //! (cfn-lint, aws-sam-translator, moto) and the npm packages of `tools/` (asl-validator,
 //! aws-local-stepfunctions). A missing tool fails the test with the command that installs it.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -11,9 +10,7 @@ use serde_json::Value;
 
 const SETUP: &str = "run ./scripts/setup to install the test tools (it creates .venv and tools/node_modules)";
 
-pub fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
+pub use super::repo_path;
 
 /// `tools/`, or `SUPPLYCHAIN_TOOLS_DIR` as `scripts/test` sets it.
 pub fn tools_dir() -> PathBuf {

@@ -1,0 +1,428 @@
+//! template.yaml, checked offline: cfn-lint reports nothing, aws-sam-translator turns it into a
+//! CloudFormation template, and that template wires, grants and alarms what the stack needs (and
+//! grants nothing more). The fixtures of `events/` are matched against the deployed rule patterns
+//! with moto's EventBridge pattern matcher.
+
+mod support;
+
+use support::tools;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use serde_json::{json, Map, Value};
+
+fn resources() -> &'static Map<String, Value> {
+    tools::transformed_template()["Resources"].as_object().unwrap()
+}
+
+fn resource(logical_id: &str) -> &'static Value {
+    resources().get(logical_id).unwrap_or_else(|| panic!("no resource {logical_id} in the transformed template"))
+}
+
+fn properties(logical_id: &str) -> &'static Value {
+    &resource(logical_id)["Properties"]
+}
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_str(&tools::read(&tools::repo_path("events").join(name))).unwrap()
+}
+
+/// A JSON value that is a string or a list of strings, as a list.
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().flat_map(strings).collect(),
+        other => panic!("expected a string or a list of strings, got {other}"),
+    }
+}
+
+/// Every statement of every IAM policy (identity and resource policies), with where it is.
+fn statements() -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    let mut add = |place: String, document: &Value| {
+        for statement in document["Statement"].as_array().unwrap_or_else(|| panic!("{place}: no Statement list")) {
+            // A statement behind a condition: both branches count.
+            if let Some(branches) = statement.get("Fn::If") {
+                for branch in branches.as_array().unwrap()[1..].iter().filter(|b| b.get("Ref") != Some(&json!("AWS::NoValue"))) {
+                    found.push((place.clone(), branch.clone()));
+                }
+            } else {
+                found.push((place.clone(), statement.clone()));
+            }
+        }
+    };
+    for (id, resource) in resources() {
+        let properties = &resource["Properties"];
+        match resource["Type"].as_str().unwrap() {
+            "AWS::IAM::Role" => {
+                add(format!("{id} trust policy"), &properties["AssumeRolePolicyDocument"]);
+                for policy in properties["Policies"].as_array().into_iter().flatten() {
+                    add(format!("{id} {}", policy["PolicyName"]), &policy["PolicyDocument"]);
+                }
+                assert_eq!(properties.get("ManagedPolicyArns").cloned().unwrap_or(json!([])), json!([]), "{id} attaches managed policies");
+            }
+            "AWS::IAM::RolePolicy" | "AWS::IAM::Policy" | "AWS::SQS::QueuePolicy" => {
+                add(id.clone(), &properties["PolicyDocument"]);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The texts of a `Resource` (or a condition value): plain strings and the templates of `Fn::Sub`;
+/// `Ref` and `Fn::GetAtt` name single resources and yield nothing; `Fn::If` yields both branches.
+fn resource_texts(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().flat_map(resource_texts).collect(),
+        Value::Object(object) => {
+            if let Some(sub) = object.get("Fn::Sub") {
+                match sub {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(parts) => vec![parts[0].as_str().unwrap().to_owned()],
+                    other => panic!("unexpected Fn::Sub {other}"),
+                }
+            } else if let Some(branches) = object.get("Fn::If") {
+                branches.as_array().unwrap()[1..].iter().flat_map(resource_texts).collect()
+            } else {
+                Vec::new()
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The actions each identity policy of `role` allows.
+fn actions_of(role: &str) -> BTreeSet<String> {
+    statements()
+        .into_iter()
+        .filter(|(place, _)| place.starts_with(role) && !place.ends_with("trust policy"))
+        .flat_map(|(_, statement)| strings(&statement["Action"]))
+        .collect()
+}
+
+fn statement(sid: &str) -> Value {
+    let matching: Vec<Value> = statements().into_iter().map(|(_, s)| s).filter(|s| s["Sid"] == sid).collect();
+    assert_eq!(matching.len(), 1, "statements with Sid {sid}: {matching:?}");
+    matching.into_iter().next().unwrap()
+}
+
+#[test]
+fn cfn_lint_reports_nothing_on_the_template() {
+    let output = tools::run(Command::new(tools::venv_bin("cfn-lint")).arg(tools::repo_path("template.yaml")), "");
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && printed.trim().is_empty(), "cfn-lint:\n{printed}");
+}
+
+#[test]
+fn the_sam_translator_makes_a_cloudformation_template_that_cfn_lint_also_accepts() {
+    let template = tools::transformed_template();
+    assert_eq!(template.get("Transform"), None);
+    for (id, kind) in [
+        ("DeleteInstanceFunction", "AWS::Lambda::Function"),
+        ("CheckInstanceStatusFunction", "AWS::Lambda::Function"),
+        ("DeletionWorkflow", "AWS::StepFunctions::StateMachine"),
+        ("EventBus", "AWS::Events::EventBus"),
+        ("ScheduleGroup", "AWS::Scheduler::ScheduleGroup"),
+        ("DeleteInstanceFunctionRequestQueue", "AWS::Lambda::EventSourceMapping"),
+    ] {
+        assert_eq!(resource(id)["Type"], kind, "{id}");
+    }
+    let path = std::env::temp_dir().join(format!("transformed-template-{}.json", std::process::id()));
+    std::fs::write(&path, template.to_string()).unwrap();
+    let output = tools::run(Command::new(tools::venv_bin("cfn-lint")).arg(&path), "");
+    let _ = std::fs::remove_file(&path);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && printed.trim().is_empty(), "cfn-lint on the transformed template:\n{printed}");
+}
+
+#[test]
+fn both_functions_are_arm64_rust_binaries_with_json_logs_kept_for_the_retention_parameter() {
+    let template: Value = serde_json::from_str(&{
+        // The build metadata is read by `sam build`, so it is checked on the source template.
+        let output = tools::run(
+            Command::new(tools::venv_bin("python"))
+                .arg("-c")
+                .arg("import json,sys; from cfnlint.decode import decode; t,_=decode(sys.argv[1]); print(json.dumps(t))")
+                .arg(tools::repo_path("template.yaml")),
+            "",
+        );
+        String::from_utf8(output.stdout).unwrap()
+    })
+    .unwrap();
+    for (id, binary, log_group) in [
+        ("DeleteInstanceFunction", "delete-instance", "DeleteInstanceLogGroup"),
+        ("CheckInstanceStatusFunction", "check-instance-status", "CheckInstanceStatusLogGroup"),
+    ] {
+        let source = &template["Resources"][id];
+        assert_eq!(source["Metadata"], json!({ "BuildMethod": "rust-cargolambda", "BuildProperties": { "Binary": binary } }), "{id}");
+        let function = properties(id);
+        assert_eq!(function["Runtime"], "provided.al2023", "{id}");
+        assert_eq!(function["Architectures"], json!(["arm64"]), "{id}");
+        assert_eq!(function["Handler"], "bootstrap", "{id}");
+        assert!(function["MemorySize"].as_u64().is_some() && function["Timeout"].as_u64().is_some(), "{id}");
+        assert_eq!(function["LoggingConfig"]["LogFormat"], "JSON", "{id}");
+        assert_eq!(function["LoggingConfig"]["LogGroup"], json!({ "Ref": log_group }), "{id}");
+        assert_eq!(properties(log_group)["RetentionInDays"], json!({ "Ref": "LogRetentionInDays" }), "{log_group}");
+    }
+    assert_eq!(template["Globals"]["Function"]["CodeUri"], ".", "the code is built from the workspace root");
+}
+
+#[test]
+fn the_environment_sets_what_each_function_reads_from_the_parameters() {
+    let delete = &properties("DeleteInstanceFunction")["Environment"]["Variables"];
+    let check = &properties("CheckInstanceStatusFunction")["Environment"]["Variables"];
+    let bus = json!({ "Fn::If": ["CreateEventBus", { "Ref": "EventBus" }, { "Ref": "EventBusName" }] });
+    assert_eq!(delete["EVENT_BUS_NAME"], bus);
+    assert_eq!(check["EVENT_BUS_NAME"], bus);
+    assert_eq!(delete["DELETION_PROTECTION_TAG"], json!({ "Ref": "DeletionProtectionTag" }));
+    assert_eq!(check["SCHEDULE_GROUP"], json!({ "Ref": "ScheduleGroup" }));
+    assert_eq!(check["SCHEDULER_ROLE_ARN"], json!({ "Fn::GetAtt": ["SchedulerRole", "Arn"] }));
+    assert_eq!(check["POLL_INTERVAL_SECONDS"], json!({ "Ref": "PollIntervalSeconds" }));
+    assert_eq!(check["MAX_POLL_INTERVAL_SECONDS"], json!({ "Ref": "MaxPollIntervalSeconds" }));
+    assert_eq!(check["MAX_WAIT_SECONDS"], json!({ "Ref": "MaxWaitSeconds" }));
+    let parameters = tools::transformed_template()["Parameters"].as_object().unwrap();
+    for name in ["EventBusName", "DeletionProtectionTag", "PollIntervalSeconds", "MaxWaitSeconds", "LogRetentionInDays"] {
+        assert!(parameters[name]["Description"].is_string(), "parameter {name} is described");
+    }
+}
+
+#[test]
+fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
+    let source = tools::read(&tools::repo_path("template.yaml"));
+    let lines: Vec<&str> = source.lines().collect();
+    let mut explained = BTreeSet::new();
+    for (place, statement) in statements() {
+        if statement.get("Principal").is_some() && place.ends_with("trust policy") {
+            continue;
+        }
+        for action in strings(statement.get("Action").unwrap_or_else(|| panic!("{place}: a statement without Action"))) {
+            assert!(!action.contains('*'), "{place}: the action {action} is a wildcard");
+        }
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none(), "{place}: {statement}");
+        let mut texts = resource_texts(&statement["Resource"]);
+        if let Some(condition) = statement.get("Condition") {
+            for operator in condition.as_object().unwrap().values() {
+                for value in operator.as_object().unwrap().values() {
+                    texts.extend(resource_texts(value));
+                }
+            }
+        }
+        for text in texts.into_iter().filter(|t| t.contains('*')) {
+            assert_ne!(text, "*", "{place}: the resource is *");
+            // The line that writes this resource, and the comment block right above it.
+            let at = lines
+                .iter()
+                .position(|line| line.contains(&format!("\"{text}\"")))
+                .unwrap_or_else(|| panic!("{place}: {text} is not written as is in template.yaml"));
+            let comment_above = lines[..at]
+                .iter()
+                .rev()
+                .take_while(|line| line.trim_start().starts_with('#') || line.trim_start().starts_with("- !Sub"))
+                .any(|line| line.contains("# Wildcard:"));
+            assert!(comment_above, "{place}: {text} has no \"# Wildcard:\" comment right above it in template.yaml");
+            explained.insert(text);
+        }
+    }
+    assert_eq!(
+        explained,
+        BTreeSet::from([
+            "${CheckInstanceStatusFunction.Arn}:*".to_owned(),
+            "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${Bus}/*".to_owned(),
+            "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*".to_owned(),
+            "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*".to_owned(),
+        ])
+    );
+}
+
+#[test]
+fn each_role_allows_exactly_the_calls_its_function_makes() {
+    let delete: BTreeSet<String> = [
+        "scn:DeleteInstance",
+        "scn:GetInstance",
+        "scn:ListTagsForResource",
+        "events:PutEvents",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "kms:RetireGrant",
+        "kms:DescribeKey",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(actions_of("DeleteInstanceRole"), delete);
+    let check: BTreeSet<String> = [
+        "scn:GetInstance",
+        "events:PutEvents",
+        "scheduler:CreateSchedule",
+        "scheduler:GetSchedule",
+        "iam:PassRole",
+        "sqs:SendMessage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(actions_of("CheckInstanceStatusRole"), check);
+    assert_eq!(actions_of("SchedulerRolePolicy"), BTreeSet::from(["lambda:InvokeFunction".to_owned()]));
+    assert_eq!(actions_of("DeletionWorkflowRole"), BTreeSet::from(["lambda:InvokeFunction".to_owned()]));
+
+    // The KMS statement exists only when keys are given, for exactly those keys, through Supply Chain.
+    let kms = statement("RetireInstanceKeyGrants");
+    assert_eq!(kms["Resource"], json!({ "Ref": "InstanceKmsKeyArns" }));
+    assert_eq!(kms["Condition"]["StringEquals"]["kms:ViaService"], json!({ "Fn::Sub": "scn.${AWS::Region}.amazonaws.com" }));
+
+    // Announcements only on the stack's bus, only as this project's source.
+    for sid in ["AnnounceDeletions", "AnnounceOutcomes"] {
+        let put = statement(sid);
+        assert_eq!(put["Condition"]["StringEquals"]["events:source"], "supplychain-delete-instance", "{sid}");
+        assert_eq!(put["Resource"]["Fn::If"][1], json!({ "Fn::GetAtt": ["EventBus", "Arn"] }), "{sid}");
+    }
+
+    // The checker passes the scheduler role and no other, to Scheduler only.
+    let pass = statement("PassSchedulerRole");
+    assert_eq!(pass["Resource"], json!({ "Fn::GetAtt": ["SchedulerRole", "Arn"] }));
+    assert_eq!(pass["Condition"]["StringEquals"]["iam:PassedToService"], "scheduler.amazonaws.com");
+
+    // The scheduler role may invoke the checker (and its versions) and nothing else.
+    let invoke = statement("InvokeChecker");
+    assert_eq!(
+        invoke["Resource"],
+        json!([{ "Fn::GetAtt": ["CheckInstanceStatusFunction", "Arn"] }, { "Fn::Sub": "${CheckInstanceStatusFunction.Arn}:*" }])
+    );
+    let trust = &properties("SchedulerRole")["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"], json!({ "Service": "scheduler.amazonaws.com" }));
+    assert_eq!(trust["Condition"]["ArnEquals"]["aws:SourceArn"], json!({ "Fn::GetAtt": ["ScheduleGroup", "Arn"] }));
+
+    // The state machine invokes the two functions and nothing else.
+    assert_eq!(
+        statement("InvokeFunctions")["Resource"],
+        json!([{ "Fn::GetAtt": ["DeleteInstanceFunction", "Arn"] }, { "Fn::GetAtt": ["CheckInstanceStatusFunction", "Arn"] }])
+    );
+}
+
+#[test]
+fn the_request_queue_feeds_the_delete_function_with_partial_batch_responses_and_a_redrive_policy() {
+    let mapping = properties("DeleteInstanceFunctionRequestQueue");
+    assert_eq!(mapping["EventSourceArn"], json!({ "Fn::GetAtt": ["RequestQueue", "Arn"] }));
+    assert_eq!(mapping["FunctionName"], json!({ "Ref": "DeleteInstanceFunction" }));
+    assert_eq!(mapping["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
+    let queue = properties("RequestQueue");
+    let timeout = properties("DeleteInstanceFunction")["Timeout"].as_u64().unwrap();
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout, "visibility timeout {queue}");
+    assert_eq!(queue["RedrivePolicy"]["deadLetterTargetArn"], json!({ "Fn::GetAtt": ["RequestDeadLetterQueue", "Arn"] }));
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn both_functions_retry_asynchronous_events_and_send_what_fails_to_a_dead_letter_queue() {
+    let dead_letters = json!({ "Fn::GetAtt": ["InvocationDeadLetterQueue", "Arn"] });
+    for function in ["DeleteInstanceFunction", "CheckInstanceStatusFunction"] {
+        let config = properties(&format!("{function}EventInvokeConfig"));
+        assert!(config["MaximumRetryAttempts"].as_u64().is_some(), "{function}");
+        assert!(config["MaximumEventAgeInSeconds"].as_u64().is_some(), "{function}");
+        assert_eq!(config["DestinationConfig"]["OnFailure"]["Destination"], dead_letters, "{function}");
+    }
+    for rule in ["DeleteInstanceFunctionDeletionRequested", "CheckInstanceStatusFunctionDeletionStarted"] {
+        let target = &properties(rule)["Targets"][0];
+        assert_eq!(target["DeadLetterConfig"]["Arn"], dead_letters, "{rule}");
+        assert!(target["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(), "{rule}");
+    }
+}
+
+#[test]
+fn every_dead_letter_queue_and_both_functions_have_an_alarm() {
+    let alarmed: Vec<&Value> = resources()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
+        .filter_map(|r| r["Properties"].get("Dimensions"))
+        .map(|d| &d[0]["Value"])
+        .collect();
+    for watched in [
+        json!({ "Ref": "DeleteInstanceFunction" }),
+        json!({ "Ref": "CheckInstanceStatusFunction" }),
+        json!({ "Fn::GetAtt": ["RequestDeadLetterQueue", "QueueName"] }),
+        json!({ "Fn::GetAtt": ["InvocationDeadLetterQueue", "QueueName"] }),
+    ] {
+        assert!(alarmed.contains(&&watched), "no alarm on {watched}");
+    }
+}
+
+#[test]
+fn the_outputs_name_the_bus_the_queue_the_state_machine_and_both_functions() {
+    let outputs = tools::transformed_template()["Outputs"].as_object().unwrap();
+    for name in ["EventBusName", "RequestQueueUrl", "DeletionWorkflowArn", "DeleteInstanceFunctionArn", "CheckInstanceStatusFunctionArn"] {
+        assert!(outputs.contains_key(name), "no output {name}");
+    }
+}
+
+#[test]
+fn the_definition_substitutions_fill_every_placeholder_of_the_state_machine_definition() {
+    let definition = tools::read(&tools::definition_path());
+    let mut used = tools::placeholders(&definition);
+    used.sort();
+    let substitutions = properties("DeletionWorkflow")["DefinitionSubstitutions"].as_object().unwrap();
+    let given: Vec<String> = substitutions.keys().cloned().collect();
+    assert_eq!(used, given);
+    assert_eq!(properties("DeletionWorkflow")["StateMachineType"], "STANDARD");
+}
+
+#[test]
+fn the_request_fixtures_match_the_deletion_rule_and_our_own_announcements_do_not() {
+    let requested = fixture("eventbridge-deletion-requested.json");
+    let mut own_request = requested.clone();
+    own_request["source"] = json!("supplychain-delete-instance");
+    let mut events = json!({
+        "eventbridge-deletion-requested.json": requested,
+        "check/deletion-started.json": fixture("check/deletion-started.json"),
+        "invalid/own-announcement.json": fixture("invalid/own-announcement.json"),
+        "a deletion request sent as supplychain-delete-instance": own_request,
+    });
+    // The SQS fixtures carry EventBridge events in their bodies too.
+    for record in fixture("sqs-batch.json")["Records"].as_array().unwrap() {
+        let body: Value = serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
+        if body.get("detail-type").is_some() {
+            events[format!("sqs-batch.json message {}", record["messageId"].as_str().unwrap())] = body;
+        }
+    }
+    let path = std::env::temp_dir().join(format!("rule-events-{}.json", std::process::id()));
+    std::fs::write(&path, events.to_string()).unwrap();
+    let output = tools::run(
+        Command::new(tools::venv_bin("python"))
+            .arg(tools::tools_dir().join("template_check.py"))
+            .arg("match-events")
+            .arg(tools::repo_path("template.yaml"))
+            .arg(&path),
+        "",
+    );
+    let _ = std::fs::remove_file(&path);
+    let matches = tools::json_stdout("the pattern check", &output);
+
+    let delete = &matches["DeleteInstanceFunctionDeletionRequested"];
+    let check = &matches["CheckInstanceStatusFunctionDeletionStarted"];
+    assert_eq!(delete["eventbridge-deletion-requested.json"], true);
+    assert_eq!(delete["sqs-batch.json message 2e1424d4-f796-459a-8184-9c92662be6da"], true);
+    for own in ["check/deletion-started.json", "invalid/own-announcement.json", "a deletion request sent as supplychain-delete-instance"] {
+        assert_eq!(delete[own], false, "{own} must not start a deletion");
+    }
+    assert_eq!(check["check/deletion-started.json"], true);
+    assert_eq!(check["invalid/own-announcement.json"], true);
+    assert_eq!(check["eventbridge-deletion-requested.json"], false);
+    assert_eq!(check["a deletion request sent as supplychain-delete-instance"], false);
+    assert_eq!(matches.as_object().unwrap().len(), 2, "rules: {matches}");
+}
+
+#[test]
+fn the_sqs_fixtures_come_from_the_request_queue_of_a_stack_named_supplychain_delete_instance() {
+    assert_eq!(properties("RequestQueue")["QueueName"], json!({ "Fn::Sub": "${AWS::StackName}-requests" }));
+    for record in fixture("sqs-batch.json")["Records"].as_array().unwrap() {
+        let source = record["eventSourceARN"].as_str().unwrap();
+        assert!(source.ends_with(":supplychain-delete-instance-requests"), "{source}");
+    }
+}
