@@ -14,6 +14,7 @@ pub mod events;
 pub mod input;
 pub mod record;
 pub mod scheduler;
+pub mod shutdown;
 pub mod supply_chain;
 
 pub use config::{CheckSettings, ConfigError, DeleteSettings};
@@ -24,10 +25,18 @@ pub use error::Error;
 /// Builds the delete function from the environment: settings first (so a bad value stops init with a
 /// clear message), then the SDK clients from `aws-config` defaults (`AWS_REGION`, credentials,
 /// `AWS_ENDPOINT_URL_SUPPLYCHAIN`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, ...).
+///
+/// With `CONNECT_AT_INIT` (default `true`) the Supply Chain connection is opened here, during init:
+/// see [`open_connection`].
 pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
     let settings = DeleteSettings::from_env()?;
+    let connect = connect_at_init()?;
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let supply_chain = supply_chain::SupplyChain::new(aws_sdk_supplychain::Client::new(&sdk_config));
+    let client = aws_sdk_supplychain::Client::new(&sdk_config);
+    if connect {
+        open_connection(&client).await;
+    }
+    let supply_chain = supply_chain::SupplyChain::new(client);
     let bus = settings
         .common
         .event_bus
@@ -40,8 +49,13 @@ pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
 /// (`AWS_ENDPOINT_URL_SCHEDULER` and the other standard variables apply).
 pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
     let settings = CheckSettings::from_env()?;
+    let connect = connect_at_init()?;
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let supply_chain = supply_chain::SupplyChain::new(aws_sdk_supplychain::Client::new(&sdk_config));
+    let client = aws_sdk_supplychain::Client::new(&sdk_config);
+    if connect {
+        open_connection(&client).await;
+    }
+    let supply_chain = supply_chain::SupplyChain::new(client);
     let bus = settings
         .common
         .event_bus
@@ -53,4 +67,81 @@ pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
         settings.scheduler_role_arn.clone(),
     );
     Ok(CheckFunction::new(supply_chain, bus, scheduler, settings))
+}
+
+/// `CONNECT_AT_INIT` (default `true`): whether init opens the Supply Chain connection.
+fn connect_at_init() -> Result<bool, ConfigError> {
+    match std::env::var("CONNECT_AT_INIT").as_deref().map(str::trim) {
+        Err(_) | Ok("") => Ok(true),
+        Ok(value) if value.eq_ignore_ascii_case("true") => Ok(true),
+        Ok(value) if value.eq_ignore_ascii_case("false") => Ok(false),
+        Ok(value) => Err(ConfigError(format!("CONNECT_AT_INIT must be true or false, got '{value}'"))),
+    }
+}
+
+/// Opens the HTTPS connection to the Supply Chain endpoint during init, so the first invocation
+/// finds it in the client's pool instead of paying the TCP and TLS handshakes (and the loading of
+/// the trust store) itself. Init runs at full CPU whatever the function's memory size, and the
+/// handshake is the largest single cost of a cold invocation at small sizes.
+///
+/// It goes through the client exactly as the calls do (endpoint resolution, credentials, the same
+/// connector), but [`ConnectionOnly`] turns the request into an unsigned `HEAD /`: no operation
+/// is performed and no permission is needed. Its answer does not matter and a failure is only
+/// logged: the first call then connects as usual. Over plain HTTP (local endpoints) nothing is
+/// sent, as there is no handshake worth moving.
+pub async fn open_connection(client: &aws_sdk_supplychain::Client) {
+    use aws_sdk_supplychain::config::{retry::RetryConfig, timeout::TimeoutConfig};
+    // Timeouts set the way the calls set theirs, so the same pooled connector serves both.
+    let overrides = aws_sdk_supplychain::config::Builder::default()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(std::time::Duration::from_secs(2))
+                .operation_attempt_timeout(std::time::Duration::from_secs(2))
+                .build(),
+        );
+    let result = client
+        .get_instance()
+        .instance_id("00000000-0000-0000-0000-000000000000")
+        .customize()
+        .config_override(overrides)
+        .interceptor(ConnectionOnly)
+        .send()
+        .await;
+    if let Err(error) = result {
+        tracing::debug!(error = %aws_sdk_supplychain::error::DisplayErrorContext(&error), "connection opened at init");
+    }
+}
+
+/// Rewrites a request, once endpoint and signature are done, into an unsigned `HEAD /` on the same
+/// endpoint; refuses to send it over plain HTTP.
+#[derive(Debug)]
+struct ConnectionOnly;
+
+impl aws_sdk_supplychain::config::Intercept for ConnectionOnly {
+    fn name(&self) -> &'static str {
+        "ConnectionOnly"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_supplychain::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_sdk_supplychain::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_supplychain::config::ConfigBag,
+    ) -> Result<(), aws_sdk_supplychain::error::BoxError> {
+        let request = context.request_mut();
+        let uri = request.uri().to_owned();
+        let Some(rest) = uri.strip_prefix("https://") else {
+            return Err("not an https endpoint: no connection to open at init".into());
+        };
+        let authority = rest.split('/').next().unwrap_or(rest);
+        request.set_uri(format!("https://{authority}/"))?;
+        request.set_method("HEAD")?;
+        let headers = request.headers_mut();
+        for name in ["authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256", "content-type", "content-length"] {
+            headers.remove(name);
+        }
+        *request.body_mut() = aws_smithy_types::body::SdkBody::empty();
+        Ok(())
+    }
 }

@@ -202,3 +202,32 @@ async fn the_status_checker_binary_reports_to_a_step_functions_task() {
     let invalid = check.invoke(json!({"nothing": true}), CHECK_ARN, Duration::from_secs(20)).await;
     assert_eq!(error_type(&invalid), "InvalidInput");
 }
+
+#[tokio::test]
+async fn the_binary_signs_with_the_session_credentials_it_was_given_and_never_logs_them() {
+    const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLEsessionTOKENvalue0123456789";
+    let emulator_with_token = Emulator::start(supplychain_emulator::EmulatorConfig {
+        credentials: Some(supplychain_emulator::StaticCredentials {
+            access_key_id: ACCESS_KEY_ID.into(),
+            secret_access_key: SECRET_ACCESS_KEY.into(),
+            session_token: Some(TOKEN.into()),
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    seed(&emulator_with_token, FIXTURE_ID);
+    let with_token = delete_process(&emulator_with_token, &[("AWS_SESSION_TOKEN", TOKEN.into())]).await;
+    let without_token = delete_process(&emulator_with_token, &[]).await;
+
+    let refused = without_token.invoke(fixture("direct.json"), DELETE_ARN, Duration::from_secs(20)).await;
+    assert_eq!(error_type(&refused), "AccessDenied");
+    let deleted = with_token.invoke(fixture("direct.json"), DELETE_ARN, Duration::from_secs(20)).await;
+    assert_eq!(response(&deleted)["instance"]["state"], "Deleting");
+
+    let calls = emulator_with_token.calls();
+    assert!(calls.iter().all(|call| call.signed && call.access_key_id.as_deref() == Some(ACCESS_KEY_ID)), "{calls:?}");
+    for logs in [with_token.logs(), without_token.logs()] {
+        assert!(!logs.contains(TOKEN) && !logs.contains(SECRET_ACCESS_KEY), "{logs}");
+    }
+}

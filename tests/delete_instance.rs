@@ -28,7 +28,7 @@ fn failures(response: DeleteResponse) -> Vec<String> {
 
 #[tokio::test]
 async fn every_single_request_fixture_deletes_the_instance_it_names() {
-    for name in ["direct.json", "previous-output.json", "eventbridge-deletion-requested.json"] {
+    for name in ["direct.json", "previous-output.json", "eventbridge-deletion-requested.json", "sqs-message-body.json"] {
         let emulator = emulator().await;
         seed(&emulator, FIXTURE_ID);
         let function = delete_function(&emulator, &[]).await;

@@ -501,3 +501,22 @@ async fn the_marker_of_an_announced_end_expires_as_a_no_op() {
     assert_eq!(stack.emulator.calls().len(), calls_before, "no call to Supply Chain");
     assert!(stack.moto.received().await.is_empty());
 }
+
+#[tokio::test]
+async fn announcements_of_a_large_batch_are_put_ten_entries_per_call() {
+    let stack = stack(SeedInstance::default(), &[]).await;
+    let ids: Vec<String> = (0..12).map(|i| format!("{i:08x}-1111-4111-8111-111111111111")).collect();
+    let records: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            stack.emulator.seed(SeedInstance { instance_id: Some(id.clone()), ..Default::default() });
+            json!({"messageId": id, "eventSource": "aws:sqs", "body": json!({"instanceId": id}).to_string()})
+        })
+        .collect();
+
+    let response = stack.delete.handle(event(json!({ "Records": records }))).await.unwrap();
+
+    assert_eq!(serde_json::to_value(response).unwrap(), json!({"batchItemFailures": []}));
+    assert_eq!(stack.moto.proxy.call_count("PutEvents"), 2, "PutEvents takes at most 10 entries");
+    assert_eq!(stack.moto.received().await.len(), 12);
+}

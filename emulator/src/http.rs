@@ -17,7 +17,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -89,6 +90,20 @@ where
     H: Fn(Request) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response, Dropped>> + Send + 'static,
 {
+    serve_upgraded(listener, |stream| async move { Some(stream) }, handler, stop).await
+}
+
+/// Like [`serve`], but each accepted connection first goes through `upgrade` (for instance a TLS
+/// handshake), inside the connection's own task so a slow client cannot hold up accepting; a
+/// connection `upgrade` turns into `None` is closed.
+pub(crate) async fn serve_upgraded<U, UF, IO, H, F>(listener: TcpListener, upgrade: U, handler: H, stop: StopSignal)
+where
+    U: Fn(TcpStream) -> UF + Clone + Send + Sync + 'static,
+    UF: Future<Output = Option<IO>> + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response, Dropped>> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     let mut accept_stop = stop.clone();
     loop {
@@ -100,6 +115,7 @@ where
                     continue;
                 };
                 let handler = handler.clone();
+                let upgrade = upgrade.clone();
                 let mut conn_stop = stop.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req: hyper::Request<Incoming>| {
@@ -112,7 +128,14 @@ where
                         }
                     });
                     let _ = stream.set_nodelay(true);
-                    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let io = tokio::select! {
+                        io = upgrade(stream) => match io {
+                            Some(io) => io,
+                            None => return,
+                        },
+                        _ = conn_stop.stopped() => return,
+                    };
+                    let conn = http1::Builder::new().serve_connection(TokioIo::new(io), service);
                     tokio::pin!(conn);
                     tokio::select! {
                         _ = conn.as_mut() => return,

@@ -26,15 +26,19 @@ OPTIONS:
     --deleted-retention-ms MS    time a Deleted instance stays readable (default 60000)
     --access-key-id KEY          with --secret-access-key: verify SigV4 signatures
     --secret-access-key SECRET   with --access-key-id: verify SigV4 signatures
+    --tls-ca-file FILE           serve HTTPS with a certificate authority generated at start, and
+                                 write its certificate (PEM) to FILE for clients to trust
+                                 (needs the `tls` feature)
     -h, --help                   print this help
 
-On start, prints `listening on http://HOST:PORT` on stdout. Admin API under /_emulator/.
+On start, prints `listening on http://HOST:PORT` (https with --tls-ca-file) on stdout. Admin API under /_emulator/.
 ";
 
 struct Options {
     host: IpAddr,
     port: u16,
     seed: Option<String>,
+    tls_ca_file: Option<String>,
     config: EmulatorConfig,
 }
 
@@ -43,6 +47,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         host: IpAddr::from([127, 0, 0, 1]),
         port: 0,
         seed: None,
+        tls_ca_file: None,
         config: EmulatorConfig::default(),
     };
     let (mut access_key, mut secret) = (None, None);
@@ -81,6 +86,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
                     .map_err(|_| format!("--port: invalid port '{v}'"))?;
             }
             "--seed" => options.seed = Some(value()?),
+            "--tls-ca-file" => options.tls_ca_file = Some(value()?),
             "--account-id" => options.config.account_id = value()?,
             "--region" => options.config.region = value()?,
             "--create-delay-ms" => options.config.create_delay = millis(value()?)?,
@@ -106,6 +112,20 @@ fn fail(message: &str) -> ! {
     std::process::exit(2);
 }
 
+#[cfg(feature = "tls")]
+async fn start_tls(config: EmulatorConfig, addr: SocketAddr, ca_file: &str) -> std::io::Result<Emulator> {
+    let identity = supplychain_emulator::tls::TlsIdentity::generate().unwrap_or_else(|e| fail(&e));
+    identity
+        .write_ca_pem(ca_file)
+        .unwrap_or_else(|e| fail(&format!("cannot write {ca_file}: {e}")));
+    Emulator::start_tls_on(config, addr, &identity).await
+}
+
+#[cfg(not(feature = "tls"))]
+async fn start_tls(_: EmulatorConfig, _: SocketAddr, _: &str) -> std::io::Result<Emulator> {
+    fail("--tls-ca-file: this build has no TLS support (build with --features tls)")
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let options = match parse_args(std::env::args().skip(1)) {
@@ -127,9 +147,11 @@ async fn main() {
         }
     };
     let addr = SocketAddr::new(options.host, options.port);
-    let emulator = Emulator::start_on(options.config, addr)
-        .await
-        .unwrap_or_else(|e| fail(&format!("cannot listen on {addr}: {e}")));
+    let emulator = match &options.tls_ca_file {
+        None => Emulator::start_on(options.config, addr).await,
+        Some(path) => start_tls(options.config, addr, path).await,
+    }
+    .unwrap_or_else(|e| fail(&format!("cannot listen on {addr}: {e}")));
     for seed in seeds {
         if let Err(message) = emulator.try_seed(seed) {
             fail(&format!(

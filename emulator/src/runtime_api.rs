@@ -13,6 +13,18 @@
 //!
 //! Responses larger than Lambda's 6 MB limit are refused with 413, and the invocation then
 //! completes with the error type `Function.ResponseSizeTooLarge`, as in Lambda.
+//!
+//! It also serves the Extensions API (prefix `/2020-01-01`), which `lambda_runtime`'s graceful
+//! shutdown uses to register its internal extension:
+//!
+//! * `POST /extension/register` with `Lambda-Extension-Name` and `{"events": [...]}`: 200 with a
+//!   `Lambda-Extension-Identifier` header and `{"functionName", "functionVersion", "handler"}`
+//!   (plus `accountId` when `Lambda-Extension-Accept-Feature: accountId` is sent); a missing name
+//!   or an invalid body is 400, a name already registered 409;
+//! * `GET /extension/event/next` with `Lambda-Extension-Identifier`: long poll that answers a
+//!   `SHUTDOWN` event once [`RuntimeApi::begin_shutdown`] is called, to extensions registered for
+//!   `SHUTDOWN` (others keep waiting, as Lambda then stops the process); an unknown identifier is 403;
+//! * `POST /extension/init/error` and `/extension/exit/error`: 202, kept in [`RuntimeApi::extension_errors`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +42,7 @@ use crate::http::{self, Dropped, Request, Response, StopHandle};
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 
 const PREFIX: &str = "/2018-06-01";
+const EXTENSION_PREFIX: &str = "/2020-01-01/extension";
 
 /// When the function must finish, as sent in `Lambda-Runtime-Deadline-Ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +192,10 @@ struct Shared {
     pending: Mutex<HashMap<String, Pending>>,
     first_poll: watch::Sender<Option<Instant>>,
     init_error: Mutex<Option<Value>>,
+    extensions: Mutex<Vec<Extension>>,
+    extension_errors: Mutex<Vec<Value>>,
+    /// The SHUTDOWN event body, once a shutdown has begun.
+    shutdown: watch::Sender<Option<Value>>,
 }
 
 impl Shared {
@@ -213,6 +230,9 @@ impl RuntimeApi {
             pending: Mutex::new(HashMap::new()),
             first_poll: watch::channel(None).0,
             init_error: Mutex::new(None),
+            extensions: Mutex::new(Vec::new()),
+            extension_errors: Mutex::new(Vec::new()),
+            shutdown: watch::channel(None).0,
         });
         let (stop_handle, stop) = http::stop_pair();
         let handler_shared = shared.clone();
@@ -307,6 +327,30 @@ impl RuntimeApi {
         seen.unwrap_or_else(Instant::now)
     }
 
+    /// The extensions registered so far, in registration order.
+    pub fn extensions(&self) -> Vec<Extension> {
+        lock(&self.shared.extensions).clone()
+    }
+
+    /// The bodies extensions posted to `/extension/init/error` and `/extension/exit/error`, each
+    /// as `{"kind": "init"|"exit", "errorType": <Lambda-Extension-Function-Error-Type>, "body": ...}`.
+    pub fn extension_errors(&self) -> Vec<Value> {
+        lock(&self.shared.extension_errors).clone()
+    }
+
+    /// Starts Lambda's Shutdown phase: every extension registered for `SHUTDOWN` receives
+    /// `{"eventType": "SHUTDOWN", "shutdownReason": reason, "deadlineMs": now + within}` on its
+    /// `/extension/event/next`. Lambda also sends the runtime process SIGTERM; that is the caller's
+    /// part, as this server does not own the process.
+    pub fn begin_shutdown(&self, reason: &str, within: Duration) {
+        let event = json!({
+            "eventType": "SHUTDOWN",
+            "shutdownReason": reason,
+            "deadlineMs": epoch_millis() + within.as_millis() as u64,
+        });
+        self.shared.shutdown.send_replace(Some(event));
+    }
+
     /// The body the function posted to `/runtime/init/error`, if it did.
     pub fn init_error(&self) -> Option<Value> {
         self.shared
@@ -314,6 +358,96 @@ impl RuntimeApi {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// An extension registered through the Extensions API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    /// The `Lambda-Extension-Name` it registered with.
+    pub name: String,
+    /// The `Lambda-Extension-Identifier` it was given.
+    pub id: String,
+    /// The events it subscribed to (`INVOKE`, `SHUTDOWN`).
+    pub events: Vec<String>,
+    /// When it registered.
+    pub registered: Instant,
+    /// Whether it registered before the runtime's first `/next` poll, that is during init, as
+    /// Lambda requires.
+    pub during_init: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn extension(shared: &Shared, req: &Request, path: &str) -> Response {
+    let error = |status: u16, error_type: &str, message: String| {
+        respond(status, json!({ "errorMessage": message, "errorType": error_type }))
+    };
+    match (req.method(), path) {
+        (&Method::POST, "/register") => {
+            let Some(name) = header(req, "lambda-extension-name").filter(|n| !n.is_empty()) else {
+                return error(400, "InvalidRequest", "the Lambda-Extension-Name header is missing".into());
+            };
+            let events: Vec<String> = match serde_json::from_slice::<Value>(req.body()) {
+                Ok(body) => match body.get("events").and_then(Value::as_array) {
+                    Some(events) => events.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                    None => return error(400, "InvalidRequest", "the body must be {\"events\": [...]}".into()),
+                },
+                Err(e) => return error(400, "InvalidRequest", format!("the body is not JSON: {e}")),
+            };
+            let id = uuid::Uuid::new_v4().to_string();
+            {
+                let mut extensions = lock(&shared.extensions);
+                if extensions.iter().any(|e| e.name == name) {
+                    return error(409, "Extension.AlreadyRegistered", format!("an extension named {name:?} is already registered"));
+                }
+                extensions.push(Extension {
+                    name: name.to_owned(),
+                    id: id.clone(),
+                    events,
+                    registered: Instant::now(),
+                    during_init: shared.first_poll.borrow().is_none(),
+                });
+            }
+            let mut body = json!({ "functionName": "function", "functionVersion": "$LATEST", "handler": "bootstrap" });
+            if header(req, "lambda-extension-accept-feature").is_some_and(|f| f.split(',').any(|f| f.trim() == "accountId")) {
+                body["accountId"] = json!("123456789012");
+            }
+            http::json_response(200, body.to_string().into_bytes(), &[("lambda-extension-identifier", id)])
+        }
+        (&Method::GET, "/event/next") => {
+            let known = header(req, "lambda-extension-identifier")
+                .and_then(|id| lock(&shared.extensions).iter().find(|e| e.id == id).cloned());
+            let Some(extension) = known else {
+                return error(403, "Extension.UnknownExtensionIdentifier", "unknown Lambda-Extension-Identifier".into());
+            };
+            if !extension.events.iter().any(|e| e == "SHUTDOWN") {
+                // Nothing will ever be sent: wait until the server stops.
+                std::future::pending::<()>().await;
+            }
+            let mut shutdown = shared.shutdown.subscribe();
+            let event = shutdown.wait_for(Option::is_some).await.map(|event| event.clone());
+            match event {
+                Ok(event) => respond(200, event.unwrap_or_default()),
+                Err(_) => error(500, "ServiceException", "shutting down".into()),
+            }
+        }
+        (&Method::POST, kind @ ("/init/error" | "/exit/error")) => {
+            let entry = json!({
+                "kind": kind.trim_start_matches('/').trim_end_matches("/error"),
+                "errorType": header(req, "lambda-extension-function-error-type"),
+                "body": parse_body(req.body()),
+            });
+            lock(&shared.extension_errors).push(entry);
+            accepted()
+        }
+        _ => error(404, "NotFound", format!("No route for {} {}{path}", req.method(), EXTENSION_PREFIX)),
     }
 }
 
@@ -349,6 +483,10 @@ fn parse_body(body: &Bytes) -> Value {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> {
+    if let Some(path) = req.uri().path().strip_prefix(EXTENSION_PREFIX) {
+        let path = path.to_owned();
+        return Ok(extension(&shared, &req, &path).await);
+    }
     let Some(path) = req.uri().path().strip_prefix(PREFIX) else {
         return Ok(respond(
             404,

@@ -26,6 +26,12 @@ use crate::sigv4;
 use crate::store::{ApiError, CallRecord, SeedInstance, StateChange, Store};
 use crate::EmulatorConfig;
 
+#[cfg(feature = "tls")]
+use crate::tls::TlsIdentity;
+/// Without the `tls` feature there is no identity to serve with.
+#[cfg(not(feature = "tls"))]
+enum TlsIdentity {}
+
 /// A running Supply Chain emulator.
 ///
 /// Clones share the same server; when the last clone is dropped the server stops.
@@ -33,6 +39,8 @@ use crate::EmulatorConfig;
 pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    /// `http`, or `https` when started with [`Emulator::start_tls`].
+    scheme: &'static str,
     lifetime: Arc<Lifetime>,
 }
 
@@ -72,6 +80,27 @@ impl Emulator {
 
     /// Starts an emulator on the given address (port 0 picks a free port).
     pub async fn start_on(config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<Emulator> {
+        Emulator::start_serving(config, addr, None).await
+    }
+
+    /// Starts an emulator serving HTTPS on `127.0.0.1` with a free port, presenting `identity`'s
+    /// server certificate; [`Emulator::endpoint`] is then `https://127.0.0.1:PORT`.
+    #[cfg(feature = "tls")]
+    pub async fn start_tls(config: EmulatorConfig, identity: &crate::tls::TlsIdentity) -> std::io::Result<Emulator> {
+        Emulator::start_tls_on(config, SocketAddr::from(([127, 0, 0, 1], 0)), identity).await
+    }
+
+    /// Like [`Emulator::start_tls`], on the given address (port 0 picks a free port).
+    #[cfg(feature = "tls")]
+    pub async fn start_tls_on(
+        config: EmulatorConfig,
+        addr: SocketAddr,
+        identity: &crate::tls::TlsIdentity,
+    ) -> std::io::Result<Emulator> {
+        Emulator::start_serving(config, addr, Some(identity)).await
+    }
+
+    async fn start_serving(config: EmulatorConfig, addr: SocketAddr, tls: Option<&TlsIdentity>) -> std::io::Result<Emulator> {
         let (listener, addr) = http::bind(addr).await?;
         let (stop_handle, stop) = http::stop_pair();
         let shared = Arc::new(Shared {
@@ -80,10 +109,20 @@ impl Emulator {
         });
         let handler_shared = shared.clone();
         let handler = move |req: Request| handle(handler_shared.clone(), req);
-        let task = tokio::spawn(http::serve(listener, handler, stop));
+        let (scheme, task) = match tls {
+            #[cfg(feature = "tls")]
+            Some(identity) => {
+                let identity = identity.clone();
+                ("https", tokio::spawn(async move { crate::tls::serve(listener, &identity, handler, stop).await }))
+            }
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            None => ("http", tokio::spawn(http::serve(listener, handler, stop))),
+        };
         Ok(Emulator {
             shared,
             addr,
+            scheme,
             lifetime: Arc::new(Lifetime {
                 stop: Mutex::new(Some(stop_handle)),
                 task: Mutex::new(Some(task)),
@@ -111,9 +150,10 @@ impl Emulator {
         }
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`, to use as the SDK's endpoint URL.
+    /// The base URL, `http://127.0.0.1:PORT` (`https://` when serving TLS), to use as the SDK's
+    /// endpoint URL.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The address the server listens on.

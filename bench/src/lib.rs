@@ -1,0 +1,677 @@
+//! The benchmark harness: cold start, first and warm invocations, peak memory and size of the
+//! functions, side by side with the boto3 peer and the floors, in one run on one machine.
+//!
+//! Every subject is a real process driven through a local Lambda Runtime API
+//! ([`RuntimeApi`]) against one Supply Chain emulator serving HTTPS with a generated certificate
+//! authority:
+//!
+//! * `delete-instance` (with `DELETION_PROTECTION_TAG=""`, so it makes the single DeleteInstance
+//!   call boto3's peer makes, and in its default configuration, which reads the tags first);
+//! * `check-instance-status` as a Step Functions task (one GetInstance call);
+//! * the boto3 peer (`bench/python/handler.py`, run by `awslambdaric`);
+//! * the runtime floor, `noop-function` (a `lambda_runtime` function that does nothing);
+//! * the service floor: a raw HTTP/1.1 client on one kept-alive TLS connection sending the same
+//!   `DELETE /api/instance/{id}` in a loop (inside this process, on a thread of its own).
+//!
+//! Subjects are interleaved: each round starts every subject once, so load from other processes on
+//! the machine falls on all of them alike and the ratios, taken within one run, stay meaningful
+//! even when the absolute numbers move.
+//!
+//! Measures: init, from process start to the first `GET /runtime/invocation/next`; an invocation,
+//! from the event being handed out on `/next` to the answer being posted; peak RSS, `VmHWM` of the
+//! process after its last invocation; sizes of the binaries and of the zip Lambda would receive.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use serde_json::{json, Value};
+use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome, RuntimeApi};
+use supplychain_emulator::tls::TlsIdentity;
+use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance};
+
+const REGION: &str = "us-east-1";
+const ACCOUNT: &str = "123456789012";
+const DELETE_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:delete-instance";
+const CHECK_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:check-instance-status";
+/// The emulator runs without credentials: it checks the form of each signature, not its value.
+const ACCESS_KEY_ID: &str = "AKIABENCHMARK0000001";
+const SECRET_ACCESS_KEY: &str = "bench/secret/key/for/the/local/emulator";
+
+/// What to run and how much.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where `delete-instance`, `check-instance-status`, `noop-function` and
+    /// `delete-instance-multi-thread` are.
+    pub bin_dir: PathBuf,
+    /// Which build they are (`release` or `debug`), for the report.
+    pub profile: String,
+    /// The Python with `boto3` and `awslambdaric` (the project's `.venv/bin/python`); without it the
+    /// boto3 peer is left out and zips are made with the `zip` command.
+    pub python: Option<PathBuf>,
+    /// The directory of `handler.py`.
+    pub handler_dir: PathBuf,
+    /// Cold starts of each subject (rounds).
+    pub rounds: usize,
+    /// Warm invocations after the first one, in each cold start.
+    pub warm: usize,
+    /// Also run the variants that measure each lever (runtime flavour, trust store, connection at init).
+    pub levers: bool,
+    /// Other builds of `delete-instance` to run beside the main one (label, directory), for
+    /// instance with another `opt-level`.
+    pub variants: Vec<(String, PathBuf)>,
+    /// Where aarch64 binaries are, when the toolchain could build them.
+    pub aarch64_bin_dir: Option<PathBuf>,
+    /// Scratch directory (certificates, zips, logs).
+    pub work_dir: PathBuf,
+}
+
+/// The outcome of a run: the table as Markdown, and every number as JSON.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub markdown: String,
+    pub json: Value,
+}
+
+/// A function process to measure.
+struct Subject {
+    label: String,
+    program: PathBuf,
+    args: Vec<String>,
+    cwd: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    function_name: &'static str,
+    function_arn: &'static str,
+    event: fn(&str) -> Value,
+    /// What a successful answer must contain, checked on every invocation.
+    check: fn(&Value) -> bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Samples {
+    init: Vec<Duration>,
+    first: Vec<Duration>,
+    warm: Vec<Duration>,
+    rss_kib: Vec<u64>,
+}
+
+fn delete_event(id: &str) -> Value {
+    json!({ "instanceId": id })
+}
+
+fn deleted(answer: &Value) -> bool {
+    answer["instance"]["state"] == "Deleting"
+}
+
+fn reported(answer: &Value) -> bool {
+    answer["instance"]["instanceId"].is_string() && answer["done"].is_boolean()
+}
+
+fn null(answer: &Value) -> bool {
+    answer.is_null()
+}
+
+/// Runs the benchmark and returns the report.
+pub async fn run(options: &Options) -> Result<Report, String> {
+    std::fs::create_dir_all(&options.work_dir).map_err(|e| format!("{}: {e}", options.work_dir.display()))?;
+    let identity = TlsIdentity::generate()?;
+    let ca_file = options.work_dir.join("ca.pem");
+    identity.write_ca_pem(&ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    // The realistic trust store: the system's public roots plus the benchmark's authority.
+    let system_bundle = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]
+        .iter()
+        .map(Path::new)
+        .find(|path| path.is_file());
+    let bundle_file = options.work_dir.join("bundle.pem");
+    let mut bundle = system_bundle.map(|path| std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default();
+    bundle.push_str(identity.ca_pem());
+    std::fs::write(&bundle_file, &bundle).map_err(|e| format!("{}: {e}", bundle_file.display()))?;
+    // The system's certificate directory with the authority added, for the directory-scan variant.
+    let cert_dir = options.work_dir.join("certs");
+    let cert_dir_ready = system_bundle.is_some() && make_cert_dir(Path::new("/etc/ssl/certs"), &cert_dir, identity.ca_pem()).is_ok();
+
+    let config = EmulatorConfig {
+        account_id: ACCOUNT.into(),
+        region: REGION.into(),
+        // Deleted instances stay readable for the whole run.
+        deleted_retention: Duration::from_secs(24 * 3600),
+        ..Default::default()
+    };
+    let emulator = Emulator::start_tls(config, &identity).await.map_err(|e| format!("emulator: {e}"))?;
+
+    let subjects = subjects(options, &emulator, &bundle_file, &ca_file, cert_dir_ready.then_some(&cert_dir))?;
+    let mut samples = vec![Samples::default(); subjects.len()];
+    let mut floor = Samples::default();
+    let mut handshakes = Vec::new();
+    for round in 0..options.rounds {
+        for (subject, samples) in subjects.iter().zip(samples.iter_mut()) {
+            measure_cold_start(subject, &emulator, options, samples)
+                .await
+                .map_err(|e| format!("{} (round {}): {e}", subject.label, round + 1))?;
+        }
+        let handshake = measure_service_floor(&emulator, &identity, options.warm + 1, &mut floor).await?;
+        handshakes.push(handshake);
+    }
+
+    let sizes = sizes(options)?;
+    Ok(report(options, &subjects, &samples, &floor, &handshakes, &sizes))
+}
+
+/// The subjects of a run, the main ones first and the lever variants after them.
+fn subjects(
+    options: &Options,
+    emulator: &Emulator,
+    bundle: &Path,
+    ca_only: &Path,
+    cert_dir: Option<&PathBuf>,
+) -> Result<Vec<Subject>, String> {
+    let bin = |name: &str| -> Result<PathBuf, String> {
+        let path = options.bin_dir.join(name);
+        path.is_file().then_some(path.clone()).ok_or_else(|| {
+            format!("{} is missing: build the workspace's binaries first (cargo build --workspace --bins)", path.display())
+        })
+    };
+    let endpoint = emulator.endpoint();
+    let aws = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut env = vec![
+            ("AWS_ENDPOINT_URL_SUPPLYCHAIN".to_owned(), endpoint.clone()),
+            ("SSL_CERT_FILE".to_owned(), bundle.display().to_string()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    };
+    let rust = |label: &str, binary: &str, name, arn, event, check, env: Vec<(String, String)>| -> Result<Subject, String> {
+        Ok(Subject {
+            label: label.to_owned(),
+            program: bin(binary)?,
+            args: Vec::new(),
+            cwd: None,
+            env,
+            function_name: name,
+            function_arn: arn,
+            event,
+            check,
+        })
+    };
+    let like_for_like = [("DELETION_PROTECTION_TAG", "")];
+    let mut subjects = vec![
+        rust("delete-instance", "delete-instance", "delete-instance", DELETE_ARN, delete_event, deleted, aws(&like_for_like))?,
+        rust("delete-instance (default: tag check + delete)", "delete-instance", "delete-instance", DELETE_ARN, delete_event, deleted, aws(&[]))?,
+        rust(
+            "check-instance-status",
+            "check-instance-status",
+            "check-instance-status",
+            CHECK_ARN,
+            delete_event,
+            reported,
+            aws(&[]),
+        )?,
+    ];
+    if let Some(python) = &options.python {
+        subjects.push(Subject {
+            label: "boto3 peer (awslambdaric)".to_owned(),
+            program: python.clone(),
+            args: vec!["-m".into(), "awslambdaric".into(), "handler.handler".into()],
+            cwd: Some(options.handler_dir.clone()),
+            env: vec![
+                ("AWS_ENDPOINT_URL_SUPPLYCHAIN".to_owned(), endpoint.clone()),
+                ("AWS_CA_BUNDLE".to_owned(), bundle.display().to_string()),
+                ("AWS_DEFAULT_REGION".to_owned(), REGION.to_owned()),
+                ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
+            ],
+            function_name: "delete-instance-boto3",
+            function_arn: DELETE_ARN,
+            event: delete_event,
+            check: deleted,
+        });
+    }
+    for (label, dir) in &options.variants {
+        let program = dir.join("delete-instance");
+        if !program.is_file() {
+            return Err(format!("{} is missing", program.display()));
+        }
+        subjects.push(Subject {
+            label: format!("build: {label}"),
+            program,
+            args: Vec::new(),
+            cwd: None,
+            env: aws(&like_for_like),
+            function_name: "delete-instance",
+            function_arn: DELETE_ARN,
+            event: delete_event,
+            check: deleted,
+        });
+    }
+    subjects.push(rust("noop-function (runtime floor)", "noop-function", "noop-function", DELETE_ARN, delete_event, null, aws(&[]))?);
+    if options.levers {
+        subjects.push(rust(
+            "lever: connection opened at first call, not at init",
+            "delete-instance",
+            "delete-instance",
+            DELETE_ARN,
+            delete_event,
+            deleted,
+            aws(&[("DELETION_PROTECTION_TAG", ""), ("CONNECT_AT_INIT", "false")]),
+        )?);
+        subjects.push(rust(
+            "lever: multi-threaded Tokio runtime",
+            "delete-instance-multi-thread",
+            "delete-instance",
+            DELETE_ARN,
+            delete_event,
+            deleted,
+            aws(&like_for_like),
+        )?);
+        let mut minimal = aws(&like_for_like);
+        minimal[1].1 = ca_only.display().to_string();
+        subjects.push(rust("lever: trust store of one certificate", "delete-instance", "delete-instance", DELETE_ARN, delete_event, deleted, minimal)?);
+        if let Some(dir) = cert_dir {
+            let mut scan = aws(&like_for_like);
+            scan.push(("SSL_CERT_DIR".to_owned(), dir.display().to_string()));
+            subjects.push(rust(
+                "lever: trust store file + directory scan",
+                "delete-instance",
+                "delete-instance",
+                DELETE_ARN,
+                delete_event,
+                deleted,
+                scan,
+            )?);
+        }
+    }
+    Ok(subjects)
+}
+
+/// Copies the certificates of `from` into `to` (as the system keeps them, one file per authority)
+/// and adds `ca_pem`.
+fn make_cert_dir(from: &Path, to: &Path, ca_pem: &str) -> std::io::Result<()> {
+    if to.is_dir() {
+        std::fs::remove_dir_all(to)?;
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "pem") {
+            if let (Some(name), Ok(text)) = (path.file_name(), std::fs::read(&path)) {
+                std::fs::write(to.join(name), text)?;
+            }
+        }
+    }
+    std::fs::write(to.join("supplychain-bench-ca.pem"), ca_pem)
+}
+
+/// One cold start of `subject`: init, the first invocation, `options.warm` warm ones, peak RSS.
+async fn measure_cold_start(subject: &Subject, emulator: &Emulator, options: &Options, samples: &mut Samples) -> Result<(), String> {
+    let runtime = RuntimeApi::start().await.map_err(|e| format!("runtime API: {e}"))?;
+    // Instances are seeded before the process starts, so seeding is never measured.
+    let ids: Vec<String> = (0..=options.warm).map(|_| emulator.seed(SeedInstance::default()).instance_id).collect();
+    let log_path = options.work_dir.join(format!("{}.log", subject.function_name));
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut command = tokio::process::Command::new(&subject.program);
+    command
+        .args(&subject.args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", subject.function_name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .envs(subject.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .kill_on_drop(true);
+    if let Some(cwd) = &subject.cwd {
+        command.current_dir(cwd);
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| format!("{}: {e}", subject.program.display()))?;
+    let first_poll = tokio::select! {
+        first = runtime.wait_for_first_poll() => first,
+        status = child.wait() => return Err(format!("exited during init ({status:?}); logs:\n{}", logs())),
+        _ = tokio::time::sleep(Duration::from_secs(60)) => return Err(format!("no /next within 60 s; logs:\n{}", logs())),
+    };
+    samples.init.push(first_poll - started);
+    for (index, id) in ids.iter().enumerate() {
+        let options = Invoke {
+            function_arn: subject.function_arn.to_owned(),
+            deadline: Deadline::In(Duration::from_secs(30)),
+            give_up_after: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let completed = runtime
+            .invoke((subject.event)(id), options)
+            .await
+            .map_err(|e| format!("invocation: {e}; logs:\n{}", logs()))?;
+        match &completed.outcome {
+            Outcome::Response(answer) if (subject.check)(answer) => {}
+            other => return Err(format!("unexpected answer {other:?}; logs:\n{}", logs())),
+        }
+        let took = completed.completed - completed.handed_out;
+        if index == 0 {
+            samples.first.push(took);
+        } else {
+            samples.warm.push(took);
+        }
+    }
+    if let Some(pid) = child.id() {
+        samples.rss_kib.push(peak_rss_kib(pid).ok_or("cannot read VmHWM from /proc")?);
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    Ok(())
+}
+
+/// `VmHWM` (peak resident set size) of a live process, in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The service floor: one TLS connection (its handshake is returned), then `requests` DELETE
+/// requests on it, each timed from sending to the last byte of the answer.
+async fn measure_service_floor(
+    emulator: &Emulator,
+    identity: &TlsIdentity,
+    requests: usize,
+    samples: &mut Samples,
+) -> Result<Duration, String> {
+    let ids: Vec<String> = (0..requests).map(|_| emulator.seed(SeedInstance::default()).instance_id).collect();
+    let addr = emulator.addr();
+    let ca = identity.ca_der().to_vec();
+    // Its own thread and single-threaded runtime, like a function process, away from the emulator's.
+    let (handshake, times) = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        runtime.block_on(raw_client(addr, ca, ids))
+    })
+    .await
+    .map_err(|e| format!("service floor: {e}"))??;
+    let mut times = times.into_iter();
+    samples.first.extend(times.next());
+    samples.warm.extend(times);
+    Ok(handshake)
+}
+
+async fn raw_client(addr: std::net::SocketAddr, ca_der: Vec<u8>, ids: Vec<String>) -> Result<(Duration, Vec<Duration>), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(ca_der)).map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let started = Instant::now();
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("service floor: {e}"))?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::from(addr.ip());
+    let tls = connector.connect(name, tcp).await.map_err(|e| format!("service floor TLS: {e}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .map_err(|e| format!("service floor: {e}"))?;
+    let handshake = started.elapsed();
+    tokio::spawn(connection);
+    let host = addr.to_string();
+    let mut times = Vec::with_capacity(ids.len());
+    for id in ids {
+        // A well-formed SigV4 header: the emulator runs without credentials and checks only its form.
+        let request = hyper::Request::delete(format!("/api/instance/{id}"))
+            .header("host", &host)
+            .header("x-amz-date", "20260101T000000Z")
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/{REGION}/scn/aws4_request, \
+                     SignedHeaders=host;x-amz-date, Signature={}",
+                    "0".repeat(64)
+                ),
+            )
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let sent = Instant::now();
+        let response = sender.send_request(request).await.map_err(|e| format!("service floor: {e}"))?;
+        let status = response.status();
+        let body = response.into_body().collect().await.map_err(|e| format!("service floor: {e}"))?.to_bytes();
+        times.push(sent.elapsed());
+        if status != 200 {
+            return Err(format!("service floor: DELETE answered {status}: {}", String::from_utf8_lossy(&body)));
+        }
+    }
+    Ok((handshake, times))
+}
+
+#[derive(Debug, Clone)]
+struct Size {
+    label: String,
+    binary: u64,
+    zip: u64,
+}
+
+/// Sizes of each binary and of the zip Lambda would receive (the binary alone, named `bootstrap`).
+fn sizes(options: &Options) -> Result<Vec<Size>, String> {
+    let mut out = Vec::new();
+    let dirs = std::iter::once(("x86_64".to_owned(), &options.bin_dir))
+        .chain(options.aarch64_bin_dir.as_ref().map(|dir| ("aarch64".to_owned(), dir)))
+        .chain(options.variants.iter().map(|(label, dir)| (format!("x86_64, {label}"), dir)));
+    for (arch, dir) in dirs {
+        for name in ["delete-instance", "check-instance-status", "noop-function"] {
+            let binary = dir.join(name);
+            let Ok(meta) = std::fs::metadata(&binary) else { continue };
+            let zip = options.work_dir.join(format!("{name}-{}.zip", out.len()));
+            zip_as_bootstrap(options, &binary, &zip)?;
+            let zip_size = std::fs::metadata(&zip).map_err(|e| format!("{}: {e}", zip.display()))?.len();
+            out.push(Size { label: format!("{name} ({arch})"), binary: meta.len(), zip: zip_size });
+        }
+    }
+    Ok(out)
+}
+
+fn zip_as_bootstrap(options: &Options, binary: &Path, zip: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(zip);
+    let status = match &options.python {
+        Some(python) => std::process::Command::new(python)
+            .args([
+                "-c",
+                "import sys, zipfile\n\
+                 with zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z:\n\
+                 \x20   z.write(sys.argv[1], 'bootstrap')",
+            ])
+            .arg(binary)
+            .arg(zip)
+            .status(),
+        None => {
+            let staged = options.work_dir.join("bootstrap");
+            std::fs::copy(binary, &staged).map_err(|e| format!("{}: {e}", binary.display()))?;
+            std::process::Command::new("zip").arg("-q").arg("-j").arg(zip).arg(&staged).status()
+        }
+    };
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        other => Err(format!("cannot zip {}: {other:?}", binary.display())),
+    }
+}
+
+// ----- the report ------------------------------------------------------------------------------
+
+fn sorted(values: &[Duration]) -> Vec<Duration> {
+    let mut values = values.to_vec();
+    values.sort();
+    values
+}
+
+/// The value at quantile `q` (nearest rank).
+fn quantile(values: &[Duration], q: f64) -> Option<Duration> {
+    let values = sorted(values);
+    if values.is_empty() {
+        return None;
+    }
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+fn median(values: &[Duration]) -> Option<Duration> {
+    quantile(values, 0.5)
+}
+
+fn ms(value: Option<Duration>) -> String {
+    match value {
+        None => "–".to_owned(),
+        Some(d) => {
+            let ms = d.as_secs_f64() * 1000.0;
+            if ms < 10.0 {
+                format!("{ms:.3}")
+            } else if ms < 100.0 {
+                format!("{ms:.2}")
+            } else {
+                format!("{ms:.1}")
+            }
+        }
+    }
+}
+
+fn spread(values: &[Duration]) -> String {
+    if values.len() < 2 {
+        return String::new();
+    }
+    format!(" ({}–{})", ms(quantile(values, 0.1)), ms(quantile(values, 0.9)))
+}
+
+fn median_u64(values: &[u64]) -> Option<u64> {
+    let mut values = values.to_vec();
+    values.sort();
+    values.get(values.len().saturating_sub(1) / 2).copied()
+}
+
+fn ratio(a: Option<Duration>, b: Option<Duration>) -> Option<f64> {
+    Some(a?.as_secs_f64() / b?.as_secs_f64())
+}
+
+fn ratio_text(value: Option<f64>) -> String {
+    match value {
+        None => "–".to_owned(),
+        Some(r) if r < 1.0 && r > 0.0 => format!("{r:.3} (1/{:.0})", 1.0 / r),
+        Some(r) => format!("{r:.2}"),
+    }
+}
+
+fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floor: &Samples, handshakes: &[Duration], sizes: &[Size]) -> Report {
+    let mut md = String::new();
+    let find = |label: &str| subjects.iter().position(|s| s.label.starts_with(label)).map(|i| &samples[i]);
+    md.push_str(&format!(
+        "Build: {}. {} cold starts per subject, {} warm invocations after each first one. \
+         Times in ms: median (p10–p90); warm: median and p99. Emulator over HTTPS (TLS 1.3, RSA 2048).\n\n",
+        options.profile, options.rounds, options.warm
+    ));
+    md.push_str("| Subject | Init | First invocation | Warm median | Warm p99 | Peak RSS (MiB) |\n");
+    md.push_str("|---|---|---|---|---|---|\n");
+    let mut rows = Vec::new();
+    for (subject, s) in subjects.iter().zip(samples) {
+        let rss = median_u64(&s.rss_kib).map(|kib| kib as f64 / 1024.0);
+        md.push_str(&format!(
+            "| {} | {}{} | {}{} | {} | {} | {} |\n",
+            subject.label,
+            ms(median(&s.init)),
+            spread(&s.init),
+            ms(median(&s.first)),
+            spread(&s.first),
+            ms(median(&s.warm)),
+            ms(quantile(&s.warm, 0.99)),
+            rss.map(|r| format!("{r:.1}")).unwrap_or_else(|| "–".into()),
+        ));
+        rows.push(json!({
+            "subject": subject.label,
+            "initMs": median(&s.init).map(|d| d.as_secs_f64() * 1000.0),
+            "firstMs": median(&s.first).map(|d| d.as_secs_f64() * 1000.0),
+            "warmMedianMs": median(&s.warm).map(|d| d.as_secs_f64() * 1000.0),
+            "warmP99Ms": quantile(&s.warm, 0.99).map(|d| d.as_secs_f64() * 1000.0),
+            "peakRssKib": median_u64(&s.rss_kib),
+            "samples": {"init": s.init.len(), "first": s.first.len(), "warm": s.warm.len()},
+        }));
+    }
+    md.push_str(&format!(
+        "| raw HTTP client (service floor) | connect + TLS {}{} | {}{} | {} | {} | – |\n\n",
+        ms(median(handshakes)),
+        spread(handshakes),
+        ms(median(&floor.first)),
+        spread(&floor.first),
+        ms(median(&floor.warm)),
+        ms(quantile(&floor.warm, 0.99)),
+    ));
+
+    md.push_str("| Artifact | Binary (MB) | Zip (MB) |\n|---|---|---|\n");
+    for size in sizes {
+        md.push_str(&format!("| {} | {:.2} | {:.2} |\n", size.label, size.binary as f64 / 1e6, size.zip as f64 / 1e6));
+    }
+    if options.aarch64_bin_dir.is_none() {
+        md.push_str("| aarch64 | not built: no aarch64 target installed in this toolchain | |\n");
+    }
+    md.push('\n');
+
+    let delete = find("delete-instance");
+    let boto3 = find("boto3");
+    let noop = find("noop-function");
+    let init = |s: Option<&Samples>| s.and_then(|s| median(&s.init));
+    let warm = |s: Option<&Samples>| s.and_then(|s| median(&s.warm));
+    let first = |s: Option<&Samples>| s.and_then(|s| median(&s.first));
+    let rss = |s: Option<&Samples>| s.and_then(|s| median_u64(&s.rss_kib)).map(|k| k as f64);
+    let size_of = |label: &str| sizes.iter().find(|s| s.label == label);
+    let mut targets = vec![
+        ("Init vs boto3's", ratio(init(delete), init(boto3)), "≤ 1/50", 1.0 / 50.0),
+        ("Init vs the do-nothing function's", ratio(init(delete), init(noop)), "≤ 2.5", 2.5),
+        ("Warm invocation vs the service floor's request", ratio(warm(delete), median(&floor.warm)), "≤ 1.3", 1.3),
+        ("First invocation vs a warm one", ratio(first(delete), warm(delete)), "≤ 2", 2.0),
+        (
+            "Peak RSS vs boto3's",
+            rss(delete).zip(rss(boto3)).map(|(a, b)| a / b),
+            "≤ 1/5",
+            0.2,
+        ),
+    ];
+    let overhead_us = warm(noop).map(|d| d.as_secs_f64() * 1e6);
+    let mut check_rows = Vec::new();
+    md.push_str("| Target (delete-instance, like for like) | Measured | Target | Met |\n|---|---|---|---|\n");
+    for (name, value, target, limit) in targets.drain(..) {
+        let met = |v: f64| v <= limit;
+        md.push_str(&format!(
+            "| {name} | {} | {target} | {} |\n",
+            ratio_text(value),
+            value.map(|v| if met(v) { "yes" } else { "no" }).unwrap_or("–")
+        ));
+        check_rows.push(json!({"target": name, "measured": value, "met": value.map(met)}));
+    }
+    md.push_str(&format!(
+        "| Runtime's own per-invocation overhead (do-nothing function, warm) | {} µs | < 150 µs | {} |\n",
+        overhead_us.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into()),
+        overhead_us.map(|v| if v < 150.0 { "yes" } else { "no" }).unwrap_or("–")
+    ));
+    if let Some(size) = size_of("delete-instance (x86_64)") {
+        let (mb, zip) = (size.binary as f64 / 1e6, size.zip as f64 / 1e6);
+        md.push_str(&format!("| Stripped x86_64 binary | {mb:.2} MB | < 7.5 MB | {} |\n", if mb < 7.5 { "yes" } else { "no" }));
+        md.push_str(&format!("| Zip | {zip:.2} MB | < 3.2 MB | {} |\n", if zip < 3.2 { "yes" } else { "no" }));
+    }
+
+    let json = json!({
+        "profile": options.profile,
+        "rounds": options.rounds,
+        "warmPerColdStart": options.warm,
+        "subjects": rows,
+        "serviceFloor": {
+            "connectAndTlsMs": median(handshakes).map(|d| d.as_secs_f64() * 1000.0),
+            "firstMs": median(&floor.first).map(|d| d.as_secs_f64() * 1000.0),
+            "warmMedianMs": median(&floor.warm).map(|d| d.as_secs_f64() * 1000.0),
+            "warmP99Ms": quantile(&floor.warm, 0.99).map(|d| d.as_secs_f64() * 1000.0),
+        },
+        "sizes": sizes.iter().map(|s| json!({"artifact": s.label, "binaryBytes": s.binary, "zipBytes": s.zip})).collect::<Vec<_>>(),
+        "targets": check_rows,
+        "runtimeOverheadMicros": overhead_us,
+    });
+    Report { markdown: md, json }
+}

@@ -1,0 +1,132 @@
+//! `bench`: runs the benchmark (see the library's documentation and BENCHMARKS.md), prints the
+//! table and writes it, with the machine it ran on, to a results file (and every number to JSON
+//! beside it). `scripts/bench` builds everything and runs this with the release binaries.
+
+use std::path::PathBuf;
+
+use supplychain_bench::{run, Options};
+
+const HELP: &str = "\
+bench: cold start, invocations, memory and size of the functions, beside a boto3 peer and the floors
+
+USAGE:
+    bench [OPTIONS]
+
+OPTIONS:
+    --bin-dir DIR          the function binaries (default: this executable's directory)
+    --profile NAME         which build they are, for the report (default: the directory's name)
+    --python PATH          Python with boto3 and awslambdaric (default: .venv/bin/python if present)
+    --handler-dir DIR      directory of the Python handler (default: bench/python)
+    --rounds N             cold starts of each subject (default 15)
+    --warm N               warm invocations after each first one (default 100)
+    --levers               also run the variants that measure each lever
+    --quick                a short run: 2 rounds of 5 warm invocations
+    --variant LABEL=DIR    also run DIR/delete-instance (another build of it) as subject LABEL
+    --aarch64-bin-dir DIR  aarch64 binaries, for their sizes
+    --results FILE         where to write the table (default bench/results/latest.md; JSON beside it)
+    -h, --help             print this help
+";
+
+fn fail(message: &str) -> ! {
+    eprintln!("bench: {message}");
+    std::process::exit(2);
+}
+
+/// The machine, as the report states it.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| text.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| text.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .map(|kib| format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!(
+        "{cpu}, {cores} cores, {memory} RAM, Linux {}; load average at start {}",
+        kernel.trim(),
+        load.join(" ")
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default();
+    let venv_python = repo.join(".venv/bin/python");
+    let mut options = Options {
+        bin_dir: exe_dir.clone(),
+        profile: String::new(),
+        python: venv_python.is_file().then_some(venv_python),
+        handler_dir: repo.join("bench/python"),
+        rounds: 15,
+        warm: 100,
+        levers: false,
+        variants: Vec::new(),
+        aarch64_bin_dir: None,
+        work_dir: std::env::temp_dir().join(format!("supplychain-bench-{}", std::process::id())),
+    };
+    let mut results = repo.join("bench/results/latest.md");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| fail(&format!("{arg} needs a value")));
+        let number = |v: String| v.parse::<usize>().unwrap_or_else(|_| fail(&format!("expected a number, got '{v}'")));
+        match arg.as_str() {
+            "--bin-dir" => options.bin_dir = PathBuf::from(value()),
+            "--profile" => options.profile = value(),
+            "--python" => options.python = Some(PathBuf::from(value())),
+            "--handler-dir" => options.handler_dir = PathBuf::from(value()),
+            "--rounds" => options.rounds = number(value()).max(1),
+            "--warm" => options.warm = number(value()).max(1),
+            "--levers" => options.levers = true,
+            "--quick" => {
+                options.rounds = 2;
+                options.warm = 5;
+            }
+            "--aarch64-bin-dir" => options.aarch64_bin_dir = Some(PathBuf::from(value())),
+            "--variant" => {
+                let v = value();
+                let (label, dir) = v.split_once('=').unwrap_or_else(|| fail(&format!("--variant expects LABEL=DIR, got '{v}'")));
+                options.variants.push((label.to_owned(), PathBuf::from(dir)));
+            }
+            "--results" => results = PathBuf::from(value()),
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return;
+            }
+            other => fail(&format!("unknown argument '{other}' (see --help)")),
+        }
+    }
+    // The Python peer runs in the handler's directory: every path must stand on its own (links are
+    // kept: the venv's python finds its packages through its own path).
+    let absolute = |path: &PathBuf| std::path::absolute(path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+    options.bin_dir = absolute(&options.bin_dir);
+    options.handler_dir = absolute(&options.handler_dir);
+    options.python = options.python.as_ref().map(absolute);
+    options.aarch64_bin_dir = options.aarch64_bin_dir.as_ref().map(absolute);
+    options.variants = options.variants.iter().map(|(label, dir)| (label.clone(), absolute(dir))).collect();
+    if options.profile.is_empty() {
+        options.profile = options.bin_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    }
+    let machine = machine();
+    let report = run(&options).await.unwrap_or_else(|e| fail(&e));
+    let _ = std::fs::remove_dir_all(&options.work_dir);
+
+    let command: Vec<String> = std::env::args().collect();
+    let text = format!("Machine: {machine}.\nCommand: `{}`.\n\n{}", command.join(" "), report.markdown);
+    println!("{text}");
+    if let Some(dir) = results.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&results, &text).unwrap_or_else(|e| fail(&format!("{}: {e}", results.display())));
+    let mut json = report.json;
+    json["machine"] = machine.into();
+    std::fs::write(results.with_extension("json"), serde_json::to_string_pretty(&json).unwrap_or_default())
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", results.display())));
+    eprintln!("bench: results written to {}", results.display());
+}

@@ -1,0 +1,65 @@
+//! Runs the benchmark once in its short mode, on the debug binaries, so it cannot rot: every subject
+//! must start, answer each invocation correctly and be measured, and the results table must be
+//! complete. Benchmarks are not tests: no time is checked here.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_bench"));
+    let bin_dir = bench.parent().unwrap().to_path_buf();
+    for name in ["delete-instance", "check-instance-status"] {
+        assert!(
+            bin_dir.join(name).is_file(),
+            "{name} is not built in {}: run the workspace's tests (scripts/test), which build every binary",
+            bin_dir.display()
+        );
+    }
+    let results = std::env::temp_dir().join(format!("supplychain-bench-smoke-{}", std::process::id())).join("results.md");
+    let venv = std::env::var_os("SUPPLYCHAIN_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
+    let mut command = Command::new(&bench);
+    command.args(["--quick", "--levers", "--results"]).arg(&results);
+    if venv.join("bin/python").is_file() {
+        command.arg("--python").arg(venv.join("bin/python"));
+    }
+
+    let output = command.output().unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let table = std::fs::read_to_string(&results).unwrap();
+    let python = venv.join("bin/python").is_file();
+    for row in [
+        "| delete-instance |",
+        "| delete-instance (default: tag check + delete) |",
+        "| check-instance-status |",
+        "| noop-function (runtime floor) |",
+        "| raw HTTP client (service floor) |",
+        "| lever: connection opened at first call, not at init |",
+        "| lever: multi-threaded Tokio runtime |",
+        "| delete-instance (x86_64) |",
+        "| Warm invocation vs the service floor's request |",
+        "| Runtime's own per-invocation overhead",
+    ] {
+        assert!(table.contains(row), "no row {row} in:\n{table}");
+    }
+    if python {
+        assert!(table.contains("| boto3 peer (awslambdaric) |"), "{table}");
+        assert!(table.contains("| Init vs boto3's |"), "{table}");
+    }
+    // Every subject was measured: no empty cell in the timing table.
+    let timings = table.split("\n\n").find(|block| block.contains("| Subject |")).unwrap();
+    for line in timings.lines().skip(2) {
+        assert!(!line.contains("| – | – |"), "a subject without measurements: {line}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.with_extension("json")).unwrap()).unwrap();
+    for subject in json["subjects"].as_array().unwrap() {
+        assert_eq!(subject["samples"]["first"], 2, "{subject}");
+        assert_eq!(subject["samples"]["warm"], 10, "{subject}");
+        assert!(subject["peakRssKib"].as_u64().unwrap() > 0, "{subject}");
+    }
+    let _ = std::fs::remove_dir_all(results.parent().unwrap());
+}
