@@ -18,6 +18,9 @@ pub struct CommonSettings {
     pub fallback_timeout: Duration,
     /// `ATTEMPT_TIMEOUT_MS` (5000): one HTTP attempt's limit, so a stalled answer is retried.
     pub attempt_timeout: Duration,
+    /// `CONNECT_AT_INIT` (`true`): open the Supply Chain connection during init, so the first
+    /// invocation does not pay the TLS handshake.
+    pub connect_at_init: bool,
 }
 
 /// Settings of the delete function.
@@ -55,6 +58,7 @@ impl CommonSettings {
             deadline_margin: Duration::from_millis(number(get, "DEADLINE_MARGIN_MS", 500, 0)?),
             fallback_timeout: Duration::from_millis(number(get, "FALLBACK_TIMEOUT_MS", 20_000, 1)?),
             attempt_timeout: Duration::from_millis(number(get, "ATTEMPT_TIMEOUT_MS", 5_000, 1)?),
+            connect_at_init: boolean(get, "CONNECT_AT_INIT", true)?,
         })
     }
 }
@@ -100,6 +104,15 @@ impl CheckSettings {
             max_poll_interval,
             max_wait: Duration::from_secs(number(get, "MAX_WAIT_SECONDS", 7_200, 1)?),
         })
+    }
+}
+
+fn boolean(get: Lookup, name: &str, default: bool) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(value) if value.eq_ignore_ascii_case("true") => Ok(true),
+        Some(value) if value.eq_ignore_ascii_case("false") => Ok(false),
+        Some(value) => Err(ConfigError(format!("{name} is {value:?}, but it must be true or false"))),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod input;
 pub mod record;
+pub mod runtime;
 pub mod scheduler;
 pub mod shutdown;
 pub mod supply_chain;
@@ -25,57 +26,46 @@ pub use error::Error;
 /// Builds the delete function from the environment: settings first (so a bad value stops init with a
 /// clear message), then the SDK clients from `aws-config` defaults (`AWS_REGION`, credentials,
 /// `AWS_ENDPOINT_URL_SUPPLYCHAIN`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, ...).
-///
-/// With `CONNECT_AT_INIT` (default `true`) the Supply Chain connection is opened here, during init:
-/// see [`open_connection`].
 pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
     let settings = DeleteSettings::from_env()?;
-    let connect = connect_at_init()?;
-    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_supplychain::Client::new(&sdk_config);
-    if connect {
-        open_connection(&client).await;
-    }
-    let supply_chain = supply_chain::SupplyChain::new(client);
-    let bus = settings
-        .common
-        .event_bus
-        .as_ref()
-        .map(|name| events::EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
-    Ok(DeleteFunction::new(supply_chain, bus, settings))
+    let clients = Clients::load(&settings.common).await;
+    Ok(DeleteFunction::new(clients.supply_chain, clients.bus, settings))
 }
 
 /// Builds the status checker from the environment, as [`delete_function_from_env`] does
 /// (`AWS_ENDPOINT_URL_SCHEDULER` and the other standard variables apply).
 pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
     let settings = CheckSettings::from_env()?;
-    let connect = connect_at_init()?;
-    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_supplychain::Client::new(&sdk_config);
-    if connect {
-        open_connection(&client).await;
-    }
-    let supply_chain = supply_chain::SupplyChain::new(client);
-    let bus = settings
-        .common
-        .event_bus
-        .as_ref()
-        .map(|name| events::EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
+    let clients = Clients::load(&settings.common).await;
     let scheduler = scheduler::Scheduler::new(
-        aws_sdk_scheduler::Client::new(&sdk_config),
+        aws_sdk_scheduler::Client::new(&clients.sdk_config),
         settings.schedule_group.clone(),
         settings.scheduler_role_arn.clone(),
     );
-    Ok(CheckFunction::new(supply_chain, bus, scheduler, settings))
+    Ok(CheckFunction::new(clients.supply_chain, clients.bus, scheduler, settings))
 }
 
-/// `CONNECT_AT_INIT` (default `true`): whether init opens the Supply Chain connection.
-fn connect_at_init() -> Result<bool, ConfigError> {
-    match std::env::var("CONNECT_AT_INIT").as_deref().map(str::trim) {
-        Err(_) | Ok("") => Ok(true),
-        Ok(value) if value.eq_ignore_ascii_case("true") => Ok(true),
-        Ok(value) if value.eq_ignore_ascii_case("false") => Ok(false),
-        Ok(value) => Err(ConfigError(format!("CONNECT_AT_INIT must be true or false, got '{value}'"))),
+/// The clients both functions share, built once at init from one SDK configuration.
+struct Clients {
+    sdk_config: aws_config::SdkConfig,
+    supply_chain: supply_chain::SupplyChain,
+    bus: Option<events::EventBus>,
+}
+
+impl Clients {
+    /// With `CONNECT_AT_INIT` (default `true`) the Supply Chain connection is opened here, during
+    /// init: see [`open_connection`].
+    async fn load(settings: &config::CommonSettings) -> Clients {
+        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = aws_sdk_supplychain::Client::new(&sdk_config);
+        if settings.connect_at_init {
+            open_connection(&client).await;
+        }
+        let bus = settings
+            .event_bus
+            .as_ref()
+            .map(|name| events::EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
+        Clients { supply_chain: supply_chain::SupplyChain::new(client), bus, sdk_config }
     }
 }
 
