@@ -154,6 +154,28 @@ where
 }
 
 /// Builds a JSON response with the given status and extra headers.
+/// What keeps a server running: owned by its handles only (never by the server task), so that the
+/// last handle going away drops the stop handle and thereby stops the server.
+pub(crate) struct Lifetime {
+    stop: std::sync::Mutex<Option<StopHandle>>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Lifetime {
+    pub(crate) fn new(stop: StopHandle, task: tokio::task::JoinHandle<()>) -> std::sync::Arc<Lifetime> {
+        std::sync::Arc::new(Lifetime { stop: std::sync::Mutex::new(Some(stop)), task: std::sync::Mutex::new(Some(task)) })
+    }
+
+    /// Stops the server for every handle and waits until its port is closed.
+    pub(crate) async fn shutdown(&self) {
+        drop(self.stop.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
 pub fn json_response(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
     let mut builder = hyper::Response::builder()
         .status(status)

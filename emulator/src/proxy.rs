@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::faults::Fault;
-use crate::http::{self, Dropped, Request, Response, StopHandle, StopSignal};
+use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
 
 /// What happens to a call hit by a [`ProxyRule`].
 ///
@@ -282,13 +282,6 @@ pub struct FaultProxy {
     lifetime: Arc<Lifetime>,
 }
 
-/// Owned by the handles only (never by the server task), so that the last handle going away
-/// drops the stop handle and thereby stops the server.
-struct Lifetime {
-    stop: Mutex<Option<StopHandle>>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
 #[derive(Default)]
 struct State {
     rules: Vec<ProxyRule>,
@@ -368,31 +361,13 @@ impl FaultProxy {
         Ok(FaultProxy {
             shared,
             addr,
-            lifetime: Arc::new(Lifetime {
-                stop: Mutex::new(Some(stop_handle)),
-                task: Mutex::new(Some(task)),
-            }),
+            lifetime: Lifetime::new(stop_handle, task),
         })
     }
 
     /// Stops the server for every clone of this handle and waits until the port is closed.
     pub async fn shutdown(self) {
-        let stop = self
-            .lifetime
-            .stop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        drop(stop);
-        let task = self
-            .lifetime
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
+        self.lifetime.shutdown().await;
     }
 
     /// The base URL, `http://127.0.0.1:PORT`, to use as the SDK's endpoint URL.

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::faults::{self, Fault, FaultRule};
-use crate::http::{self, Dropped, Request, Response, StopHandle, StopSignal};
+use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
 use crate::model::{self, Instance};
 use crate::sigv4;
 use crate::store::{ApiError, CallRecord, SeedInstance, StateChange, Store};
@@ -42,13 +42,6 @@ pub struct Emulator {
     /// `http`, or `https` when started with [`Emulator::start_tls`].
     scheme: &'static str,
     lifetime: Arc<Lifetime>,
-}
-
-/// Owned by the handles only (never by the server task), so that the last handle going away
-/// drops the stop handle and thereby stops the server.
-struct Lifetime {
-    stop: Mutex<Option<StopHandle>>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -123,31 +116,13 @@ impl Emulator {
             shared,
             addr,
             scheme,
-            lifetime: Arc::new(Lifetime {
-                stop: Mutex::new(Some(stop_handle)),
-                task: Mutex::new(Some(task)),
-            }),
+            lifetime: Lifetime::new(stop_handle, task),
         })
     }
 
     /// Stops the server for every clone of this handle and waits until the port is closed.
     pub async fn shutdown(self) {
-        let stop = self
-            .lifetime
-            .stop
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        drop(stop);
-        let task = self
-            .lifetime
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(task) = task {
-            let _ = task.await;
-        }
+        self.lifetime.shutdown().await;
     }
 
     /// The base URL, `http://127.0.0.1:PORT` (`https://` when serving TLS), to use as the SDK's
