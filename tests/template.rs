@@ -177,6 +177,9 @@ fn the_environment_sets_what_each_function_reads_from_the_parameters() {
     let bus = json!({ "Fn::If": ["CreateEventBus", { "Ref": "EventBus" }, { "Ref": "EventBusName" }] });
     assert_eq!(delete["EVENT_BUS_NAME"], bus);
     assert_eq!(check["EVENT_BUS_NAME"], bus);
+    for variables in [delete, check] {
+        assert_eq!(variables["SSL_CERT_FILE"], "/etc/pki/tls/certs/ca-bundle.crt");
+    }
     assert_eq!(delete["DELETION_PROTECTION_TAG"], json!({ "Ref": "DeletionProtectionTag" }));
     assert_eq!(check["SCHEDULE_GROUP"], json!({ "Ref": "ScheduleGroup" }));
     assert_eq!(check["SCHEDULER_ROLE_ARN"], json!({ "Fn::GetAtt": ["SchedulerRole", "Arn"] }));
