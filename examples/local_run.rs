@@ -33,17 +33,12 @@ async fn main() {
     println!("• emulator at {}, moto at {}, bus {}", emulator.endpoint(), moto.endpoint, moto.bus);
 
     let binaries = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
-    let env = [
-        ("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()),
-        ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto.endpoint.clone()),
-        ("AWS_ENDPOINT_URL_SCHEDULER", moto.endpoint.clone()),
-        ("EVENT_BUS_NAME", moto.bus.clone()),
-        ("SCHEDULE_GROUP", moto.group.clone()),
-        ("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN.to_owned()),
+    let mut env = moto.function_env(emulator.endpoint());
+    env.extend([
         ("POLL_INTERVAL_SECONDS", "2".to_owned()),
         ("MAX_POLL_INTERVAL_SECONDS", "4".to_owned()),
         ("MAX_WAIT_SECONDS", "120".to_owned()),
-    ];
+    ]);
     let delete = FunctionProcess::spawn(binaries.join("delete-instance").to_str().unwrap(), "delete-instance", &env).await;
     let check = FunctionProcess::spawn(binaries.join("check-instance-status").to_str().unwrap(), "check-instance-status", &env).await;
 

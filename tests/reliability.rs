@@ -233,14 +233,7 @@ async fn copies_of_the_final_check_through_several_processes_announce_the_end_on
     let emulator = emulator().await;
     emulator.seed(supplychain_emulator::SeedInstance { instance_id: Some(FIXTURE_ID.into()), state: Some("Deleted".into()), ..Default::default() });
     let moto = Moto::start().await;
-    let env = [
-        ("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()),
-        ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto.proxy.endpoint()),
-        ("AWS_ENDPOINT_URL_SCHEDULER", moto.proxy.endpoint()),
-        ("EVENT_BUS_NAME", moto.bus.clone()),
-        ("SCHEDULE_GROUP", moto.group.clone()),
-        ("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN.into()),
-    ];
+    let env = moto.function_env(emulator.endpoint());
     let processes = join_all((0..2).map(|_| FunctionProcess::spawn(CHECK_BIN, "check-instance-status", &env))).await;
     let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now()).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap();
     let started = json!({"detail-type": "Supply Chain Instance Deletion Started", "source": "supplychain-delete-instance", "time": now,

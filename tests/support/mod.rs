@@ -238,6 +238,19 @@ impl Moto {
         input
     }
 
+    /// The environment that wires a function binary to Supply Chain at `supply_chain_endpoint` and to
+    /// this bus, schedule group and scheduler role, with EventBridge and Scheduler through the proxy.
+    pub fn function_env(&self, supply_chain_endpoint: String) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_SUPPLYCHAIN", supply_chain_endpoint),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", self.proxy.endpoint()),
+            ("AWS_ENDPOINT_URL_SCHEDULER", self.proxy.endpoint()),
+            ("EVENT_BUS_NAME", self.bus.clone()),
+            ("SCHEDULE_GROUP", self.group.clone()),
+            ("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN.to_owned()),
+        ]
+    }
+
     pub fn bus_client(&self) -> supplychain_delete_instance::events::EventBus {
         supplychain_delete_instance::events::EventBus::new(aws_sdk_eventbridge::Client::new(&self.function_config), &self.bus)
     }
