@@ -1,9 +1,8 @@
 //! The time an invocation may spend on service calls: the invocation's deadline less a safety margin,
 //! so that a hung or throttling service ends in our `Timeout` error before Lambda stops the process.
 
+use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use aws_smithy_types::timeout::TimeoutConfig;
 
 use crate::config::CommonSettings;
 use crate::error::Error;
@@ -12,31 +11,23 @@ use crate::error::Error;
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     ends: Instant,
-    attempt_timeout: Duration,
 }
 
 impl Budget {
     /// `deadline_ms` is Lambda's `Lambda-Runtime-Deadline-Ms` (epoch milliseconds). Lambda never hands
     /// out an invocation whose deadline has passed, but local runtimes send 0 or a stale time: such a
     /// deadline falls back to `fallback` from now instead of failing every call.
-    pub fn for_invocation(deadline_ms: u64, margin: Duration, fallback: Duration, attempt_timeout: Duration) -> Budget {
-        Self::starting(deadline_ms, margin, fallback, attempt_timeout, SystemTime::now(), Instant::now())
+    pub fn for_invocation(deadline_ms: u64, margin: Duration, fallback: Duration) -> Budget {
+        Self::starting(deadline_ms, margin, fallback, SystemTime::now(), Instant::now())
     }
 
-    fn starting(
-        deadline_ms: u64,
-        margin: Duration,
-        fallback: Duration,
-        attempt_timeout: Duration,
-        wall_now: SystemTime,
-        now: Instant,
-    ) -> Budget {
+    fn starting(deadline_ms: u64, margin: Duration, fallback: Duration, wall_now: SystemTime, now: Instant) -> Budget {
         let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
         let left = match deadline.duration_since(wall_now) {
             Ok(left) if !left.is_zero() => left.saturating_sub(margin),
             _ => fallback,
         };
-        Budget { ends: now + left, attempt_timeout }
+        Budget { ends: now + left }
     }
 
     /// The time left, or `None` once it is spent.
@@ -44,18 +35,24 @@ impl Budget {
         self.ends.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
     }
 
-    /// The SDK timeouts for one call: the whole operation (retries included) ends with the budget, and
-    /// each attempt within it ends after the attempt timeout, so one stalled answer is retried.
-    pub fn timeouts(&self, operation: &str) -> Result<TimeoutConfig, Error> {
+    /// Runs one service call (an SDK `send`, retries included) within the budget: with no time left
+    /// it is not started, and when the budget runs out first it is dropped, which cancels it. Both
+    /// are the `Timeout` error; the call's own result is passed through. Each HTTP attempt inside is
+    /// limited by the client's attempt timeout (`ATTEMPT_TIMEOUT_MS`), so one stalled answer is
+    /// retried while the budget lasts.
+    ///
+    /// The budget is applied here, around the whole call, rather than as the SDK's operation
+    /// timeout: that one differs per invocation, so it would have to be a configuration override
+    /// on every call of all three services.
+    pub async fn within<T>(&self, operation: &str, call: impl Future<Output = T>) -> Result<T, Error> {
         let left = self.remaining().ok_or_else(|| {
             Error::Timeout(format!(
                 "{operation} was not called: no time is left before the invocation deadline less its safety margin"
             ))
         })?;
-        Ok(TimeoutConfig::builder()
-            .operation_timeout(left)
-            .operation_attempt_timeout(left.min(self.attempt_timeout))
-            .build())
+        tokio::time::timeout(left, call).await.map_err(|_| {
+            Error::Timeout(format!("{operation} did not complete before the invocation deadline less its safety margin"))
+        })
     }
 }
 
@@ -70,12 +67,7 @@ impl Invocation {
     pub fn new(context: &lambda_runtime::Context, settings: &CommonSettings) -> Self {
         Invocation {
             function_arn: context.invoked_function_arn.clone(),
-            budget: Budget::for_invocation(
-                context.deadline,
-                settings.deadline_margin,
-                settings.fallback_timeout,
-                settings.attempt_timeout,
-            ),
+            budget: Budget::for_invocation(context.deadline, settings.deadline_margin, settings.fallback_timeout),
         }
     }
 }
@@ -86,12 +78,11 @@ mod tests {
 
     const MARGIN: Duration = Duration::from_millis(500);
     const FALLBACK: Duration = Duration::from_secs(20);
-    const ATTEMPT: Duration = Duration::from_secs(5);
 
     fn budget_at(deadline_ms: u64, wall_now_ms: u64) -> Duration {
         let now = Instant::now();
         let wall_now = UNIX_EPOCH + Duration::from_millis(wall_now_ms);
-        Budget::starting(deadline_ms, MARGIN, FALLBACK, ATTEMPT, wall_now, now).ends - now
+        Budget::starting(deadline_ms, MARGIN, FALLBACK, wall_now, now).ends - now
     }
 
     #[test]
@@ -111,20 +102,27 @@ mod tests {
         assert_eq!(budget_at(1_000_000_000, 1_000_000_000), FALLBACK);
     }
 
-    #[test]
-    fn a_spent_budget_refuses_to_call_with_a_timeout_error() {
-        let budget = Budget { ends: Instant::now(), attempt_timeout: ATTEMPT };
-        let error = budget.timeouts("DeleteInstance").unwrap_err();
+    #[tokio::test]
+    async fn a_spent_budget_refuses_to_call_with_a_timeout_error() {
+        let budget = Budget { ends: Instant::now() };
+        let mut started = false;
+        let error = budget.within("DeleteInstance", async { started = true }).await.unwrap_err();
         assert_eq!(error.error_type(), "Timeout");
-        assert!(error.to_string().contains("DeleteInstance was not called"));
+        assert!(error.to_string().contains("DeleteInstance was not called"), "{error}");
+        assert!(!started);
     }
 
-    #[test]
-    fn each_attempt_is_bounded_by_the_attempt_timeout_within_the_budget() {
-        let budget = Budget::for_invocation(0, MARGIN, FALLBACK, ATTEMPT);
-        let timeouts = budget.timeouts("GetInstance").unwrap();
-        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT));
-        assert!(timeouts.operation_timeout().unwrap() <= FALLBACK);
-        assert!(timeouts.operation_timeout().unwrap() > FALLBACK - Duration::from_secs(5));
+    #[tokio::test(start_paused = true)]
+    async fn a_call_still_running_when_the_budget_ends_is_a_timeout_error() {
+        let budget = Budget { ends: Instant::now() + Duration::from_secs(3) };
+        let error = budget.within("GetInstance", std::future::pending::<()>()).await.unwrap_err();
+        assert_eq!(error.error_type(), "Timeout");
+        assert!(error.to_string().contains("GetInstance did not complete before the invocation deadline"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_call_within_the_budget_passes_its_own_result_through() {
+        let budget = Budget::for_invocation(0, MARGIN, FALLBACK);
+        assert_eq!(budget.within("GetInstance", async { Err::<(), _>("refused") }).await.unwrap(), Err("refused"));
     }
 }

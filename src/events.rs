@@ -73,10 +73,6 @@ impl EventBus {
     async fn put(&self, announcements: &[Announcement], details: &[String], budget: &Budget) -> Vec<Result<(), Error>> {
         const OP: &str = "PutEvents";
         let all_failed = |error: Error| vec![Err(error); announcements.len()];
-        let timeouts = match budget.timeouts(OP) {
-            Ok(timeouts) => timeouts,
-            Err(error) => return all_failed(Error::PublishFailed(error.to_string())),
-        };
         let entries = announcements.iter().zip(details).map(|(a, detail)| {
             PutEventsRequestEntry::builder()
                 .event_bus_name(&self.name)
@@ -86,17 +82,17 @@ impl EventBus {
                 .set_resources(Some(a.resources.clone()))
                 .build()
         });
-        let sent = self
-            .client
-            .put_events()
-            .set_entries(Some(entries.collect()))
-            .customize()
-            .config_override(aws_sdk_eventbridge::config::Builder::default().timeout_config(timeouts))
-            .send()
-            .await;
+        let sent = budget.within(OP, self.client.put_events().set_entries(Some(entries.collect())).send()).await;
         let output = match sent {
-            Ok(output) => output,
-            Err(e) => {
+            Ok(Ok(output)) => output,
+            // Out of time: not called, or no answer in time. Either way nothing is known to be put.
+            Err(timeout) => {
+                return all_failed(Error::PublishFailed(format!(
+                    "the announcement was not put on event bus {:?}: {timeout}",
+                    self.name
+                )))
+            }
+            Ok(Err(e)) => {
                 return all_failed(Error::PublishFailed(format!(
                     "the announcement was not put on event bus {:?}: {}",
                     self.name,

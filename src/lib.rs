@@ -11,6 +11,7 @@ pub mod deadline;
 pub mod delete;
 pub mod error;
 pub mod events;
+pub mod http_client;
 pub mod input;
 pub mod record;
 pub mod runtime;
@@ -28,7 +29,7 @@ pub use error::Error;
 /// `AWS_ENDPOINT_URL_SUPPLYCHAIN`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, ...).
 pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
     let settings = DeleteSettings::from_env()?;
-    let clients = Clients::load(&settings.common).await;
+    let clients = Clients::load(&settings.common).await?;
     Ok(DeleteFunction::new(clients.supply_chain, clients.bus, settings))
 }
 
@@ -36,7 +37,7 @@ pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
 /// (`AWS_ENDPOINT_URL_SCHEDULER` and the other standard variables apply).
 pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
     let settings = CheckSettings::from_env()?;
-    let clients = Clients::load(&settings.common).await;
+    let clients = Clients::load(&settings.common).await?;
     let scheduler = scheduler::Scheduler::new(
         aws_sdk_scheduler::Client::new(&clients.sdk_config),
         settings.schedule_group.clone(),
@@ -55,8 +56,8 @@ struct Clients {
 impl Clients {
     /// With `CONNECT_AT_INIT` (default `true`) the Supply Chain connection is opened here, during
     /// init: see [`open_connection`].
-    async fn load(settings: &config::CommonSettings) -> Clients {
-        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    async fn load(settings: &config::CommonSettings) -> Result<Clients, ConfigError> {
+        let sdk_config = load_sdk_config(settings).await?;
         let client = aws_sdk_supplychain::Client::new(&sdk_config);
         if settings.connect_at_init {
             open_connection(&client).await;
@@ -65,41 +66,53 @@ impl Clients {
             .event_bus
             .as_ref()
             .map(|name| events::EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
-        Clients { supply_chain: supply_chain::SupplyChain::new(client), bus, sdk_config }
+        Ok(Clients { supply_chain: supply_chain::SupplyChain::new(client), bus, sdk_config })
     }
 }
 
+/// The SDK configuration of every client: `aws-config`'s defaults (`AWS_REGION`, credentials, the
+/// `AWS_ENDPOINT_URL_*` variables, retries), with
+/// - each HTTP attempt limited to `ATTEMPT_TIMEOUT_MS`, so a stalled answer is retried (each whole
+///   call, retries included, is limited by the invocation's budget: [`deadline::Budget::within`]);
+/// - one HTTP client for all of them, trusting the root certificates built in ([`http_client`]).
+pub async fn load_sdk_config(settings: &config::CommonSettings) -> Result<aws_config::SdkConfig, ConfigError> {
+    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(settings.attempt_timeout)
+        .build();
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client::shared()?)
+        .timeout_config(timeouts);
+    Ok(loader.load().await)
+}
+
 /// Opens the HTTPS connection to the Supply Chain endpoint during init, so the first invocation
-/// finds it in the client's pool instead of paying the TCP and TLS handshakes (and the loading of
-/// the trust store) itself. Init runs at full CPU whatever the function's memory size, and the
-/// handshake is the largest single cost of a cold invocation at small sizes.
+/// finds it in the client's pool instead of paying the TCP and TLS handshakes itself: the
+/// handshake is the largest single cost of a cold invocation, and at init it is outside the first
+/// invocation's latency and deadline (BENCHMARKS.md measures both choices).
 ///
 /// It goes through the client exactly as the calls do (endpoint resolution, credentials, the same
 /// connector), but [`ConnectionOnly`] turns the request into an unsigned `HEAD /`: no operation
-/// is performed and no permission is needed. Its answer does not matter and a failure is only
-/// logged: the first call then connects as usual. Over plain HTTP (local endpoints) nothing is
-/// sent, as there is no handshake worth moving.
+/// is performed and no permission is needed. Its answer does not matter, and a failure (or no
+/// connection within 2 s) is only logged: the first call then connects as usual. Over plain HTTP
+/// (local endpoints) nothing is sent, as there is no handshake worth moving.
 pub async fn open_connection(client: &aws_sdk_supplychain::Client) {
-    use aws_sdk_supplychain::config::{retry::RetryConfig, timeout::TimeoutConfig};
-    // Timeouts set the way the calls set theirs, so the same pooled connector serves both.
-    let overrides = aws_sdk_supplychain::config::Builder::default()
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(std::time::Duration::from_secs(2))
-                .operation_attempt_timeout(std::time::Duration::from_secs(2))
-                .build(),
-        );
-    let result = client
+    use aws_sdk_supplychain::config::retry::RetryConfig;
+    // Only the retries are overridden: the connect and read timeouts stay the calls' own, and with
+    // them the pooled connector the calls will use.
+    let overrides = aws_sdk_supplychain::config::Builder::default().retry_config(RetryConfig::disabled());
+    let sent = client
         .get_instance()
         .instance_id("00000000-0000-0000-0000-000000000000")
         .customize()
         .config_override(overrides)
         .interceptor(ConnectionOnly)
-        .send()
-        .await;
-    if let Err(error) = result {
-        tracing::debug!(error = %aws_sdk_supplychain::error::DisplayErrorContext(&error), "connection opened at init");
+        .send();
+    match tokio::time::timeout(std::time::Duration::from_secs(2), sent).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::debug!(error = %aws_sdk_supplychain::error::DisplayErrorContext(&error), "connection opened at init");
+        }
+        Err(_) => tracing::debug!("the connection was not opened at init within 2 s"),
     }
 }
 

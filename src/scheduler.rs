@@ -53,16 +53,10 @@ impl Scheduler {
     /// Whether a schedule of that name exists in the group.
     pub async fn exists(&self, name: &str, budget: &Budget) -> Result<bool, Error> {
         const OP: &str = "GetSchedule";
-        let timeouts = budget.timeouts(OP).map_err(|e| Error::ScheduleFailed(e.to_string()))?;
-        let found = self
-            .client
-            .get_schedule()
-            .name(name)
-            .group_name(&self.group)
-            .customize()
-            .config_override(aws_sdk_scheduler::config::Builder::default().timeout_config(timeouts))
-            .send()
-            .await;
+        let call = self.client.get_schedule().name(name).group_name(&self.group).send();
+        let found = budget.within(OP, call).await.map_err(|timeout| {
+            Error::ScheduleFailed(format!("schedule {name:?} in group {:?} could not be read: {timeout}", self.group))
+        })?;
         match found {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
@@ -79,7 +73,6 @@ impl Scheduler {
         let role_arn = self.role_arn.as_deref().ok_or_else(|| {
             Error::ScheduleFailed("SCHEDULER_ROLE_ARN is not set, so the next status check cannot be scheduled".to_owned())
         })?;
-        let timeouts = budget.timeouts(OP).map_err(|e| Error::ScheduleFailed(e.to_string()))?;
         let target = Target::builder()
             .arn(&check.target_arn)
             .role_arn(role_arn)
@@ -90,7 +83,7 @@ impl Scheduler {
             .mode(FlexibleTimeWindowMode::Off)
             .build()
             .map_err(|e| Error::Unexpected(format!("the flexible time window is incomplete: {e}")))?;
-        let created = self
+        let call = self
             .client
             .create_schedule()
             .name(&check.name)
@@ -103,10 +96,10 @@ impl Scheduler {
             // The same name makes a retried call idempotent too.
             .client_token(&check.name)
             .description(&check.description)
-            .customize()
-            .config_override(aws_sdk_scheduler::config::Builder::default().timeout_config(timeouts))
-            .send()
-            .await;
+            .send();
+        let created = budget.within(OP, call).await.map_err(|timeout| {
+            Error::ScheduleFailed(format!("the next status check was not scheduled in group {:?}: {timeout}", self.group))
+        })?;
         match created {
             Ok(_) => Ok(Scheduled::Created),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => Ok(Scheduled::AlreadyScheduled),

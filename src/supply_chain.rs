@@ -26,48 +26,29 @@ impl SupplyChain {
         self.client.config().region().map(|r| r.as_ref())
     }
 
-    fn overrides(budget: &Budget, operation: &str) -> Result<aws_sdk_supplychain::config::Builder, Error> {
-        Ok(aws_sdk_supplychain::config::Builder::default().timeout_config(budget.timeouts(operation)?))
-    }
-
     pub async fn get_instance(&self, id: &InstanceId, budget: &Budget) -> Result<InstanceRecord, Error> {
         const OP: &str = "GetInstance";
-        let output = self
-            .client
-            .get_instance()
-            .instance_id(id.as_str())
-            .customize()
-            .config_override(Self::overrides(budget, OP)?)
-            .send()
-            .await
+        let output = budget
+            .within(OP, self.client.get_instance().instance_id(id.as_str()).send())
+            .await?
             .map_err(|e| Error::from_supply_chain(OP, e))?;
         record_of(OP, output.instance())
     }
 
     pub async fn delete_instance(&self, id: &InstanceId, budget: &Budget) -> Result<InstanceRecord, Error> {
         const OP: &str = "DeleteInstance";
-        let output = self
-            .client
-            .delete_instance()
-            .instance_id(id.as_str())
-            .customize()
-            .config_override(Self::overrides(budget, OP)?)
-            .send()
-            .await
+        let output = budget
+            .within(OP, self.client.delete_instance().instance_id(id.as_str()).send())
+            .await?
             .map_err(|e| Error::from_supply_chain(OP, e))?;
         record_of(OP, output.instance())
     }
 
     pub async fn tags(&self, resource_arn: &str, budget: &Budget) -> Result<HashMap<String, String>, Error> {
         const OP: &str = "ListTagsForResource";
-        let output = self
-            .client
-            .list_tags_for_resource()
-            .resource_arn(resource_arn)
-            .customize()
-            .config_override(Self::overrides(budget, OP)?)
-            .send()
-            .await
+        let output = budget
+            .within(OP, self.client.list_tags_for_resource().resource_arn(resource_arn).send())
+            .await?
             .map_err(|e| Error::from_supply_chain(OP, e))?;
         Ok(output.tags)
     }

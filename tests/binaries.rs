@@ -137,6 +137,56 @@ async fn a_hung_service_ends_in_timeout_before_the_invocation_deadline() {
 }
 
 #[tokio::test]
+async fn the_connection_opened_at_init_over_https_is_the_one_every_call_uses() {
+    let identity = supplychain_emulator::tls::TlsIdentity::generate().unwrap();
+    let ca_file = std::env::temp_dir().join(format!("emulator-ca-{}-{}.pem", std::process::id(), line!()));
+    identity.write_ca_pem(&ca_file).unwrap();
+
+    for (connect_at_init, connections_after_init) in [("true", 1), ("false", 0)] {
+        let emulator = https_emulator(&identity).await;
+        seed(&emulator, FIXTURE_ID);
+        seed(&emulator, FIXTURE_ID_2);
+        let env = [
+            ("SSL_CERT_FILE", ca_file.display().to_string()),
+            ("CONNECT_AT_INIT", connect_at_init.into()),
+            ("DELETION_PROTECTION_TAG", String::new()),
+        ];
+        let function = delete_process(&emulator, &env).await;
+
+        function.runtime.wait_for_first_poll().await;
+        assert_eq!(emulator.connections(), connections_after_init, "CONNECT_AT_INIT={connect_at_init}: after init");
+        for id in [FIXTURE_ID, FIXTURE_ID_2] {
+            let outcome = function.invoke(json!({ "instanceId": id }), DELETE_ARN, Duration::from_secs(20)).await;
+            assert_eq!(response(&outcome)["instance"]["state"], "Deleting", "CONNECT_AT_INIT={connect_at_init}");
+        }
+
+        assert_eq!(emulator.connections(), 1, "CONNECT_AT_INIT={connect_at_init}: one connection for init and calls");
+        // Opening it is an unsigned `HEAD /`: no operation, no permission needed.
+        let requests: Vec<(String, String, bool)> =
+            emulator.calls().into_iter().map(|call| (call.method, call.operation, call.signed)).collect();
+        let mut expected = vec![("DELETE".to_owned(), "DeleteInstance".to_owned(), true); 2];
+        if connect_at_init == "true" {
+            expected.insert(0, ("HEAD".into(), "Unknown".into(), false));
+        }
+        assert_eq!(requests, expected, "CONNECT_AT_INIT={connect_at_init}");
+    }
+}
+
+#[tokio::test]
+async fn a_trust_store_setting_without_a_usable_certificate_stops_init_with_a_clear_message() {
+    let emulator = emulator().await;
+    let missing = std::env::temp_dir().join("no-such-bundle.pem").display().to_string();
+    let mut function = delete_process(&emulator, &[("SSL_CERT_FILE", missing.clone())]).await;
+
+    let status = function.wait().await;
+
+    assert!(!status.success());
+    let logs = function.logs();
+    assert!(logs.contains("no usable certificate in SSL_CERT_FILE") && logs.contains(&missing), "{logs}");
+    assert!(logs.contains("unset both to trust the root certificates built into the function"), "{logs}");
+}
+
+#[tokio::test]
 async fn a_deadline_in_the_past_falls_back_to_the_configured_budget() {
     let emulator = emulator().await;
     seed(&emulator, FIXTURE_ID);

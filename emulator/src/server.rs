@@ -10,6 +10,7 @@
 //! skip all of this and are not logged.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub struct Emulator {
 struct Shared {
     store: Mutex<Store>,
     stop: StopSignal,
+    /// Connections established so far (for HTTPS, with the TLS handshake done).
+    connections: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -96,9 +99,11 @@ impl Emulator {
     async fn start_serving(config: EmulatorConfig, addr: SocketAddr, tls: Option<&TlsIdentity>) -> std::io::Result<Emulator> {
         let (listener, addr) = http::bind(addr).await?;
         let (stop_handle, stop) = http::stop_pair();
+        let connections = Arc::new(AtomicU64::new(0));
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::new(config)),
             stop: stop.clone(),
+            connections: connections.clone(),
         });
         let handler_shared = shared.clone();
         let handler = move |req: Request| handle(handler_shared.clone(), req);
@@ -106,11 +111,17 @@ impl Emulator {
             #[cfg(feature = "tls")]
             Some(identity) => {
                 let identity = identity.clone();
-                ("https", tokio::spawn(async move { crate::tls::serve(listener, &identity, handler, stop).await }))
+                ("https", tokio::spawn(async move { crate::tls::serve(listener, &identity, connections, handler, stop).await }))
             }
             #[cfg(not(feature = "tls"))]
             Some(never) => match *never {},
-            None => ("http", tokio::spawn(http::serve(listener, handler, stop))),
+            None => {
+                let upgrade = move |stream| {
+                    connections.fetch_add(1, Ordering::Relaxed);
+                    async move { Some(stream) }
+                };
+                ("http", tokio::spawn(http::serve_upgraded(listener, upgrade, handler, stop)))
+            }
         };
         Ok(Emulator {
             shared,
@@ -175,6 +186,12 @@ impl Emulator {
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
         self.shared.store().faults.clear();
+    }
+
+    /// How many connections clients have established so far (for HTTPS, counted once the TLS
+    /// handshake is done): tells whether calls reuse a kept-alive connection.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// The API calls received so far, oldest first.

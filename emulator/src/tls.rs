@@ -83,10 +83,11 @@ impl TlsIdentity {
 }
 
 /// Serves HTTPS on `listener` as [`crate::http::serve`] serves HTTP; a failed handshake closes the
-/// connection.
+/// connection, and each completed one is counted in `handshakes`.
 pub(crate) async fn serve<H, F>(
     listener: tokio::net::TcpListener,
     identity: &TlsIdentity,
+    handshakes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     handler: H,
     stop: crate::http::StopSignal,
 ) where
@@ -96,7 +97,12 @@ pub(crate) async fn serve<H, F>(
     let acceptor = identity.acceptor();
     let upgrade = move |stream| {
         let acceptor = acceptor.clone();
-        async move { acceptor.accept(stream).await.ok() }
+        let handshakes = handshakes.clone();
+        async move {
+            let stream = acceptor.accept(stream).await.ok()?;
+            handshakes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some(stream)
+        }
     };
     crate::http::serve_upgraded(listener, upgrade, handler, stop).await
 }

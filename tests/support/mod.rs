@@ -57,12 +57,21 @@ pub async fn emulator() -> Emulator {
 }
 
 pub async fn emulator_with(config: EmulatorConfig) -> Emulator {
+    Emulator::start(checking_signatures(config)).await.expect("emulator starts")
+}
+
+/// Like [`emulator`], serving HTTPS with `identity`'s certificate.
+pub async fn https_emulator(identity: &supplychain_emulator::tls::TlsIdentity) -> Emulator {
+    Emulator::start_tls(checking_signatures(EmulatorConfig::default()), identity).await.expect("emulator starts")
+}
+
+fn checking_signatures(config: EmulatorConfig) -> EmulatorConfig {
     let credentials = StaticCredentials {
         access_key_id: ACCESS_KEY_ID.into(),
         secret_access_key: SECRET_ACCESS_KEY.into(),
         session_token: None,
     };
-    Emulator::start(EmulatorConfig { credentials: Some(credentials), ..config }).await.expect("emulator starts")
+    EmulatorConfig { credentials: Some(credentials), ..config }
 }
 
 pub fn seed(emulator: &Emulator, id: &str) {
