@@ -96,6 +96,10 @@ struct Samples {
     first: Vec<Duration>,
     warm: Vec<Duration>,
     rss_kib: Vec<u64>,
+    /// CPU time of the process (all its threads) at its first `/next`.
+    init_cpu: Vec<Duration>,
+    /// CPU time per warm invocation, one value per cold start (its warm invocations' total ÷ count).
+    warm_cpu: Vec<Duration>,
 }
 
 fn delete_event(id: &str) -> Value {
@@ -120,7 +124,8 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     let identity = TlsIdentity::generate()?;
     let ca_file = options.work_dir.join("ca.pem");
     identity.write_ca_pem(&ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?;
-    // The realistic trust store: the system's public roots plus the benchmark's authority.
+    // The boto3 peer's trust store, and the platform's for the trust-store levers: the system's
+    // public roots plus the benchmark's authority.
     let system_bundle = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]
         .iter()
         .map(Path::new)
@@ -145,6 +150,7 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     let subjects = subjects(options, &emulator, &bundle_file, &ca_file, cert_dir_ready.then_some(&cert_dir))?;
     let mut samples = vec![Samples::default(); subjects.len()];
     let mut floor = Samples::default();
+    let mut sdk_floor = Samples::default();
     let mut handshakes = Vec::new();
     for round in 0..options.rounds {
         for (subject, samples) in subjects.iter().zip(samples.iter_mut()) {
@@ -154,10 +160,11 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         }
         let handshake = measure_service_floor(&emulator, &identity, options.warm + 1, &mut floor).await?;
         handshakes.push(handshake);
+        measure_sdk_floor(&emulator, &identity, options.warm + 1, &mut sdk_floor).await?;
     }
 
     let sizes = sizes(options)?;
-    Ok(report(options, &subjects, &samples, &floor, &handshakes, &sizes))
+    Ok(report(options, &subjects, &samples, &Floors { service: floor, handshakes, sdk: sdk_floor }, &sizes))
 }
 
 /// The subjects of a run, the main ones first and the lever variants after them.
@@ -178,7 +185,9 @@ fn subjects(
     let aws = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
         let mut env = vec![
             ("AWS_ENDPOINT_URL_SUPPLYCHAIN".to_owned(), endpoint.clone()),
-            ("SSL_CERT_FILE".to_owned(), bundle.display().to_string()),
+            // The functions' own cost of trust is that of their built-in roots (nothing to read);
+            // to trust the benchmark's authority they are given it alone, one certificate to read.
+            ("SSL_CERT_FILE".to_owned(), ca_only.display().to_string()),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
@@ -265,14 +274,22 @@ fn subjects(
             deleted,
             aws(&like_for_like),
         )?);
-        let mut minimal = aws(&like_for_like);
-        minimal[1].1 = ca_only.display().to_string();
-        subjects.push(rust("lever: trust store of one certificate", "delete-instance", "delete-instance", DELETE_ARN, delete_event, deleted, minimal)?);
+        let mut platform = aws(&like_for_like);
+        platform[1].1 = bundle.display().to_string();
+        subjects.push(rust(
+            "lever: the platform's trust store file (SSL_CERT_FILE)",
+            "delete-instance",
+            "delete-instance",
+            DELETE_ARN,
+            delete_event,
+            deleted,
+            platform.clone(),
+        )?);
         if let Some(dir) = cert_dir {
-            let mut scan = aws(&like_for_like);
+            let mut scan = platform;
             scan.push(("SSL_CERT_DIR".to_owned(), dir.display().to_string()));
             subjects.push(rust(
-                "lever: trust store file + directory scan",
+                "lever: the platform's trust store file and directory",
                 "delete-instance",
                 "delete-instance",
                 DELETE_ARN,
@@ -339,6 +356,9 @@ async fn measure_cold_start(subject: &Subject, emulator: &Emulator, options: &Op
         _ = tokio::time::sleep(Duration::from_secs(60)) => return Err(format!("no /next within 60 s; logs:\n{}", logs())),
     };
     samples.init.push(first_poll - started);
+    let pid = child.id().ok_or("the process has no id")?;
+    samples.init_cpu.extend(cpu_time(pid));
+    let mut warm_cpu_from = None;
     for (index, id) in ids.iter().enumerate() {
         let options = Invoke {
             function_arn: subject.function_arn.to_owned(),
@@ -357,8 +377,15 @@ async fn measure_cold_start(subject: &Subject, emulator: &Emulator, options: &Op
         let took = completed.completed - completed.handed_out;
         if index == 0 {
             samples.first.push(took);
+            warm_cpu_from = cpu_time(pid);
         } else {
             samples.warm.push(took);
+        }
+    }
+    let warm_count = ids.len() as u32 - 1;
+    if let (Some(from), Some(to)) = (warm_cpu_from, cpu_time(pid)) {
+        if warm_count > 0 {
+            samples.warm_cpu.push(to.saturating_sub(from) / warm_count);
         }
     }
     if let Some(pid) = child.id() {
@@ -367,6 +394,19 @@ async fn measure_cold_start(subject: &Subject, emulator: &Emulator, options: &Op
     let _ = child.start_kill();
     let _ = child.wait().await;
     Ok(())
+}
+
+/// CPU time a live process has used so far, all its threads: the first field of each thread's
+/// `schedstat` (nanoseconds on a CPU). Unlike wall time it does not count waiting for the
+/// emulator or the runtime API, nor time other processes took the CPU away, so it is the steadier
+/// measure of what the process itself costs.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// `VmHWM` (peak resident set size) of a live process, in KiB.
@@ -448,6 +488,65 @@ async fn raw_client(addr: std::net::SocketAddr, ca_der: Vec<u8>, ids: Vec<String
     Ok((handshake, times))
 }
 
+/// The SDK floor: `aws-sdk-supplychain` as the functions set it up (their HTTP client, trusting
+/// the benchmark's authority, and their attempt timeout), on a thread and single-threaded runtime
+/// of its own like the service floor, sending `requests` DeleteInstance calls one after the other.
+/// Each is timed from `send` to the parsed answer; the first includes the connection.
+async fn measure_sdk_floor(emulator: &Emulator, identity: &TlsIdentity, requests: usize, samples: &mut Samples) -> Result<(), String> {
+    let ids: Vec<String> = (0..requests).map(|_| emulator.seed(SeedInstance::default()).instance_id).collect();
+    let endpoint = emulator.endpoint();
+    let ca_pem = identity.ca_pem().to_owned();
+    let times = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        runtime.block_on(sdk_client(endpoint, ca_pem, ids))
+    })
+    .await
+    .map_err(|e| format!("SDK floor: {e}"))??;
+    let mut times = times.into_iter();
+    samples.first.extend(times.next());
+    samples.warm.extend(times);
+    Ok(())
+}
+
+async fn sdk_client(endpoint: String, ca_pem: String, ids: Vec<String>) -> Result<Vec<Duration>, String> {
+    use aws_config::{BehaviorVersion, Region};
+    let http = supplychain_delete_instance::http_client::trusting(ca_pem.as_bytes()).map_err(|e| format!("SDK floor: {e}"))?;
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_supplychain::config::Credentials::new(ACCESS_KEY_ID, SECRET_ACCESS_KEY, None, None, "bench"))
+        .http_client(http)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(5)).build(),
+        )
+        .load()
+        .await;
+    let client = aws_sdk_supplychain::Client::new(&config);
+    let mut times = Vec::with_capacity(ids.len());
+    for id in ids {
+        let sent = Instant::now();
+        let output = client
+            .delete_instance()
+            .instance_id(&id)
+            .send()
+            .await
+            .map_err(|e| format!("SDK floor: {}", aws_sdk_supplychain::error::DisplayErrorContext(&e)))?;
+        times.push(sent.elapsed());
+        let state = output.instance().map(|instance| instance.state().as_str().to_owned());
+        if state.as_deref() != Some("Deleting") {
+            return Err(format!("SDK floor: DeleteInstance answered state {state:?}"));
+        }
+    }
+    Ok(times)
+}
+
+/// What the functions are measured against: the raw request and its handshakes, and the SDK call.
+struct Floors {
+    service: Samples,
+    handshakes: Vec<Duration>,
+    sdk: Samples,
+}
+
 #[derive(Debug, Clone)]
 struct Size {
     label: String,
@@ -521,6 +620,10 @@ fn median(values: &[Duration]) -> Option<Duration> {
     quantile(values, 0.5)
 }
 
+fn micros(value: Option<Duration>) -> String {
+    value.map(|d| format!("{:.0}", d.as_secs_f64() * 1e6)).unwrap_or_else(|| "–".to_owned())
+}
+
 fn ms(value: Option<Duration>) -> String {
     match value {
         None => "–".to_owned(),
@@ -562,7 +665,8 @@ fn ratio_text(value: Option<f64>) -> String {
     }
 }
 
-fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floor: &Samples, handshakes: &[Duration], sizes: &[Size]) -> Report {
+fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floors: &Floors, sizes: &[Size]) -> Report {
+    let (floor, handshakes, sdk) = (&floors.service, &floors.handshakes, &floors.sdk);
     let mut md = String::new();
     let find = |label: &str| subjects.iter().position(|s| s.label.starts_with(label)).map(|i| &samples[i]);
     md.push_str(&format!(
@@ -570,20 +674,22 @@ fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floor: &
          Times in ms: median (p10–p90); warm: median and p99. Emulator over HTTPS (TLS 1.3, RSA 2048).\n\n",
         options.profile, options.rounds, options.warm
     ));
-    md.push_str("| Subject | Init | First invocation | Warm median | Warm p99 | Peak RSS (MiB) |\n");
-    md.push_str("|---|---|---|---|---|---|\n");
+    md.push_str("| Subject | Init | Init CPU | First invocation | Warm median | Warm p99 | CPU per warm invocation (µs) | Peak RSS (MiB) |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
     let mut rows = Vec::new();
     for (subject, s) in subjects.iter().zip(samples) {
         let rss = median_u64(&s.rss_kib).map(|kib| kib as f64 / 1024.0);
         md.push_str(&format!(
-            "| {} | {}{} | {}{} | {} | {} | {} |\n",
+            "| {} | {}{} | {} | {}{} | {} | {} | {} | {} |\n",
             subject.label,
             ms(median(&s.init)),
             spread(&s.init),
+            ms(median(&s.init_cpu)),
             ms(median(&s.first)),
             spread(&s.first),
             ms(median(&s.warm)),
             ms(quantile(&s.warm, 0.99)),
+            micros(median(&s.warm_cpu)),
             rss.map(|r| format!("{r:.1}")).unwrap_or_else(|| "–".into()),
         ));
         rows.push(json!({
@@ -592,18 +698,30 @@ fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floor: &
             "firstMs": median(&s.first).map(|d| d.as_secs_f64() * 1000.0),
             "warmMedianMs": median(&s.warm).map(|d| d.as_secs_f64() * 1000.0),
             "warmP99Ms": quantile(&s.warm, 0.99).map(|d| d.as_secs_f64() * 1000.0),
+            "initCpuMs": median(&s.init_cpu).map(|d| d.as_secs_f64() * 1000.0),
+            "warmCpuMicros": median(&s.warm_cpu).map(|d| d.as_secs_f64() * 1e6),
             "peakRssKib": median_u64(&s.rss_kib),
             "samples": {"init": s.init.len(), "first": s.first.len(), "warm": s.warm.len()},
         }));
     }
     md.push_str(&format!(
-        "| raw HTTP client (service floor) | connect + TLS {}{} | {}{} | {} | {} | – |\n\n",
+        "| raw HTTP client (service floor) | connect + TLS {}{} | – | {}{} | {} | {} | – | – |\n\n",
         ms(median(handshakes)),
         spread(handshakes),
         ms(median(&floor.first)),
         spread(&floor.first),
         ms(median(&floor.warm)),
         ms(quantile(&floor.warm, 0.99)),
+    ));
+    // The table above ends with the service floor; the SDK floor goes just before that row's
+    // blank line, so both floors read together.
+    md.truncate(md.len() - 1);
+    md.push_str(&format!(
+        "| aws-sdk-supplychain call in-process (SDK floor) | – | – | {}{} | {} | {} | – | – |\n\n",
+        ms(median(&sdk.first)),
+        spread(&sdk.first),
+        ms(median(&sdk.warm)),
+        ms(quantile(&sdk.warm, 0.99)),
     ));
 
     md.push_str("| Artifact | Binary (MB) | Zip (MB) |\n|---|---|---|\n");
@@ -658,6 +776,20 @@ fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floor: &
         md.push_str(&format!("| Zip | {zip:.2} MB | < 3.2 MB | {} |\n", if zip < 3.2 { "yes" } else { "no" }));
     }
 
+    // Where a warm invocation's time goes: the runtime's round trip (the do-nothing function's warm
+    // invocation) and the SDK call, each measured on its own; the rest is the handler's own work.
+    let parts = [("Runtime floor (do-nothing function, warm)", warm(noop)), ("SDK floor (the DeleteInstance call in-process, warm)", median(&sdk.warm))];
+    let sum = parts.iter().map(|(_, d)| *d).sum::<Option<Duration>>();
+    md.push_str("\n| A warm `delete-instance` invocation | ms | × the service floor's request |\n|---|---|---|\n");
+    for (name, value) in parts.iter().copied().chain([("Sum of the two floors", sum), ("Measured (like for like)", warm(delete))]) {
+        md.push_str(&format!("| {name} | {} | {} |\n", ms(value), ratio_text(ratio(value, median(&floor.warm)))));
+    }
+    md.push_str(&format!(
+        "| Service floor (the raw request) | {} | 1 |\n\nMeasured ÷ the sum of the two floors: {}.\n",
+        ms(median(&floor.warm)),
+        ratio_text(ratio(warm(delete), sum))
+    ));
+
     let json = json!({
         "profile": options.profile,
         "rounds": options.rounds,
@@ -668,6 +800,11 @@ fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floor: &
             "firstMs": median(&floor.first).map(|d| d.as_secs_f64() * 1000.0),
             "warmMedianMs": median(&floor.warm).map(|d| d.as_secs_f64() * 1000.0),
             "warmP99Ms": quantile(&floor.warm, 0.99).map(|d| d.as_secs_f64() * 1000.0),
+        },
+        "sdkFloor": {
+            "firstMs": median(&sdk.first).map(|d| d.as_secs_f64() * 1000.0),
+            "warmMedianMs": median(&sdk.warm).map(|d| d.as_secs_f64() * 1000.0),
+            "warmP99Ms": quantile(&sdk.warm, 0.99).map(|d| d.as_secs_f64() * 1000.0),
         },
         "sizes": sizes.iter().map(|s| json!({"artifact": s.label, "binaryBytes": s.binary, "zipBytes": s.zip})).collect::<Vec<_>>(),
         "targets": check_rows,
