@@ -3,9 +3,11 @@
 //! Lambda runs a function with no proxy and no trust store of its own, and that case gets
 //! [`Direct`]: hyper 1 and rustls with AWS-LC, as the SDK's default client, but trusting Mozilla's
 //! root certificates compiled into the binary (`webpki-roots`, as reqwest and hyper-rustls offer)
-//! instead of reading the platform's bundle. Reading the bundle is the largest part of a cold start
-//! after the TLS handshake: about 140 PEM certificates base64-decoded and parsed, and the SDK's own
-//! client does it again for every service client it is given to (BENCHMARKS.md measures both).
+//! instead of reading the platform's bundle. Reading a bundle means base64-decoding and parsing
+//! every certificate at every cold start (about 140: 0.5 to 0.7 ms of CPU from one file, 2.7 to
+//! 3.2 ms with its directory, BENCHMARKS.md), and the SDK's own client does it again for every service client it
+//! is given to. Failures are classified, and connections handed to the SDK's retry logic, as the
+//! SDK's own client does, since its retry decisions rest on both.
 //!
 //! - `SSL_CERT_FILE` or `SSL_CERT_DIR` set: those certificates are trusted instead, read at init
 //!   the way the SDK reads them; none usable stops init with a clear message.
@@ -20,6 +22,7 @@ use std::time::Duration;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
@@ -31,7 +34,7 @@ use aws_smithy_runtime_api::shared::IntoShared;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::ErrorKind;
-use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::client::legacy::connect::{capture_connection, CaptureConnection, HttpConnector as TcpConnector, HttpInfo};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
@@ -149,10 +152,16 @@ struct Pooled {
 
 impl HttpConnector for Pooled {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let request = match request.try_into_http1x() {
+        let mut request = match request.try_into_http1x() {
             Ok(request) => request,
             Err(error) => return HttpConnectorFuture::ready(Err(ConnectorError::user(error.into()))),
         };
+        // After a transient failure the SDK poisons the attempt's connection, so that the retry
+        // opens a new one (behind a load balancer, likely to another host); this gives it the handle.
+        if let Some(smithy) = request.extensions().get::<CaptureSmithyConnection>().cloned() {
+            let captured = capture_connection(&mut request);
+            smithy.set_connection_retriever(move || connection_metadata(&captured));
+        }
         let sent = self.client.request(request);
         let read_timeout = self.read_timeout;
         HttpConnectorFuture::new(async move {
@@ -166,6 +175,22 @@ impl HttpConnector for Pooled {
             HttpResponse::try_from(response.map(SdkBody::from_body_1_x)).map_err(|e| ConnectorError::other(e.into(), None))
         })
     }
+}
+
+/// The connection a request went out on, as the SDK's retry logic sees it: its addresses, and a way
+/// to take it out of the pool.
+fn connection_metadata(captured: &CaptureConnection) -> Option<ConnectionMetadata> {
+    let mut extensions = http::Extensions::new();
+    captured.connection_metadata().as_ref()?.get_extras(&mut extensions);
+    let info = extensions.get::<HttpInfo>();
+    let poisoned = captured.clone();
+    let mut builder = ConnectionMetadata::builder().proxied(false).poison_fn(move || {
+        if let Some(connected) = poisoned.connection_metadata().as_ref() {
+            connected.poison();
+        }
+    });
+    builder.set_local_addr(info.map(HttpInfo::local_addr)).set_remote_addr(info.map(HttpInfo::remote_addr));
+    Some(builder.build())
 }
 
 /// Sorts a failed exchange the way the SDK's own client does, because the SDK's retry decision

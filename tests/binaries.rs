@@ -173,6 +173,25 @@ async fn the_connection_opened_at_init_over_https_is_the_one_every_call_uses() {
 }
 
 #[tokio::test]
+async fn after_a_transient_error_the_retry_goes_out_on_a_new_connection() {
+    let emulator = emulator().await;
+    seed(&emulator, FIXTURE_ID);
+    seed(&emulator, FIXTURE_ID_2);
+    let function = delete_process(&emulator, &[("DELETION_PROTECTION_TAG", String::new())]).await;
+    let delete = |id: &'static str| function.invoke(json!({ "instanceId": id }), DELETE_ARN, Duration::from_secs(20));
+
+    assert_eq!(response(&delete(FIXTURE_ID).await)["instance"]["state"], "Deleting");
+    assert_eq!(emulator.connections(), 1);
+    // A request timeout is transient: the SDK retries it, and takes the connection it came on out
+    // of the pool first, so that the retry may reach another host.
+    emulator.inject(FaultRule::new("DeleteInstance", 1, Fault::error(408, "RequestTimeoutException", "the request timed out")));
+    assert_eq!(response(&delete(FIXTURE_ID_2).await)["instance"]["state"], "Deleting");
+
+    assert_eq!(emulator.call_count("DeleteInstance"), 3);
+    assert_eq!(emulator.connections(), 2, "the retry opened a connection of its own");
+}
+
+#[tokio::test]
 async fn a_trust_store_setting_without_a_usable_certificate_stops_init_with_a_clear_message() {
     let emulator = emulator().await;
     let missing = std::env::temp_dir().join("no-such-bundle.pem").display().to_string();
