@@ -192,8 +192,9 @@ where
                 request_id.unwrap_or("unknown"),
             )
         }
+        // Only attempts carry an SDK timeout: the invocation's budget is applied around the call.
         SdkError::TimeoutError(_) => {
-            format!("{operation} did not complete before the invocation deadline less its safety margin")
+            format!("{operation} got no answer on any attempt within the attempt timeout (ATTEMPT_TIMEOUT_MS)")
         }
         SdkError::DispatchFailure(failure) if failure.is_timeout() => {
             format!("{operation} did not complete in time: {}", DisplayErrorContext(err))

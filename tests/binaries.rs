@@ -137,6 +137,23 @@ async fn a_hung_service_ends_in_timeout_before_the_invocation_deadline() {
 }
 
 #[tokio::test]
+async fn a_service_that_never_answers_any_attempt_ends_in_timeout_naming_the_attempt_limit() {
+    let emulator = emulator().await;
+    seed(&emulator, FIXTURE_ID);
+    emulator.inject(FaultRule::new("DeleteInstance", 100, Fault::Hang));
+    let env = [("DELETION_PROTECTION_TAG", String::new()), ("ATTEMPT_TIMEOUT_MS", "200".to_owned())];
+    let function = delete_process(&emulator, &env).await;
+
+    let outcome = function.invoke(fixture("direct.json"), DELETE_ARN, Duration::from_secs(20)).await;
+
+    assert_eq!(error_type(&outcome), "Timeout");
+    let Outcome::Error { error_message, .. } = &outcome else { unreachable!() };
+    assert!(error_message.contains("DeleteInstance got no answer on any attempt within the attempt timeout (ATTEMPT_TIMEOUT_MS)"), "{error_message}");
+    assert_eq!(emulator.call_count("DeleteInstance"), 3, "each of the SDK's attempts was made");
+    assert_eq!(states(&emulator, FIXTURE_ID), ["Active"]);
+}
+
+#[tokio::test]
 async fn the_connection_opened_at_init_over_https_is_the_one_every_call_uses() {
     let identity = supplychain_emulator::tls::TlsIdentity::generate().unwrap();
     let ca_file = std::env::temp_dir().join(format!("emulator-ca-{}-{}.pem", std::process::id(), line!()));
