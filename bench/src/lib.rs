@@ -427,17 +427,33 @@ async fn measure_service_floor(
     let ids: Vec<String> = (0..requests).map(|_| emulator.seed(SeedInstance::default()).instance_id).collect();
     let addr = emulator.addr();
     let ca = identity.ca_der().to_vec();
-    // Its own thread and single-threaded runtime, like a function process, away from the emulator's.
-    let (handshake, times) = tokio::task::spawn_blocking(move || {
+    let (handshake, times) = on_own_thread("service floor", move || raw_client(addr, ca, ids)).await?;
+    samples.record_calls(times);
+    Ok(handshake)
+}
+
+/// Runs a floor's client on a thread and single-threaded runtime of its own, like a function
+/// process, away from the emulator's.
+async fn on_own_thread<T, F>(floor: &str, client: impl FnOnce() -> F + Send + 'static) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, String>>,
+{
+    tokio::task::spawn_blocking(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        runtime.block_on(raw_client(addr, ca, ids))
+        runtime.block_on(client())
     })
     .await
-    .map_err(|e| format!("service floor: {e}"))??;
-    let mut times = times.into_iter();
-    samples.first.extend(times.next());
-    samples.warm.extend(times);
-    Ok(handshake)
+    .map_err(|e| format!("{floor}: {e}"))?
+}
+
+impl Samples {
+    /// A floor's calls in order: the first one, then the warm ones.
+    fn record_calls(&mut self, times: Vec<Duration>) {
+        let mut times = times.into_iter();
+        self.first.extend(times.next());
+        self.warm.extend(times);
+    }
 }
 
 async fn raw_client(addr: std::net::SocketAddr, ca_der: Vec<u8>, ids: Vec<String>) -> Result<(Duration, Vec<Duration>), String> {
@@ -496,15 +512,7 @@ async fn measure_sdk_floor(emulator: &Emulator, identity: &TlsIdentity, requests
     let ids: Vec<String> = (0..requests).map(|_| emulator.seed(SeedInstance::default()).instance_id).collect();
     let endpoint = emulator.endpoint();
     let ca_pem = identity.ca_pem().to_owned();
-    let times = tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        runtime.block_on(sdk_client(endpoint, ca_pem, ids))
-    })
-    .await
-    .map_err(|e| format!("SDK floor: {e}"))??;
-    let mut times = times.into_iter();
-    samples.first.extend(times.next());
-    samples.warm.extend(times);
+    samples.record_calls(on_own_thread("SDK floor", move || sdk_client(endpoint, ca_pem, ids)).await?);
     Ok(())
 }
 
