@@ -4,7 +4,7 @@
 //! [`Direct`]: hyper 1 and rustls with AWS-LC, as the SDK's default client, but trusting Mozilla's
 //! root certificates compiled into the binary (`webpki-roots`, as reqwest and hyper-rustls offer)
 //! instead of reading the platform's bundle. Reading a bundle means base64-decoding and parsing
-//! every certificate at every cold start (about 140: 0.5 to 0.7 ms of CPU from one file, 2.7 to
+//! every certificate at every cold start (about 140: 0.5 to 0.9 ms of CPU from one file, 2.7 to
 //! 3.2 ms with its directory, BENCHMARKS.md), and the SDK's own client does it again for every service client it
 //! is given to. Failures are classified, and connections handed to the SDK's retry logic, as the
 //! SDK's own client does, since its retry decisions rest on both.
