@@ -200,7 +200,7 @@ fn subjects(
         if !path.is_file() {
             return Err(format!("{} is missing: build the workspace's binaries first (cargo build --workspace --bins)", path.display()));
         }
-        stage(options, &path, "")
+        stage(options, &path, "release")
     };
     let endpoint = emulator.endpoint();
     let aws = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -258,14 +258,14 @@ fn subjects(
             check: deleted,
         });
     }
-    for (label, dir) in &options.variants {
+    for (i, (label, dir)) in options.variants.iter().enumerate() {
         let program = dir.join("delete-instance");
         if !program.is_file() {
             return Err(format!("{} is missing", program.display()));
         }
         subjects.push(Subject {
             label: format!("build: {label}"),
-            program: stage(options, &program, label)?,
+            program: stage(options, &program, &format!("variant-{i}"))?,
             args: Vec::new(),
             cwd: None,
             env: aws(&like_for_like),
@@ -330,9 +330,11 @@ fn subjects(
 /// and in runs side by side the same binary measured 0.1 to 0.7 ms more init CPU executed from the
 /// linker's file than from a copy of it: a difference between subjects that no deployed function
 /// has.
-fn stage(options: &Options, path: &Path, variant: &str) -> Result<PathBuf, String> {
+///
+/// `dir` is where, under the run's `bin`: one per build, so two builds of one binary do not meet.
+fn stage(options: &Options, path: &Path, dir: &str) -> Result<PathBuf, String> {
     let name = path.file_name().ok_or_else(|| format!("{}: not a file", path.display()))?;
-    let dir = options.work_dir.join("bin").join(variant.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+    let dir = options.work_dir.join("bin").join(dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let staged = dir.join(name);
     if !staged.is_file() {
