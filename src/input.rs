@@ -101,10 +101,13 @@ fn uuid_problem(text: &str) -> Option<String> {
 }
 
 /// One deletion to make (or, with `dry_run`, to describe).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteRequest {
     pub instance_id: InstanceId,
     pub dry_run: bool,
+    /// The request's other members (who asked, why, a workflow's state): not acted on, but carried
+    /// under `request` in the Deletion Started announcement so that subscribers see them.
+    pub metadata: Map<String, Value>,
 }
 
 /// Where a delete request came from; decides the shape of the response.
@@ -137,15 +140,19 @@ pub fn parse_delete_event(event: &Value) -> Result<DeleteEvent, Error> {
     parse_request_object("the event", object).map(DeleteEvent::Direct)
 }
 
-/// `{"instanceId": ...}` or `{"instance": {"instanceId": ...}}`, with an optional `dryRun`.
-/// Unknown members are refused: a misspelt `dryRun` must never turn into a real deletion.
+/// The members a delete request object may carry; any other member is metadata (see [`DeleteRequest`]).
+pub const REQUEST_MEMBERS: [&str; 3] = ["instanceId", "instance", "dryRun"];
+
+/// The largest metadata a delete request may carry, as JSON. The Deletion Started announcement carries
+/// it, and PutEvents takes at most 256 KiB an entry: this leaves 16 KiB for the instance record, the
+/// source, the detail-type and the resources, so a request that is accepted can always be announced.
+pub const MAX_METADATA_BYTES: usize = 240 * 1024;
+
+/// `{"instanceId": ...}` or `{"instance": {"instanceId": ...}}`, with an optional `dryRun`. Other
+/// members are kept as metadata, except near misses of the members above: a misspelt `dryRun` must
+/// never turn into a real deletion.
 fn parse_request_object(what: &str, object: &Map<String, Value>) -> Result<DeleteRequest, Error> {
-    if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "instanceId" | "instance" | "dryRun")) {
-        return Err(invalid(format!(
-            "{what} has an unknown member {}; the accepted members are \"instanceId\", \"instance\" and \"dryRun\"",
-            quoted(unknown)
-        )));
-    }
+    refuse_near_misses(what, object, &REQUEST_MEMBERS)?;
     let instance_id = instance_id_of(what, object, DELETE_SHAPES)?;
     let dry_run = match object.get("dryRun") {
         None | Some(Value::Null) => false,
@@ -154,7 +161,43 @@ fn parse_request_object(what: &str, object: &Map<String, Value>) -> Result<Delet
             return Err(invalid(format!("{what} has \"dryRun\" {}, but it must be true or false", kind_of(other))));
         }
     };
-    Ok(DeleteRequest { instance_id, dry_run })
+    let metadata: Map<String, Value> =
+        object.iter().filter(|(key, _)| !REQUEST_MEMBERS.contains(&key.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let size = serde_json::to_string(&metadata).map_or(usize::MAX, |text| text.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(invalid(format!(
+            "{what} carries {size} bytes of members besides \"instanceId\", \"instance\" and \"dryRun\"; at most \
+             {MAX_METADATA_BYTES} are accepted, so that the Deletion Started announcement that carries them stays within \
+             PutEvents' 256 KiB limit"
+        )));
+    }
+    Ok(DeleteRequest { instance_id, dry_run, metadata })
+}
+
+/// The member of `known` that `member` is a near miss of: the same once case, `_` and `-` are
+/// ignored (`dry_run`, `DryRun`, `Dry-Run` for `dryRun`), but not the same. `None` for an exact
+/// member or one that is merely unknown.
+pub fn near_miss<'a>(member: &str, known: &[&'a str]) -> Option<&'a str> {
+    fn folded(text: &str) -> String {
+        text.chars().filter(|c| !matches!(c, '_' | '-')).flat_map(char::to_lowercase).collect()
+    }
+    let member_folded = folded(member);
+    known.iter().copied().find(|k| *k != member && folded(k) == member_folded)
+}
+
+/// Refuses an object with a near miss of one of the `known` members ([`near_miss`]), naming the
+/// member meant. Members that are merely unknown pass.
+pub fn refuse_near_misses(what: &str, object: &Map<String, Value>, known: &[&str]) -> Result<(), Error> {
+    for member in object.keys() {
+        if let Some(meant) = near_miss(member, known) {
+            return Err(invalid(format!(
+                "{what} has the member {}, which is not accepted: did you mean {meant}? Members are matched exactly, \
+                 so that a misspelt one is never ignored",
+                quoted(member)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The instance id of a request object: from `instanceId`, or from a previous output's `instance.instanceId`.
@@ -413,7 +456,7 @@ mod tests {
     }
 
     fn request(dry_run: bool) -> DeleteRequest {
-        DeleteRequest { instance_id: InstanceId(ID.into()), dry_run }
+        DeleteRequest { instance_id: InstanceId(ID.into()), dry_run, metadata: Map::new() }
     }
 
     #[test]
@@ -483,8 +526,47 @@ mod tests {
 
     #[test]
     fn a_misspelt_dry_run_is_refused_rather_than_ignored() {
-        let m = message(parse_delete_event(&json!({"instanceId": ID, "dry_run": true})));
-        assert!(m.contains("unknown member \"dry_run\""), "{m}");
+        for member in ["dry_run", "dryrun", "DryRun", "Dry-Run", "DRYRUN", "dry-run"] {
+            let m = message(parse_delete_event(&json!({"instanceId": ID, member: true})));
+            assert!(m.contains(&format!("the member \"{member}\"")) && m.contains("did you mean dryRun?"), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_instance_id_is_refused_naming_the_member_meant() {
+        for member in ["InstanceId", "instance_id", "INSTANCEID", "instance-id"] {
+            let m = message(parse_delete_event(&json!({ member: ID })));
+            assert!(m.contains("did you mean instanceId?"), "{m}");
+        }
+        let m = message(parse_delete_event(&json!({"instanceId": ID, "Instance": {"instanceId": ID}})));
+        assert!(m.contains("did you mean instance?"), "{m}");
+    }
+
+    #[test]
+    fn other_members_are_kept_as_metadata() {
+        let event = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops",
+            "detail": {"instanceId": ID, "requestedBy": "nightly-cleanup", "ticket": 42}});
+        let DeleteEvent::EventBridge(request) = parse_delete_event(&event).unwrap() else { panic!("not an EventBridge request") };
+        assert_eq!(request.instance_id.as_str(), ID);
+        assert!(!request.dry_run);
+        assert_eq!(Value::Object(request.metadata), json!({"requestedBy": "nightly-cleanup", "ticket": 42}));
+    }
+
+    #[test]
+    fn metadata_too_large_to_announce_is_refused_before_any_call() {
+        let big = "x".repeat(MAX_METADATA_BYTES);
+        let m = message(parse_delete_event(&json!({"instanceId": ID, "note": big})));
+        assert!(m.contains("256 KiB"), "{m}");
+        let fits = "x".repeat(MAX_METADATA_BYTES - 20);
+        assert!(parse_delete_event(&json!({"instanceId": ID, "note": fits})).is_ok());
+    }
+
+    #[test]
+    fn near_misses_are_told_apart_from_unknown_members() {
+        assert_eq!(near_miss("dry_run", &REQUEST_MEMBERS), Some("dryRun"));
+        assert_eq!(near_miss("dryRun", &REQUEST_MEMBERS), None);
+        assert_eq!(near_miss("requestedBy", &REQUEST_MEMBERS), None);
+        assert_eq!(near_miss("instances", &REQUEST_MEMBERS), None);
     }
 
     #[test]
