@@ -294,6 +294,13 @@ impl FunctionProcess {
     /// Starts `binary` with Lambda's environment, the test credentials and `env`; nothing else from
     /// the parent's environment reaches it, so no real AWS configuration can leak in.
     pub async fn spawn(binary: &str, function_name: &str, env: &[(&str, String)]) -> FunctionProcess {
+        Self::spawn_through(&[], binary, function_name, env).await
+    }
+
+    /// Like [`spawn`](Self::spawn), with `binary` run by `launcher`, a command and its arguments
+    /// (such as `qemu-aarch64 -L /usr/aarch64-linux-gnu` for a binary of another architecture),
+    /// which gets the same environment.
+    pub async fn spawn_through(launcher: &[&str], binary: &str, function_name: &str, env: &[(&str, String)]) -> FunctionProcess {
         let runtime = std::sync::Arc::new(supplychain_emulator::runtime_api::RuntimeApi::start().await.expect("runtime API starts"));
         let log_path = std::env::temp_dir().join(format!(
             "{function_name}-{}-{}.log",
@@ -301,7 +308,14 @@ impl FunctionProcess {
             SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
         ));
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut command = tokio::process::Command::new(binary);
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = tokio::process::Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => tokio::process::Command::new(binary),
+        };
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -323,7 +337,7 @@ impl FunctionProcess {
         for (name, value) in env {
             command.env(name, value);
         }
-        let child = command.spawn().unwrap_or_else(|e| panic!("{binary}: {e}"));
+        let child = command.spawn().unwrap_or_else(|e| panic!("{launcher:?} {binary}: {e}"));
         FunctionProcess { runtime, child, log_path }
     }
 
