@@ -254,16 +254,32 @@ async fn a_lambda_destination_record_is_followed_like_a_started_event() {
     let stack = stack(SeedInstance { delete_polls: Some(5), ..Default::default() }, &[]).await;
     stack.delete.handle(event(fixture("direct.json"))).await.unwrap();
 
-    let report = stack.check(fixture("check/lambda-destination-success.json")).await;
+    let report = stack.check(fixture_now("check/lambda-destination-success.json")).await;
 
     assert_eq!(report["outcome"], "Deleting");
     assert!(stack.moto.schedule(&schedule_name(&id(), 2)).await.is_some());
 }
 
 #[tokio::test]
+async fn a_lambda_destination_record_older_than_the_maximum_wait_is_announced_as_timed_out() {
+    let stack = stack(SeedInstance { delete_polls: Some(1_000), ..Default::default() }, &[("MAX_WAIT_SECONDS", "3600")]).await;
+    stack.delete.handle(event(fixture("direct.json"))).await.unwrap();
+    stack.moto.received().await;
+    let sent = SystemTime::now() - std::time::Duration::from_secs(3_600 + 60);
+
+    let report = stack.check(fixture_at("check/lambda-destination-success.json", sent)).await;
+
+    assert_eq!((report["done"].clone(), report["outcome"].clone()), (json!(true), json!("TimedOut")));
+    assert!(stack.moto.schedule(&schedule_name(&id(), 2)).await.is_none(), "no re-check after the maximum wait");
+    let received = stack.moto.received().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["detail-type"], "Supply Chain Instance Deletion Timed Out");
+}
+
+#[tokio::test]
 async fn a_dry_run_destination_record_is_not_followed() {
     let stack = stack(SeedInstance::default(), &[]).await;
-    let mut record = fixture("check/lambda-destination-success.json");
+    let mut record = fixture_now("check/lambda-destination-success.json");
     record["detail"]["responsePayload"]["dryRun"] = json!(true);
 
     let report = stack.check(record).await;
@@ -331,7 +347,8 @@ async fn a_dry_run_is_not_announced() {
 async fn every_checker_fixture_is_accepted() {
     let stack = stack(SeedInstance { delete_polls: Some(10), ..Default::default() }, &[]).await;
     stack.delete.handle(event(fixture("direct.json"))).await.unwrap();
-    for (name, payload) in fixtures_in("check") {
+    for (name, _) in fixtures_in("check") {
+        let payload = fixture_now(&format!("check/{name}"));
         let response = stack.check.handle(check_event(payload)).await;
         assert!(matches!(response, Ok(CheckResponse::Report(_) | CheckResponse::Follow(_))), "{name}: {response:?}");
     }
