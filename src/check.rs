@@ -4,7 +4,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
@@ -16,9 +15,9 @@ use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus};
 use crate::input::{parse_check_event, CheckEvent, FollowRequest, InstanceId, Payload, ReportRequest, CHECK_SHAPES};
-use crate::record::InstanceRecord;
+use crate::record::{timestamp, InstanceRecord};
 use crate::scheduler::{ScheduledCheck, Scheduler};
-use crate::supply_chain::{instance_arn, SupplyChain};
+use crate::supply_chain::SupplyChain;
 
 pub const DELETED: &str = "Supply Chain Instance Deleted";
 pub const DELETION_FAILED: &str = "Supply Chain Instance Deletion Failed";
@@ -157,7 +156,7 @@ impl CheckFunction {
         if !done && elapsed < self.settings.max_wait {
             let next = self.next_check(request, &seen, now, invocation)?;
             let scheduled = self.scheduler.schedule(&next, &invocation.budget).await?;
-            let at = next.at.fmt(Format::DateTime).unwrap_or_default();
+            let at = timestamp(next.at);
             info!(instance_id = %id, state = "Deleting", outcome = "pending", attempt = request.attempt,
                 next_check = %at, schedule = %next.name, "deletion under way");
             return Ok(FollowReport {
@@ -188,8 +187,8 @@ impl CheckFunction {
             "instance": instance,
             "outcome": outcome,
             "attempts": request.attempt,
-            "startedAt": request.started_at.fmt(Format::DateTime).unwrap_or_default(),
-            "finishedAt": now.fmt(Format::DateTime).unwrap_or_default(),
+            "startedAt": timestamp(request.started_at),
+            "finishedAt": timestamp(now),
             "deduplicationId": deduplication_id,
         });
         // A marker schedule named after this end of the deletion records that it was announced, so
@@ -199,7 +198,8 @@ impl CheckFunction {
             info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, "end already announced");
             return Ok(FollowReport { instance, done: true, outcome, attempt: request.attempt, next_check: None, announced: None });
         }
-        let resources = instance_arn(&invocation.function_arn, self.supply_chain.region(), id).map(|arn| vec![arn]).unwrap_or_default();
+        let record = serde_json::from_value::<InstanceRecord>(instance.clone()).ok();
+        let resources = self.supply_chain.instance_arn(id, &invocation.function_arn, record.as_ref()).into_iter().collect();
         let announcement = Announcement { detail_type, detail, resources };
         if let Some(Err(error)) = bus.publish(&[announcement], &invocation.budget).await.into_iter().next() {
             return Err(error);
@@ -209,7 +209,7 @@ impl CheckFunction {
             name: marker,
             at: expires,
             target_arn: self.target_arn(invocation)?,
-            input: json!({"deletionAnnounced": {"instanceId": id.as_str(), "outcome": outcome, "announcedAt": now.fmt(Format::DateTime).unwrap_or_default()}}),
+            input: json!({"deletionAnnounced": {"instanceId": id.as_str(), "outcome": outcome, "announcedAt": timestamp(now)}}),
             description: "Marks the end of an AWS Supply Chain instance deletion as announced".to_owned(),
         };
         self.scheduler.schedule(&marker, &invocation.budget).await?;
@@ -245,7 +245,7 @@ impl CheckFunction {
         let mut input = json!({
             "instanceId": request.instance_id.as_str(),
             "attempt": attempt,
-            "startedAt": request.started_at.fmt(Format::DateTime).unwrap_or_default(),
+            "startedAt": timestamp(request.started_at),
         });
         if let Some(record) = last_seen {
             input["lastSeen"] = serde_json::to_value(record).expect("a record always serialises");

@@ -4,6 +4,7 @@
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
+use serde_json::Value;
 use tracing::{info, warn};
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
@@ -14,7 +15,7 @@ use crate::error::Error;
 use crate::events::{Announcement, EventBus};
 use crate::input::{parse_delete_event, DeleteEvent, DeleteRequest, Payload, SqsItem, DELETE_SHAPES, DELETION_STARTED};
 use crate::record::DeleteOutput;
-use crate::supply_chain::{instance_arn, SupplyChain};
+use crate::supply_chain::SupplyChain;
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
 #[derive(Debug, Clone, Serialize)]
@@ -119,8 +120,23 @@ impl DeleteFunction {
     async fn try_delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<DeleteOutput, Error> {
         let id = &request.instance_id;
         let budget = &invocation.budget;
+        // The record read to name the instance's account, when the invoked ARN does not.
+        let mut read = None;
         if let Some(tag) = &self.settings.protection_tag {
-            let arn = instance_arn(&invocation.function_arn, self.supply_chain.region(), id)?;
+            let arn = match self.supply_chain.instance_arn(id, &invocation.function_arn, None) {
+                Some(arn) => arn,
+                None => {
+                    // Local runtimes send a placeholder ARN (cargo-lambda: "function-arn"). The
+                    // instance's own record names its account, and reading it needs no permission
+                    // beyond the dry run's.
+                    let record = self.supply_chain.get_instance(id, budget).await?;
+                    let arn = self.supply_chain.instance_arn(id, &invocation.function_arn, Some(&record));
+                    read = Some(record);
+                    arn.ok_or_else(|| {
+                        Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned())
+                    })?
+                }
+            };
             let tags = self.supply_chain.tags(&arn, budget).await?;
             if let Some(value) = tags.get(tag).filter(|value| value.trim().eq_ignore_ascii_case("true")) {
                 return Err(Error::DeletionProtected(format!(
@@ -130,7 +146,10 @@ impl DeleteFunction {
             }
         }
         if request.dry_run {
-            let instance = self.supply_chain.get_instance(id, budget).await?;
+            let instance = match read {
+                Some(record) => record,
+                None => self.supply_chain.get_instance(id, budget).await?,
+            };
             info!(instance_id = %id, state = %instance.state, outcome = "dry run", "instance would be deleted");
             return Ok(DeleteOutput { instance, dry_run: true });
         }
@@ -161,14 +180,17 @@ impl DeleteFunction {
         if output.dry_run || !matches!(output.instance.state.as_str(), "Deleting" | "Deleted") {
             return None;
         }
-        let resources = instance_arn(&invocation.function_arn, self.supply_chain.region(), &request.instance_id)
-            .map(|arn| vec![arn])
-            .unwrap_or_default();
-        Some(Announcement {
-            detail_type: DELETION_STARTED,
-            detail: serde_json::to_value(output).expect("a record always serialises"),
-            resources,
-        })
+        let resources = self
+            .supply_chain
+            .instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance))
+            .into_iter()
+            .collect();
+        let mut detail = serde_json::to_value(output).expect("a record always serialises");
+        // Who asked and why, as the producer put it: bounded by `MAX_METADATA_BYTES` at parsing.
+        if !request.metadata.is_empty() {
+            detail["request"] = Value::Object(request.metadata.clone());
+        }
+        Some(Announcement { detail_type: DELETION_STARTED, detail, resources })
     }
 }
 

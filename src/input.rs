@@ -32,8 +32,8 @@ pub enum Payload {
 
 impl<'de> serde::Deserialize<'de> for Payload {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match <Value as serde::Deserialize>::deserialize(deserializer) {
-            Ok(value) => Payload::Json(value),
+        Ok(match <Unambiguous as serde::Deserialize>::deserialize(deserializer) {
+            Ok(Unambiguous(value)) => Payload::Json(value),
             Err(error) => Payload::NotJson(error.to_string()),
         })
     }
@@ -44,8 +44,104 @@ impl Payload {
     pub fn json(&self, shapes: &str) -> Result<&Value, Error> {
         match self {
             Payload::Json(value) => Ok(value),
-            Payload::NotJson(reason) => Err(invalid(format!("the event is not JSON ({}); {shapes}", quoted(reason)))),
+            Payload::NotJson(reason) => Err(invalid(format!("the event {}; {shapes}", not_json(reason)))),
         }
+    }
+}
+
+/// Reads `text` as JSON, refusing an object that has a member twice ([`Unambiguous`]); `what`
+/// names the text in the error.
+fn read_json(what: &str, text: &str) -> Result<Value, Error> {
+    serde_json::from_str::<Unambiguous>(text)
+        .map(|Unambiguous(value)| value)
+        .map_err(|error| invalid(format!("{what} {}; {DELETE_SHAPES}", not_json(&error.to_string()))))
+}
+
+/// The start of the parser's message for a member given twice.
+const TWICE: &str = "the member ";
+
+fn not_json(reason: &str) -> String {
+    if reason.starts_with(TWICE) {
+        format!("is ambiguous: {reason}; JSON parsers disagree on which of the two values counts")
+    } else {
+        format!("is not JSON ({})", quoted(reason))
+    }
+}
+
+/// JSON read as `serde_json::Value` reads it, except that an object with the same member twice is
+/// refused: parsers disagree on which value such an object means (serde_json keeps the last, others
+/// the first), and a function that deletes must never guess which instance was meant.
+struct Unambiguous(Value);
+
+impl<'de> serde::Deserialize<'de> for Unambiguous {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UnambiguousVisitor).map(Unambiguous)
+    }
+}
+
+struct UnambiguousVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UnambiguousVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        <Unambiguous as serde::Deserialize>::deserialize(deserializer).map(|Unambiguous(value)| value)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unambiguous(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Unambiguous(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("{TWICE}{} appears twice in one object", quoted(&key))));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -274,8 +370,7 @@ fn parse_sqs_batch(object: &Map<String, Value>) -> Result<Vec<SqsItem>, Error> {
 
 fn parse_sqs_body(message_id: &str, body: &str) -> Result<DeleteRequest, Error> {
     let what = format!("the body of SQS message {message_id}");
-    let value: Value = serde_json::from_str(body)
-        .map_err(|e| invalid(format!("{what} is not JSON ({e}); {DELETE_SHAPES}")))?;
+    let value = read_json(&what, body)?;
     let object = as_object(&what, &value, DELETE_SHAPES)?;
     if object.contains_key("detail-type") || object.contains_key("detail") {
         parse_eventbridge_request(object)
@@ -377,12 +472,9 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
         let last_seen = check.get("lastSeen").and_then(|i| serde_json::from_value(i.clone()).ok());
         return Ok(CheckEvent::Follow(FollowRequest { instance_id, attempt, started_at, last_seen }));
     }
-    // A state machine loops on the checker, feeding its report back in: accept the report's members.
-    if let Some(unknown) =
-        object.keys().find(|k| !matches!(k.as_str(), "instanceId" | "instance" | "done" | "outcome" | "dryRun"))
-    {
-        return Err(invalid(format!("the event has an unknown member {}; {CHECK_SHAPES}", quoted(unknown))));
-    }
+    // A state machine loops on the checker, feeding its report back in, and a workflow's state may
+    // carry more than the instance: other members are accepted, near misses of these are not.
+    refuse_near_misses("the event", object, &["instanceId", "instance", "done", "outcome", "dryRun"])?;
     let instance_id = instance_id_of("the event", object, CHECK_SHAPES)?;
     let last_seen = last_seen(object);
     let deletion_seen = last_seen.as_ref().is_some_and(|r| matches!(r.state.as_str(), "Deleting" | "Deleted"));
@@ -687,6 +779,20 @@ mod payload_tests {
             let error = payload(bytes).json(DELETE_SHAPES).unwrap_err();
             assert!(matches!(&error, Error::InvalidInput(m) if m.contains("is not JSON") && m.contains("accepted shapes")), "{error}");
         }
+    }
+
+    #[test]
+    fn a_member_given_twice_is_ambiguous_and_refused() {
+        let bytes = br#"{"instanceId": "0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40", "instanceId": "5e7a9c1b-3d2f-4a6e-8b0c-1f3e5a7c9d2b"}"#;
+        let error = payload(bytes).json(DELETE_SHAPES).unwrap_err();
+        assert!(matches!(&error, Error::InvalidInput(m) if m.contains("ambiguous") && m.contains("\"instanceId\" appears twice")), "{error}");
+        // Nested too, and in an SQS message body.
+        let nested = br#"{"detail-type": "x", "source": "ops", "detail": {"dryRun": true, "dryRun": false}}"#;
+        assert!(matches!(payload(nested), Payload::NotJson(_)));
+        let body = r#"{"instanceId": "0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40", "dryRun": false, "dryRun": true}"#;
+        let event = serde_json::json!({"Records": [{"messageId": "m1", "body": body}]});
+        let Ok(DeleteEvent::Sqs(items)) = parse_delete_event(&event) else { panic!("not a batch") };
+        assert!(matches!(&items[0].request, Err(Error::InvalidInput(m)) if m.contains("\"dryRun\" appears twice")), "{:?}", items[0]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub struct InstanceRecord {
 
 impl From<&Instance> for InstanceRecord {
     fn from(instance: &Instance) -> Self {
-        let time = |t: Option<&aws_smithy_types::DateTime>| t.and_then(|t| t.fmt(Format::DateTime).ok());
+        let time = |t: Option<&aws_smithy_types::DateTime>| t.map(|t| timestamp(*t));
         InstanceRecord {
             instance_id: instance.instance_id().to_owned(),
             aws_account_id: instance.aws_account_id().to_owned(),
@@ -48,6 +48,19 @@ impl From<&Instance> for InstanceRecord {
             version_number: instance.version_number(),
         }
     }
+}
+
+/// A time as this project writes it everywhere (records, events, reports): RFC 3339 in UTC, rounded
+/// to the millisecond, with no fraction for whole seconds (`2026-12-01T22:13:56.188Z`,
+/// `2026-12-01T22:13:56Z`). The service sends epoch seconds with millisecond precision as a JSON
+/// number, which the SDK reads into binary floating point: without the rounding, `.188` would be
+/// written as `.187999`.
+pub fn timestamp(time: aws_smithy_types::DateTime) -> String {
+    let millis = i128::from(time.secs()) * 1000 + i128::from((time.subsec_nanos() + 500_000) / 1_000_000);
+    let rounded = aws_smithy_types::DateTime::from_millis(millis as i64);
+    // Only years past 9999 cannot be written in RFC 3339; no answer of the service has them, and a
+    // number is better than a panic.
+    rounded.fmt(Format::DateTime).unwrap_or_else(|_| rounded.secs().to_string())
 }
 
 /// What the delete function returns for one instance: `{"instance": {...}}`, plus `"dryRun": true`
@@ -93,6 +106,16 @@ mod tests {
                 "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/k", "versionNumber": 2.0
             }})
         );
+    }
+
+    #[test]
+    fn times_are_rounded_to_the_millisecond() {
+        // What the SDK reads from the service's 1764627236.188.
+        let read = aws_smithy_types::DateTime::from_fractional_secs(1_796_163_236, 0.187_999_963_760_376);
+        assert_eq!(timestamp(read), "2026-12-01T22:13:56.188Z");
+        assert_eq!(timestamp(aws_smithy_types::DateTime::from_fractional_secs(1_796_163_236, 0.999_9)), "2026-12-01T22:13:57Z");
+        assert_eq!(timestamp(aws_smithy_types::DateTime::from_secs(1_796_163_236)), "2026-12-01T22:13:56Z");
+        assert_eq!(timestamp(aws_smithy_types::DateTime::from_millis(1_796_163_236_500)), "2026-12-01T22:13:56.5Z");
     }
 
     #[test]

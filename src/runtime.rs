@@ -24,16 +24,12 @@ where
     R: Serialize + Send + 'static,
 {
     lambda_runtime::tracing::init_default_subscriber();
-    // On SIGTERM, invocations in flight get a short grace to answer, then the process exits. The
-    // handler registers Lambda's no-op internal extension, which must happen during init. That
+    // On SIGTERM, invocations in flight get a short grace to answer, then the process exits. An
+    // internal extension is registered for it, which must happen during init. That
     // round trip to the Extensions API does not depend on the function, so it runs while `init`
     // waits on its own network (the TLS handshake of the connection opened at init).
     let in_flight = InFlight::new();
-    let register = lambda_runtime::spawn_graceful_shutdown_handler({
-        let in_flight = in_flight.clone();
-        move || in_flight.shut_down()
-    });
-    let (function, ()) = tokio::join!(init, register);
+    let (function, ()) = tokio::join!(init, crate::shutdown::register(in_flight.clone()));
     let function = Arc::new(function.inspect_err(|error| tracing::error!("{error}"))?);
     // On Lambda Managed Instances one process takes up to AWS_LAMBDA_MAX_CONCURRENCY invocations at
     // once; elsewhere this takes them one by one, as `lambda_runtime::run` does.

@@ -2,6 +2,11 @@
 //! internal extension) invocations in flight get a short grace to finish and post their answer; those
 //! still running after it are abandoned unanswered, and the process exits.
 //!
+//! Lambda sends SIGTERM only to a function with an extension, so an internal extension that
+//! subscribes to no event is registered at init. A Runtime API without the Extensions API (older
+//! local runtimes, some test harnesses) refuses the registration: the function then runs without
+//! graceful shutdown, which is a refinement, rather than failing its init.
+//!
 //! An abandoned invocation is never lost: Lambda counts it as failed, so an asynchronous invoke is
 //! retried and an SQS batch becomes visible again and is delivered again. Every step the functions
 //! take is idempotent (a deletion already under way is success, a schedule already there is kept), so
@@ -17,6 +22,49 @@ use std::time::Duration;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use tokio::sync::Notify;
+
+/// The name of the internal extension, unique within the function.
+pub const EXTENSION_NAME: &str = "supplychain-graceful-shutdown";
+
+/// Registers the internal extension and, once it is registered, shuts down gracefully on SIGTERM
+/// (and SIGINT). Registration must happen during init; when the Extensions API refuses it, one WARN
+/// line says so and the function goes on without graceful shutdown. Every line is written through
+/// `tracing`, so it follows `AWS_LAMBDA_LOG_FORMAT` (one JSON object per line under `JSON`).
+pub async fn register(in_flight: Arc<InFlight>) {
+    let registered = lambda_extension::Extension::new().with_events(&[]).with_extension_name(EXTENSION_NAME).register().await;
+    let extension = match registered {
+        Ok(extension) => extension,
+        Err(error) => {
+            tracing::warn!(
+                error = %error,
+                "graceful shutdown is off: the Extensions API did not register the internal extension; invocations are served without it"
+            );
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let on_signal = async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+                tracing::warn!("graceful shutdown is off: the signal handlers could not be installed");
+                return std::future::pending::<()>().await;
+            };
+            let name = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "shutting down");
+            in_flight.shut_down().await;
+            std::process::exit(0);
+        };
+        // The extension's own loop only keeps its registration alive (it subscribes to no event); an
+        // error in it does not matter, so the signal handler is what ends the process.
+        let run = async move {
+            let _ = extension.run().await;
+        };
+        tokio::join!(on_signal, run);
+    });
+}
 
 /// How long invocations in flight may still take once SIGTERM arrives: Lambda's 500 ms shutdown
 /// window, less time for the process to log and exit.
@@ -55,7 +103,7 @@ impl InFlight {
         self.count()
     }
 
-    /// The shutdown hook for `lambda_runtime::spawn_graceful_shutdown_handler`.
+    /// Lets invocations in flight finish within [`GRACE`], and says how that went.
     pub async fn shut_down(self: Arc<Self>) {
         let in_flight = self.count();
         let abandoned = self.drain(GRACE).await;

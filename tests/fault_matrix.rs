@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
 use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
-use supplychain_emulator::{Emulator, EmulatorConfig, Fault, ProxyRule, SeedInstance};
+use supplychain_emulator::{Emulator, EmulatorConfig, Fault, FaultRule, SeedInstance};
 use support::*;
 
 const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
@@ -242,7 +242,7 @@ async fn run(cell: Cell, shape: Shape) -> Observed {
     let (mut scheduler, mut events) = (aws.clone(), aws);
     match cell.injected.fault() {
         Some((fault, count)) if cell.call.on_supply_chain() => emulator.inject(supplychain_emulator::FaultRule::new(cell.call.name(), count, fault)),
-        Some((fault, count)) => moto.proxy.inject(ProxyRule::new(cell.call.name(), count, fault)),
+        Some((fault, count)) => moto.proxy.inject(FaultRule::new(cell.call.name(), count, fault)),
         None => match cell.call {
             Call::PutEvents => events = closed_port(),
             Call::CreateSchedule => scheduler = closed_port(),

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use supplychain_delete_instance::check::{marker_name, schedule_name};
 use supplychain_delete_instance::input::InstanceId;
 use supplychain_delete_instance::{CheckFunction, CheckResponse, DeleteFunction};
-use supplychain_emulator::{Emulator, Fault, ProxyFault, ProxyRule, SeedInstance};
+use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 use support::*;
 
 struct Stack {
@@ -254,16 +254,32 @@ async fn a_lambda_destination_record_is_followed_like_a_started_event() {
     let stack = stack(SeedInstance { delete_polls: Some(5), ..Default::default() }, &[]).await;
     stack.delete.handle(event(fixture("direct.json"))).await.unwrap();
 
-    let report = stack.check(fixture("check/lambda-destination-success.json")).await;
+    let report = stack.check(fixture_now("check/lambda-destination-success.json")).await;
 
     assert_eq!(report["outcome"], "Deleting");
     assert!(stack.moto.schedule(&schedule_name(&id(), 2)).await.is_some());
 }
 
 #[tokio::test]
+async fn a_lambda_destination_record_older_than_the_maximum_wait_is_announced_as_timed_out() {
+    let stack = stack(SeedInstance { delete_polls: Some(1_000), ..Default::default() }, &[("MAX_WAIT_SECONDS", "3600")]).await;
+    stack.delete.handle(event(fixture("direct.json"))).await.unwrap();
+    stack.moto.received().await;
+    let sent = SystemTime::now() - std::time::Duration::from_secs(3_600 + 60);
+
+    let report = stack.check(fixture_at("check/lambda-destination-success.json", sent)).await;
+
+    assert_eq!((report["done"].clone(), report["outcome"].clone()), (json!(true), json!("TimedOut")));
+    assert!(stack.moto.schedule(&schedule_name(&id(), 2)).await.is_none(), "no re-check after the maximum wait");
+    let received = stack.moto.received().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["detail-type"], "Supply Chain Instance Deletion Timed Out");
+}
+
+#[tokio::test]
 async fn a_dry_run_destination_record_is_not_followed() {
     let stack = stack(SeedInstance::default(), &[]).await;
-    let mut record = fixture("check/lambda-destination-success.json");
+    let mut record = fixture_now("check/lambda-destination-success.json");
     record["detail"]["responsePayload"]["dryRun"] = json!(true);
 
     let report = stack.check(record).await;
@@ -331,7 +347,8 @@ async fn a_dry_run_is_not_announced() {
 async fn every_checker_fixture_is_accepted() {
     let stack = stack(SeedInstance { delete_polls: Some(10), ..Default::default() }, &[]).await;
     stack.delete.handle(event(fixture("direct.json"))).await.unwrap();
-    for (name, payload) in fixtures_in("check") {
+    for (name, _) in fixtures_in("check") {
+        let payload = fixture_now(&format!("check/{name}"));
         let response = stack.check.handle(check_event(payload)).await;
         assert!(matches!(response, Ok(CheckResponse::Report(_) | CheckResponse::Follow(_))), "{name}: {response:?}");
     }
@@ -377,7 +394,7 @@ async fn without_a_scheduler_role_a_pending_check_fails_visibly() {
 #[tokio::test]
 async fn a_refused_announcement_fails_the_invocation_and_its_retry_announces() {
     let stack = stack(SeedInstance::default(), &[]).await;
-    stack.moto.proxy.inject(ProxyRule::new("PutEvents", 1, ProxyFault::fail_entries("InternalFailure", "try again")));
+    stack.moto.proxy.inject(FaultRule::new("PutEvents", 1, Fault::fail_entries("InternalFailure", "try again")));
 
     let error = stack.delete.handle(event(fixture("direct.json"))).await.unwrap_err();
     assert_eq!(error.error_type(), "PublishFailed");
@@ -398,7 +415,7 @@ async fn a_refused_announcement_fails_the_invocation_and_its_retry_announces() {
 async fn a_refused_announcement_fails_only_its_sqs_message() {
     let stack = stack(SeedInstance::default(), &[]).await;
     stack.emulator.seed(SeedInstance { instance_id: Some(FIXTURE_ID_2.into()), ..Default::default() });
-    stack.moto.proxy.inject(ProxyRule::new("PutEvents", 1, ProxyFault::fail_entry(1, "ThrottlingException", "slow down")));
+    stack.moto.proxy.inject(FaultRule::new("PutEvents", 1, Fault::fail_entry(1, "ThrottlingException", "slow down")));
 
     let response = stack.delete.handle(event(fixture("sqs-batch.json"))).await.unwrap();
 
@@ -412,7 +429,7 @@ async fn a_refused_announcement_fails_only_its_sqs_message() {
 #[tokio::test]
 async fn a_failed_put_events_call_fails_the_invocation_after_the_sdk_retries() {
     let stack = stack(SeedInstance::default(), &[]).await;
-    stack.moto.proxy.inject(ProxyRule::new("PutEvents", 100, Fault::Internal));
+    stack.moto.proxy.inject(FaultRule::new("PutEvents", 100, Fault::Internal));
 
     let error = stack.delete.handle(event(fixture("direct.json"))).await.unwrap_err();
 
@@ -425,7 +442,7 @@ async fn a_failed_put_events_call_fails_the_invocation_after_the_sdk_retries() {
 async fn brief_scheduler_throttling_is_absorbed_by_the_sdk_retries() {
     let stack = stack(SeedInstance { delete_polls: Some(3), ..Default::default() }, &[]).await;
     let started = stack.start_deletion().await;
-    stack.moto.proxy.inject(ProxyRule::new("CreateSchedule", 2, Fault::Throttle));
+    stack.moto.proxy.inject(FaultRule::new("CreateSchedule", 2, Fault::Throttle));
 
     let report = stack.check(started).await;
 
@@ -438,7 +455,7 @@ async fn brief_scheduler_throttling_is_absorbed_by_the_sdk_retries() {
 async fn persistent_scheduler_throttling_fails_the_check_and_its_retry_schedules() {
     let stack = stack(SeedInstance { delete_polls: Some(3), ..Default::default() }, &[]).await;
     let started = stack.start_deletion().await;
-    stack.moto.proxy.inject(ProxyRule::new("CreateSchedule", 3, Fault::Throttle));
+    stack.moto.proxy.inject(FaultRule::new("CreateSchedule", 3, Fault::Throttle));
 
     let error = stack.check.handle(check_event(started.clone())).await.unwrap_err();
     assert_eq!(error.error_type(), "ScheduleFailed");
@@ -454,7 +471,7 @@ async fn persistent_scheduler_throttling_fails_the_check_and_its_retry_schedules
 async fn a_final_announcement_that_fails_is_made_by_the_retry_and_only_once() {
     let stack = stack(SeedInstance::default(), &[]).await;
     let started = stack.start_deletion().await;
-    stack.moto.proxy.inject(ProxyRule::new("PutEvents", 1, ProxyFault::fail_entries("InternalFailure", "try again")));
+    stack.moto.proxy.inject(FaultRule::new("PutEvents", 1, Fault::fail_entries("InternalFailure", "try again")));
 
     let error = stack.check.handle(check_event(started.clone())).await.unwrap_err();
     assert_eq!(error.error_type(), "PublishFailed");

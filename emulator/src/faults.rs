@@ -1,50 +1,85 @@
-//! Fault injection: rules that make the next calls of an operation fail in a chosen way.
+//! Fault injection and the call log, one system for both servers: the emulator's own Supply Chain
+//! API and the proxy in front of another endpoint ([`crate::proxy`]).
+//!
+//! A [`FaultRule`] makes the next calls of an operation fail in a chosen way ([`Fault`]); each server
+//! takes the fault for a call with [`take`], logs the call as a [`CallRecord`], and renders an error
+//! fault in its protocol's wire form with [`Protocol::error_of`], so that the AWS SDKs parse it as
+//! they parse the real service's errors.
 
 use serde::{Deserialize, Serialize};
 
 /// What happens to a call hit by a [`FaultRule`].
 ///
-/// Serialized with a `type` tag, for example `{"type":"throttle"}` or
-/// `{"type":"error","status":429,"errorType":"ThrottlingException","message":"slow down"}`.
+/// Serialized with a `type` tag and camelCase fields, for example `{"type":"throttle"}`,
+/// `{"type":"error","status":429,"errorType":"ThrottlingException","message":"slow down"}`,
+/// `{"type":"respond","status":200,"headers":[["content-type","application/json"]],"body":"{}"}`
+/// or `{"type":"failEntry","index":1,"errorCode":"InternalFailure","errorMessage":"m"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Fault {
-    /// Answer with this status, `x-amzn-errortype` and message.
+    /// Answer with this status, error type and message (a generic message when absent).
     Error {
         /// HTTP status code.
         status: u16,
-        /// The error type (shape name) sent in `x-amzn-errortype`.
-        #[serde(rename = "errorType")]
+        /// The error type (shape name), sent in `x-amzn-errortype` (and `__type` on AWS JSON).
         error_type: String,
-        /// The message; a generic one is used when absent.
+        /// The message.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
-    /// 429 `ThrottlingException`.
+    /// `ThrottlingException`: 429 on restJson1 (Supply Chain, Scheduler), 400 on AWS JSON
+    /// (EventBridge, SQS), as each service answers.
     Throttle,
-    /// 500 `InternalServerException`.
+    /// 500: `InternalServerException` on restJson1, `InternalException` on AWS JSON.
     Internal,
-    /// 503 `ServiceUnavailableException`.
+    /// 503: `ServiceUnavailableException` on restJson1, `ServiceUnavailable` on AWS JSON.
     Unavailable,
-    /// Wait this long, then serve the call normally.
+    /// Wait this long, then serve (or forward) the call normally.
     Delay {
         /// The wait in milliseconds.
         millis: u64,
     },
     /// Close the TCP connection without any response.
     Drop,
-    /// Never answer; the connection stays open until the client gives up or the emulator stops.
+    /// Never answer; the connection stays open until the client gives up or the server stops.
     Hang,
+    /// Proxy only: answer this canned response without forwarding. A `content-type` matching the
+    /// call's protocol and an `x-amzn-requestid` are added when `headers` lacks them.
+    Respond {
+        /// HTTP status code.
+        status: u16,
+        /// Response headers, in order.
+        #[serde(default)]
+        headers: Vec<(String, String)>,
+        /// Response body.
+        #[serde(default)]
+        body: String,
+    },
+    /// Proxy, PutEvents only: forward the call, then rewrite a 200 answer so that every entry failed
+    /// with this code and message, and `FailedEntryCount` is the number of entries. The upstream
+    /// still received the events. Other operations and non-200 answers pass through unchanged.
+    FailEntries {
+        /// The `ErrorCode` of every entry, for example `InternalFailure`.
+        error_code: String,
+        /// The `ErrorMessage` of every entry.
+        error_message: String,
+    },
+    /// Like [`Fault::FailEntries`], but only the entry at `index` (from 0) fails; the others keep the
+    /// upstream's answer and `FailedEntryCount` counts every failed entry.
+    FailEntry {
+        /// The position of the failed entry in the request.
+        index: usize,
+        /// Its `ErrorCode`.
+        error_code: String,
+        /// Its `ErrorMessage`.
+        error_message: String,
+    },
 }
 
 impl Fault {
     /// A custom error answer.
     pub fn error(status: u16, error_type: impl Into<String>, message: impl Into<String>) -> Fault {
-        Fault::Error {
-            status,
-            error_type: error_type.into(),
-            message: Some(message.into()),
-        }
+        Fault::Error { status, error_type: error_type.into(), message: Some(message.into()) }
     }
 
     /// A delay of `millis` milliseconds before the call is served.
@@ -52,7 +87,22 @@ impl Fault {
         Fault::Delay { millis }
     }
 
-    /// The short name recorded in [`CallRecord::fault`](crate::CallRecord::fault).
+    /// A canned JSON answer with the protocol's content type.
+    pub fn respond(status: u16, body: impl Into<String>) -> Fault {
+        Fault::Respond { status, headers: Vec::new(), body: body.into() }
+    }
+
+    /// Every PutEvents entry fails with `error_code`.
+    pub fn fail_entries(error_code: impl Into<String>, error_message: impl Into<String>) -> Fault {
+        Fault::FailEntries { error_code: error_code.into(), error_message: error_message.into() }
+    }
+
+    /// The PutEvents entry at `index` fails with `error_code`.
+    pub fn fail_entry(index: usize, error_code: impl Into<String>, error_message: impl Into<String>) -> Fault {
+        Fault::FailEntry { index, error_code: error_code.into(), error_message: error_message.into() }
+    }
+
+    /// The short name recorded in [`CallRecord::fault`].
     pub fn name(&self) -> &'static str {
         match self {
             Fault::Error { .. } => "error",
@@ -62,41 +112,65 @@ impl Fault {
             Fault::Delay { .. } => "delay",
             Fault::Drop => "drop",
             Fault::Hang => "hang",
-        }
-    }
-
-    /// The error answer this fault produces, if it produces one: status, error type, message.
-    pub(crate) fn as_error(&self) -> Option<(u16, String, String)> {
-        match self {
-            Fault::Error {
-                status,
-                error_type,
-                message,
-            } => Some((
-                *status,
-                error_type.clone(),
-                message
-                    .clone()
-                    .unwrap_or_else(|| format!("Injected {error_type}")),
-            )),
-            Fault::Throttle => Some((429, "ThrottlingException".into(), "Rate exceeded".into())),
-            Fault::Internal => Some((
-                500,
-                "InternalServerException".into(),
-                "An internal error occurred".into(),
-            )),
-            Fault::Unavailable => Some((
-                503,
-                "ServiceUnavailableException".into(),
-                "Service is temporarily unavailable".into(),
-            )),
-            Fault::Delay { .. } | Fault::Drop | Fault::Hang => None,
+            Fault::Respond { .. } => "respond",
+            Fault::FailEntries { .. } => "failEntries",
+            Fault::FailEntry { .. } => "failEntry",
         }
     }
 }
 
+/// The wire protocol of a call, which decides how an error fault is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// restJson1 (Supply Chain, EventBridge Scheduler): the error type in `x-amzn-errortype`.
+    RestJson,
+    /// AWS JSON 1.0 or 1.1 (EventBridge, SQS), answered with the request's content type; the
+    /// error type also in the body's `__type`.
+    AwsJson {
+        /// The request's content type, such as `application/x-amz-json-1.1`.
+        content_type: String,
+    },
+}
+
+impl Protocol {
+    /// The content type of answers.
+    pub fn content_type(&self) -> &str {
+        match self {
+            Protocol::AwsJson { content_type } => content_type,
+            Protocol::RestJson => "application/json",
+        }
+    }
+
+    /// The error answer `fault` makes in this protocol (status, error type, message), or `None`
+    /// for a fault that is not an error answer.
+    pub fn error_of(&self, fault: &Fault) -> Option<(u16, String, String)> {
+        let json = matches!(self, Protocol::AwsJson { .. });
+        let (status, error_type, message) = match fault {
+            Fault::Error { status, error_type, message } => {
+                (*status, error_type.as_str(), message.clone().unwrap_or_else(|| format!("Injected {error_type}")))
+            }
+            Fault::Throttle => (if json { 400 } else { 429 }, "ThrottlingException", "Rate exceeded".into()),
+            Fault::Internal => {
+                (500, if json { "InternalException" } else { "InternalServerException" }, "An internal error occurred".into())
+            }
+            Fault::Unavailable => (
+                503,
+                if json { "ServiceUnavailable" } else { "ServiceUnavailableException" },
+                "Service is temporarily unavailable".into(),
+            ),
+            Fault::Delay { .. }
+            | Fault::Drop
+            | Fault::Hang
+            | Fault::Respond { .. }
+            | Fault::FailEntries { .. }
+            | Fault::FailEntry { .. } => return None,
+        };
+        Some((status, error_type.to_owned(), message))
+    }
+}
+
 /// Applies `fault` to the next `count` calls of `operation` (an operation name such as
-/// `"DeleteInstance"`, or `"*"` for any call).
+/// `"DeleteInstance"` or `"PutEvents"`, or `"*"` for any call).
 ///
 /// Rules are tried in the order they were added; each matching call consumes one unit of the
 /// first rule that still has some left.
@@ -114,15 +188,28 @@ pub struct FaultRule {
 impl FaultRule {
     /// A rule for the next `count` calls of `operation`.
     pub fn new(operation: impl Into<String>, count: u32, fault: Fault) -> FaultRule {
-        FaultRule {
-            operation: operation.into(),
-            count,
-            fault,
-        }
+        FaultRule { operation: operation.into(), count, fault }
     }
 
-    pub(crate) fn matches(&self, operation: &str) -> bool {
+    fn matches(&self, operation: &str) -> bool {
         self.count > 0 && (self.operation == "*" || self.operation == operation)
+    }
+}
+
+/// One rule or a list of them, as the admin APIs take them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum FaultRules {
+    One(FaultRule),
+    Many(Vec<FaultRule>),
+}
+
+impl FaultRules {
+    pub(crate) fn into_vec(self) -> Vec<FaultRule> {
+        match self {
+            FaultRules::One(rule) => vec![rule],
+            FaultRules::Many(rules) => rules,
+        }
     }
 }
 
@@ -138,29 +225,70 @@ pub(crate) fn take(rules: &mut Vec<FaultRule>, operation: &str) -> Option<Fault>
     Some(fault)
 }
 
+/// One call a server received (admin calls are not recorded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRecord {
+    /// The operation name (`"Unknown"` for unrouted requests).
+    pub operation: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The path as received, still percent-encoded (the proxy keeps the query too).
+    pub path: String,
+    /// The instance the call was about, when known (emulator only).
+    pub instance_id: Option<String>,
+    /// The status answered; 0 when the connection was dropped or left hanging.
+    pub status: u16,
+    /// The name of the injected fault, when one applied ([`Fault::name`]).
+    pub fault: Option<String>,
+    /// The `x-amzn-requestid` answered, when there was an answer that carried one.
+    pub request_id: String,
+    /// Whether the request carried a well-formed SigV4 `Authorization` header.
+    pub signed: bool,
+    /// The access key id of the signature, when there was one.
+    pub access_key_id: Option<String>,
+    /// Arrival time in epoch milliseconds (on the emulator's clock, which tests may advance).
+    pub at_millis: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn faults_use_the_documented_json_forms() {
-        let f: Fault = serde_json::from_str(
-            r#"{"type":"error","status":429,"errorType":"ThrottlingException","message":"m"}"#,
-        )
-        .unwrap();
+        let f: Fault =
+            serde_json::from_str(r#"{"type":"error","status":429,"errorType":"ThrottlingException","message":"m"}"#).unwrap();
         assert_eq!(f, Fault::error(429, "ThrottlingException", "m"));
         let f: Fault = serde_json::from_str(r#"{"type":"delay","millis":5}"#).unwrap();
         assert_eq!(f, Fault::delay(5));
         let f: Fault = serde_json::from_str(r#"{"type":"hang"}"#).unwrap();
         assert_eq!(f, Fault::Hang);
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"operation":"PutEvents","count":1,"fault":{"type":"failEntry","index":1,"errorCode":"E","errorMessage":"m"}}"#,
+        )
+        .unwrap();
+        assert_eq!(rule, FaultRule::new("PutEvents", 1, Fault::fail_entry(1, "E", "m")));
+        assert_eq!(serde_json::to_value(Fault::fail_entries("E", "m")).unwrap()["type"], "failEntries");
+    }
+
+    #[test]
+    fn each_protocol_renders_error_faults_in_its_own_wire_form() {
+        let json = Protocol::AwsJson { content_type: "application/x-amz-json-1.1".into() };
+        let code = |protocol: &Protocol, fault: Fault| protocol.error_of(&fault).map(|(status, code, _)| (status, code));
+        assert_eq!(code(&Protocol::RestJson, Fault::Throttle), Some((429, "ThrottlingException".into())));
+        assert_eq!(code(&json, Fault::Throttle), Some((400, "ThrottlingException".into())));
+        assert_eq!(code(&Protocol::RestJson, Fault::Internal), Some((500, "InternalServerException".into())));
+        assert_eq!(code(&json, Fault::Internal), Some((500, "InternalException".into())));
+        assert_eq!(code(&Protocol::RestJson, Fault::Unavailable), Some((503, "ServiceUnavailableException".into())));
+        assert_eq!(code(&json, Fault::Unavailable), Some((503, "ServiceUnavailable".into())));
+        assert_eq!(code(&json, Fault::error(400, "X", "m")), Some((400, "X".into())));
+        assert_eq!(code(&json, Fault::Hang), None);
     }
 
     #[test]
     fn rules_are_consumed_in_insertion_order_one_call_at_a_time() {
-        let mut rules = vec![
-            FaultRule::new("DeleteInstance", 1, Fault::Throttle),
-            FaultRule::new("*", 2, Fault::Internal),
-        ];
+        let mut rules = vec![FaultRule::new("DeleteInstance", 1, Fault::Throttle), FaultRule::new("*", 2, Fault::Internal)];
         assert_eq!(take(&mut rules, "GetInstance"), Some(Fault::Internal));
         assert_eq!(take(&mut rules, "DeleteInstance"), Some(Fault::Throttle));
         assert_eq!(take(&mut rules, "DeleteInstance"), Some(Fault::Internal));

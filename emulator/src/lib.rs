@@ -26,12 +26,12 @@ pub mod tls;
 
 use std::time::Duration;
 
-pub use faults::{Fault, FaultRule};
+pub use faults::{CallRecord, Fault, FaultRule};
 pub use model::Instance;
-pub use proxy::{FaultProxy, ProxyCall, ProxyFault, ProxyRule};
+pub use proxy::FaultProxy;
 pub use server::Emulator;
 pub use sigv4::StaticCredentials;
-pub use store::{ApiError, CallRecord, SeedInstance, StateChange};
+pub use store::{ApiError, SeedInstance, StateChange};
 
 /// How an [`Emulator`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,8 @@
 //!
 //! [`FaultProxy`] forwards every request unchanged (method, path and query, headers including
 //! `Host` and `Authorization`, body) to the upstream and returns the upstream answer unchanged,
-//! unless a [`ProxyRule`] matches the call. Matching uses operation names derived from the request:
+//! unless a [`FaultRule`] matches the call (the fault system is the emulator's own, [`crate::faults`]).
+//! Matching uses operation names derived from the request:
 //!
 //! * AWS JSON 1.0 / 1.1 (EventBridge, SQS): the part of `X-Amz-Target` after the dot, so
 //!   `AWSEvents.PutEvents` is `PutEvents` and `AmazonSQS.ReceiveMessage` is `ReceiveMessage`;
@@ -10,9 +11,9 @@
 //!   `CreateSchedule` and `GET /schedule-groups` is `ListScheduleGroups`;
 //! * anything else: `Unknown`.
 //!
-//! Error faults are rendered in the wire format of the call's protocol, so the AWS SDKs parse them
-//! as they would parse the real service's errors. Admin requests under `/_proxy/` are never
-//! forwarded nor logged.
+//! Error faults are rendered in the wire format of the call's protocol ([`Protocol`]), so the AWS
+//! SDKs parse them as they would parse the real service's errors. Every call is logged as a
+//! [`CallRecord`]. Admin requests under `/_proxy/` are never forwarded nor logged.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,252 +26,10 @@ use hyper::{HeaderMap, Method};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::faults::Fault;
+use crate::faults::{self, CallRecord, Fault, FaultRule, FaultRules, Protocol};
 use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
-
-/// What happens to a call hit by a [`ProxyRule`].
-///
-/// Serialized with a `type` tag and camelCase fields, for example `{"type":"throttle"}`,
-/// `{"type":"respond","status":200,"headers":[["content-type","application/json"]],"body":"{}"}`
-/// or `{"type":"failEntry","index":1,"errorCode":"InternalFailure","errorMessage":"m"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub enum ProxyFault {
-    /// Answer with this status, error type and message (a generic message when absent).
-    Error {
-        /// HTTP status code.
-        status: u16,
-        /// The error type (shape name), sent as `__type` or `x-amzn-errortype`.
-        error_type: String,
-        /// The message.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
-    },
-    /// `ThrottlingException`: 400 on AWS JSON protocols (as EventBridge and SQS answer), 429 on
-    /// restJson1 (as Scheduler answers).
-    Throttle,
-    /// 500 `InternalException` on AWS JSON protocols, `InternalServerException` on restJson1.
-    Internal,
-    /// 503 `ServiceUnavailable`.
-    Unavailable,
-    /// Wait this long, then forward the call.
-    Delay {
-        /// The wait in milliseconds.
-        millis: u64,
-    },
-    /// Close the client's connection without any response; nothing is forwarded.
-    Drop,
-    /// Never answer; nothing is forwarded and the connection stays open until the client gives up
-    /// or the proxy stops.
-    Hang,
-    /// Answer this canned response without forwarding. A `content-type` matching the call's
-    /// protocol and an `x-amzn-requestid` are added when `headers` lacks them.
-    Respond {
-        /// HTTP status code.
-        status: u16,
-        /// Response headers, in order.
-        #[serde(default)]
-        headers: Vec<(String, String)>,
-        /// Response body.
-        #[serde(default)]
-        body: String,
-    },
-    /// PutEvents only: forward the call, then rewrite a 200 answer so that every entry failed with
-    /// this code and message, and `FailedEntryCount` is the number of entries. The upstream still
-    /// received the events. Other operations and non-200 answers pass through unchanged.
-    FailEntries {
-        /// The `ErrorCode` of every entry, for example `InternalFailure`.
-        error_code: String,
-        /// The `ErrorMessage` of every entry.
-        error_message: String,
-    },
-    /// Like [`ProxyFault::FailEntries`], but only the entry at `index` (from 0) fails; the others
-    /// keep the upstream's answer and `FailedEntryCount` counts every failed entry.
-    FailEntry {
-        /// The position of the failed entry in the request.
-        index: usize,
-        /// Its `ErrorCode`.
-        error_code: String,
-        /// Its `ErrorMessage`.
-        error_message: String,
-    },
-}
-
-impl ProxyFault {
-    /// A custom error answer.
-    pub fn error(
-        status: u16,
-        error_type: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ProxyFault {
-        ProxyFault::Error {
-            status,
-            error_type: error_type.into(),
-            message: Some(message.into()),
-        }
-    }
-
-    /// A canned JSON answer with the protocol's content type.
-    pub fn respond(status: u16, body: impl Into<String>) -> ProxyFault {
-        ProxyFault::Respond {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-
-    /// Every PutEvents entry fails with `error_code`.
-    pub fn fail_entries(
-        error_code: impl Into<String>,
-        error_message: impl Into<String>,
-    ) -> ProxyFault {
-        ProxyFault::FailEntries {
-            error_code: error_code.into(),
-            error_message: error_message.into(),
-        }
-    }
-
-    /// The PutEvents entry at `index` fails with `error_code`.
-    pub fn fail_entry(
-        index: usize,
-        error_code: impl Into<String>,
-        error_message: impl Into<String>,
-    ) -> ProxyFault {
-        ProxyFault::FailEntry {
-            index,
-            error_code: error_code.into(),
-            error_message: error_message.into(),
-        }
-    }
-
-    /// The short name recorded in [`ProxyCall::fault`].
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProxyFault::Error { .. } => "error",
-            ProxyFault::Throttle => "throttle",
-            ProxyFault::Internal => "internal",
-            ProxyFault::Unavailable => "unavailable",
-            ProxyFault::Delay { .. } => "delay",
-            ProxyFault::Drop => "drop",
-            ProxyFault::Hang => "hang",
-            ProxyFault::Respond { .. } => "respond",
-            ProxyFault::FailEntries { .. } => "failEntries",
-            ProxyFault::FailEntry { .. } => "failEntry",
-        }
-    }
-
-    /// The error answer this fault produces in `protocol`: status, error type, message.
-    fn as_error(&self, protocol: &Protocol) -> Option<(u16, String, String)> {
-        let json = matches!(protocol, Protocol::AwsJson { .. });
-        let (status, error_type, message) = match self {
-            ProxyFault::Error {
-                status,
-                error_type,
-                message,
-            } => (
-                *status,
-                error_type.as_str(),
-                message
-                    .clone()
-                    .unwrap_or_else(|| format!("Injected {error_type}")),
-            ),
-            ProxyFault::Throttle => (
-                if json { 400 } else { 429 },
-                "ThrottlingException",
-                "Rate exceeded".into(),
-            ),
-            ProxyFault::Internal => (
-                500,
-                if json {
-                    "InternalException"
-                } else {
-                    "InternalServerException"
-                },
-                "An internal error occurred".into(),
-            ),
-            ProxyFault::Unavailable => (
-                503,
-                "ServiceUnavailable",
-                "Service is temporarily unavailable".into(),
-            ),
-            _ => return None,
-        };
-        Some((status, error_type.to_owned(), message))
-    }
-}
-
-impl From<Fault> for ProxyFault {
-    fn from(fault: Fault) -> ProxyFault {
-        match fault {
-            Fault::Error {
-                status,
-                error_type,
-                message,
-            } => ProxyFault::Error {
-                status,
-                error_type,
-                message,
-            },
-            Fault::Throttle => ProxyFault::Throttle,
-            Fault::Internal => ProxyFault::Internal,
-            Fault::Unavailable => ProxyFault::Unavailable,
-            Fault::Delay { millis } => ProxyFault::Delay { millis },
-            Fault::Drop => ProxyFault::Drop,
-            Fault::Hang => ProxyFault::Hang,
-        }
-    }
-}
-
-/// Applies `fault` to the next `count` calls of `operation` (such as `"PutEvents"`, or `"*"`).
-///
-/// Rules are tried in the order they were added; each matching call consumes one unit of the
-/// first rule that still has some left.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProxyRule {
-    /// The operation name, or `"*"`.
-    pub operation: String,
-    /// How many calls the rule still applies to.
-    pub count: u32,
-    /// What happens to those calls.
-    pub fault: ProxyFault,
-}
-
-impl ProxyRule {
-    /// A rule for the next `count` calls of `operation`; takes a [`ProxyFault`] or a [`Fault`].
-    pub fn new(operation: impl Into<String>, count: u32, fault: impl Into<ProxyFault>) -> Self {
-        ProxyRule {
-            operation: operation.into(),
-            count,
-            fault: fault.into(),
-        }
-    }
-}
-
-/// One call that went through the proxy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProxyCall {
-    /// The derived operation name (`Unknown` when none applies).
-    pub operation: String,
-    /// The HTTP method.
-    pub method: String,
-    /// The path and query, as received.
-    pub path: String,
-    /// The status answered to the client; 0 when the connection was dropped or hung.
-    pub status: u16,
-    /// The name of the fault applied ([`ProxyFault::name`]), if any.
-    pub fault: Option<String>,
-    /// When the call arrived, in milliseconds since the Unix epoch.
-    pub at_millis: u64,
-}
 
 /// A running fault proxy.
 ///
@@ -284,8 +43,8 @@ pub struct FaultProxy {
 
 #[derive(Default)]
 struct State {
-    rules: Vec<ProxyRule>,
-    calls: Vec<ProxyCall>,
+    rules: Vec<FaultRule>,
+    calls: Vec<CallRecord>,
 }
 
 struct Shared {
@@ -301,23 +60,11 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes one unit from the first rule matching `operation`, dropping rules that are used up.
-    fn take_fault(&self, operation: &str) -> Option<ProxyFault> {
-        let mut state = self.state();
-        let index = state
-            .rules
-            .iter()
-            .position(|r| r.count > 0 && (r.operation == "*" || r.operation == operation))?;
-        let rule = &mut state.rules[index];
-        rule.count -= 1;
-        let fault = rule.fault.clone();
-        if rule.count == 0 {
-            state.rules.remove(index);
-        }
-        Some(fault)
+    fn take_fault(&self, operation: &str) -> Option<Fault> {
+        faults::take(&mut self.state().rules, operation)
     }
 
-    fn log(&self, call: ProxyCall) {
+    fn log(&self, call: CallRecord) {
         self.state().calls.push(call);
     }
 }
@@ -386,12 +133,12 @@ impl FaultProxy {
     }
 
     /// Adds a fault rule after the existing ones.
-    pub fn inject(&self, rule: ProxyRule) {
+    pub fn inject(&self, rule: FaultRule) {
         self.shared.state().rules.push(rule);
     }
 
     /// The rules not used up yet.
-    pub fn faults(&self) -> Vec<ProxyRule> {
+    pub fn faults(&self) -> Vec<FaultRule> {
         self.shared.state().rules.clone()
     }
 
@@ -401,7 +148,7 @@ impl FaultProxy {
     }
 
     /// The calls received so far, oldest first.
-    pub fn calls(&self) -> Vec<ProxyCall> {
+    pub fn calls(&self) -> Vec<CallRecord> {
         self.shared.state().calls.clone()
     }
 
@@ -418,25 +165,6 @@ impl FaultProxy {
     /// Empties the call log.
     pub fn clear_calls(&self) {
         self.shared.state().calls.clear();
-    }
-}
-
-/// The wire protocol of a call, which decides how errors are rendered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Protocol {
-    /// AWS JSON 1.0 or 1.1, answered with the request's content type.
-    AwsJson {
-        content_type: String,
-    },
-    RestJson,
-}
-
-impl Protocol {
-    fn content_type(&self) -> &str {
-        match self {
-            Protocol::AwsJson { content_type } => content_type,
-            Protocol::RestJson => "application/json",
-        }
     }
 }
 
@@ -625,50 +353,53 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
     }
     let (operation, protocol) = classify(req.method(), path, req.headers());
     let fault = shared.take_fault(&operation);
-    let mut call = ProxyCall {
+    let authorization = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| crate::sigv4::parse_authorization(v).ok());
+    let mut call = CallRecord {
         operation: operation.clone(),
         method: req.method().to_string(),
-        path: req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| path.to_owned(), |p| p.to_string()),
+        path: req.uri().path_and_query().map_or_else(|| path.to_owned(), |p| p.to_string()),
+        instance_id: None,
         status: 0,
         fault: fault.as_ref().map(|f| f.name().to_owned()),
-        at_millis: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64,
+        request_id: String::new(),
+        signed: authorization.is_some(),
+        access_key_id: authorization.map(|a| a.access_key_id),
+        at_millis: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
     };
 
     let response = match fault {
-        Some(ProxyFault::Drop) => {
+        Some(Fault::Drop) => {
             shared.log(call);
             return Err(Dropped);
         }
-        Some(ProxyFault::Hang) => {
+        Some(Fault::Hang) => {
             shared.log(call);
             // Hang until the client gives up (hyper then drops this future) or the proxy stops.
             let mut stop = shared.stop.clone();
             stop.stopped().await;
             return Err(Dropped);
         }
-        Some(ProxyFault::Delay { millis }) => {
+        Some(Fault::Delay { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
             forward(&shared, &protocol, req).await
         }
-        Some(ProxyFault::Respond {
+        Some(Fault::Respond {
             status,
             headers,
             body,
         }) => canned_response(&protocol, status, &headers, &body),
-        Some(ProxyFault::FailEntries {
+        Some(Fault::FailEntries {
             error_code,
             error_message,
         }) if operation == "PutEvents" => {
             let answer = forward(&shared, &protocol, req).await;
             fail_entries(answer, None, &error_code, &error_message).await
         }
-        Some(ProxyFault::FailEntry {
+        Some(Fault::FailEntry {
             index,
             error_code,
             error_message,
@@ -676,7 +407,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
             let answer = forward(&shared, &protocol, req).await;
             fail_entries(answer, Some(index), &error_code, &error_message).await
         }
-        Some(fault) => match fault.as_error(&protocol) {
+        Some(fault) => match protocol.error_of(&fault) {
             Some((status, error_type, message)) => {
                 error_response(&protocol, status, &error_type, &message)
             }
@@ -686,31 +417,21 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         None => forward(&shared, &protocol, req).await,
     };
     call.status = response.status().as_u16();
+    call.request_id = response.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     shared.log(call);
     Ok(response)
 }
 
 // ----- admin API ----------------------------------------------------------------------------
 
-/// One rule or a list of them.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ProxyRules {
-    One(ProxyRule),
-    Many(Vec<ProxyRule>),
-}
-
 fn admin(shared: &Shared, req: &Request) -> Response {
     let ok = |body: Value| http::json_response(200, body.to_string().into_bytes(), &[]);
     let path = req.uri().path().trim_end_matches('/');
     match (req.method().as_str(), path) {
-        ("POST", "/_proxy/faults") => match serde_json::from_slice::<ProxyRules>(req.body()) {
+        ("POST", "/_proxy/faults") => match serde_json::from_slice::<FaultRules>(req.body()) {
             Ok(rules) => {
                 let mut state = shared.state();
-                match rules {
-                    ProxyRules::One(rule) => state.rules.push(rule),
-                    ProxyRules::Many(rules) => state.rules.extend(rules),
-                }
+                state.rules.extend(rules.into_vec());
                 ok(json!(state.rules))
             }
             Err(e) => error_response(
@@ -776,24 +497,5 @@ mod tests {
             "CreateScheduleGroup"
         );
         assert_eq!(op(Method::GET, "/moto-api/"), "Unknown");
-    }
-
-    #[test]
-    fn proxy_faults_use_the_documented_json_forms() {
-        let rule: ProxyRule = serde_json::from_str(
-            r#"{"operation":"PutEvents","count":1,"fault":{"type":"failEntry","index":1,"errorCode":"E","errorMessage":"m"}}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            rule,
-            ProxyRule::new("PutEvents", 1, ProxyFault::fail_entry(1, "E", "m"))
-        );
-        let fault: ProxyFault =
-            serde_json::from_str(r#"{"type":"error","status":400,"errorType":"X"}"#).unwrap();
-        assert_eq!(fault.as_error(&Protocol::RestJson).unwrap().1, "X");
-        assert_eq!(
-            ProxyFault::from(Fault::delay(5)),
-            ProxyFault::Delay { millis: 5 }
-        );
     }
 }

@@ -196,6 +196,9 @@ struct Shared {
     extension_errors: Mutex<Vec<Value>>,
     /// The SHUTDOWN event body, once a shutdown has begun.
     shutdown: watch::Sender<Option<Value>>,
+    /// Whether the Extensions API is served; without it, its paths answer 404 as older local
+    /// runtimes do.
+    extensions_api: bool,
 }
 
 impl Shared {
@@ -222,6 +225,16 @@ impl std::fmt::Debug for RuntimeApi {
 impl RuntimeApi {
     /// Starts the server on `127.0.0.1` with a free port.
     pub async fn start() -> std::io::Result<RuntimeApi> {
+        Self::start_with(true).await
+    }
+
+    /// Like [`RuntimeApi::start`], with no Extensions API: every `/2020-01-01/extension` path
+    /// answers 404 Not Found, as Runtime APIs that predate extensions do.
+    pub async fn start_without_extensions() -> std::io::Result<RuntimeApi> {
+        Self::start_with(false).await
+    }
+
+    async fn start_with(extensions_api: bool) -> std::io::Result<RuntimeApi> {
         let (listener, addr) = http::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -233,6 +246,7 @@ impl RuntimeApi {
             extensions: Mutex::new(Vec::new()),
             extension_errors: Mutex::new(Vec::new()),
             shutdown: watch::channel(None).0,
+            extensions_api,
         });
         let (stop_handle, stop) = http::stop_pair();
         let handler_shared = shared.clone();
@@ -483,7 +497,7 @@ fn parse_body(body: &Bytes) -> Value {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> {
-    if let Some(path) = req.uri().path().strip_prefix(EXTENSION_PREFIX) {
+    if let Some(path) = req.uri().path().strip_prefix(EXTENSION_PREFIX).filter(|_| shared.extensions_api) {
         let path = path.to_owned();
         return Ok(extension(&shared, &req, &path).await);
     }

@@ -20,11 +20,11 @@ use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::faults::{self, Fault, FaultRule};
+use crate::faults::{self, CallRecord, Fault, FaultRule, FaultRules, Protocol};
 use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
 use crate::model::{self, Instance};
 use crate::sigv4;
-use crate::store::{ApiError, CallRecord, SeedInstance, StateChange, Store};
+use crate::store::{ApiError, SeedInstance, StateChange, Store};
 use crate::EmulatorConfig;
 
 #[cfg(feature = "tls")]
@@ -419,7 +419,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
             tokio::time::sleep(Duration::from_millis(*millis)).await;
         }
         Some(other) => {
-            if let Some((status, error_type, message)) = other.as_error() {
+            if let Some((status, error_type, message)) = Protocol::RestJson.error_of(other) {
                 let error = ApiError {
                     status,
                     error_type,
@@ -525,13 +525,6 @@ struct ClockRequest {
     advance_millis: u64,
 }
 
-/// One fault rule or a list of them.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum FaultRules {
-    One(FaultRule),
-    Many(Vec<FaultRule>),
-}
 
 fn admin_error(request_id: &str, status: u16, error_type: &str, message: String) -> Response {
     error_response(
@@ -604,12 +597,8 @@ fn admin(shared: &Shared, req: &Request, request_id: &str) -> Response {
             Err(message) => bad_request(message),
         },
         ("POST", ["faults"]) => match parse_admin::<FaultRules>(body) {
-            Ok(FaultRules::One(rule)) => {
-                shared.store().faults.push(rule);
-                ok(json!(shared.store().faults))
-            }
-            Ok(FaultRules::Many(rules)) => {
-                shared.store().faults.extend(rules);
+            Ok(rules) => {
+                shared.store().faults.extend(rules.into_vec());
                 ok(json!(shared.store().faults))
             }
             Err(message) => bad_request(message),

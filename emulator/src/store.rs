@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::faults::FaultRule;
+use crate::faults::{CallRecord, FaultRule};
 use crate::model::{self, Instance};
 use crate::EmulatorConfig;
 
@@ -26,32 +26,6 @@ pub struct StateChange {
     /// The error message that came with it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
-}
-
-/// One API call received by the emulator (admin calls are not recorded).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CallRecord {
-    /// The operation name (`"Unknown"` for unrouted requests).
-    pub operation: String,
-    /// The HTTP method.
-    pub method: String,
-    /// The path as received, still percent-encoded.
-    pub path: String,
-    /// The instance the call was about, when known.
-    pub instance_id: Option<String>,
-    /// The status answered; 0 when the connection was dropped or left hanging.
-    pub status: u16,
-    /// The name of the injected fault, when one applied.
-    pub fault: Option<String>,
-    /// The `x-amzn-requestid` of the call.
-    pub request_id: String,
-    /// Whether the request carried a well-formed SigV4 `Authorization` header.
-    pub signed: bool,
-    /// The access key id of the signature, when there was one.
-    pub access_key_id: Option<String>,
-    /// Arrival time on the emulator clock, epoch milliseconds.
-    pub at_millis: u64,
 }
 
 /// An instance to put into the emulator directly, bypassing CreateInstance.

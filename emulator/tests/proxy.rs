@@ -22,7 +22,7 @@ use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_scheduler::types::{FlexibleTimeWindow, FlexibleTimeWindowMode};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::json;
-use supplychain_emulator::{Fault, FaultProxy, ProxyCall, ProxyFault, ProxyRule};
+use supplychain_emulator::{CallRecord, Fault, FaultProxy, FaultRule};
 use support::raw;
 
 // ----- moto ---------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ fn log(proxy: &FaultProxy) -> Vec<(String, u16, Option<String>)> {
         .calls()
         .into_iter()
         .map(
-            |ProxyCall {
+            |CallRecord {
                  operation,
                  status,
                  fault,
@@ -347,7 +347,7 @@ async fn create_schedule_passes_through_and_the_schedule_reads_back() {
 #[tokio::test]
 async fn put_events_throttled_twice_succeeds_on_the_sdks_third_attempt() {
     let proxy = proxy().await;
-    proxy.inject(ProxyRule::new("PutEvents", 2, Fault::Throttle));
+    proxy.inject(FaultRule::new("PutEvents", 2, Fault::Throttle));
     let client = events(&proxy, quick_retries());
 
     let sent = put_events(&client, 1)
@@ -369,7 +369,7 @@ async fn put_events_throttled_twice_succeeds_on_the_sdks_third_attempt() {
 #[tokio::test]
 async fn persistent_throttling_ends_in_the_sdks_throttling_exception() {
     let proxy = proxy().await;
-    proxy.inject(ProxyRule::new("*", 10, ProxyFault::Throttle));
+    proxy.inject(FaultRule::new("*", 10, Fault::Throttle));
 
     let err = put_events(&events(&proxy, quick_retries()), 1)
         .await
@@ -403,10 +403,10 @@ async fn a_canned_put_events_answer_reports_a_failed_entry_to_the_sdk() {
         "FailedEntryCount": 1,
         "Entries": [{ "ErrorCode": "InternalFailure", "ErrorMessage": "Injected failure" }]
     });
-    proxy.inject(ProxyRule::new(
+    proxy.inject(FaultRule::new(
         "PutEvents",
         1,
-        ProxyFault::respond(200, body.to_string()),
+        Fault::respond(200, body.to_string()),
     ));
     let client = events(&proxy, RetryConfig::disabled());
 
@@ -424,10 +424,10 @@ async fn a_canned_put_events_answer_reports_a_failed_entry_to_the_sdk() {
 #[tokio::test]
 async fn fail_entries_marks_every_entry_of_the_upstream_answer_as_failed() {
     let proxy = proxy().await;
-    proxy.inject(ProxyRule::new(
+    proxy.inject(FaultRule::new(
         "PutEvents",
         1,
-        ProxyFault::fail_entries("ThrottlingException", "Rate exceeded"),
+        Fault::fail_entries("ThrottlingException", "Rate exceeded"),
     ));
 
     let sent = put_events(&events(&proxy, RetryConfig::disabled()), 3)
@@ -446,10 +446,10 @@ async fn fail_entries_marks_every_entry_of_the_upstream_answer_as_failed() {
 #[tokio::test]
 async fn fail_entry_fails_only_the_chosen_entry_and_keeps_the_others() {
     let proxy = proxy().await;
-    proxy.inject(ProxyRule::new(
+    proxy.inject(FaultRule::new(
         "PutEvents",
         1,
-        ProxyFault::fail_entry(1, "InternalFailure", "Injected failure"),
+        Fault::fail_entry(1, "InternalFailure", "Injected failure"),
     ));
 
     let sent = put_events(&events(&proxy, RetryConfig::disabled()), 2)
@@ -470,7 +470,7 @@ async fn fail_entry_fails_only_the_chosen_entry_and_keeps_the_others() {
 #[tokio::test]
 async fn a_dropped_connection_fails_the_call_and_the_sdk_retry_gets_through() {
     let proxy = proxy().await;
-    proxy.inject(ProxyRule::new("PutEvents", 1, Fault::Drop));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::Drop));
     let err = put_events(&events(&proxy, RetryConfig::disabled()), 1)
         .await
         .expect_err("dropped");
@@ -481,7 +481,7 @@ async fn a_dropped_connection_fails_the_call_and_the_sdk_retry_gets_through() {
     assert_eq!(log(&proxy), [call("PutEvents", 0, Some("drop"))]);
 
     proxy.clear_calls();
-    proxy.inject(ProxyRule::new("PutEvents", 1, Fault::Drop));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::Drop));
     put_events(&events(&proxy, quick_retries()), 1)
         .await
         .expect("retried after the drop");
@@ -499,10 +499,10 @@ async fn internal_and_unavailable_faults_answer_500_and_503_in_each_protocol() {
     let proxy = proxy().await;
     let events = events(&proxy, RetryConfig::disabled());
     let scheduler = scheduler(&proxy, RetryConfig::disabled());
-    proxy.inject(ProxyRule::new("PutEvents", 1, Fault::Internal));
-    proxy.inject(ProxyRule::new("PutEvents", 1, Fault::Unavailable));
-    proxy.inject(ProxyRule::new("CreateSchedule", 1, Fault::Internal));
-    proxy.inject(ProxyRule::new("CreateSchedule", 1, Fault::Unavailable));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::Internal));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::Unavailable));
+    proxy.inject(FaultRule::new("CreateSchedule", 1, Fault::Internal));
+    proxy.inject(FaultRule::new("CreateSchedule", 1, Fault::Unavailable));
 
     for (status, code) in [(500, "InternalException"), (503, "ServiceUnavailable")] {
         let err = put_events(&events, 1).await.expect_err("fault");
@@ -514,7 +514,7 @@ async fn internal_and_unavailable_faults_answer_500_and_503_in_each_protocol() {
     }
     for (status, code) in [
         (500, "InternalServerException"),
-        (503, "ServiceUnavailable"),
+        (503, "ServiceUnavailableException"),
     ] {
         let err = create_schedule(&scheduler, &unique("proxy-fault"))
             .await
@@ -527,7 +527,7 @@ async fn internal_and_unavailable_faults_answer_500_and_503_in_each_protocol() {
     }
 
     // The wire format, as a JSON 1.1 client receives it.
-    proxy.inject(ProxyRule::new("PutEvents", 1, Fault::Internal));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::Internal));
     let answer = raw(
         proxy.addr(),
         "POST",
@@ -551,7 +551,7 @@ async fn internal_and_unavailable_faults_answer_500_and_503_in_each_protocol() {
 #[tokio::test]
 async fn a_delay_holds_the_call_back_then_forwards_it() {
     let proxy = proxy().await;
-    proxy.inject(ProxyRule::new("PutEvents", 1, Fault::delay(200)));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::delay(200)));
     let started = Instant::now();
     let sent = put_events(&events(&proxy, RetryConfig::disabled()), 1)
         .await
@@ -564,7 +564,7 @@ async fn a_delay_holds_the_call_back_then_forwards_it() {
 #[tokio::test]
 async fn a_hung_call_times_out_in_the_sdk_without_reaching_moto() {
     let proxy = proxy().await;
-    proxy.inject(ProxyRule::new("PutEvents", 1, Fault::Hang));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::Hang));
     let client = aws_sdk_eventbridge::Client::from_conf(
         events(&proxy, RetryConfig::disabled())
             .config()
@@ -602,10 +602,10 @@ async fn the_admin_api_adds_rules_and_reads_and_clears_the_call_log() {
     assert_eq!(added.status, 200, "{}", added.body);
     assert_eq!(
         proxy.faults(),
-        [ProxyRule::new(
+        [FaultRule::new(
             "ListSchedules",
             1,
-            ProxyFault::error(400, "ValidationException", "no")
+            Fault::error(400, "ValidationException", "no")
         )]
     );
 

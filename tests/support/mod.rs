@@ -40,6 +40,35 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A fixture whose times (every `time`, `timestamp` and `startedAt` member, at any depth) are
+/// moved to `at`, so that a test reads it as if it had been sent then, whatever today's date. The
+/// files keep fixed times, as users read them.
+pub fn fixture_at(name: &str, at: SystemTime) -> Value {
+    fn move_times(value: &mut Value, at: &str) {
+        match value {
+            Value::Object(object) => {
+                for (key, member) in object.iter_mut() {
+                    if matches!(key.as_str(), "time" | "timestamp" | "startedAt") && member.is_string() {
+                        *member = Value::String(at.to_owned());
+                    } else {
+                        move_times(member, at);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| move_times(item, at)),
+            _ => {}
+        }
+    }
+    let mut value = fixture(name);
+    move_times(&mut value, &supplychain_delete_instance::record::timestamp(aws_smithy_types::DateTime::from(at)));
+    value
+}
+
+/// A fixture as if it had just been sent: [`fixture_at`] now.
+pub fn fixture_now(name: &str) -> Value {
+    fixture_at(name, SystemTime::now())
+}
+
 /// Every fixture file under `events/<dir>`, by name.
 pub fn fixtures_in(dir: &str) -> Vec<(String, Value)> {
     let mut names: Vec<String> = std::fs::read_dir(repo_path("events").join(dir))
@@ -297,11 +326,32 @@ impl FunctionProcess {
         Self::spawn_through(&[], binary, function_name, env).await
     }
 
-    /// Like [`spawn`](Self::spawn), with `binary` run by `launcher`, a command and its arguments
-    /// (such as `qemu-aarch64 -L /usr/aarch64-linux-gnu` for a binary of another architecture),
-    /// which gets the same environment.
+    /// Like [`FunctionProcess::spawn`], with `binary` run by `launcher`, a command and its
+    /// arguments (such as `qemu-aarch64 -L /usr/aarch64-linux-gnu` for a binary of another
+    /// architecture), which gets the same environment.
     pub async fn spawn_through(launcher: &[&str], binary: &str, function_name: &str, env: &[(&str, String)]) -> FunctionProcess {
-        let runtime = std::sync::Arc::new(supplychain_emulator::runtime_api::RuntimeApi::start().await.expect("runtime API starts"));
+        let runtime = supplychain_emulator::runtime_api::RuntimeApi::start().await.expect("runtime API starts");
+        Self::launch(runtime, launcher, binary, function_name, env)
+    }
+
+    /// Like [`FunctionProcess::spawn`], against a Runtime API of the caller's.
+    pub fn spawn_on(
+        runtime: supplychain_emulator::runtime_api::RuntimeApi,
+        binary: &str,
+        function_name: &str,
+        env: &[(&str, String)],
+    ) -> FunctionProcess {
+        Self::launch(runtime, &[], binary, function_name, env)
+    }
+
+    fn launch(
+        runtime: supplychain_emulator::runtime_api::RuntimeApi,
+        launcher: &[&str],
+        binary: &str,
+        function_name: &str,
+        env: &[(&str, String)],
+    ) -> FunctionProcess {
+        let runtime = std::sync::Arc::new(runtime);
         let log_path = std::env::temp_dir().join(format!(
             "{function_name}-{}-{}.log",
             std::process::id(),
