@@ -251,6 +251,7 @@ async fn delete_mode_requests_up_to_the_cap_and_the_next_run_takes_the_deferred_
 
     let second = run(&function, fixture("sweep/delete.json"), "sweep-2", Duration::from_secs(30)).await.unwrap();
 
+    assert_eq!(ids(&second["selected"]), selected[5..], "the deleted instances are no longer selected");
     assert_eq!(ids(&second["requested"]), selected[5..10]);
     assert_eq!(ids(&second["deferred"]), selected[10..]);
     let events = sweep_events(&moto).await;
@@ -426,6 +427,28 @@ async fn end_to_end_the_sweep_requests_the_delete_function_deletes_and_the_check
     for id in &requested {
         assert_eq!(states(&emulator, id), ["Active", "Deleting", "Deleted"]);
     }
+}
+
+#[tokio::test]
+async fn a_bad_sweep_setting_stops_the_binary_at_init_naming_the_variable() {
+    let emulator = emulator().await;
+    let moto = moto().await;
+    for (name, value, expected) in [
+        ("SWEEP_MODE", "Delete", "but it must be report or delete"),
+        ("MAX_AGE_DAYS", "30", "MAX_AGE_DAYS is set without NAME_PREFIX"),
+        ("MAX_DELETIONS_PER_SWEEP", "none", "but it must be a whole number of at least 1"),
+    ] {
+        let mut env = moto.function_env(emulator.endpoint());
+        env.push((name, value.to_owned()));
+        let mut sweep = FunctionProcess::spawn(SWEEP_BIN, "sweep-instances", &env).await;
+
+        let status = sweep.wait().await;
+
+        assert!(!status.success(), "{name}");
+        let logs = sweep.logs();
+        assert!(logs.contains(name) && logs.contains(expected), "{name}: {logs}");
+    }
+    assert!(emulator.calls().is_empty());
 }
 
 /// The delete function keeps a request's other members as metadata and announces them under
