@@ -249,7 +249,11 @@ async fn delete_mode_requests_up_to_the_cap_and_the_next_run_takes_the_deferred_
         assert_eq!(serde_json::to_value(response).unwrap()["instance"]["state"], "Deleting");
     }
 
+    emulator.clear_calls();
     let second = run(&function, fixture("sweep/delete.json"), "sweep-2", Duration::from_secs(30)).await.unwrap();
+
+    assert_eq!(second["examined"], 64);
+    assert_eq!(emulator.call_count("ListTagsForResource"), 64 - 5, "Deleted instances are not read");
 
     assert_eq!(ids(&second["selected"]), selected[5..], "the deleted instances are no longer selected");
     assert_eq!(ids(&second["requested"]), selected[5..10]);
@@ -261,6 +265,14 @@ async fn delete_mode_requests_up_to_the_cap_and_the_next_run_takes_the_deferred_
     for id in &selected[..5] {
         assert_eq!(states(&emulator, id), ["Active", "Deleting", "Deleted"]);
     }
+
+    // Without the override the configured cap of 50 applies: fewer are selected, all are requested.
+    let third = run(&function, json!({"mode": "delete"}), "sweep-3", Duration::from_secs(30)).await.unwrap();
+
+    assert_eq!(ids(&third["requested"]), selected[5..], "the ten requested by the second run are not deleted yet");
+    assert_eq!(third["deferred"], json!([]));
+    let events = sweep_events(&moto).await;
+    assert_eq!(of_type(&events, "Supply Chain Instance Deletion Requested").len(), 15);
 }
 
 #[tokio::test]
