@@ -5,6 +5,10 @@
 //! EventBridge Scheduler's part by firing each one-time schedule when it falls due, and prints each
 //! step and the instance's state changes.
 //!
+//! An event of `events/sweep/` starts with the sweep instead, against the instances of
+//! `events/sweep/seed.json`: the sweep's deletion requests go to the delete function, as the
+//! stack's rule sends them, and each deletion is followed as above.
+//!
 //! `scripts/run-local [EVENT_FILE]` builds everything and runs this (default `events/direct.json`).
 
 #[path = "../tests/support/mod.rs"]
@@ -23,13 +27,17 @@ async fn main() {
     let event: Value = serde_json::from_str(&std::fs::read_to_string(&event_file).unwrap_or_else(|e| panic!("{event_file}: {e}")))
         .unwrap_or_else(|e| panic!("{event_file}: {e}"));
 
+    let sweeping = event_file.contains("sweep/");
+    let seed_file = if sweeping { "events/sweep/seed.json" } else { "events/seed.json" };
+
     let emulator = emulator_with(EmulatorConfig { delete_delay: Duration::from_secs(5), ..Default::default() }).await;
-    let seeds: Vec<SeedInstance> = serde_json::from_str(&std::fs::read_to_string(repo_path("events/seed.json")).unwrap()).unwrap();
+    let seeds: Vec<SeedInstance> = serde_json::from_str(&std::fs::read_to_string(repo_path(seed_file)).unwrap()).unwrap();
     for seed in seeds {
         let instance = emulator.seed(seed);
         println!("• emulator: instance {} is {}", instance.instance_id, instance.state);
     }
     let moto = Moto::start().await;
+    moto.subscribe("supplychain-instance-sweep").await;
     println!("• emulator at {}, moto at {}, bus {}", emulator.endpoint(), moto.endpoint, moto.bus);
 
     let binaries = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
@@ -38,29 +46,48 @@ async fn main() {
         ("POLL_INTERVAL_SECONDS", "2".to_owned()),
         ("MAX_POLL_INTERVAL_SECONDS", "4".to_owned()),
         ("MAX_WAIT_SECONDS", "120".to_owned()),
+        ("MAX_AGE_DAYS", "30".to_owned()),
+        ("NAME_PREFIX", "trial-".to_owned()),
     ]);
     let delete = FunctionProcess::spawn(binaries.join("delete-instance").to_str().unwrap(), "delete-instance", &env).await;
     let check = FunctionProcess::spawn(binaries.join("check-instance-status").to_str().unwrap(), "check-instance-status", &env).await;
 
-    println!("\n▶ delete-instance ← {event_file}");
-    let outcome = delete.invoke(event, DELETE_ARN, Duration::from_secs(30)).await;
-    print_outcome(&outcome);
+    if sweeping {
+        let sweep = FunctionProcess::spawn(binaries.join("sweep-instances").to_str().unwrap(), "sweep-instances", &env).await;
+        println!("\n▶ sweep-instances ← {event_file}");
+        print_outcome(&sweep.invoke(event, SWEEP_ARN, Duration::from_secs(60)).await);
+    } else {
+        println!("\n▶ delete-instance ← {event_file}");
+        print_outcome(&delete.invoke(event, DELETE_ARN, Duration::from_secs(30)).await);
+    }
 
     // Follow every announcement until each deletion has ended.
     let mut following = 0usize;
     let mut schedules_fired = 0usize;
     loop {
+        let mut requested = false;
         for announced in moto.received().await {
             let detail_type = announced["detail-type"].as_str().unwrap_or_default().to_owned();
             println!("\n◀ event on the bus: {detail_type}");
             println!("{}", serde_json::to_string_pretty(&announced["detail"]).unwrap());
-            if detail_type == "Supply Chain Instance Deletion Started" {
-                following += 1;
-                println!("\n▶ check-instance-status ← the Deletion Started event");
-                print_outcome(&check.invoke(announced, CHECK_ARN, Duration::from_secs(30)).await);
-            } else {
-                following = following.saturating_sub(1);
+            match detail_type.as_str() {
+                "Supply Chain Instance Deletion Started" => {
+                    following += 1;
+                    println!("\n▶ check-instance-status ← the Deletion Started event");
+                    print_outcome(&check.invoke(announced, CHECK_ARN, Duration::from_secs(30)).await);
+                }
+                "Supply Chain Instance Deletion Requested" => {
+                    requested = true;
+                    println!("\n▶ delete-instance ← the sweep's Deletion Requested event");
+                    print_outcome(&delete.invoke(announced, DELETE_ARN, Duration::from_secs(30)).await);
+                }
+                "Supply Chain Instance Sweep Completed" => {}
+                _ => following = following.saturating_sub(1),
             }
+        }
+        // A deletion just requested announces its start on the next round.
+        if requested {
+            continue;
         }
         if following == 0 {
             break;
@@ -89,6 +116,8 @@ async fn main() {
         println!("    {} {} → {}", call.operation, call.instance_id.unwrap_or_default(), call.status);
     }
 }
+
+const SWEEP_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sweep-instances";
 
 fn is_marker(name: &str) -> bool {
     // Re-check schedules end in the attempt number; markers of announced ends in a 16-digit hash.

@@ -49,6 +49,129 @@ pub struct CheckSettings {
     pub max_wait: Duration,
 }
 
+/// What the sweep does with the instances it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepMode {
+    /// Select and report; change nothing.
+    Report,
+    /// Also put one Deletion Requested event per selected instance on the bus, up to the cap.
+    Delete,
+}
+
+impl SweepMode {
+    /// The mode named exactly `report` or `delete`.
+    pub fn parse(text: &str) -> Option<SweepMode> {
+        match text {
+            "report" => Some(SweepMode::Report),
+            "delete" => Some(SweepMode::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// The optional age rule: an instance whose name starts with `name_prefix` and that was created more
+/// than `max_age_days` days ago is expired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgeRule {
+    /// `MAX_AGE_DAYS`.
+    pub max_age_days: u64,
+    /// `NAME_PREFIX`.
+    pub name_prefix: String,
+}
+
+/// Settings of the sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSettings {
+    /// `EVENT_BUS_NAME` is required: the report (and in delete mode each request) goes on the bus.
+    pub common: CommonSettings,
+    /// `SWEEP_MODE` (`report`): `report` or `delete`.
+    pub mode: SweepMode,
+    /// `EXPIRY_TAG` (`ExpiresAt`): the tag holding an RFC 3339 time or a `YYYY-MM-DD` date; empty
+    /// turns the tag rule off.
+    pub expiry_tag: Option<String>,
+    /// `MAX_AGE_DAYS` with `NAME_PREFIX`: both or neither.
+    pub age_rule: Option<AgeRule>,
+    /// `DELETION_PROTECTION_TAG` (`DeletionProtection`), as the delete function reads it; empty
+    /// turns the check off (the delete function still checks its own setting).
+    pub protection_tag: Option<String>,
+    /// `MAX_DELETIONS_PER_SWEEP` (10): requests sent per run; the rest wait for the next run.
+    pub max_deletions: u32,
+    /// `SWEEP_CONCURRENCY` (8): tag reads in flight at once.
+    pub concurrency: usize,
+    /// `SWEEP_SEND_RESERVE_MS` (2000): examining stops this long before the budget ends, so that
+    /// what was selected can still be sent and the report put on the bus.
+    pub send_reserve: Duration,
+}
+
+impl SweepSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
+        let common = CommonSettings::from_lookup(get)?;
+        if common.event_bus.is_none() {
+            return Err(ConfigError(
+                "EVENT_BUS_NAME is not set, but the sweep needs it: it puts its report, and in delete mode its \
+                 deletion requests, on that bus"
+                    .to_owned(),
+            ));
+        }
+        let mode = match get("SWEEP_MODE").as_deref().map(str::trim) {
+            None | Some("") => SweepMode::Report,
+            Some(text) => SweepMode::parse(text)
+                .ok_or_else(|| ConfigError(format!("SWEEP_MODE is {text:?}, but it must be report or delete")))?,
+        };
+        let expiry_tag = match get("EXPIRY_TAG") {
+            None => Some("ExpiresAt".to_owned()),
+            Some(tag) if tag.trim().is_empty() => None,
+            Some(tag) => Some(tag),
+        };
+        let max_age = get("MAX_AGE_DAYS").filter(|v| !v.trim().is_empty());
+        let prefix = get("NAME_PREFIX").filter(|v| !v.is_empty());
+        let age_rule = match (max_age, prefix) {
+            (None, None) => None,
+            (Some(_), Some(name_prefix)) => {
+                Some(AgeRule { max_age_days: number(get, "MAX_AGE_DAYS", 0, 1)?, name_prefix })
+            }
+            (Some(_), None) => {
+                return Err(ConfigError(
+                    "MAX_AGE_DAYS is set without NAME_PREFIX; the age rule needs both, so that it only ever applies \
+                     to instances named for it"
+                        .to_owned(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError("NAME_PREFIX is set without MAX_AGE_DAYS; the age rule needs both".to_owned()))
+            }
+        };
+        if expiry_tag.is_none() && age_rule.is_none() {
+            return Err(ConfigError(
+                "EXPIRY_TAG is empty and no age rule is set (MAX_AGE_DAYS with NAME_PREFIX), so the sweep could never \
+                 select an instance"
+                    .to_owned(),
+            ));
+        }
+        Ok(SweepSettings {
+            common,
+            mode,
+            expiry_tag,
+            age_rule,
+            protection_tag: match get("DELETION_PROTECTION_TAG") {
+                None => Some("DeletionProtection".to_owned()),
+                Some(tag) if tag.is_empty() => None,
+                Some(tag) => Some(tag),
+            },
+            max_deletions: u32::try_from(number(get, "MAX_DELETIONS_PER_SWEEP", 10, 1)?).map_err(|_| {
+                ConfigError("MAX_DELETIONS_PER_SWEEP is larger than 4294967295".to_owned())
+            })?,
+            concurrency: number(get, "SWEEP_CONCURRENCY", 8, 1)? as usize,
+            send_reserve: Duration::from_millis(number(get, "SWEEP_SEND_RESERVE_MS", 2_000, 0)?),
+        })
+    }
+}
+
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl CommonSettings {
@@ -164,5 +287,59 @@ mod tests {
         let error = CheckSettings::from_lookup(&lookup(&[("POLL_INTERVAL_SECONDS", "120"), ("MAX_POLL_INTERVAL_SECONDS", "60")]))
             .unwrap_err();
         assert!(error.to_string().contains("shorter than"), "{error}");
+    }
+    fn sweep(pairs: &[(&str, &str)]) -> Result<SweepSettings, ConfigError> {
+        let mut all = vec![("EVENT_BUS_NAME", "bus")];
+        all.extend_from_slice(pairs);
+        SweepSettings::from_lookup(&lookup(&all))
+    }
+
+    #[test]
+    fn the_sweep_reports_by_the_expires_at_tag_by_default() {
+        let settings = sweep(&[]).unwrap();
+        assert_eq!(settings.mode, SweepMode::Report);
+        assert_eq!(settings.expiry_tag.as_deref(), Some("ExpiresAt"));
+        assert_eq!(settings.age_rule, None);
+        assert_eq!(settings.protection_tag.as_deref(), Some("DeletionProtection"));
+        assert_eq!((settings.max_deletions, settings.concurrency), (10, 8));
+    }
+
+    #[test]
+    fn the_sweep_needs_an_event_bus() {
+        let error = SweepSettings::from_lookup(&lookup(&[])).unwrap_err();
+        assert!(error.to_string().contains("EVENT_BUS_NAME is not set"), "{error}");
+    }
+
+    #[test]
+    fn a_sweep_mode_other_than_report_or_delete_names_the_variable() {
+        let error = sweep(&[("SWEEP_MODE", "Delete")]).unwrap_err();
+        assert!(error.to_string().contains("SWEEP_MODE is \"Delete\", but it must be report or delete"), "{error}");
+        assert_eq!(sweep(&[("SWEEP_MODE", "delete")]).unwrap().mode, SweepMode::Delete);
+    }
+
+    #[test]
+    fn the_age_rule_needs_both_its_variables() {
+        let error = sweep(&[("MAX_AGE_DAYS", "30")]).unwrap_err();
+        assert!(error.to_string().contains("MAX_AGE_DAYS is set without NAME_PREFIX"), "{error}");
+        let error = sweep(&[("NAME_PREFIX", "trial-")]).unwrap_err();
+        assert!(error.to_string().contains("NAME_PREFIX is set without MAX_AGE_DAYS"), "{error}");
+        let error = sweep(&[("NAME_PREFIX", "trial-"), ("MAX_AGE_DAYS", "0")]).unwrap_err();
+        assert!(error.to_string().contains("MAX_AGE_DAYS is \"0\""), "{error}");
+        let rule = sweep(&[("NAME_PREFIX", "trial-"), ("MAX_AGE_DAYS", "30")]).unwrap().age_rule.unwrap();
+        assert_eq!((rule.max_age_days, rule.name_prefix.as_str()), (30, "trial-"));
+    }
+
+    #[test]
+    fn a_sweep_without_any_rule_is_refused() {
+        let error = sweep(&[("EXPIRY_TAG", "")]).unwrap_err();
+        assert!(error.to_string().contains("could never select"), "{error}");
+    }
+
+    #[test]
+    fn bad_sweep_numbers_name_their_variable() {
+        for name in ["MAX_DELETIONS_PER_SWEEP", "SWEEP_CONCURRENCY"] {
+            let error = sweep(&[(name, "0")]).unwrap_err();
+            assert!(error.to_string().contains(&format!("{name} is \"0\"")), "{error}");
+        }
     }
 }

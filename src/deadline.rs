@@ -30,6 +30,13 @@ impl Budget {
         Budget { ends: now + left }
     }
 
+    /// A budget that ends `by` earlier (never before now), for a phase that must leave time for the
+    /// one after it.
+    pub fn ending_before(&self, by: Duration) -> Budget {
+        let now = Instant::now();
+        Budget { ends: self.ends.checked_sub(by).filter(|ends| *ends > now).unwrap_or(now) }
+    }
+
     /// The time left, or `None` once it is spent.
     pub fn remaining(&self) -> Option<Duration> {
         self.ends.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
@@ -118,6 +125,15 @@ mod tests {
         let error = budget.within("GetInstance", std::future::pending::<()>()).await.unwrap_err();
         assert_eq!(error.error_type(), "Timeout");
         assert!(error.to_string().contains("GetInstance did not complete before the invocation deadline"), "{error}");
+    }
+
+    #[test]
+    fn a_budget_ending_before_another_leaves_the_difference_or_nothing() {
+        let now = Instant::now();
+        let budget = Budget { ends: now + Duration::from_secs(10) };
+        let shorter = budget.ending_before(Duration::from_secs(4));
+        assert_eq!(shorter.ends, now + Duration::from_secs(6));
+        assert!(budget.ending_before(Duration::from_secs(11)).remaining().is_none());
     }
 
     #[tokio::test]

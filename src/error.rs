@@ -171,6 +171,7 @@ macro_rules! supply_chain_error_kind {
 supply_chain_error_kind!(
     aws_sdk_supplychain::operation::delete_instance::DeleteInstanceError,
     aws_sdk_supplychain::operation::get_instance::GetInstanceError,
+    aws_sdk_supplychain::operation::list_instances::ListInstancesError,
     aws_sdk_supplychain::operation::list_tags_for_resource::ListTagsForResourceError,
 );
 

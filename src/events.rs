@@ -14,7 +14,7 @@ const MAX_ENTRIES: usize = 10;
 /// PutEvents takes at most 256 KiB per call, counted over each entry's source, detail-type, detail and resources.
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
-/// One event to put on the bus, under [`EVENT_SOURCE`].
+/// One event to put on the bus, under the bus's source ([`EVENT_SOURCE`] unless [`EventBus::with_source`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Announcement {
     pub detail_type: &'static str,
@@ -25,8 +25,8 @@ pub struct Announcement {
 
 impl Announcement {
     /// The size PutEvents counts for this entry (the time member adds 14 bytes).
-    fn size(&self, detail: &str) -> usize {
-        14 + EVENT_SOURCE.len() + self.detail_type.len() + detail.len() + self.resources.iter().map(String::len).sum::<usize>()
+    fn size(&self, source: &str, detail: &str) -> usize {
+        14 + source.len() + self.detail_type.len() + detail.len() + self.resources.iter().map(String::len).sum::<usize>()
     }
 }
 
@@ -35,11 +35,18 @@ impl Announcement {
 pub struct EventBus {
     client: Client,
     name: String,
+    source: &'static str,
 }
 
 impl EventBus {
+    /// A bus announcing under [`EVENT_SOURCE`].
     pub fn new(client: Client, name: impl Into<String>) -> Self {
-        EventBus { client, name: name.into() }
+        EventBus { client, name: name.into(), source: EVENT_SOURCE }
+    }
+
+    /// The same bus, announcing under `source` (the sweep's own, which its IAM policy is limited to).
+    pub fn with_source(self, source: &'static str) -> Self {
+        EventBus { source, ..self }
     }
 
     pub fn name(&self) -> &str {
@@ -57,7 +64,7 @@ impl EventBus {
             let mut end = start;
             let mut bytes = 0;
             while end < announcements.len() && end - start < MAX_ENTRIES {
-                let size = announcements[end].size(&details[end]);
+                let size = announcements[end].size(self.source, &details[end]);
                 if end > start && bytes + size > MAX_REQUEST_BYTES {
                     break;
                 }
@@ -76,7 +83,7 @@ impl EventBus {
         let entries = announcements.iter().zip(details).map(|(a, detail)| {
             PutEventsRequestEntry::builder()
                 .event_bus_name(&self.name)
-                .source(EVENT_SOURCE)
+                .source(self.source)
                 .detail_type(a.detail_type)
                 .detail(detail)
                 .set_resources(Some(a.resources.clone()))

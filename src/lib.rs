@@ -2,6 +2,7 @@
 //!
 //! - [`delete::DeleteFunction`]: the `delete-instance` function.
 //! - [`check::CheckFunction`]: the `check-instance-status` function.
+//! - [`sweep::SweepFunction`]: the `sweep-instances` function.
 //! - [`input`]: the accepted event shapes; [`record`]: the output record; [`error`]: the error names.
 //! - [`supply_chain`], [`events`], [`scheduler`]: the adapters to the AWS services.
 
@@ -18,11 +19,14 @@ pub mod runtime;
 pub mod scheduler;
 pub mod shutdown;
 pub mod supply_chain;
+pub mod sweep;
+pub mod sweep_input;
 
-pub use config::{CheckSettings, ConfigError, DeleteSettings};
+pub use config::{CheckSettings, ConfigError, DeleteSettings, SweepSettings};
 pub use check::{CheckFunction, CheckResponse};
 pub use delete::{DeleteFunction, DeleteResponse};
 pub use error::Error;
+pub use sweep::{SweepFunction, SweepReport};
 
 /// Builds the delete function from the environment: settings first (so a bad value stops init with a
 /// clear message), then the SDK clients from `aws-config` defaults (`AWS_REGION`, credentials,
@@ -46,7 +50,16 @@ pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
     Ok(CheckFunction::new(clients.supply_chain, clients.bus, scheduler, settings))
 }
 
-/// The clients both functions share, built once at init from one SDK configuration.
+/// Builds the sweep from the environment, as [`delete_function_from_env`] does; its settings
+/// require `EVENT_BUS_NAME`.
+pub async fn sweep_function_from_env() -> Result<SweepFunction, ConfigError> {
+    let settings = SweepSettings::from_env()?;
+    let clients = Clients::load(&settings.common).await?;
+    let bus = clients.bus.ok_or_else(|| ConfigError("EVENT_BUS_NAME is not set, but the sweep needs it".to_owned()))?;
+    Ok(SweepFunction::new(clients.supply_chain, bus, settings))
+}
+
+/// The clients the functions share, built once at init from one SDK configuration.
 struct Clients {
     sdk_config: aws_config::SdkConfig,
     supply_chain: supply_chain::SupplyChain,

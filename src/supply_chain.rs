@@ -1,4 +1,4 @@
-//! The adapter to AWS Supply Chain: the three calls the functions make, each bounded by the
+//! The adapter to AWS Supply Chain: the calls the functions make, each bounded by the
 //! invocation's budget and each failure classified into [`Error`].
 
 use std::collections::HashMap;
@@ -54,6 +54,21 @@ impl SupplyChain {
             .await?
             .map_err(|e| Error::from_supply_chain(OP, e))?;
         record_of(OP, output.instance())
+    }
+
+    /// One page of ListInstances, every state included, with the token of the next page if there is
+    /// one. Pages are asked at the service's largest size (20 instances), to make the fewest calls.
+    pub async fn list_instances_page(
+        &self,
+        next_token: Option<&str>,
+        budget: &Budget,
+    ) -> Result<(Vec<InstanceRecord>, Option<String>), Error> {
+        const OP: &str = "ListInstances";
+        const PAGE_SIZE: i32 = 20;
+        let call = self.client.list_instances().max_results(PAGE_SIZE).set_next_token(next_token.map(str::to_owned));
+        let output = budget.within(OP, call.send()).await?.map_err(|e| Error::from_supply_chain(OP, e))?;
+        let instances = output.instances().iter().map(InstanceRecord::from).collect();
+        Ok((instances, output.next_token().filter(|token| !token.is_empty()).map(str::to_owned)))
     }
 
     pub async fn tags(&self, resource_arn: &str, budget: &Budget) -> Result<HashMap<String, String>, Error> {

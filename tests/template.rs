@@ -155,6 +155,7 @@ fn both_functions_are_arm64_rust_binaries_with_json_logs_kept_for_the_retention_
     for (id, binary, log_group) in [
         ("DeleteInstanceFunction", "delete-instance", "DeleteInstanceLogGroup"),
         ("CheckInstanceStatusFunction", "check-instance-status", "CheckInstanceStatusLogGroup"),
+        ("SweepInstancesFunction", "sweep-instances", "SweepInstancesLogGroup"),
     ] {
         let source = &template["Resources"][id];
         assert_eq!(source["Metadata"], json!({ "BuildMethod": "rust-cargolambda", "BuildProperties": { "Binary": binary } }), "{id}");
@@ -187,8 +188,36 @@ fn the_environment_sets_what_each_function_reads_from_the_parameters() {
     assert_eq!(check["POLL_INTERVAL_SECONDS"], json!({ "Ref": "PollIntervalSeconds" }));
     assert_eq!(check["MAX_POLL_INTERVAL_SECONDS"], json!({ "Ref": "MaxPollIntervalSeconds" }));
     assert_eq!(check["MAX_WAIT_SECONDS"], json!({ "Ref": "MaxWaitSeconds" }));
+    let sweep = &properties("SweepInstancesFunction")["Environment"]["Variables"];
+    assert_eq!(sweep["EVENT_BUS_NAME"], bus);
+    assert!(sweep.get("SSL_CERT_FILE").is_none() && sweep.get("SSL_CERT_DIR").is_none());
+    for (variable, parameter) in [
+        ("SWEEP_MODE", "SweepMode"),
+        ("MAX_DELETIONS_PER_SWEEP", "MaxDeletionsPerSweep"),
+        ("EXPIRY_TAG", "ExpiryTag"),
+        ("MAX_AGE_DAYS", "MaxAgeDays"),
+        ("NAME_PREFIX", "NamePrefix"),
+        ("DELETION_PROTECTION_TAG", "DeletionProtectionTag"),
+    ] {
+        assert_eq!(sweep[variable], json!({ "Ref": parameter }), "{variable}");
+    }
     let parameters = tools::transformed_template()["Parameters"].as_object().unwrap();
-    for name in ["EventBusName", "DeletionProtectionTag", "PollIntervalSeconds", "MaxWaitSeconds", "LogRetentionInDays"] {
+    assert_eq!(parameters["SweepMode"]["Default"], "report", "the sweep only reports until told otherwise");
+    assert_eq!(parameters["SweepMode"]["AllowedValues"], json!(["report", "delete"]));
+    assert_eq!(parameters["SweepSchedule"]["Default"], "rate(1 day)");
+    for name in [
+        "EventBusName",
+        "DeletionProtectionTag",
+        "PollIntervalSeconds",
+        "MaxWaitSeconds",
+        "LogRetentionInDays",
+        "SweepSchedule",
+        "SweepMode",
+        "MaxDeletionsPerSweep",
+        "ExpiryTag",
+        "MaxAgeDays",
+        "NamePrefix",
+    ] {
         assert!(parameters[name]["Description"].is_string(), "parameter {name} is described");
     }
 }
@@ -214,7 +243,12 @@ fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
                 }
             }
         }
+        let actions = strings(&statement["Action"]);
         for text in texts.into_iter().filter(|t| t.contains('*')) {
+            // A list action of a service's top-level collection takes no resource-level permission.
+            if text == "*" && actions == ["scn:ListInstances"] {
+                continue;
+            }
             assert_ne!(text, "*", "{place}: the resource is *");
             // The line that writes this resource, and the comment block right above it.
             let at = lines
@@ -274,6 +308,17 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
     .map(String::from)
     .into();
     assert_eq!(actions_of("CheckInstanceStatusRole"), check);
+    let sweep: BTreeSet<String> = [
+        "scn:ListInstances",
+        "scn:ListTagsForResource",
+        "events:PutEvents",
+        "sqs:SendMessage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(actions_of("SweepInstancesRole"), sweep, "the sweep reads and announces, and never deletes");
     assert_eq!(actions_of("SchedulerRolePolicy"), BTreeSet::from(["lambda:InvokeFunction".to_owned()]));
     assert_eq!(actions_of("DeletionWorkflowRole"), BTreeSet::from(["lambda:InvokeFunction".to_owned()]));
 
@@ -288,6 +333,9 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         assert_eq!(put["Condition"]["StringEquals"]["events:source"], "supplychain-delete-instance", "{sid}");
         assert_eq!(put["Resource"]["Fn::If"][1], json!({ "Fn::GetAtt": ["EventBus", "Arn"] }), "{sid}");
     }
+    let sweeps = statement("AnnounceSweeps");
+    assert_eq!(sweeps["Condition"]["StringEquals"]["events:source"], "supplychain-instance-sweep");
+    assert_eq!(sweeps["Resource"]["Fn::If"][1], json!({ "Fn::GetAtt": ["EventBus", "Arn"] }));
 
     // The checker passes the scheduler role and no other, to Scheduler only.
     let pass = statement("PassSchedulerRole");
@@ -327,7 +375,7 @@ fn the_request_queue_feeds_the_delete_function_with_partial_batch_responses_and_
 #[test]
 fn both_functions_retry_asynchronous_events_and_send_what_fails_to_a_dead_letter_queue() {
     let dead_letters = json!({ "Fn::GetAtt": ["InvocationDeadLetterQueue", "Arn"] });
-    for function in ["DeleteInstanceFunction", "CheckInstanceStatusFunction"] {
+    for function in ["DeleteInstanceFunction", "CheckInstanceStatusFunction", "SweepInstancesFunction"] {
         let config = properties(&format!("{function}EventInvokeConfig"));
         assert!(config["MaximumRetryAttempts"].as_u64().is_some(), "{function}");
         assert!(config["MaximumEventAgeInSeconds"].as_u64().is_some(), "{function}");
@@ -351,6 +399,7 @@ fn every_dead_letter_queue_and_both_functions_have_an_alarm() {
     for watched in [
         json!({ "Ref": "DeleteInstanceFunction" }),
         json!({ "Ref": "CheckInstanceStatusFunction" }),
+        json!({ "Ref": "SweepInstancesFunction" }),
         json!({ "Fn::GetAtt": ["RequestDeadLetterQueue", "QueueName"] }),
         json!({ "Fn::GetAtt": ["InvocationDeadLetterQueue", "QueueName"] }),
     ] {
@@ -361,9 +410,33 @@ fn every_dead_letter_queue_and_both_functions_have_an_alarm() {
 #[test]
 fn the_outputs_name_the_bus_the_queue_the_state_machine_and_both_functions() {
     let outputs = tools::transformed_template()["Outputs"].as_object().unwrap();
-    for name in ["EventBusName", "RequestQueueUrl", "DeletionWorkflowArn", "DeleteInstanceFunctionArn", "CheckInstanceStatusFunctionArn"] {
+    for name in ["EventBusName", "RequestQueueUrl", "DeletionWorkflowArn", "DeleteInstanceFunctionArn", "CheckInstanceStatusFunctionArn", "SweepInstancesFunctionArn"] {
         assert!(outputs.contains_key(name), "no output {name}");
     }
+}
+
+#[test]
+fn the_sweep_runs_on_its_recurring_schedule_with_the_configured_settings() {
+    let schedules: Vec<(&String, &Value)> =
+        resources().iter().filter(|(_, r)| r["Type"] == "AWS::Scheduler::Schedule").collect();
+    assert_eq!(schedules.len(), 1, "{schedules:?}");
+    let schedule = &schedules[0].1["Properties"];
+    assert_eq!(schedule["ScheduleExpression"], json!({ "Ref": "SweepSchedule" }));
+    assert_eq!(schedule["FlexibleTimeWindow"], json!({ "Mode": "OFF" }));
+    assert_eq!(schedule["Target"]["Arn"], json!({ "Fn::GetAtt": ["SweepInstancesFunction", "Arn"] }));
+    // The input the sweep reads as "run with the configured settings" (events/sweep/scheduled.json).
+    let input: Value = serde_json::from_str(schedule["Target"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, fixture("sweep/scheduled.json"));
+    // The role Scheduler assumes may invoke the sweep and nothing else.
+    let role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0].as_str().unwrap();
+    let actions: BTreeSet<String> = properties(role)["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap().clone())
+        .flat_map(|s| strings(&s["Action"]))
+        .collect();
+    assert_eq!(actions, BTreeSet::from(["lambda:InvokeFunction".to_owned()]), "{role}");
 }
 
 #[test]
@@ -387,6 +460,8 @@ fn the_request_fixtures_match_the_deletion_rule_and_our_own_announcements_do_not
         "check/deletion-started.json": fixture("check/deletion-started.json"),
         "invalid/own-announcement.json": fixture("invalid/own-announcement.json"),
         "a deletion request sent as supplychain-delete-instance": own_request,
+        "sweep/deletion-requested.json": fixture("sweep/deletion-requested.json"),
+        "sweep/sweep-completed.json": fixture("sweep/sweep-completed.json"),
     });
     // The SQS fixtures carry EventBridge events in their bodies too.
     for record in fixture("sqs-batch.json")["Records"].as_array().unwrap() {
@@ -412,6 +487,9 @@ fn the_request_fixtures_match_the_deletion_rule_and_our_own_announcements_do_not
     let check = &matches["CheckInstanceStatusFunctionDeletionStarted"];
     assert_eq!(delete["eventbridge-deletion-requested.json"], true);
     assert_eq!(delete["sqs-batch.json message 2e1424d4-f796-459a-8184-9c92662be6da"], true);
+    assert_eq!(delete["sweep/deletion-requested.json"], true, "the sweep's requests reach the delete function");
+    assert_eq!(delete["sweep/sweep-completed.json"], false);
+    assert_eq!(check["sweep/sweep-completed.json"], false);
     for own in ["check/deletion-started.json", "invalid/own-announcement.json", "a deletion request sent as supplychain-delete-instance"] {
         assert_eq!(delete[own], false, "{own} must not start a deletion");
     }

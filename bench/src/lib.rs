@@ -13,6 +13,10 @@
 //! * the service floor: a raw HTTP/1.1 client on one kept-alive TLS connection sending the same
 //!   `DELETE /api/instance/{id}` in a loop (inside this process, on a thread of its own).
 //!
+//! Beside them, `sweep-instances` sweeps a fleet of [`SWEEP_FLEET`] instances in report mode, once
+//! per round in one process, on an emulator of its own over plain HTTP: its time, and its calls,
+//! which must be exactly one ListInstances per page and one ListTagsForResource per instance.
+//!
 //! Subjects are interleaved: each round starts every subject once, so load from other processes on
 //! the machine falls on all of them alike and the ratios, taken within one run, stay meaningful
 //! even when the absolute numbers move. The order changes from round to round, so no subject
@@ -38,6 +42,9 @@ const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "123456789012";
 const DELETE_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:delete-instance";
 const CHECK_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:check-instance-status";
+const SWEEP_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sweep-instances";
+/// The instances of the sweep's fleet: 25 pages of ListInstances.
+pub const SWEEP_FLEET: usize = 500;
 /// The emulator runs without credentials: it checks the form of each signature, not its value.
 const ACCESS_KEY_ID: &str = "AKIABENCHMARK0000001";
 const SECRET_ACCESS_KEY: &str = "bench/secret/key/for/the/local/emulator";
@@ -45,7 +52,7 @@ const SECRET_ACCESS_KEY: &str = "bench/secret/key/for/the/local/emulator";
 /// What to run and how much.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Where `delete-instance`, `check-instance-status`, `noop-function` and
+    /// Where `delete-instance`, `check-instance-status`, `sweep-instances`, `noop-function` and
     /// `delete-instance-multi-thread` are.
     pub bin_dir: PathBuf,
     /// Which build they are (`release` or `debug`), for the report.
@@ -169,8 +176,9 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         measure_sdk_floor(&emulator, &identity, options.warm + 1, &mut sdk_floor).await?;
     }
 
+    let sweep = measure_sweep(options, options.rounds).await?;
     let sizes = sizes(options)?;
-    Ok(report(options, &subjects, &samples, &Floors { service: floor, handshakes, sdk: sdk_floor }, &sizes))
+    Ok(report(options, &subjects, &samples, &Floors { service: floor, handshakes, sdk: sdk_floor }, &sizes, &sweep))
 }
 
 /// `0..n` in an order drawn from `seed` (Fisher-Yates over a xorshift generator: reproducible, and
@@ -435,6 +443,119 @@ async fn measure_cold_start(subject: &Subject, emulator: &Emulator, options: &Op
     let _ = child.start_kill();
     let _ = child.wait().await;
     Ok(())
+}
+
+/// Runs of `sweep-instances` over a fleet of [`SWEEP_FLEET`] instances, and the calls each made.
+#[derive(Debug, Clone, Default)]
+struct SweepSamples {
+    /// Each run's time, from the invocation handed out to its answer; the first run is the first
+    /// invocation of the process.
+    runs: Vec<Duration>,
+    /// Calls of one run, by operation (the same in every run, or the measurement fails).
+    calls: Vec<(String, usize)>,
+    /// PutEvents calls of one run (the report).
+    puts: usize,
+    selected: u64,
+}
+
+/// The sweep, in report mode, `runs` times in one process against a fleet of [`SWEEP_FLEET`]
+/// instances (one in five expired), on an emulator of its own over plain HTTP and a stand-in bus
+/// that accepts every PutEvents entry. Every run must examine the whole fleet with exactly one
+/// ListInstances per page and one ListTagsForResource per instance, or the measurement fails.
+async fn measure_sweep(options: &Options, runs: usize) -> Result<SweepSamples, String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use supplychain_emulator::http::{bind, json_response, serve, stop_pair};
+
+    let config = EmulatorConfig { account_id: ACCOUNT.into(), region: REGION.into(), ..Default::default() };
+    let emulator = Emulator::start(config).await.map_err(|e| format!("sweep emulator: {e}"))?;
+    for n in 0..SWEEP_FLEET {
+        let expires = if n % 5 == 0 { "2020-01-31" } else { "9999-12-31" };
+        emulator.seed(SeedInstance { tags: [("ExpiresAt".to_owned(), expires.to_owned())].into(), ..Default::default() });
+    }
+    // PutEvents (awsJson 1.1) answered with one event id per entry.
+    let puts = Arc::new(AtomicUsize::new(0));
+    let (listener, bus_addr) = bind(([127, 0, 0, 1], 0).into()).await.map_err(|e| format!("bus: {e}"))?;
+    let (_stop_bus, bus_stop) = stop_pair();
+    let counted = Arc::clone(&puts);
+    tokio::spawn(serve(
+        listener,
+        move |request: supplychain_emulator::http::Request| {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body: Value = serde_json::from_slice(request.body()).unwrap_or_default();
+                let count = body["Entries"].as_array().map_or(0, Vec::len);
+                let entries: Vec<Value> = (0..count).map(|i| json!({ "EventId": format!("bench-{i}") })).collect();
+                let answer = json!({ "FailedEntryCount": 0, "Entries": entries });
+                Ok(json_response(200, answer.to_string().into_bytes(), &[]))
+            }
+        },
+        bus_stop,
+    ));
+
+    let runtime = RuntimeApi::start().await.map_err(|e| format!("runtime API: {e}"))?;
+    let program = options.bin_dir.join("sweep-instances");
+    let log_path = options.work_dir.join("sweep-instances.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut child = tokio::process::Command::new(&program)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "sweep-instances")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint())
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", format!("http://{bus_addr}"))
+        .env("EVENT_BUS_NAME", "bench")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
+    let mut samples = SweepSamples::default();
+    let pages = SWEEP_FLEET.div_ceil(20);
+    let expected = [("ListInstances".to_owned(), pages), ("ListTagsForResource".to_owned(), SWEEP_FLEET)];
+    for run in 0..runs.max(1) {
+        emulator.clear_calls();
+        puts.store(0, Ordering::SeqCst);
+        let invoke = Invoke {
+            function_arn: SWEEP_ARN.to_owned(),
+            deadline: Deadline::In(Duration::from_secs(120)),
+            give_up_after: Duration::from_secs(180),
+            ..Default::default()
+        };
+        let completed = runtime
+            .invoke(json!({ "mode": "report" }), invoke)
+            .await
+            .map_err(|e| format!("sweep invocation: {e}; logs:\n{}", logs()))?;
+        let report = match &completed.outcome {
+            Outcome::Response(report) if report["complete"] == true && report["examined"] == SWEEP_FLEET => report,
+            other => return Err(format!("sweep run {}: unexpected answer {other:?}; logs:\n{}", run + 1, logs())),
+        };
+        samples.runs.push(completed.completed - completed.handed_out);
+        let mut calls: Vec<(String, usize)> = Vec::new();
+        for call in emulator.calls() {
+            match calls.iter_mut().find(|(operation, _)| *operation == call.operation) {
+                Some((_, count)) => *count += 1,
+                None => calls.push((call.operation, 1)),
+            }
+        }
+        calls.sort();
+        if calls != expected {
+            return Err(format!("sweep run {}: calls {calls:?}, expected exactly {expected:?}", run + 1));
+        }
+        samples.calls = calls;
+        samples.puts = puts.load(Ordering::SeqCst);
+        samples.selected = report["counts"]["selected"].as_u64().unwrap_or(0);
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    Ok(samples)
 }
 
 /// CPU time a live process has used so far, all its threads: the first field of each thread's
@@ -714,7 +835,7 @@ fn ratio_text(value: Option<f64>) -> String {
     }
 }
 
-fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floors: &Floors, sizes: &[Size]) -> Report {
+fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floors: &Floors, sizes: &[Size], sweep: &SweepSamples) -> Report {
     let (floor, handshakes, sdk) = (&floors.service, &floors.handshakes, &floors.sdk);
     let mut md = String::new();
     let find = |label: &str| subjects.iter().position(|s| s.label.starts_with(label)).map(|i| &samples[i]);
@@ -842,6 +963,26 @@ fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floors: 
         ratio_text(ratio(warm(delete), sum))
     ));
 
+    let calls_of = |operation: &str| sweep.calls.iter().find(|(o, _)| o == operation).map_or(0, |(_, n)| *n);
+    let later = &sweep.runs[sweep.runs.len().min(1)..];
+    md.push_str(&format!(
+        "\n| Sweep of {SWEEP_FLEET} instances, report mode (emulator over HTTP) | ms | ListInstances | ListTagsForResource | PutEvents | Selected |\n\
+         |---|---|---|---|---|---|\n\
+         | sweep-instances, first run | {} | {} | {} | {} | {} |\n\
+         | sweep-instances, later runs | {}{} | {} | {} | {} | {} |\n",
+        ms(sweep.runs.first().copied()),
+        calls_of("ListInstances"),
+        calls_of("ListTagsForResource"),
+        sweep.puts,
+        sweep.selected,
+        ms(median(later)),
+        spread(later),
+        calls_of("ListInstances"),
+        calls_of("ListTagsForResource"),
+        sweep.puts,
+        sweep.selected,
+    ));
+
     let json = json!({
         "profile": options.profile,
         "rounds": options.rounds,
@@ -861,6 +1002,13 @@ fn report(options: &Options, subjects: &[Subject], samples: &[Samples], floors: 
         "sizes": sizes.iter().map(|s| json!({"artifact": s.label, "binaryBytes": s.binary, "zipBytes": s.zip})).collect::<Vec<_>>(),
         "targets": check_rows,
         "runtimeOverheadMicros": overhead_us,
+        "sweep": {
+            "instances": SWEEP_FLEET,
+            "firstRunMs": sweep.runs.first().map(|d| d.as_secs_f64() * 1000.0),
+            "laterRunsMedianMs": median(later).map(|d| d.as_secs_f64() * 1000.0),
+            "callsPerRun": sweep.calls.iter().map(|(o, n)| (o.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "putEventsPerRun": sweep.puts,
+        },
     });
     Report { markdown: md, json }
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_bench"));
     let bin_dir = bench.parent().unwrap().to_path_buf();
-    for name in ["delete-instance", "check-instance-status"] {
+    for name in ["delete-instance", "check-instance-status", "sweep-instances"] {
         assert!(
             bin_dir.join(name).is_file(),
             "{name} is not built in {}: run the workspace's tests (scripts/test), which build every binary",
@@ -50,6 +50,8 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
         "| Sum of the two floors |",
         "| boto3 peer (awslambdaric) |",
         "| Init vs boto3's |",
+        "| sweep-instances, first run |",
+        "| sweep-instances, later runs |",
     ] {
         assert!(table.contains(row), "no row {row} in:\n{table}");
     }

@@ -170,10 +170,11 @@ impl Protocol {
 }
 
 /// Applies `fault` to the next `count` calls of `operation` (an operation name such as
-/// `"DeleteInstance"` or `"PutEvents"`, or `"*"` for any call).
+/// `"DeleteInstance"`, or `"*"` for any call), optionally only to calls about one instance and only
+/// after the first `skip` matching calls.
 ///
-/// Rules are tried in the order they were added; each matching call consumes one unit of the
-/// first rule that still has some left.
+/// Rules are tried in the order they were added; a rule still skipping counts the call and lets it
+/// through to the next rules; each matching call consumes one unit of the first rule that applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultRule {
@@ -183,16 +184,44 @@ pub struct FaultRule {
     pub count: u32,
     /// What happens to those calls.
     pub fault: Fault,
+    /// Only calls about this instance (by id, or by the instance ARN of a tag operation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Matching calls served normally before the rule applies (for example 1: the second page of a listing).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skip: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl FaultRule {
     /// A rule for the next `count` calls of `operation`.
     pub fn new(operation: impl Into<String>, count: u32, fault: Fault) -> FaultRule {
-        FaultRule { operation: operation.into(), count, fault }
+        FaultRule {
+            operation: operation.into(),
+            count,
+            fault,
+            instance_id: None,
+            skip: 0,
+        }
     }
 
-    fn matches(&self, operation: &str) -> bool {
-        self.count > 0 && (self.operation == "*" || self.operation == operation)
+    /// The same rule, for calls about `instance_id` only.
+    pub fn for_instance(self, instance_id: impl Into<String>) -> FaultRule {
+        FaultRule { instance_id: Some(instance_id.into()), ..self }
+    }
+
+    /// The same rule, applying only after `skip` matching calls were served normally.
+    pub fn after(self, skip: u32) -> FaultRule {
+        FaultRule { skip, ..self }
+    }
+
+    pub(crate) fn matches(&self, operation: &str, instance_id: Option<&str>) -> bool {
+        self.count > 0
+            && (self.operation == "*" || self.operation == operation)
+            && self.instance_id.as_deref().is_none_or(|wanted| Some(wanted) == instance_id)
     }
 }
 
@@ -213,9 +242,22 @@ impl FaultRules {
     }
 }
 
-/// Takes one unit from the first rule matching `operation`, dropping rules that are used up.
-pub(crate) fn take(rules: &mut Vec<FaultRule>, operation: &str) -> Option<Fault> {
-    let index = rules.iter().position(|r| r.matches(operation))?;
+/// Takes one unit from the first rule that applies to a call of `operation` about `instance_id`,
+/// counting the call in the rules still skipping before it, and drops rules that are used up.
+pub(crate) fn take(rules: &mut Vec<FaultRule>, operation: &str, instance_id: Option<&str>) -> Option<Fault> {
+    let mut applies = None;
+    for (index, rule) in rules.iter_mut().enumerate() {
+        if !rule.matches(operation, instance_id) {
+            continue;
+        }
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            continue;
+        }
+        applies = Some(index);
+        break;
+    }
+    let index = applies?;
     let rule = &mut rules[index];
     rule.count -= 1;
     let fault = rule.fault.clone();
@@ -288,11 +330,34 @@ mod tests {
 
     #[test]
     fn rules_are_consumed_in_insertion_order_one_call_at_a_time() {
-        let mut rules = vec![FaultRule::new("DeleteInstance", 1, Fault::Throttle), FaultRule::new("*", 2, Fault::Internal)];
-        assert_eq!(take(&mut rules, "GetInstance"), Some(Fault::Internal));
-        assert_eq!(take(&mut rules, "DeleteInstance"), Some(Fault::Throttle));
-        assert_eq!(take(&mut rules, "DeleteInstance"), Some(Fault::Internal));
-        assert_eq!(take(&mut rules, "DeleteInstance"), None);
+        let mut rules = vec![
+            FaultRule::new("DeleteInstance", 1, Fault::Throttle),
+            FaultRule::new("*", 2, Fault::Internal),
+        ];
+        assert_eq!(take(&mut rules, "GetInstance", None), Some(Fault::Internal));
+        assert_eq!(take(&mut rules, "DeleteInstance", None), Some(Fault::Throttle));
+        assert_eq!(take(&mut rules, "DeleteInstance", None), Some(Fault::Internal));
+        assert_eq!(take(&mut rules, "DeleteInstance", None), None);
         assert!(rules.is_empty());
+    }
+
+    #[test]
+    fn a_rule_for_one_instance_leaves_the_others_alone() {
+        let mut rules = vec![FaultRule::new("ListTagsForResource", 5, Fault::Internal).for_instance("a")];
+        assert_eq!(take(&mut rules, "ListTagsForResource", Some("b")), None);
+        assert_eq!(take(&mut rules, "ListTagsForResource", None), None);
+        assert_eq!(take(&mut rules, "ListTagsForResource", Some("a")), Some(Fault::Internal));
+    }
+
+    #[test]
+    fn a_rule_after_n_calls_serves_those_first() {
+        let mut rules = vec![FaultRule::new("ListInstances", 1, Fault::Throttle).after(2)];
+        assert_eq!(take(&mut rules, "ListInstances", None), None);
+        assert_eq!(take(&mut rules, "GetInstance", None), None);
+        assert_eq!(take(&mut rules, "ListInstances", None), None);
+        assert_eq!(take(&mut rules, "ListInstances", None), Some(Fault::Throttle));
+        assert_eq!(take(&mut rules, "ListInstances", None), None);
+        let rule: FaultRule = serde_json::from_str(r#"{"operation":"ListInstances","count":1,"fault":{"type":"throttle"},"skip":1,"instanceId":"a"}"#).unwrap();
+        assert_eq!(rule, FaultRule::new("ListInstances", 1, Fault::Throttle).after(1).for_instance("a"));
     }
 }

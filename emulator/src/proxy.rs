@@ -61,7 +61,7 @@ impl Shared {
     }
 
     fn take_fault(&self, operation: &str) -> Option<Fault> {
-        faults::take(&mut self.state().rules, operation)
+        faults::take(&mut self.state().rules, operation, None)
     }
 
     fn log(&self, call: CallRecord) {

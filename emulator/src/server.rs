@@ -385,16 +385,17 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| sigv4::parse_authorization(v).ok());
+    let instance_id = route.instance_id();
     let (fault, at_millis) = {
         let mut store = shared.store();
         let at = store.now().as_millis() as u64;
-        (faults::take(&mut store.faults, route.name()), at)
+        (faults::take(&mut store.faults, route.name(), instance_id.as_deref()), at)
     };
     let mut record = CallRecord {
         operation: route.name().into(),
         method: req.method().to_string(),
         path: path.clone(),
-        instance_id: route.instance_id(),
+        instance_id,
         status: 0,
         fault: fault.as_ref().map(|f| f.name().to_owned()),
         request_id: request_id.clone(),

@@ -57,6 +57,9 @@ pub struct SeedInstance {
     /// When set, a deletion finishes once this many GetInstance reads have returned `Deleting`,
     /// instead of after the configured delete delay.
     pub delete_polls: Option<u32>,
+    /// How long before now (on the emulator clock) the instance was created: its `createdTime`.
+    /// Now when absent. Relative, so that seeds do not depend on the day they are used.
+    pub created_seconds_ago: Option<u64>,
 }
 
 /// An error answer of the API: status code, `x-amzn-errortype` and message.
@@ -340,7 +343,7 @@ impl Store {
             state: state.clone(),
             error_message: seed.error_message.clone(),
             web_app_dns_domain: seed.web_app_dns_domain,
-            created_time: secs(now),
+            created_time: secs(now.saturating_sub(Duration::from_secs(seed.created_seconds_ago.unwrap_or(0)))),
             last_modified_time: secs(now),
             instance_name: seed.instance_name,
             instance_description: seed.instance_description,

@@ -229,6 +229,39 @@ impl Moto {
         Moto { proxy, endpoint, bus, group, queue_url, sdk_config, function_config }
     }
 
+    /// Delivers the events of `source` too (for example the sweep's) to the subscriber queue.
+    pub async fn subscribe(&self, source: &str) {
+        let events = aws_sdk_eventbridge::Client::new(&self.sdk_config);
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk_config);
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        let rule = format!("from-{source}");
+        events
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&self.bus)
+            .event_pattern(serde_json::json!({"source": [source]}).to_string())
+            .send()
+            .await
+            .expect("put rule");
+        events
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&self.bus)
+            .targets(aws_sdk_eventbridge::types::Target::builder().id("subscriber").arn(queue_arn).build().unwrap())
+            .send()
+            .await
+            .expect("put targets");
+    }
+
     /// Every event delivered to the subscriber queue so far, as the subscriber receives them.
     pub async fn received(&self) -> Vec<Value> {
         let sqs = aws_sdk_sqs::Client::new(&self.sdk_config);
