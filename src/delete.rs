@@ -12,9 +12,10 @@ use aws_lambda_events::event::sqs::SqsBatchResponse;
 use crate::config::DeleteSettings;
 use crate::deadline::Invocation;
 use crate::error::Error;
-use crate::events::{Announcement, EventBus};
-use crate::input::{parse_delete_event, DeleteEvent, DeleteRequest, Payload, SqsItem, DELETE_SHAPES, DELETION_STARTED};
-use crate::record::DeleteOutput;
+use crate::events::{Announcement, EventBus, DELETION_STARTED};
+use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
+use crate::model::DeleteRequest;
+use crate::model::DeleteOutput;
 use crate::supply_chain::SupplyChain;
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
@@ -161,7 +162,7 @@ impl DeleteFunction {
             // Another change is under way: a deletion (this same event delivered twice) is success.
             Err(Error::Conflict(conflict)) => {
                 let instance = self.supply_chain.get_instance(id, budget).await?;
-                if !matches!(instance.state.as_str(), "Deleting" | "Deleted") {
+                if !instance.deletion_started() {
                     return Err(Error::Conflict(format!(
                         "{conflict}; the instance is {}, so its deletion was not started",
                         instance.state
@@ -177,7 +178,7 @@ impl DeleteFunction {
 
     /// The Deletion Started announcement for an output, when there is a deletion to follow.
     fn announcement(&self, request: &DeleteRequest, output: &DeleteOutput, invocation: &Invocation) -> Option<Announcement> {
-        if output.dry_run || !matches!(output.instance.state.as_str(), "Deleting" | "Deleted") {
+        if output.dry_run || !output.instance.deletion_started() {
             return None;
         }
         let resources = self

@@ -13,9 +13,8 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
-use supplychain_delete_instance::input::{
-    near_miss, parse_check_event, parse_delete_event, CheckEvent, DeleteEvent, DeleteRequest, Payload, REQUEST_MEMBERS,
-};
+use supplychain_delete_instance::input::{near_miss, parse_check_event, parse_delete_event, CheckEvent, DeleteEvent, Payload, REQUEST_MEMBERS};
+use supplychain_delete_instance::model::DeleteRequest;
 use supplychain_delete_instance::Error;
 use supplychain_emulator::runtime_api::{Invoke, Outcome};
 use support::*;

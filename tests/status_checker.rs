@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Value};
 use supplychain_delete_instance::check::{marker_name, schedule_name};
-use supplychain_delete_instance::input::InstanceId;
+use supplychain_delete_instance::model::InstanceId;
 use supplychain_delete_instance::{CheckFunction, CheckResponse, DeleteFunction};
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 use support::*;

@@ -60,7 +60,7 @@ pub fn fixture_at(name: &str, at: SystemTime) -> Value {
         }
     }
     let mut value = fixture(name);
-    move_times(&mut value, &supplychain_delete_instance::record::timestamp(aws_smithy_types::DateTime::from(at)));
+    move_times(&mut value, &supplychain_delete_instance::model::timestamp(aws_smithy_types::DateTime::from(at)));
     value
 }
 

@@ -1,7 +1,7 @@
-//! The output record: the API's `Instance` with the API's own member names, timestamps as RFC 3339
+//! The instance record: the API's `Instance` with the API's own member names, timestamps as RFC 3339
 //! UTC strings, absent members left out, and an unknown future `state` passed through as its string.
 
-use aws_sdk_supplychain::types::Instance;
+use aws_sdk_supplychain::types::{Instance, InstanceState};
 use aws_smithy_types::date_time::Format;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,18 @@ pub struct InstanceRecord {
     pub kms_key_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_number: Option<f64>,
+}
+
+impl InstanceRecord {
+    /// The state, as the SDK knows it (`InstanceState::Unknown` keeps a state it does not know yet).
+    pub fn state(&self) -> InstanceState {
+        InstanceState::from(self.state.as_str())
+    }
+
+    /// Whether the instance's deletion has started: `Deleting` or `Deleted`.
+    pub fn deletion_started(&self) -> bool {
+        matches!(self.state(), InstanceState::Deleting | InstanceState::Deleted)
+    }
 }
 
 impl From<&Instance> for InstanceRecord {
@@ -76,7 +88,6 @@ pub struct DeleteOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_supplychain::types::InstanceState;
     use serde_json::json;
 
     #[test]
