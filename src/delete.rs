@@ -69,7 +69,9 @@ impl DeleteFunction {
     }
 
     /// Processes each distinct request of the batch once, a few at a time, and lists exactly the
-    /// messages that failed so that only those are delivered again.
+    /// messages that failed so that only those are delivered again. With a dead-letter queue, a
+    /// message that failed for good (a permanent errorType) is moved there instead, unless the move
+    /// itself fails.
     async fn handle_batch(&self, items: Vec<SqsItem>, invocation: &Invocation) -> SqsBatchResponse {
         // Duplicates inside one batch (at-least-once delivery) reach the service once.
         let mut distinct: Vec<&DeleteRequest> = Vec::new();
