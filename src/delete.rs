@@ -10,6 +10,7 @@ use tracing::{info, warn};
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 
 use crate::config::DeleteSettings;
+use crate::dead_letters::DeadLetterQueue;
 use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETION_STARTED};
@@ -33,11 +34,18 @@ pub struct DeleteFunction {
     supply_chain: SupplyChain,
     bus: Option<EventBus>,
     settings: DeleteSettings,
+    dead_letters: Option<DeadLetterQueue>,
 }
 
 impl DeleteFunction {
     pub fn new(supply_chain: SupplyChain, bus: Option<EventBus>, settings: DeleteSettings) -> Self {
-        DeleteFunction { supply_chain, bus, settings }
+        DeleteFunction { supply_chain, bus, settings, dead_letters: None }
+    }
+
+    /// The queue (`DEAD_LETTER_QUEUE_URL`) that an SQS message failing for good is moved to at once,
+    /// rather than listed in `batchItemFailures` to fail again on every delivery.
+    pub fn with_dead_letters(self, dead_letters: Option<DeadLetterQueue>) -> Self {
+        DeleteFunction { dead_letters, ..self }
     }
 
     /// Handles one invocation of any accepted shape.
@@ -63,7 +71,9 @@ impl DeleteFunction {
     }
 
     /// Processes each distinct request of the batch once, a few at a time, and lists exactly the
-    /// messages that failed so that only those are delivered again.
+    /// messages that failed so that only those are delivered again. With a dead-letter queue, a
+    /// message that failed for good (a permanent errorType) is moved there instead, unless the move
+    /// itself fails.
     async fn handle_batch(&self, items: Vec<SqsItem>, invocation: &Invocation) -> SqsBatchResponse {
         // Duplicates inside one batch (at-least-once delivery) reach the service once.
         let mut distinct: Vec<&DeleteRequest> = Vec::new();
@@ -93,6 +103,7 @@ impl DeleteFunction {
         }
 
         let mut response = SqsBatchResponse::default();
+        let mut permanent = Vec::new();
         for item in &items {
             let error = match &item.request {
                 Err(error) => Some(error),
@@ -103,7 +114,25 @@ impl DeleteFunction {
             };
             if let Some(error) = error {
                 warn!(message_id = %item.message_id, error_type = error.error_type(), error = %error, "message failed");
-                response.add_failure(item.message_id.clone());
+                match (&self.dead_letters, &item.body) {
+                    (Some(_), Some(body)) if !error.is_retryable() => permanent.push((item, body, error)),
+                    _ => response.add_failure(item.message_id.clone()),
+                }
+            }
+        }
+        if let Some(dead_letters) = &self.dead_letters {
+            let sends: Vec<_> = permanent.iter().map(|(_, body, error)| dead_letters.send(body, error, &invocation.budget)).collect();
+            let sent: Vec<Result<(), String>> = stream::iter(sends).buffered(self.settings.batch_concurrency).collect().await;
+            for ((item, _, error), sent) in permanent.into_iter().zip(sent) {
+                match sent {
+                    Ok(()) => info!(message_id = %item.message_id, error_type = error.error_type(), "message moved to the dead-letter queue"),
+                    // Nothing is lost: the message comes back, and the queue's redrive policy moves it later.
+                    Err(reason) => {
+                        warn!(message_id = %item.message_id, error_type = error.error_type(), reason = %reason,
+                            "message not moved to the dead-letter queue");
+                        response.add_failure(item.message_id.clone());
+                    }
+                }
             }
         }
         response

@@ -11,6 +11,7 @@
 pub mod check;
 pub mod clients;
 pub mod config;
+pub mod dead_letters;
 pub mod deadline;
 pub mod delete;
 pub mod error;
@@ -38,7 +39,11 @@ use clients::Clients;
 pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
     let settings = DeleteSettings::from_env()?;
     let clients = Clients::load(&settings.common).await?;
-    Ok(DeleteFunction::new(clients.supply_chain, clients.bus, settings))
+    let dead_letters = settings
+        .dead_letter_queue_url
+        .as_ref()
+        .map(|url| dead_letters::DeadLetterQueue::new(aws_sdk_sqs::Client::new(&clients.sdk_config), url));
+    Ok(DeleteFunction::new(clients.supply_chain, clients.bus, settings).with_dead_letters(dead_letters))
 }
 
 /// Builds the status checker from the environment, as [`delete_function_from_env`] does
@@ -50,7 +55,8 @@ pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
         aws_sdk_scheduler::Client::new(&clients.sdk_config),
         settings.schedule_group.clone(),
         settings.scheduler_role_arn.clone(),
-    );
+    )
+    .with_dead_letter_arn(settings.schedule_dead_letter_arn.clone());
     Ok(CheckFunction::new(clients.supply_chain, clients.bus, scheduler, settings))
 }
 

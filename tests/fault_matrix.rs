@@ -259,6 +259,7 @@ async fn run(cell: Cell, shape: Shape) -> Observed {
         ("EVENT_BUS_NAME", moto.bus.clone()),
         ("SCHEDULE_GROUP", moto.group.clone()),
         ("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN.into()),
+        ("SCHEDULE_DEAD_LETTER_ARN", moto.schedule_dead_letter_arn.clone()),
         ("ATTEMPT_TIMEOUT_MS", if near_deadline { "5000".into() } else { ATTEMPT_TIMEOUT_MS.to_string() }),
     ];
     if near_deadline {

@@ -29,6 +29,9 @@ pub enum DeleteEvent {
 pub struct SqsItem {
     pub message_id: String,
     pub request: Result<DeleteRequest, Error>,
+    /// The body as received (when it is a string), so a message that failed for good can be moved
+    /// to the dead-letter queue unchanged.
+    pub body: Option<String>,
 }
 
 /// Classifies a delete-function event.
@@ -126,7 +129,8 @@ fn parse_sqs_batch(object: &Map<String, Value>) -> Result<Vec<SqsItem>, Error> {
             ))),
             None => Err(invalid(format!("SQS message {message_id} has no \"body\""))),
         };
-        items.push(SqsItem { message_id, request });
+        let body = record.get("body").and_then(Value::as_str).map(str::to_owned);
+        items.push(SqsItem { message_id, request, body });
     }
     Ok(items)
 }
@@ -195,7 +199,10 @@ mod tests {
             {"messageId": "m2", "eventSource": "aws:sqs", "body": "not json"},
         ]});
         let DeleteEvent::Sqs(items) = parse_delete_event(&event).unwrap() else { panic!("not a batch") };
-        assert_eq!(items[0], SqsItem { message_id: "m1".into(), request: Ok(request(false)) });
+        assert_eq!(
+            items[0],
+            SqsItem { message_id: "m1".into(), request: Ok(request(false)), body: Some(format!("{{\"instanceId\":\"{ID}\"}}")) }
+        );
         assert_eq!(items[1].message_id, "m2");
         assert!(matches!(&items[1].request, Err(Error::InvalidInput(m)) if m.contains("is not JSON")));
     }

@@ -179,6 +179,8 @@ pub struct Moto {
     pub bus: String,
     pub group: String,
     pub queue_url: String,
+    /// The queue of the re-checks Scheduler could not deliver (`SCHEDULE_DEAD_LETTER_ARN`).
+    pub schedule_dead_letter_arn: String,
     pub sdk_config: SdkConfig,
     /// The functions' configuration, through the proxy.
     pub function_config: SdkConfig,
@@ -197,16 +199,9 @@ impl Moto {
         let scheduler = aws_sdk_scheduler::Client::new(&sdk_config);
         events.create_event_bus().name(&bus).send().await.expect("create bus");
         let queue_url = sqs.create_queue().queue_name(&queue).send().await.expect("create queue").queue_url.unwrap();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
+        let subscriber_arn = queue_arn(&sqs, &queue_url).await;
+        let dead_letters = sqs.create_queue().queue_name(format!("schedule-dlq-{unique}")).send().await.expect("create queue");
+        let schedule_dead_letter_arn = queue_arn(&sqs, dead_letters.queue_url().unwrap()).await;
         events
             .put_rule()
             .name("announcements")
@@ -219,14 +214,14 @@ impl Moto {
             .put_targets()
             .rule("announcements")
             .event_bus_name(&bus)
-            .targets(aws_sdk_eventbridge::types::Target::builder().id("subscriber").arn(queue_arn).build().unwrap())
+            .targets(aws_sdk_eventbridge::types::Target::builder().id("subscriber").arn(subscriber_arn).build().unwrap())
             .send()
             .await
             .expect("put targets");
         scheduler.create_schedule_group().name(&group).send().await.expect("create schedule group");
         let proxy = supplychain_emulator::FaultProxy::start(&endpoint).await.expect("proxy starts");
         let function_config = self::sdk_config(&proxy.endpoint(), SECRET_ACCESS_KEY).await;
-        Moto { proxy, endpoint, bus, group, queue_url, sdk_config, function_config }
+        Moto { proxy, endpoint, bus, group, queue_url, schedule_dead_letter_arn, sdk_config, function_config }
     }
 
     /// Delivers the events of `source` too (for example the sweep's) to the subscriber queue.
@@ -319,6 +314,7 @@ impl Moto {
             ("EVENT_BUS_NAME", self.bus.clone()),
             ("SCHEDULE_GROUP", self.group.clone()),
             ("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN.to_owned()),
+            ("SCHEDULE_DEAD_LETTER_ARN", self.schedule_dead_letter_arn.clone()),
         ]
     }
 
@@ -332,7 +328,21 @@ impl Moto {
             &self.group,
             Some(SCHEDULER_ROLE_ARN.to_owned()),
         )
+        .with_dead_letter_arn(Some(self.schedule_dead_letter_arn.clone()))
     }
+}
+
+/// The ARN of the queue at `queue_url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone()
 }
 
 pub fn check_settings(env: &[(&str, &str)]) -> supplychain_delete_instance::CheckSettings {
