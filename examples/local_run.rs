@@ -11,15 +11,12 @@
 //!
 //! `scripts/run-local [EVENT_FILE]` builds everything and runs this (default `events/direct.json`).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use supplychain_emulator::runtime_api::Outcome;
 use supplychain_emulator::{EmulatorConfig, SeedInstance};
-use support::*;
+use supplychain_testkit::*;
 
 #[tokio::main]
 async fn main() {
@@ -117,7 +114,6 @@ async fn main() {
     }
 }
 
-const SWEEP_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sweep-instances";
 
 fn is_marker(name: &str) -> bool {
     // Re-check schedules end in the attempt number; markers of announced ends in a 16-digit hash.

@@ -18,8 +18,6 @@ use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
 use supplychain_emulator::{Emulator, EmulatorConfig, Fault, FaultRule, SeedInstance};
 use support::*;
 
-const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
-const CHECK_BIN: &str = env!("CARGO_BIN_EXE_check-instance-status");
 
 /// Each HTTP attempt's limit in the matrix, so a stalled answer is retried quickly.
 const ATTEMPT_TIMEOUT_MS: u64 = 1_000;
