@@ -16,6 +16,7 @@ use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus};
 use crate::input::{parse_check_event, CheckEvent, FollowRequest, InstanceId, Payload, ReportRequest, CHECK_SHAPES};
+use crate::metrics;
 use crate::record::InstanceRecord;
 use crate::scheduler::{ScheduledCheck, Scheduler};
 use crate::supply_chain::{instance_arn, SupplyChain};
@@ -124,6 +125,8 @@ impl CheckFunction {
     }
 
     async fn look(&self, id: &InstanceId, deletion_seen: bool, invocation: &Invocation) -> Result<Seen, Error> {
+        metrics::instance(id.as_str());
+        metrics::count(metrics::STATUS_CHECKS, 1);
         match self.supply_chain.get_instance(id, &invocation.budget).await {
             Ok(record) => Ok(Seen::Found(record)),
             Err(Error::InstanceNotFound(_)) if deletion_seen => Ok(Seen::Gone),
@@ -136,6 +139,9 @@ impl CheckFunction {
         let (done, outcome) = classify(&seen);
         let instance = instance_value(&request.instance_id, &seen, request.last_seen.as_ref());
         info!(instance_id = %request.instance_id, outcome = %outcome, done, "status reported");
+        if done {
+            metrics::finished(&outcome, None);
+        }
         Ok(StatusReport { instance, done, outcome })
     }
 
@@ -213,6 +219,7 @@ impl CheckFunction {
             description: "Marks the end of an AWS Supply Chain instance deletion as announced".to_owned(),
         };
         self.scheduler.schedule(&marker, &invocation.budget).await?;
+        metrics::finished(&outcome, Some(elapsed));
         info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, announced = detail_type, "deletion finished");
         Ok(FollowReport { instance, done: true, outcome, attempt: request.attempt, next_check: None, announced: Some(detail_type) })
     }

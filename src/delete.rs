@@ -13,6 +13,7 @@ use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus};
 use crate::input::{parse_delete_event, DeleteEvent, DeleteRequest, Payload, SqsItem, DELETE_SHAPES, DELETION_STARTED};
+use crate::metrics;
 use crate::record::DeleteOutput;
 use crate::supply_chain::{instance_arn, SupplyChain};
 
@@ -43,6 +44,7 @@ impl DeleteFunction {
         let invocation = Invocation::new(&event.context, &self.settings.common);
         let parsed = event.payload.json(DELETE_SHAPES).and_then(parse_delete_event).inspect_err(|error| {
             warn!(error_type = error.error_type(), error = %error, "event refused");
+            metrics::refused(error);
         })?;
         match parsed {
             DeleteEvent::Direct(request) | DeleteEvent::EventBridge(request) => {
@@ -93,7 +95,7 @@ impl DeleteFunction {
         let mut response = SqsBatchResponse::default();
         for item in &items {
             let error = match &item.request {
-                Err(error) => Some(error),
+                Err(error) => Some(error).inspect(|error| metrics::refused(error)),
                 Ok(request) => {
                     let position = distinct.iter().position(|r| *r == request).expect("every request is in the list");
                     outcomes[position].as_ref().err()
@@ -101,6 +103,7 @@ impl DeleteFunction {
             };
             if let Some(error) = error {
                 warn!(message_id = %item.message_id, error_type = error.error_type(), error = %error, "message failed");
+                metrics::count_by(metrics::SQS_MESSAGES_FAILED, metrics::ERROR_TYPE, error.error_type());
                 response.add_failure(item.message_id.clone());
             }
         }
@@ -109,8 +112,10 @@ impl DeleteFunction {
 
     /// Deletes one instance, or describes it in a dry run; never deletes a protected instance.
     async fn delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<DeleteOutput, Error> {
+        metrics::instance(request.instance_id.as_str());
         let result = self.try_delete(request, invocation).await;
         if let Err(error) = &result {
+            metrics::refused(error);
             warn!(instance_id = %request.instance_id, error_type = error.error_type(), error = %error, "deletion not made");
         }
         result
@@ -132,11 +137,13 @@ impl DeleteFunction {
         if request.dry_run {
             let instance = self.supply_chain.get_instance(id, budget).await?;
             info!(instance_id = %id, state = %instance.state, outcome = "dry run", "instance would be deleted");
+            metrics::count(metrics::DRY_RUNS, 1);
             return Ok(DeleteOutput { instance, dry_run: true });
         }
         let instance = match self.supply_chain.delete_instance(id, budget).await {
             Ok(instance) => {
                 info!(instance_id = %id, state = %instance.state, outcome = "deletion started", "instance deletion requested");
+                metrics::count(metrics::DELETIONS_STARTED, 1);
                 instance
             }
             // Another change is under way: a deletion (this same event delivered twice) is success.
@@ -149,6 +156,7 @@ impl DeleteFunction {
                     )));
                 }
                 info!(instance_id = %id, state = %instance.state, outcome = "deletion already under way", "instance deletion requested");
+                metrics::count(metrics::DELETIONS_STARTED, 1);
                 instance
             }
             Err(error) => return Err(error),

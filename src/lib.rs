@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod http_client;
 pub mod input;
+pub mod metrics;
 pub mod record;
 pub mod runtime;
 pub mod scheduler;

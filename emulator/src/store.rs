@@ -52,6 +52,9 @@ pub struct CallRecord {
     pub access_key_id: Option<String>,
     /// Arrival time on the emulator clock, epoch milliseconds.
     pub at_millis: u64,
+    /// The request's `X-Amzn-Trace-Id` header (the X-Ray trace it belongs to), when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// An instance to put into the emulator directly, bypassing CreateInstance.
