@@ -2,6 +2,7 @@
 //! that talk HTTP to it (and to moto's server), and Lambda contexts.
 #![allow(dead_code)]
 
+pub mod emf;
 pub mod tools;
 
 use std::path::PathBuf;
