@@ -355,3 +355,14 @@ async fn every_call_carries_the_trace_header_of_the_invocation_it_serves() {
     assert_eq!(by_instance(FIXTURE_ID), vec![Some(traces[0].to_owned()); 2], "{calls:?}");
     assert_eq!(by_instance(FIXTURE_ID_2), vec![Some(traces[1].to_owned()); 2], "{calls:?}");
 }
+
+#[tokio::test]
+async fn a_step_functions_report_of_a_finished_deletion_counts_its_end_without_a_time() {
+    let (_emulator, _moto, checker) = checker("Deleted", None, &[]).await;
+
+    let (outcome, written) = invoke(&checker, fixture("check/stepfunctions-instance-id.json"), CHECK_ARN, "check-task").await;
+
+    assert_eq!(outcome.response().unwrap()["done"], true);
+    // The task's input carries no start, so there is no time to delete to record.
+    assert_eq!(written, counts(&[(metrics::STATUS_CHECKS, json!(1)), (metrics::DELETIONS_SUCCEEDED, json!(1))]));
+}
