@@ -366,3 +366,20 @@ async fn a_step_functions_report_of_a_finished_deletion_counts_its_end_without_a
     // The task's input carries no start, so there is no time to delete to record.
     assert_eq!(written, counts(&[(metrics::STATUS_CHECKS, json!(1)), (metrics::DELETIONS_SUCCEEDED, json!(1))]));
 }
+
+#[tokio::test]
+async fn metrics_that_cannot_be_written_never_fail_the_invocation() {
+    let emulator = emulator().await;
+    seed(&emulator, FIXTURE_ID);
+    // Every write to /dev/full fails (ENOSPC), as a full or closed log pipe would.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let env = [("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint())];
+    let function = FunctionProcess::spawn_with_stdout(DELETE_BIN, "delete-instance", &env, Some(full)).await;
+
+    let outcome = function.invoke(fixture("direct.json"), DELETE_ARN, Duration::from_secs(20)).await;
+
+    assert_eq!(outcome.response().unwrap()["instance"]["state"], "Deleting", "{outcome:?}");
+    let again = function.invoke(fixture("direct.json"), DELETE_ARN, Duration::from_secs(20)).await;
+    assert!(again.response().is_some(), "the process lives on: {again:?}");
+    assert!(states(&emulator, FIXTURE_ID).starts_with(&["Active".to_owned(), "Deleting".to_owned()]));
+}

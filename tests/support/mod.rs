@@ -295,6 +295,17 @@ impl FunctionProcess {
     /// Starts `binary` with Lambda's environment, the test credentials and `env`; nothing else from
     /// the parent's environment reaches it, so no real AWS configuration can leak in.
     pub async fn spawn(binary: &str, function_name: &str, env: &[(&str, String)]) -> FunctionProcess {
+        Self::spawn_with_stdout(binary, function_name, env, None).await
+    }
+
+    /// Like [`FunctionProcess::spawn`], with the process's stdout going to `stdout` instead of its
+    /// log (stderr stays in the log).
+    pub async fn spawn_with_stdout(
+        binary: &str,
+        function_name: &str,
+        env: &[(&str, String)],
+        stdout: Option<std::fs::File>,
+    ) -> FunctionProcess {
         let runtime = std::sync::Arc::new(supplychain_emulator::runtime_api::RuntimeApi::start().await.expect("runtime API starts"));
         let log_path = std::env::temp_dir().join(format!(
             "{function_name}-{}-{}.log",
@@ -318,7 +329,7 @@ impl FunctionProcess {
             // Short SDK backoff is not configurable by environment; the standard retry mode's
             // attempts are, and stay at their default of 3.
             .env("AWS_RETRY_MODE", "standard")
-            .stdout(log.try_clone().unwrap())
+            .stdout(stdout.unwrap_or_else(|| log.try_clone().unwrap()))
             .stderr(log)
             .kill_on_drop(true);
         for (name, value) in env {
