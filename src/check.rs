@@ -14,6 +14,7 @@ use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETED, DELETION_FAILED, DELETION_TIMED_OUT};
 use crate::input::{parse_check_event, CheckEvent, Payload, CHECK_SHAPES};
+use crate::metrics;
 use crate::model::{timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest};
 use crate::scheduler::{Scheduled, ScheduledCheck, Scheduler};
 use crate::supply_chain::SupplyChain;
@@ -166,6 +167,8 @@ impl CheckFunction {
     }
 
     async fn look(&self, id: &InstanceId, deletion_seen: bool, invocation: &Invocation) -> Result<Seen, Error> {
+        metrics::instance(id.as_str());
+        metrics::count(metrics::STATUS_CHECKS, 1);
         match self.supply_chain.get_instance(id, &invocation.budget).await {
             Ok(record) => Ok(Seen::Found(record)),
             Err(Error::InstanceNotFound(_)) if deletion_seen => Ok(Seen::Gone),
@@ -178,6 +181,9 @@ impl CheckFunction {
         let outcome = seen.outcome();
         let instance = seen.reported(&request.instance_id, request.last_seen.as_ref());
         info!(instance_id = %request.instance_id, outcome = %outcome, done = outcome.is_done(), "status reported");
+        if outcome.is_done() {
+            metrics::finished(&outcome, None);
+        }
         Ok(StatusReport { instance, done: outcome.is_done(), outcome })
     }
 
@@ -280,6 +286,8 @@ impl CheckFunction {
             description: "Marks the end of an AWS Supply Chain instance deletion as announced".to_owned(),
         };
         self.scheduler.schedule(&marker, &invocation.budget).await?;
+        let took = Duration::from_secs_f64((now.as_secs_f64() - request.started_at.as_secs_f64()).max(0.0));
+        metrics::finished(&outcome, Some(took));
         info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, announced = detail_type, "deletion finished");
         Ok(ended(Some(detail_type)))
     }

@@ -15,8 +15,8 @@ use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETION_STARTED};
 use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
-use crate::model::DeleteRequest;
-use crate::model::DeleteOutput;
+use crate::metrics;
+use crate::model::{DeleteOutput, DeleteRequest};
 use crate::supply_chain::SupplyChain;
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
@@ -53,6 +53,7 @@ impl DeleteFunction {
         let invocation = Invocation::new(&event.context, &self.settings.common);
         let parsed = event.payload.json(DELETE_SHAPES).and_then(parse_delete_event).inspect_err(|error| {
             warn!(error_type = error.error_type(), error = %error, "event refused");
+            metrics::refused(error);
         })?;
         match parsed {
             DeleteEvent::Direct(request) | DeleteEvent::EventBridge(request) => {
@@ -106,7 +107,7 @@ impl DeleteFunction {
         let mut permanent = Vec::new();
         for item in &items {
             let error = match &item.request {
-                Err(error) => Some(error),
+                Err(error) => Some(error).inspect(|error| metrics::refused(error)),
                 Ok(request) => {
                     let position = distinct.iter().position(|r| *r == request).expect("every request is in the list");
                     outcomes[position].as_ref().err()
@@ -114,6 +115,7 @@ impl DeleteFunction {
             };
             if let Some(error) = error {
                 warn!(message_id = %item.message_id, error_type = error.error_type(), error = %error, "message failed");
+                metrics::count_by(metrics::SQS_MESSAGES_FAILED, metrics::ERROR_TYPE, error.error_type());
                 match (&self.dead_letters, &item.body) {
                     (Some(_), Some(body)) if !error.is_retryable() => permanent.push((item, body, error)),
                     _ => response.add_failure(item.message_id.clone()),
@@ -140,8 +142,10 @@ impl DeleteFunction {
 
     /// Deletes one instance, or describes it in a dry run; never deletes a protected instance.
     async fn delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<DeleteOutput, Error> {
+        metrics::instance(request.instance_id.as_str());
         let result = self.try_delete(request, invocation).await;
         if let Err(error) = &result {
+            metrics::refused(error);
             warn!(instance_id = %request.instance_id, error_type = error.error_type(), error = %error, "deletion not made");
         }
         result
@@ -181,11 +185,13 @@ impl DeleteFunction {
                 None => self.supply_chain.get_instance(id, budget).await?,
             };
             info!(instance_id = %id, state = %instance.state, outcome = "dry run", "instance would be deleted");
+            metrics::count(metrics::DRY_RUNS, 1);
             return Ok(DeleteOutput { instance, dry_run: true });
         }
         let instance = match self.supply_chain.delete_instance(id, budget).await {
             Ok(instance) => {
                 info!(instance_id = %id, state = %instance.state, outcome = "deletion started", "instance deletion requested");
+                metrics::count(metrics::DELETIONS_STARTED, 1);
                 instance
             }
             // Another change is under way: a deletion (this same event delivered twice) is success.
@@ -198,6 +204,7 @@ impl DeleteFunction {
                     )));
                 }
                 info!(instance_id = %id, state = %instance.state, outcome = "deletion already under way", "instance deletion requested");
+                metrics::count(metrics::DELETIONS_STARTED, 1);
                 instance
             }
             Err(error) => return Err(error),

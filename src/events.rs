@@ -92,6 +92,10 @@ impl EventBus {
             results.extend(self.put(&announcements[start..end], &details[start..end], budget).await);
             start = end;
         }
+        let failed = results.iter().filter(|result| result.is_err()).count();
+        if failed > 0 {
+            crate::metrics::count(crate::metrics::ANNOUNCEMENTS_FAILED, failed as u64);
+        }
         results
     }
 

@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod http_client;
 pub mod input;
+pub mod metrics;
 pub mod model;
 pub mod runtime;
 pub mod scheduler;

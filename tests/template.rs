@@ -314,6 +314,8 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         "logs:PutLogEvents",
         "kms:RetireGrant",
         "kms:DescribeKey",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     ]
     .map(String::from)
     .into();
@@ -327,6 +329,8 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         "sqs:SendMessage",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     ]
     .map(String::from)
     .into();
@@ -338,6 +342,8 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         "sqs:SendMessage",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     ]
     .map(String::from)
     .into();
@@ -494,7 +500,7 @@ fn the_state_machine_logs_its_errors_without_execution_data_and_is_traced() {
     // The log delivery and trace actions, each in a statement of its own kind.
     assert_eq!(strings(&statement("DeliverLogs")["Action"]).len(), 8);
     assert!(strings(&statement("DeliverLogs")["Action"]).iter().all(|a| a.starts_with("logs:")));
-    assert!(strings(&statement("WriteTraces")["Action"]).iter().all(|a| a.starts_with("xray:")));
+    assert!(strings(&statement("WriteWorkflowTraces")["Action"]).iter().all(|a| a.starts_with("xray:")));
 }
 
 #[test]
@@ -596,5 +602,110 @@ fn the_sqs_fixtures_come_from_the_request_queue_of_a_stack_named_supplychain_del
     for record in fixture("sqs-batch.json")["Records"].as_array().unwrap() {
         let source = record["eventSourceARN"].as_str().unwrap();
         assert!(source.ends_with(":supplychain-delete-instance-requests"), "{source}");
+    }
+}
+
+/// The dashboard's body with every `${...}` of its `Fn::Sub` replaced by its name, and the
+/// variables the `Fn::Sub` defines.
+fn dashboard() -> (Value, Map<String, Value>) {
+    let sub = &properties("OperationsDashboard")["DashboardBody"]["Fn::Sub"];
+    let (text, variables) = (sub[0].as_str().unwrap(), sub[1].as_object().unwrap().clone());
+    let mut body = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').unwrap();
+        body.push_str(&rest[..start]);
+        let name = &rest[start + 2..end];
+        assert!(
+            variables.contains_key(name) || ["AWS::Region", "MetricsNamespace"].contains(&name),
+            "the dashboard names ${{{name}}}, which is neither a variable of its Fn::Sub nor a parameter"
+        );
+        body.push_str(name);
+        rest = &rest[end + 1..];
+    }
+    body.push_str(rest);
+    (serde_json::from_str(&body).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{body}")), variables)
+}
+
+#[test]
+fn both_functions_trace_with_x_ray_and_write_metrics_to_the_namespace_parameter() {
+    for function in ["DeleteInstanceFunction", "CheckInstanceStatusFunction"] {
+        let function = properties(function);
+        assert_eq!(function["TracingConfig"], json!({ "Mode": "Active" }));
+        assert_eq!(function["Environment"]["Variables"]["METRICS_NAMESPACE"], json!({ "Ref": "MetricsNamespace" }));
+    }
+    let parameter = &tools::transformed_template()["Parameters"]["MetricsNamespace"];
+    assert_eq!(parameter["Default"], supplychain_delete_instance::metrics::DEFAULT_NAMESPACE);
+}
+
+#[test]
+fn the_dashboard_graphs_every_metric_the_functions_write_and_nothing_they_do_not() {
+    use supplychain_delete_instance::metrics::METRICS;
+    let (body, variables) = dashboard();
+    let widgets = body["widgets"].as_array().unwrap();
+    let mut graphed = BTreeSet::new();
+    let mut services = BTreeSet::new();
+    for widget in widgets {
+        for row in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let row = row.as_array().unwrap();
+            match row[0].as_str() {
+                Some("MetricsNamespace") => {
+                    graphed.insert(row[1].as_str().unwrap().to_owned());
+                }
+                Some("...") => {}
+                Some(namespace) => {
+                    services.insert(format!("{namespace} {}", row[1].as_str().unwrap()));
+                }
+                // A metric math expression: SEARCH names the metric it finds.
+                None => {
+                    let expression = row[0]["expression"].as_str().unwrap();
+                    let name = expression.split("MetricName=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+                    assert!(expression.starts_with("SEARCH('{MetricsNamespace,"), "{expression}");
+                    graphed.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    let written: BTreeSet<String> = METRICS.iter().map(|(name, _)| name.to_string()).collect();
+    assert_eq!(graphed, written, "the dashboard's metrics against src/metrics.rs");
+    for expected in [
+        "AWS/Lambda Errors",
+        "AWS/Lambda Throttles",
+        "AWS/Lambda Duration",
+        "AWS/SQS ApproximateNumberOfMessagesVisible",
+        "AWS/States ExecutionsStarted",
+        "AWS/States ExecutionsFailed",
+    ] {
+        assert!(services.contains(expected), "no graph of {expected}: {services:?}");
+    }
+    // The queue depth graph shows the request queue and both dead-letter queues.
+    for queue in ["RequestQueue", "RequestDeadLetterQueue", "InvocationDeadLetterQueue"] {
+        assert!(variables.values().any(|v| v == &json!({ "Fn::GetAtt": [queue, "QueueName"] })), "{queue}");
+    }
+    // The alarm widget shows every alarm of the stack.
+    let alarms: BTreeSet<String> =
+        resources().iter().filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm").map(|(id, _)| id.clone()).collect();
+    let shown: BTreeSet<String> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| w["properties"]["alarms"].as_array().unwrap().clone())
+        .map(|name| variables[name.as_str().unwrap()]["Fn::GetAtt"][0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(shown, alarms);
+}
+
+#[test]
+fn the_saved_queries_read_the_log_groups_of_the_functions_they_are_about() {
+    let delete = json!({ "Ref": "DeleteInstanceLogGroup" });
+    let check = json!({ "Ref": "CheckInstanceStatusLogGroup" });
+    for (id, groups, reads) in [
+        ("InstanceHistoryQuery", json!([delete, check]), "INSTANCE_ID"),
+        ("RefusalsQuery", json!([delete]), "fields.error_type"),
+        ("SlowestDeletionsQuery", json!([check]), supplychain_delete_instance::metrics::TIME_TO_DELETE),
+    ] {
+        let query = properties(id);
+        assert_eq!(resource(id)["Type"], "AWS::Logs::QueryDefinition");
+        assert_eq!(query["LogGroupNames"], groups, "{id}");
+        assert!(query["QueryString"].as_str().unwrap().contains(reads), "{id}");
     }
 }

@@ -48,8 +48,19 @@ impl FunctionProcess {
         Self::spawn_on(runtime, binary, function_name, env)
     }
 
+    /// Like [`FunctionProcess::spawn`], with the process's stdout going to `stdout` instead of its
+    /// log (stderr stays in the log).
+    pub async fn spawn_with_stdout(binary: &str, function_name: &str, env: &[(&str, String)], stdout: std::fs::File) -> FunctionProcess {
+        let runtime = RuntimeApi::start().await.expect("runtime API starts");
+        Self::launch(runtime, binary, function_name, env, Some(stdout))
+    }
+
     /// Like [`FunctionProcess::spawn`], against a Runtime API of the caller's.
     pub fn spawn_on(runtime: RuntimeApi, binary: &str, function_name: &str, env: &[(&str, String)]) -> FunctionProcess {
+        Self::launch(runtime, binary, function_name, env, None)
+    }
+
+    fn launch(runtime: RuntimeApi, binary: &str, function_name: &str, env: &[(&str, String)], stdout: Option<std::fs::File>) -> FunctionProcess {
         let runtime = Arc::new(runtime);
         let log_path = std::env::temp_dir().join(format!(
             "{function_name}-{}-{}.log",
@@ -64,7 +75,7 @@ impl FunctionProcess {
             // Short SDK backoff is not configurable by environment; the standard retry mode's
             // attempts are, and stay at their default of 3.
             .env("AWS_RETRY_MODE", "standard")
-            .stdout(log.try_clone().unwrap())
+            .stdout(stdout.unwrap_or_else(|| log.try_clone().unwrap()))
             .stderr(log);
         for (name, value) in env {
             command.env(name, value);

@@ -5,8 +5,10 @@
 //!   Lambda Runtime API, and driven through it;
 //! - [`emulators`]: the Supply Chain emulator, checking every request's signature;
 //! - [`moto`]: moto's server (EventBridge, Scheduler, SQS) behind a fault proxy, with a bus, a
-//!   subscriber queue and a schedule group of one's own.
+//!   subscriber queue and a schedule group of one's own;
+//! - [`emf`]: a validator of the CloudWatch embedded metric format lines the functions write.
 
+pub mod emf;
 pub mod emulators;
 pub mod function;
 pub mod moto;

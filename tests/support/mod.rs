@@ -4,6 +4,7 @@
 
 pub mod tools;
 
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Context, LambdaEvent};
