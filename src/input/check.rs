@@ -148,19 +148,7 @@ mod tests {
             Ok(CheckEvent::Report(ReportRequest {
                 instance_id: InstanceId::parse("instanceId", &json!(ID)).unwrap(),
                 deletion_seen: true,
-                last_seen: Some(InstanceRecord {
-                    instance_id: ID.into(),
-                    aws_account_id: "123456789012".into(),
-                    state: "Deleting".into(),
-                    error_message: None,
-                    web_app_dns_domain: None,
-                    created_time: None,
-                    last_modified_time: None,
-                    instance_name: None,
-                    instance_description: None,
-                    kms_key_arn: None,
-                    version_number: None,
-                }),
+                last_seen: Some(InstanceRecord::new(ID, "123456789012", "Deleting")),
             }))
         );
     }

@@ -31,6 +31,23 @@ pub struct InstanceRecord {
 }
 
 impl InstanceRecord {
+    /// A record with only the members the API always sends, as a partial record reads.
+    pub fn new(instance_id: impl Into<String>, aws_account_id: impl Into<String>, state: impl Into<String>) -> InstanceRecord {
+        InstanceRecord {
+            instance_id: instance_id.into(),
+            aws_account_id: aws_account_id.into(),
+            state: state.into(),
+            error_message: None,
+            web_app_dns_domain: None,
+            created_time: None,
+            last_modified_time: None,
+            instance_name: None,
+            instance_description: None,
+            kms_key_arn: None,
+            version_number: None,
+        }
+    }
+
     /// The state, as the SDK knows it (`InstanceState::Unknown` keeps a state it does not know yet).
     pub fn state(&self) -> InstanceState {
         InstanceState::from(self.state.as_str())

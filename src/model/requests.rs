@@ -102,19 +102,7 @@ mod tests {
 
     #[test]
     fn a_recheck_reads_back_as_it_was_written() {
-        let record = InstanceRecord {
-            instance_id: id().to_string(),
-            aws_account_id: "123456789012".into(),
-            state: "Deleting".into(),
-            error_message: None,
-            web_app_dns_domain: None,
-            created_time: None,
-            last_modified_time: None,
-            instance_name: None,
-            instance_description: None,
-            kms_key_arn: None,
-            version_number: None,
-        };
+        let record = InstanceRecord::new(id().as_str(), "123456789012", "Deleting");
         let recheck = Recheck {
             status_check: FollowRequest { instance_id: id(), attempt: 3, started_at: DateTime::from_secs(1_767_323_045), last_seen: Some(record) },
         };

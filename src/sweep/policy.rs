@@ -115,17 +115,9 @@ mod tests {
 
     fn instance(state: &str, name: Option<&str>, created: i64) -> InstanceRecord {
         InstanceRecord {
-            instance_id: "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1".into(),
-            aws_account_id: "123456789012".into(),
-            state: state.into(),
-            error_message: None,
-            web_app_dns_domain: None,
             created_time: DateTime::from_secs(created).fmt(Format::DateTime).ok(),
-            last_modified_time: None,
             instance_name: name.map(str::to_owned),
-            instance_description: None,
-            kms_key_arn: None,
-            version_number: None,
+            ..InstanceRecord::new("1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1", "123456789012", state)
         }
     }
 
