@@ -11,15 +11,12 @@
 //!
 //! `scripts/run-local [EVENT_FILE]` builds everything and runs this (default `events/direct.json`).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use supplychain_emulator::runtime_api::Outcome;
 use supplychain_emulator::{EmulatorConfig, SeedInstance};
-use support::*;
+use supplychain_testkit::*;
 
 #[tokio::main]
 async fn main() {
@@ -115,9 +112,51 @@ async fn main() {
     for call in emulator.calls() {
         println!("    {} {} → {}", call.operation, call.instance_id.unwrap_or_default(), call.status);
     }
+    print_metrics(&[("delete-instance", delete.logs()), ("check-instance-status", check.logs())]);
 }
 
-const SWEEP_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sweep-instances";
+/// What the functions' EMF lines would put in CloudWatch: each metric summed over the run (a
+/// duration listed value by value), by function and dimension. Each line is checked against the
+/// EMF specification on the way.
+fn print_metrics(logs: &[(&str, String)]) {
+    let mut summary: std::collections::BTreeMap<(String, String), (Vec<f64>, String)> = Default::default();
+    let mut namespaces = std::collections::BTreeSet::new();
+    for (function, log) in logs {
+        for document in emf::documents(log) {
+            let directive = &document["_aws"]["CloudWatchMetrics"][0];
+            namespaces.insert(directive["Namespace"].as_str().unwrap_or_default().to_owned());
+            let dimension: String = directive["Dimensions"][0]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|key| *key != "FunctionName")
+                .map(|key| format!("{{{key}={}}}", document[key].as_str().unwrap_or_default()))
+                .collect();
+            for definition in directive["Metrics"].as_array().into_iter().flatten() {
+                let name = definition["Name"].as_str().unwrap_or_default();
+                let values: Vec<f64> = match &document[name] {
+                    Value::Array(values) => values.iter().filter_map(Value::as_f64).collect(),
+                    value => value.as_f64().into_iter().collect(),
+                };
+                let unit = definition["Unit"].as_str().unwrap_or("None").to_owned();
+                let entry = summary.entry((function.to_string(), format!("{name}{dimension}"))).or_insert((Vec::new(), unit));
+                entry.0.extend(values);
+            }
+        }
+    }
+    let namespaces: Vec<String> = namespaces.into_iter().collect();
+    println!("• metrics the run wrote (EMF lines on stdout, namespace {}):", namespaces.join(", "));
+    for ((function, metric), (values, unit)) in &summary {
+        let shown = if unit == "Count" {
+            format!("{}", values.iter().sum::<f64>())
+        } else {
+            values.iter().map(|v| format!("{v:.1} s")).collect::<Vec<_>>().join(", ")
+        };
+        println!("    {function:<22} {metric:<45} {shown}");
+    }
+}
+
 
 fn is_marker(name: &str) -> bool {
     // Re-check schedules end in the attempt number; markers of announced ends in a 16-digit hash.

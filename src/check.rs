@@ -7,39 +7,35 @@ use std::time::{Duration, SystemTime};
 use aws_smithy_types::DateTime;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
-use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::config::CheckSettings;
 use crate::deadline::Invocation;
 use crate::error::Error;
-use crate::events::{Announcement, EventBus};
-use crate::input::{parse_check_event, CheckEvent, FollowRequest, InstanceId, Payload, ReportRequest, CHECK_SHAPES};
-use crate::record::{timestamp, InstanceRecord};
-use crate::scheduler::{ScheduledCheck, Scheduler};
+use crate::events::{Announcement, EventBus, DELETED, DELETION_FAILED, DELETION_TIMED_OUT};
+use crate::input::{parse_check_event, CheckEvent, Payload, CHECK_SHAPES};
+use crate::metrics;
+use crate::model::{timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest};
+use crate::scheduler::{Scheduled, ScheduledCheck, Scheduler};
 use crate::supply_chain::SupplyChain;
-
-pub const DELETED: &str = "Supply Chain Instance Deleted";
-pub const DELETION_FAILED: &str = "Supply Chain Instance Deletion Failed";
-pub const DELETION_TIMED_OUT: &str = "Supply Chain Instance Deletion Timed Out";
 
 /// What a Step Functions task gets: `{"instance": {...}, "done": bool, "outcome": "..."}`.
 /// `outcome` is `Deleted`, `DeleteFailed`, `Deleting`, or any other state the instance is in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusReport {
-    pub instance: Value,
+    pub instance: ReportedInstance,
     pub done: bool,
-    pub outcome: String,
+    pub outcome: Outcome,
 }
 
 /// What an EventBridge-driven check did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FollowReport {
-    pub instance: Value,
+    pub instance: ReportedInstance,
     pub done: bool,
     /// As in [`StatusReport`], plus `TimedOut`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub attempt: u32,
     /// The schedule of the next check, while the deletion is under way.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,11 +57,46 @@ pub struct NextCheck {
 /// The checker's response, by the kind of input.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one value per invocation, serialised once
 pub enum CheckResponse {
     Report(StatusReport),
     Follow(FollowReport),
     /// A destination record of a dry run: nothing was deleted, so nothing is followed.
     Ignored { ignored: String },
+}
+
+/// The instance as a report shows it: the record just read, else the last one the input carried,
+/// else `{"instanceId": ...}` alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one short-lived value per check
+pub enum ReportedInstance {
+    Record(InstanceRecord),
+    Id {
+        #[serde(rename = "instanceId")]
+        instance_id: InstanceId,
+    },
+}
+
+impl ReportedInstance {
+    fn record(&self) -> Option<&InstanceRecord> {
+        match self {
+            ReportedInstance::Record(record) => Some(record),
+            ReportedInstance::Id { .. } => None,
+        }
+    }
+}
+
+/// The detail of a final announcement.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Finished<'a> {
+    instance: &'a ReportedInstance,
+    outcome: &'a Outcome,
+    attempts: u32,
+    started_at: String,
+    finished_at: String,
+    deduplication_id: &'a str,
 }
 
 /// One look at the instance.
@@ -76,14 +107,27 @@ enum Seen {
     Gone,
 }
 
-/// `(done, outcome)` for what a check saw.
-fn classify(seen: &Seen) -> (bool, String) {
-    match seen {
-        Seen::Gone => (true, "Deleted".to_owned()),
-        Seen::Found(record) => match record.state.as_str() {
-            "Deleting" => (false, "Deleting".to_owned()),
-            other => (true, other.to_owned()),
-        },
+impl Seen {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Seen::Gone => Outcome::Deleted,
+            Seen::Found(record) => Outcome::of(&record.state()),
+        }
+    }
+
+    /// The record to report: the one just read, else the last one seen before.
+    fn record<'a>(&'a self, last_seen: Option<&'a InstanceRecord>) -> Option<&'a InstanceRecord> {
+        match self {
+            Seen::Found(record) => Some(record),
+            Seen::Gone => last_seen,
+        }
+    }
+
+    fn reported(&self, id: &InstanceId, last_seen: Option<&InstanceRecord>) -> ReportedInstance {
+        match self.record(last_seen) {
+            Some(record) => ReportedInstance::Record(record.clone()),
+            None => ReportedInstance::Id { instance_id: id.clone() },
+        }
     }
 }
 
@@ -123,6 +167,8 @@ impl CheckFunction {
     }
 
     async fn look(&self, id: &InstanceId, deletion_seen: bool, invocation: &Invocation) -> Result<Seen, Error> {
+        metrics::instance(id.as_str());
+        metrics::count(metrics::STATUS_CHECKS, 1);
         match self.supply_chain.get_instance(id, &invocation.budget).await {
             Ok(record) => Ok(Seen::Found(record)),
             Err(Error::InstanceNotFound(_)) if deletion_seen => Ok(Seen::Gone),
@@ -132,12 +178,17 @@ impl CheckFunction {
 
     async fn report(&self, request: &ReportRequest, invocation: &Invocation) -> Result<StatusReport, Error> {
         let seen = self.look(&request.instance_id, request.deletion_seen, invocation).await?;
-        let (done, outcome) = classify(&seen);
-        let instance = instance_value(&request.instance_id, &seen, request.last_seen.as_ref());
-        info!(instance_id = %request.instance_id, outcome = %outcome, done, "status reported");
-        Ok(StatusReport { instance, done, outcome })
+        let outcome = seen.outcome();
+        let instance = seen.reported(&request.instance_id, request.last_seen.as_ref());
+        info!(instance_id = %request.instance_id, outcome = %outcome, done = outcome.is_done(), "status reported");
+        if outcome.is_done() {
+            metrics::finished(&outcome, None);
+        }
+        Ok(StatusReport { instance, done: outcome.is_done(), outcome })
     }
 
+    /// One check of a deletion being followed: look, decide, then schedule the next check or
+    /// announce the end.
     async fn follow(&self, request: &FollowRequest, invocation: &Invocation) -> Result<FollowReport, Error> {
         // Checked first, so a missing bus fails the first check instead of the last one.
         let bus = self.bus.as_ref().ok_or_else(|| {
@@ -146,75 +197,99 @@ impl CheckFunction {
                     .to_owned(),
             )
         })?;
-        let id = &request.instance_id;
-        let seen = self.look(id, true, invocation).await?;
-        let (done, mut outcome) = classify(&seen);
-        let instance = instance_value(id, &seen, request.last_seen.as_ref());
+        let seen = self.look(&request.instance_id, true, invocation).await?;
         let now = DateTime::from(SystemTime::now());
+        match self.decide(request, &seen, now) {
+            Outcome::Pending => self.schedule_next(request, &seen, now, invocation).await,
+            end => self.announce_end(bus, request, &seen, end, now, invocation).await,
+        }
+    }
+
+    /// What the check saw, except that a deletion still under way after `MAX_WAIT_SECONDS` has
+    /// timed out.
+    fn decide(&self, request: &FollowRequest, seen: &Seen, now: DateTime) -> Outcome {
         let elapsed = Duration::from_secs_f64((now.as_secs_f64() - request.started_at.as_secs_f64()).max(0.0));
-
-        if !done && elapsed < self.settings.max_wait {
-            let next = self.next_check(request, &seen, now, invocation)?;
-            let scheduled = self.scheduler.schedule(&next, &invocation.budget).await?;
-            let at = timestamp(next.at);
-            info!(instance_id = %id, state = "Deleting", outcome = "pending", attempt = request.attempt,
-                next_check = %at, schedule = %next.name, "deletion under way");
-            return Ok(FollowReport {
-                instance,
-                done: false,
-                outcome,
-                attempt: request.attempt,
-                next_check: Some(NextCheck {
-                    schedule_name: next.name,
-                    at,
-                    created: scheduled == crate::scheduler::Scheduled::Created,
-                }),
-                announced: None,
-            });
+        match seen.outcome() {
+            Outcome::Pending if elapsed >= self.settings.max_wait => Outcome::TimedOut,
+            outcome => outcome,
         }
+    }
 
-        if !done {
-            outcome = "TimedOut".to_owned();
-        }
-        let detail_type = match outcome.as_str() {
-            "Deleted" => DELETED,
-            "TimedOut" => DELETION_TIMED_OUT,
-            _ => DELETION_FAILED,
-        };
-        let deduplication_id = deduplication_id(id, &outcome, &seen, request);
+    async fn schedule_next(&self, request: &FollowRequest, seen: &Seen, now: DateTime, invocation: &Invocation) -> Result<FollowReport, Error> {
+        let id = &request.instance_id;
+        let next = self.next_check(request, seen, now, invocation)?;
+        let scheduled = self.scheduler.schedule(&next, &invocation.budget).await?;
+        let at = timestamp(next.at);
+        info!(instance_id = %id, state = "Deleting", outcome = "pending", attempt = request.attempt,
+            next_check = %at, schedule = %next.name, "deletion under way");
+        Ok(FollowReport {
+            instance: seen.reported(id, request.last_seen.as_ref()),
+            done: false,
+            outcome: Outcome::Pending,
+            attempt: request.attempt,
+            next_check: Some(NextCheck { schedule_name: next.name, at, created: scheduled == Scheduled::Created }),
+            announced: None,
+        })
+    }
+
+    /// Announces the end once: a marker schedule named after this end of the deletion records
+    /// that it was announced, so a duplicate or late check announces nothing twice. It is written
+    /// after the announcement: a failure in between repeats the announcement rather than losing it.
+    async fn announce_end(
+        &self,
+        bus: &EventBus,
+        request: &FollowRequest,
+        seen: &Seen,
+        outcome: Outcome,
+        now: DateTime,
+        invocation: &Invocation,
+    ) -> Result<FollowReport, Error> {
+        let id = &request.instance_id;
+        let instance = seen.reported(id, request.last_seen.as_ref());
+        let deduplication_id = deduplication_id(id, &outcome, seen, request);
         let marker = marker_name(id, &deduplication_id);
-        let detail = json!({
-            "instance": instance,
-            "outcome": outcome,
-            "attempts": request.attempt,
-            "startedAt": timestamp(request.started_at),
-            "finishedAt": timestamp(now),
-            "deduplicationId": deduplication_id,
-        });
-        // A marker schedule named after this end of the deletion records that it was announced, so
-        // a duplicate or late check announces nothing twice. It is written after the announcement:
-        // a failure in between repeats the announcement rather than losing it.
+        let ended = |announced| FollowReport {
+            instance: instance.clone(),
+            done: true,
+            outcome: outcome.clone(),
+            attempt: request.attempt,
+            next_check: None,
+            announced,
+        };
         if self.scheduler.exists(&marker, &invocation.budget).await? {
             info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, "end already announced");
-            return Ok(FollowReport { instance, done: true, outcome, attempt: request.attempt, next_check: None, announced: None });
+            return Ok(ended(None));
         }
-        let record = serde_json::from_value::<InstanceRecord>(instance.clone()).ok();
-        let resources = self.supply_chain.instance_arn(id, &invocation.function_arn, record.as_ref()).into_iter().collect();
-        let announcement = Announcement { detail_type, detail, resources };
-        if let Some(Err(error)) = bus.publish(&[announcement], &invocation.budget).await.into_iter().next() {
+        let detail_type = match outcome {
+            Outcome::Deleted => DELETED,
+            Outcome::TimedOut => DELETION_TIMED_OUT,
+            _ => DELETION_FAILED,
+        };
+        let detail = Finished {
+            instance: &instance,
+            outcome: &outcome,
+            attempts: request.attempt,
+            started_at: timestamp(request.started_at),
+            finished_at: timestamp(now),
+            deduplication_id: &deduplication_id,
+        };
+        let resources = self.supply_chain.instance_arn(id, &invocation.function_arn, instance.record()).into_iter().collect();
+        let detail = serde_json::to_value(detail).expect("a report always serialises");
+        if let Some(Err(error)) = bus.publish(&[Announcement { detail_type, detail, resources }], &invocation.budget).await.into_iter().next() {
             return Err(error);
         }
-        let expires = DateTime::from_secs(now.secs() + MARKER_LIFETIME.as_secs() as i64);
         let marker = ScheduledCheck {
             name: marker,
-            at: expires,
+            at: DateTime::from_secs(now.secs() + MARKER_LIFETIME.as_secs() as i64),
             target_arn: self.target_arn(invocation)?,
-            input: json!({"deletionAnnounced": {"instanceId": id.as_str(), "outcome": outcome, "announcedAt": timestamp(now)}}),
+            input: serde_json::to_value(AnnouncedMarker::new(id.clone(), outcome.clone(), now)).expect("a marker always serialises"),
             description: "Marks the end of an AWS Supply Chain instance deletion as announced".to_owned(),
         };
         self.scheduler.schedule(&marker, &invocation.budget).await?;
+        let took = Duration::from_secs_f64((now.as_secs_f64() - request.started_at.as_secs_f64()).max(0.0));
+        metrics::finished(&outcome, Some(took));
         info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, announced = detail_type, "deletion finished");
-        Ok(FollowReport { instance, done: true, outcome, attempt: request.attempt, next_check: None, announced: Some(detail_type) })
+        Ok(ended(Some(detail_type)))
     }
 
     /// Schedules invoke the checker itself, by the ARN it was invoked with.
@@ -237,24 +312,17 @@ impl CheckFunction {
         let give_up = request.started_at.as_secs_f64() + self.settings.max_wait.as_secs_f64();
         // Whole seconds: `at()` has no finer resolution, and at least one second ahead.
         let at_secs = (now.as_secs_f64() + wait.as_secs_f64()).min(give_up).max(now.as_secs_f64() + 1.0).ceil();
-        let attempt = request.attempt + 1;
-        let last_seen = match seen {
-            Seen::Found(record) => Some(record),
-            Seen::Gone => request.last_seen.as_ref(),
+        let next = FollowRequest {
+            instance_id: request.instance_id.clone(),
+            attempt: request.attempt + 1,
+            started_at: request.started_at,
+            last_seen: seen.record(request.last_seen.as_ref()).cloned(),
         };
-        let mut input = json!({
-            "instanceId": request.instance_id.as_str(),
-            "attempt": attempt,
-            "startedAt": timestamp(request.started_at),
-        });
-        if let Some(record) = last_seen {
-            input["lastSeen"] = serde_json::to_value(record).expect("a record always serialises");
-        }
         Ok(ScheduledCheck {
-            name: schedule_name(&request.instance_id, attempt),
+            name: schedule_name(&request.instance_id, next.attempt),
             at: DateTime::from_secs(at_secs as i64),
             target_arn: self.target_arn(invocation)?,
-            input: json!({ "statusCheck": input }),
+            input: serde_json::to_value(Recheck { status_check: next }).expect("a re-check always serialises"),
             description: "Next status check of an AWS Supply Chain instance deletion".to_owned(),
         })
     }
@@ -280,23 +348,11 @@ const MARKER_LIFETIME: Duration = Duration::from_secs(25 * 3600);
 
 /// The same for every announcement of the same end of the same deletion, so subscribers can drop a
 /// repeat that at-least-once delivery lets through.
-fn deduplication_id(id: &InstanceId, outcome: &str, seen: &Seen, request: &FollowRequest) -> String {
+fn deduplication_id(id: &InstanceId, outcome: &Outcome, seen: &Seen, request: &FollowRequest) -> String {
     match (outcome, seen) {
-        ("Deleted", _) => format!("{id}:Deleted"),
-        ("TimedOut", _) => format!("{id}:TimedOut:{}", request.started_at.secs()),
+        (Outcome::Deleted, _) => format!("{id}:Deleted"),
+        (Outcome::TimedOut, _) => format!("{id}:TimedOut:{}", request.started_at.secs()),
         (_, Seen::Found(record)) => format!("{id}:{outcome}:{}", record.last_modified_time.as_deref().unwrap_or("")),
         (_, Seen::Gone) => format!("{id}:{outcome}"),
-    }
-}
-
-/// The record to report: the one just read, else the last one the input carried, else the id alone.
-fn instance_value(id: &InstanceId, seen: &Seen, last_seen: Option<&InstanceRecord>) -> Value {
-    let record = match seen {
-        Seen::Found(record) => Some(record),
-        Seen::Gone => last_seen,
-    };
-    match record {
-        Some(record) => serde_json::to_value(record).expect("a record always serialises"),
-        None => json!({ "instanceId": id.as_str() }),
     }
 }

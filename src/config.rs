@@ -31,6 +31,9 @@ pub struct DeleteSettings {
     pub protection_tag: Option<String>,
     /// `SQS_CONCURRENCY` (4): messages of one batch processed at a time.
     pub batch_concurrency: usize,
+    /// `DEAD_LETTER_QUEUE_URL`: where an SQS message that failed for good (a non-retryable
+    /// errorType) is moved at once; unset or empty: it is listed in `batchItemFailures` like any other.
+    pub dead_letter_queue_url: Option<String>,
 }
 
 /// Settings of the status checker.
@@ -41,6 +44,8 @@ pub struct CheckSettings {
     pub schedule_group: String,
     /// `SCHEDULER_ROLE_ARN`: the role EventBridge Scheduler assumes to invoke the checker.
     pub scheduler_role_arn: Option<String>,
+    /// `SCHEDULE_DEAD_LETTER_ARN`: the SQS queue that keeps a re-check Scheduler could not deliver.
+    pub schedule_dead_letter_arn: Option<String>,
     /// `POLL_INTERVAL_SECONDS` (60): the wait before the first re-check; it doubles up to the cap.
     pub poll_interval: Duration,
     /// `MAX_POLL_INTERVAL_SECONDS` (900): the longest wait between re-checks.
@@ -200,6 +205,7 @@ impl DeleteSettings {
                 Some(tag) => Some(tag),
             },
             batch_concurrency: number(get, "SQS_CONCURRENCY", 4, 1)? as usize,
+            dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL").filter(|url| !url.trim().is_empty()),
         })
     }
 }
@@ -223,6 +229,7 @@ impl CheckSettings {
             common: CommonSettings::from_lookup(get)?,
             schedule_group: get("SCHEDULE_GROUP").filter(|g| !g.is_empty()).unwrap_or_else(|| "default".to_owned()),
             scheduler_role_arn: get("SCHEDULER_ROLE_ARN").filter(|arn| !arn.is_empty()),
+            schedule_dead_letter_arn: get("SCHEDULE_DEAD_LETTER_ARN").filter(|arn| !arn.is_empty()),
             poll_interval,
             max_poll_interval,
             max_wait: Duration::from_secs(number(get, "MAX_WAIT_SECONDS", 7_200, 1)?),
@@ -280,6 +287,19 @@ mod tests {
         assert!(error.to_string().contains("SQS_CONCURRENCY is \"many\""), "{error}");
         let error = CheckSettings::from_lookup(&lookup(&[("POLL_INTERVAL_SECONDS", "0")])).unwrap_err();
         assert!(error.to_string().contains("at least 1"), "{error}");
+    }
+
+    #[test]
+    fn the_dead_letter_queues_are_read_and_an_empty_one_is_none() {
+        let url = "https://sqs.us-east-1.amazonaws.com/123456789012/requests-dlq";
+        let delete = DeleteSettings::from_lookup(&lookup(&[("DEAD_LETTER_QUEUE_URL", url)])).unwrap();
+        assert_eq!(delete.dead_letter_queue_url.as_deref(), Some(url));
+        let delete = DeleteSettings::from_lookup(&lookup(&[("DEAD_LETTER_QUEUE_URL", " ")])).unwrap();
+        assert_eq!(delete.dead_letter_queue_url, None);
+        let arn = "arn:aws:sqs:us-east-1:123456789012:status-checks-dlq";
+        let check = CheckSettings::from_lookup(&lookup(&[("SCHEDULE_DEAD_LETTER_ARN", arn)])).unwrap();
+        assert_eq!(check.schedule_dead_letter_arn.as_deref(), Some(arn));
+        assert_eq!(CheckSettings::from_lookup(&lookup(&[])).unwrap().schedule_dead_letter_arn, None);
     }
 
     #[test]

@@ -10,11 +10,13 @@ use tracing::{info, warn};
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 
 use crate::config::DeleteSettings;
+use crate::dead_letters::DeadLetterQueue;
 use crate::deadline::Invocation;
 use crate::error::Error;
-use crate::events::{Announcement, EventBus};
-use crate::input::{parse_delete_event, DeleteEvent, DeleteRequest, Payload, SqsItem, DELETE_SHAPES, DELETION_STARTED};
-use crate::record::DeleteOutput;
+use crate::events::{Announcement, EventBus, DELETION_STARTED};
+use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
+use crate::metrics;
+use crate::model::{DeleteOutput, DeleteRequest};
 use crate::supply_chain::SupplyChain;
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
@@ -32,11 +34,18 @@ pub struct DeleteFunction {
     supply_chain: SupplyChain,
     bus: Option<EventBus>,
     settings: DeleteSettings,
+    dead_letters: Option<DeadLetterQueue>,
 }
 
 impl DeleteFunction {
     pub fn new(supply_chain: SupplyChain, bus: Option<EventBus>, settings: DeleteSettings) -> Self {
-        DeleteFunction { supply_chain, bus, settings }
+        DeleteFunction { supply_chain, bus, settings, dead_letters: None }
+    }
+
+    /// The queue (`DEAD_LETTER_QUEUE_URL`) that an SQS message failing for good is moved to at once,
+    /// rather than listed in `batchItemFailures` to fail again on every delivery.
+    pub fn with_dead_letters(self, dead_letters: Option<DeadLetterQueue>) -> Self {
+        DeleteFunction { dead_letters, ..self }
     }
 
     /// Handles one invocation of any accepted shape.
@@ -44,6 +53,7 @@ impl DeleteFunction {
         let invocation = Invocation::new(&event.context, &self.settings.common);
         let parsed = event.payload.json(DELETE_SHAPES).and_then(parse_delete_event).inspect_err(|error| {
             warn!(error_type = error.error_type(), error = %error, "event refused");
+            metrics::refused(error);
         })?;
         match parsed {
             DeleteEvent::Direct(request) | DeleteEvent::EventBridge(request) => {
@@ -62,7 +72,9 @@ impl DeleteFunction {
     }
 
     /// Processes each distinct request of the batch once, a few at a time, and lists exactly the
-    /// messages that failed so that only those are delivered again.
+    /// messages that failed so that only those are delivered again. With a dead-letter queue, a
+    /// message that failed for good (a permanent errorType) is moved there instead, unless the move
+    /// itself fails.
     async fn handle_batch(&self, items: Vec<SqsItem>, invocation: &Invocation) -> SqsBatchResponse {
         // Duplicates inside one batch (at-least-once delivery) reach the service once.
         let mut distinct: Vec<&DeleteRequest> = Vec::new();
@@ -92,9 +104,10 @@ impl DeleteFunction {
         }
 
         let mut response = SqsBatchResponse::default();
+        let mut permanent = Vec::new();
         for item in &items {
             let error = match &item.request {
-                Err(error) => Some(error),
+                Err(error) => Some(error).inspect(|error| metrics::refused(error)),
                 Ok(request) => {
                     let position = distinct.iter().position(|r| *r == request).expect("every request is in the list");
                     outcomes[position].as_ref().err()
@@ -102,7 +115,26 @@ impl DeleteFunction {
             };
             if let Some(error) = error {
                 warn!(message_id = %item.message_id, error_type = error.error_type(), error = %error, "message failed");
-                response.add_failure(item.message_id.clone());
+                metrics::count_by(metrics::SQS_MESSAGES_FAILED, metrics::ERROR_TYPE, error.error_type());
+                match (&self.dead_letters, &item.body) {
+                    (Some(_), Some(body)) if !error.is_retryable() => permanent.push((item, body, error)),
+                    _ => response.add_failure(item.message_id.clone()),
+                }
+            }
+        }
+        if let Some(dead_letters) = &self.dead_letters {
+            let sends: Vec<_> = permanent.iter().map(|(_, body, error)| dead_letters.send(body, error, &invocation.budget)).collect();
+            let sent: Vec<Result<(), String>> = stream::iter(sends).buffered(self.settings.batch_concurrency).collect().await;
+            for ((item, _, error), sent) in permanent.into_iter().zip(sent) {
+                match sent {
+                    Ok(()) => info!(message_id = %item.message_id, error_type = error.error_type(), "message moved to the dead-letter queue"),
+                    // Nothing is lost: the message comes back, and the queue's redrive policy moves it later.
+                    Err(reason) => {
+                        warn!(message_id = %item.message_id, error_type = error.error_type(), reason = %reason,
+                            "message not moved to the dead-letter queue");
+                        response.add_failure(item.message_id.clone());
+                    }
+                }
             }
         }
         response
@@ -110,8 +142,10 @@ impl DeleteFunction {
 
     /// Deletes one instance, or describes it in a dry run; never deletes a protected instance.
     async fn delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<DeleteOutput, Error> {
+        metrics::instance(request.instance_id.as_str());
         let result = self.try_delete(request, invocation).await;
         if let Err(error) = &result {
+            metrics::refused(error);
             warn!(instance_id = %request.instance_id, error_type = error.error_type(), error = %error, "deletion not made");
         }
         result
@@ -151,23 +185,26 @@ impl DeleteFunction {
                 None => self.supply_chain.get_instance(id, budget).await?,
             };
             info!(instance_id = %id, state = %instance.state, outcome = "dry run", "instance would be deleted");
+            metrics::count(metrics::DRY_RUNS, 1);
             return Ok(DeleteOutput { instance, dry_run: true });
         }
         let instance = match self.supply_chain.delete_instance(id, budget).await {
             Ok(instance) => {
                 info!(instance_id = %id, state = %instance.state, outcome = "deletion started", "instance deletion requested");
+                metrics::count(metrics::DELETIONS_STARTED, 1);
                 instance
             }
             // Another change is under way: a deletion (this same event delivered twice) is success.
             Err(Error::Conflict(conflict)) => {
                 let instance = self.supply_chain.get_instance(id, budget).await?;
-                if !matches!(instance.state.as_str(), "Deleting" | "Deleted") {
+                if !instance.deletion_started() {
                     return Err(Error::Conflict(format!(
                         "{conflict}; the instance is {}, so its deletion was not started",
                         instance.state
                     )));
                 }
                 info!(instance_id = %id, state = %instance.state, outcome = "deletion already under way", "instance deletion requested");
+                metrics::count(metrics::DELETIONS_STARTED, 1);
                 instance
             }
             Err(error) => return Err(error),
@@ -177,7 +214,7 @@ impl DeleteFunction {
 
     /// The Deletion Started announcement for an output, when there is a deletion to follow.
     fn announcement(&self, request: &DeleteRequest, output: &DeleteOutput, invocation: &Invocation) -> Option<Announcement> {
-        if output.dry_run || !matches!(output.instance.state.as_str(), "Deleting" | "Deleted") {
+        if output.dry_run || !output.instance.deletion_started() {
             return None;
         }
         let resources = self

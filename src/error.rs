@@ -213,6 +213,30 @@ impl From<Error> for Diagnostic {
     }
 }
 
+/// The JSON kind of a value, for messages that must not echo a whole payload.
+pub(crate) fn kind_of(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Quotes user text for a message, escaped and cut short so that a message never carries a payload.
+pub(crate) fn quoted(text: &str) -> String {
+    const MAX: usize = 64;
+    if text.chars().count() <= MAX {
+        format!("{text:?}")
+    } else {
+        let head: String = text.chars().take(MAX).collect();
+        format!("{head:?}… ({} characters)", text.chars().count())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,25 @@ use serde_json::Value;
 
 use crate::deadline::Budget;
 use crate::error::{describe, Error};
-use crate::input::EVENT_SOURCE;
+
+/// The `source` of every event the delete function and the status checker put on a bus. Events from
+/// it are never deletion requests.
+pub const EVENT_SOURCE: &str = "supplychain-delete-instance";
+
+/// The detail-types of the events this project sends.
+pub const DELETION_STARTED: &str = "Supply Chain Instance Deletion Started";
+pub const DELETED: &str = "Supply Chain Instance Deleted";
+pub const DELETION_FAILED: &str = "Supply Chain Instance Deletion Failed";
+pub const DELETION_TIMED_OUT: &str = "Supply Chain Instance Deletion Timed Out";
+
+/// The `source` of every event the sweep puts on the bus.
+pub const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
+
+/// The detail-type of a request to delete one selected instance; the delete function's rule routes it.
+pub const DELETION_REQUESTED: &str = "Supply Chain Instance Deletion Requested";
+
+/// The detail-type of the report.
+pub const SWEEP_COMPLETED: &str = "Supply Chain Instance Sweep Completed";
 
 /// PutEvents takes at most 10 entries per call.
 const MAX_ENTRIES: usize = 10;
@@ -73,6 +91,10 @@ impl EventBus {
             }
             results.extend(self.put(&announcements[start..end], &details[start..end], budget).await);
             start = end;
+        }
+        let failed = results.iter().filter(|result| result.is_err()).count();
+        if failed > 0 {
+            crate::metrics::count(crate::metrics::ANNOUNCEMENTS_FAILED, failed as u64);
         }
         results
     }

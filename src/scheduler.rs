@@ -1,6 +1,8 @@
 //! The adapter to EventBridge Scheduler: one-time schedules that invoke the status checker again.
 
-use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target};
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Target,
+};
 use aws_sdk_scheduler::Client;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -30,17 +32,30 @@ pub enum Scheduled {
     AlreadyScheduled,
 }
 
-/// The schedule group and the role Scheduler assumes, with the SDK client built once at init.
+/// Scheduler's own limits for a target's retries: at most 185 retries, for at most 24 hours. A
+/// check that Scheduler cannot deliver within them goes to the dead-letter queue.
+pub const MAXIMUM_RETRY_ATTEMPTS: i32 = 185;
+pub const MAXIMUM_EVENT_AGE_IN_SECONDS: i32 = 86_400;
+
+/// The schedule group, the role Scheduler assumes and the queue of the checks it could not
+/// deliver, with the SDK client built once at init.
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     client: Client,
     group: String,
     role_arn: Option<String>,
+    dead_letter_arn: Option<String>,
 }
 
 impl Scheduler {
     pub fn new(client: Client, group: impl Into<String>, role_arn: Option<String>) -> Self {
-        Scheduler { client, group: group.into(), role_arn }
+        Scheduler { client, group: group.into(), role_arn, dead_letter_arn: None }
+    }
+
+    /// The SQS queue (`SCHEDULE_DEAD_LETTER_ARN`) that receives a check Scheduler could not
+    /// deliver; without it no schedule is created, as without the role.
+    pub fn with_dead_letter_arn(self, dead_letter_arn: Option<String>) -> Self {
+        Scheduler { dead_letter_arn, ..self }
     }
 
     /// `at(yyyy-mm-ddThh:mm:ss)` in UTC, the one-time schedule expression.
@@ -73,10 +88,26 @@ impl Scheduler {
         let role_arn = self.role_arn.as_deref().ok_or_else(|| {
             Error::ScheduleFailed("SCHEDULER_ROLE_ARN is not set, so the next status check cannot be scheduled".to_owned())
         })?;
+        let dead_letter_arn = self.dead_letter_arn.as_deref().ok_or_else(|| {
+            Error::ScheduleFailed(
+                "SCHEDULE_DEAD_LETTER_ARN is not set, so the next status check cannot be scheduled with a dead-letter queue \
+                 that keeps it if Scheduler cannot deliver it"
+                    .to_owned(),
+            )
+        })?;
+        // Without these, Scheduler drops a check it cannot deliver (throttling, a missing function, a
+        // broken role) silently: retried as long as Scheduler allows, then kept in the queue.
+        let retry_policy = RetryPolicy::builder()
+            .maximum_retry_attempts(MAXIMUM_RETRY_ATTEMPTS)
+            .maximum_event_age_in_seconds(MAXIMUM_EVENT_AGE_IN_SECONDS)
+            .build();
+        let dead_letter_config = DeadLetterConfig::builder().arn(dead_letter_arn).build();
         let target = Target::builder()
             .arn(&check.target_arn)
             .role_arn(role_arn)
             .input(check.input.to_string())
+            .retry_policy(retry_policy)
+            .dead_letter_config(dead_letter_config)
             .build()
             .map_err(|e| Error::Unexpected(format!("the schedule target is incomplete: {e}")))?;
         let window = FlexibleTimeWindow::builder()
@@ -115,6 +146,62 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_scheduler::operation::create_schedule::CreateScheduleOutput;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use serde_json::json;
+    use std::time::Duration;
+
+    const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/scheduler";
+    const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:status-checks-dlq";
+
+    fn check() -> ScheduledCheck {
+        ScheduledCheck {
+            name: "scn-delete-0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40-2".to_owned(),
+            at: DateTime::from_secs(1_767_323_045),
+            target_arn: "arn:aws:lambda:us-east-1:123456789012:function:check-instance-status".to_owned(),
+            input: json!({"statusCheck": {"instanceId": "0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40", "attempt": 2}}),
+            description: "Next status check".to_owned(),
+        }
+    }
+
+    fn budget() -> Budget {
+        Budget::for_invocation(0, Duration::ZERO, Duration::from_secs(10))
+    }
+
+    #[tokio::test]
+    async fn every_schedule_retries_as_long_as_scheduler_allows_then_keeps_the_check_in_the_dead_letter_queue() {
+        let create = mock!(Client::create_schedule)
+            .match_requests(|request| {
+                let target = request.target().expect("a target");
+                let retry = target.retry_policy().expect("a retry policy");
+                target.role_arn() == ROLE_ARN
+                    && retry.maximum_retry_attempts() == Some(185)
+                    && retry.maximum_event_age_in_seconds() == Some(86_400)
+                    && target.dead_letter_config().and_then(|d| d.arn()) == Some(QUEUE_ARN)
+            })
+            .then_output(|| CreateScheduleOutput::builder().schedule_arn("arn:aws:scheduler:us-east-1:123456789012:schedule/g/n").build().unwrap());
+        let client = mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, &[&create]);
+        let scheduler = Scheduler::new(client, "g", Some(ROLE_ARN.to_owned())).with_dead_letter_arn(Some(QUEUE_ARN.to_owned()));
+
+        let scheduled = scheduler.schedule(&check(), &budget()).await;
+
+        assert_eq!(scheduled, Ok(Scheduled::Created));
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn without_a_dead_letter_queue_nothing_is_scheduled() {
+        let create = mock!(Client::create_schedule)
+            .then_output(|| CreateScheduleOutput::builder().schedule_arn("arn:aws:scheduler:us-east-1:123456789012:schedule/g/n").build().unwrap());
+        let client = mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, &[&create]);
+        let scheduler = Scheduler::new(client, "g", Some(ROLE_ARN.to_owned()));
+
+        let error = scheduler.schedule(&check(), &budget()).await.unwrap_err();
+
+        assert_eq!(error.error_type(), "ScheduleFailed");
+        assert!(error.to_string().contains("SCHEDULE_DEAD_LETTER_ARN is not set"), "{error}");
+        assert_eq!(create.num_calls(), 0);
+    }
 
     #[test]
     fn one_time_schedules_use_whole_seconds_in_utc() {

@@ -7,8 +7,8 @@ use aws_sdk_supplychain::Client;
 
 use crate::deadline::Budget;
 use crate::error::Error;
-use crate::input::InstanceId;
-use crate::record::InstanceRecord;
+use crate::model::InstanceId;
+use crate::model::InstanceRecord;
 
 /// Supply Chain calls on one SDK client, built once at init.
 #[derive(Debug, Clone)]

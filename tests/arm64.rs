@@ -13,8 +13,6 @@ use supplychain_emulator::runtime_api::Outcome;
 use supplychain_emulator::SeedInstance;
 use support::*;
 
-const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
-const CHECK_BIN: &str = env!("CARGO_BIN_EXE_check-instance-status");
 /// Debian's qemu-user, with the aarch64 loader and C library of libc6-arm64-cross (scripts/setup).
 const QEMU: &[&str] = &["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"];
 /// ELF `e_machine` of each Lambda architecture.

@@ -11,25 +11,6 @@ use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 use support::*;
 
-const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
-const CHECK_BIN: &str = env!("CARGO_BIN_EXE_check-instance-status");
-
-async fn delete_process(emulator: &Emulator, env: &[(&str, String)]) -> FunctionProcess {
-    let mut all = vec![("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint())];
-    all.extend_from_slice(env);
-    FunctionProcess::spawn(DELETE_BIN, "delete-instance", &all).await
-}
-
-fn response(outcome: &Outcome) -> &Value {
-    outcome.response().unwrap_or_else(|| panic!("expected a response, got {outcome:?}"))
-}
-
-fn error_type(outcome: &Outcome) -> &str {
-    match outcome {
-        Outcome::Error { error_type, .. } => error_type,
-        other => panic!("expected an error, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn the_binary_deletes_the_instance_of_each_fixture_and_answers_the_record() {

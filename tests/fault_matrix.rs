@@ -18,8 +18,6 @@ use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
 use supplychain_emulator::{Emulator, EmulatorConfig, Fault, FaultRule, SeedInstance};
 use support::*;
 
-const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
-const CHECK_BIN: &str = env!("CARGO_BIN_EXE_check-instance-status");
 
 /// Each HTTP attempt's limit in the matrix, so a stalled answer is retried quickly.
 const ATTEMPT_TIMEOUT_MS: u64 = 1_000;
@@ -259,6 +257,7 @@ async fn run(cell: Cell, shape: Shape) -> Observed {
         ("EVENT_BUS_NAME", moto.bus.clone()),
         ("SCHEDULE_GROUP", moto.group.clone()),
         ("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN.into()),
+        ("SCHEDULE_DEAD_LETTER_ARN", moto.schedule_dead_letter_arn.clone()),
         ("ATTEMPT_TIMEOUT_MS", if near_deadline { "5000".into() } else { ATTEMPT_TIMEOUT_MS.to_string() }),
     ];
     if near_deadline {

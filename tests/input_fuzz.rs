@@ -13,15 +13,12 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
-use supplychain_delete_instance::input::{
-    near_miss, parse_check_event, parse_delete_event, CheckEvent, DeleteEvent, DeleteRequest, Payload, REQUEST_MEMBERS,
-};
+use supplychain_delete_instance::input::{near_miss, parse_check_event, parse_delete_event, CheckEvent, DeleteEvent, Payload, REQUEST_MEMBERS};
+use supplychain_delete_instance::model::DeleteRequest;
 use supplychain_delete_instance::Error;
 use supplychain_emulator::runtime_api::{Invoke, Outcome};
 use support::*;
 
-const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
-const CHECK_BIN: &str = env!("CARGO_BIN_EXE_check-instance-status");
 const VALID: &str = "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1";
 
 /// Deserialises the bytes as `lambda_runtime` does before calling the handler.

@@ -7,30 +7,12 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use supplychain_emulator::runtime_api::{Outcome, RuntimeApi};
-use supplychain_emulator::{Emulator, SeedInstance};
+use supplychain_emulator::runtime_api::RuntimeApi;
+use supplychain_emulator::SeedInstance;
 use support::*;
 
-const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
 /// What cargo-lambda sends as the invoked function ARN.
 const PLACEHOLDER_ARN: &str = "function-arn";
-
-async fn delete_process(emulator: &Emulator, env: &[(&str, String)]) -> FunctionProcess {
-    let mut all = vec![("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint())];
-    all.extend_from_slice(env);
-    FunctionProcess::spawn(DELETE_BIN, "delete-instance", &all).await
-}
-
-fn response(outcome: &Outcome) -> &Value {
-    outcome.response().unwrap_or_else(|| panic!("expected a response, got {outcome:?}"))
-}
-
-fn error(outcome: &Outcome) -> (&str, &str) {
-    match outcome {
-        Outcome::Error { error_type, error_message, .. } => (error_type, error_message),
-        other => panic!("expected an error, got {other:?}"),
-    }
-}
 
 /// The lines of a log that are not one JSON object each.
 fn lines_not_json(logs: &str) -> Vec<&str> {
@@ -47,7 +29,7 @@ async fn under_a_placeholder_function_arn_deletion_protection_is_checked_with_th
     let dry_run = function.invoke(fixture("direct-dry-run.json"), PLACEHOLDER_ARN, Duration::from_secs(20)).await;
     assert_eq!(response(&dry_run)["dryRun"], true);
     let protected = function.invoke(json!({"instanceId": FIXTURE_ID_2}), PLACEHOLDER_ARN, Duration::from_secs(20)).await;
-    assert_eq!(error(&protected).0, "DeletionProtected");
+    assert_eq!(error_of(&protected).0, "DeletionProtected");
     let deleted = function.invoke(fixture("direct.json"), PLACEHOLDER_ARN, Duration::from_secs(20)).await;
     assert_eq!(response(&deleted)["instance"]["state"], "Deleting");
 
@@ -117,7 +99,7 @@ async fn producer_metadata_is_accepted_and_announced_under_request_while_near_mi
     assert_eq!(response(&from_a_workflow)["instance"]["state"], "Deleting");
     for (payload, meant) in [(fixture("invalid/near-miss-instance-id.json"), "instanceId"), (fixture("invalid/misspelt-dry-run.json"), "dryRun")] {
         let refused = function.invoke(payload, DELETE_ARN, Duration::from_secs(20)).await;
-        let (error_type, message) = error(&refused);
+        let (error_type, message) = error_of(&refused);
         assert_eq!(error_type, "InvalidInput");
         assert!(message.contains(&format!("did you mean {meant}?")), "{message}");
     }

@@ -12,18 +12,10 @@ use supplychain_emulator::runtime_api::{Deadline, Invoke, RuntimeApiError};
 use supplychain_emulator::{Emulator, Fault, FaultRule};
 use support::*;
 
-const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
-const CHECK_BIN: &str = env!("CARGO_BIN_EXE_check-instance-status");
 const PROTECTED: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const MISSING: &str = "99999999-9999-4999-8999-999999999999";
 /// Lambda's Shutdown phase for a function with an internal extension.
 const SHUTDOWN_WINDOW: Duration = Duration::from_millis(500);
-
-async fn delete_process(emulator: &Emulator, env: &[(&str, String)]) -> FunctionProcess {
-    let mut all = vec![("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint())];
-    all.extend_from_slice(env);
-    FunctionProcess::spawn(DELETE_BIN, "delete-instance", &all).await
-}
 
 fn options(arn: &str) -> Invoke {
     Invoke { function_arn: arn.into(), deadline: Deadline::In(Duration::from_secs(20)), ..Default::default() }

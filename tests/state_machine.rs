@@ -54,9 +54,19 @@ impl Stack {
     /// Runs the state machine on `input` and returns the runner's report:
     /// `{status, output, error, cause, states, retries, caught}`.
     async fn execute(&self, input: Value) -> Value {
+        self.execute_with(input, json!({})).await
+    }
+
+    /// [`Stack::execute`] with some of the template's parameters replaced by `parameters`.
+    async fn execute_with(&self, input: Value, parameters: Value) -> Value {
+        let mut substitutions = tools::workflow_substitutions(DELETE_ARN, CHECK_ARN);
+        for (name, value) in parameters.as_object().unwrap() {
+            assert!(substitutions.get(name).is_some(), "{name} is no substitution of the definition");
+            substitutions[name] = value.clone();
+        }
         let request = json!({
             "definition": tools::definition_path(),
-            "substitutions": tools::workflow_substitutions(DELETE_ARN, CHECK_ARN),
+            "substitutions": substitutions,
             "input": input,
             "lambdaEndpoint": self.invoke_api.endpoint(),
         })
@@ -80,13 +90,34 @@ fn states(report: &Value) -> Vec<&str> {
     report["states"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect()
 }
 
-/// `DeleteInstance`, then `polls` rounds of wait, check and choice.
+/// The settings read, `DeleteInstance`, then `polls` rounds of wait, check and choice (the waits
+/// of the template's defaults, which double from 60 s, stay below its longest wait of 900 s).
 fn polling_path(polls: usize) -> Vec<&'static str> {
-    let mut path = vec!["DeleteInstance"];
-    for _ in 0..polls {
+    let mut path = vec!["ReadSettings", "DeleteInstance", "IsDryRun"];
+    for poll in 0..polls {
+        if poll > 0 {
+            path.extend(["CountCheck", "ShouldCheckAgain"]);
+        }
         path.extend(["WaitBeforeCheck", "CheckInstanceStatus", "IsDeletionFinished"]);
     }
     path
+}
+
+/// Step Functions' quota of events in one execution's history.
+const HISTORY_EVENT_LIMIT: u64 = 25_000;
+
+/// The most history events a state can add each time it is entered: entered and exited, and for a
+/// Task scheduled, started and its end, once plus once per retry its `Retry` allows.
+fn most_events(state: &Value) -> u64 {
+    if state["Type"] != "Task" {
+        return 2;
+    }
+    let retries: u64 = state["Retry"].as_array().into_iter().flatten().map(|r| r["MaxAttempts"].as_u64().unwrap()).sum();
+    2 + 3 * (1 + retries)
+}
+
+fn definition() -> Value {
+    serde_json::from_str(&tools::read(&tools::definition_path())).expect("the definition is JSON as it is, placeholders included")
 }
 
 #[test]
@@ -180,8 +211,137 @@ async fn an_invalid_instance_id_is_caught_into_the_failure_state_without_any_cal
     let cause: Value = serde_json::from_str(report["cause"].as_str().unwrap()).expect("the cause is the error payload");
     assert_eq!(cause["errorType"], "InvalidInput");
     assert!(cause["errorMessage"].as_str().unwrap().contains("not a lowercase hexadecimal digit"), "{cause}");
-    assert_eq!(states(&report), ["DeleteInstance", "DeletionFailed"]);
+    assert_eq!(states(&report), ["ReadSettings", "DeleteInstance", "DeletionFailed"]);
     assert_eq!(report["retries"], json!([]), "InvalidInput is never retried");
     assert_eq!(report["caught"], json!([{ "state": "DeleteInstance", "error": "InvalidInput" }]));
     assert!(stack.emulator.calls().is_empty(), "{:?}", stack.emulator.calls());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_succeeds_with_the_dry_run_record_and_neither_checks_nor_waits() {
+    let stack = Stack::start().await;
+    stack.seed(SeedInstance { instance_name: Some("example-team".into()), ..Default::default() });
+
+    let report = stack.execute(json!({ "instanceId": ID, "dryRun": true })).await;
+
+    assert_eq!(report["status"], "SUCCEEDED", "{report:#}");
+    assert_eq!(report["output"]["dryRun"], true, "{report:#}");
+    assert_eq!(report["output"]["instance"]["instanceId"], ID);
+    assert_eq!(report["output"]["instance"]["state"], "Active");
+    assert_eq!(report["output"]["instance"]["instanceName"], "example-team");
+    assert_eq!(report["output"].as_object().unwrap().len(), 2, "the record as the function returned it: {report:#}");
+    assert_eq!(states(&report), ["ReadSettings", "DeleteInstance", "IsDryRun", "DryRun"]);
+    assert_eq!(stack.emulator.call_count("DeleteInstance"), 0);
+    assert_eq!(stack.emulator.call_count("GetInstance"), 1, "the dry run's own read, no status check");
+}
+
+#[test]
+fn the_definition_is_json_on_its_own_with_every_placeholder_inside_a_string() {
+    let text = tools::read(&tools::definition_path());
+    let definition: Value = serde_json::from_str(&text).expect("the definition is JSON before any substitution");
+    let mut inside_strings = Vec::new();
+    fn collect(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::String(s) => found.extend(tools::placeholders(s)),
+            Value::Array(items) => items.iter().for_each(|v| collect(v, found)),
+            Value::Object(members) => members.values().for_each(|v| collect(v, found)),
+            _ => {}
+        }
+    }
+    collect(&definition, &mut inside_strings);
+    let mut everywhere = tools::placeholders(&text);
+    everywhere.sort();
+    inside_strings.sort();
+    inside_strings.dedup();
+    assert_eq!(inside_strings, everywhere);
+    assert!(everywhere.contains(&"MaxWaitSeconds".to_owned()) && everywhere.contains(&"PollIntervalSeconds".to_owned()));
+}
+
+#[test]
+fn both_tasks_retry_every_lambda_service_error_aws_lists_for_lambda_tasks() {
+    let definition = definition();
+    for task in ["DeleteInstance", "CheckInstanceStatus"] {
+        let retried: Vec<&str> = definition["States"][task]["Retry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()))
+            .collect();
+        for error in [
+            "Lambda.ServiceException",
+            "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException",
+            "Lambda.ClientExecutionTimeoutException",
+            "Lambda.TooManyRequestsException",
+        ] {
+            assert!(retried.contains(&error), "{task} does not retry {error}");
+        }
+    }
+}
+
+#[test]
+fn the_longest_execution_stays_within_the_history_event_limit() {
+    let definition = definition();
+    let state = |name: &str| &definition["States"][name];
+    // The loop may run as many times as the check count allows, each time through every state of
+    // the loop with every retry used.
+    let limit = state("ShouldCheckAgain")["Choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Variable"] == "$.poll.checks")
+        .expect("a bound on the number of checks")["NumericGreaterThanEquals"]
+        .as_u64()
+        .unwrap();
+    let per_loop: u64 = ["WaitBeforeCheck", "CheckInstanceStatus", "IsDeletionFinished", "CountCheck", "ShouldCheckAgain", "CapWait"]
+        .into_iter()
+        .map(|name| most_events(state(name)))
+        .sum();
+    let before: u64 = ["ReadSettings", "DeleteInstance", "IsDryRun"].into_iter().map(|name| most_events(state(name))).sum();
+    // Execution started and ended, and the way out: DescribeTimeout, then DeletionFailed.
+    let after = 2 + most_events(state("DescribeTimeout")) + most_events(state("DeletionFailed"));
+    assert_eq!(per_loop, 39, "the figure the definition's comment gives");
+
+    let longest = before + limit * per_loop + after;
+
+    assert!(longest < HISTORY_EVENT_LIMIT, "{longest} events: {limit} checks of at most {per_loop} events each");
+    assert!(state("ShouldCheckAgain")["Comment"].as_str().unwrap().contains(&format!("after {limit} checks")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_that_never_ends_gives_up_after_the_bounded_number_of_checks() {
+    let stack = Stack::start().await;
+    stack.seed(SeedInstance { delete_polls: Some(100_000), ..Default::default() });
+
+    // One-second waits that never grow, against a day: only the check count ends the loop.
+    let parameters = json!({ "PollIntervalSeconds": 1, "MaxPollIntervalSeconds": 1, "MaxWaitSeconds": 86_400 });
+    let report = stack.execute_with(json!({ "instanceId": ID }), parameters).await;
+
+    assert_eq!(report["status"], "FAILED", "{report:#}");
+    assert_eq!(report["error"], "TimedOut");
+    let cause = report["cause"].as_str().unwrap();
+    assert!(cause.starts_with("the deletion was still under way after 500 checks and 500 seconds of waiting"), "{cause}");
+    assert!(cause.contains("\"state\":\"Deleting\""), "{cause}");
+    let path = states(&report);
+    assert_eq!(path.iter().filter(|s| **s == "CheckInstanceStatus").count(), 500);
+    assert_eq!(&path[path.len() - 2..], ["DescribeTimeout", "DeletionFailed"]);
+    assert_eq!(stack.emulator.call_count("GetInstance"), 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waits_double_up_to_the_longest_wait_and_the_deletion_times_out_after_the_maximum_wait() {
+    let stack = Stack::start().await;
+    stack.seed(SeedInstance { delete_polls: Some(1_000), ..Default::default() });
+
+    let parameters = json!({ "PollIntervalSeconds": 60, "MaxPollIntervalSeconds": 900, "MaxWaitSeconds": 3_600 });
+    let report = stack.execute_with(json!({ "instanceId": ID }), parameters).await;
+
+    // 60 + 120 + 240 + 480 + 900 + 900 + 900 = 3600 s of waiting, in 7 checks.
+    assert_eq!(report["status"], "FAILED", "{report:#}");
+    assert_eq!(report["error"], "TimedOut");
+    let cause = report["cause"].as_str().unwrap();
+    assert!(cause.starts_with("the deletion was still under way after 7 checks and 3600 seconds of waiting"), "{cause}");
+    let path = states(&report);
+    assert_eq!(path.iter().filter(|s| **s == "CheckInstanceStatus").count(), 7);
+    assert_eq!(path.iter().filter(|s| **s == "CapWait").count(), 3, "the waits after 900 s are capped: {path:?}");
 }

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Value};
 use supplychain_delete_instance::check::{marker_name, schedule_name};
-use supplychain_delete_instance::input::InstanceId;
+use supplychain_delete_instance::model::InstanceId;
 use supplychain_delete_instance::{CheckFunction, CheckResponse, DeleteFunction};
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 use support::*;
@@ -70,6 +70,14 @@ fn at_secs(expression: &str) -> f64 {
         .as_secs_f64()
 }
 
+/// Scheduler retries the target for as long as it allows (185 retries within 24 hours), then puts
+/// the check in the stack's dead-letter queue instead of dropping it.
+fn assert_keeps_undelivered_checks(moto: &Moto, target: &aws_sdk_scheduler::types::Target) {
+    let retry = target.retry_policy().expect("a retry policy");
+    assert_eq!((retry.maximum_retry_attempts(), retry.maximum_event_age_in_seconds()), (Some(185), Some(86_400)));
+    assert_eq!(target.dead_letter_config().and_then(|d| d.arn()), Some(moto.schedule_dead_letter_arn.as_str()));
+}
+
 #[tokio::test]
 async fn a_deletion_is_announced_followed_by_schedules_and_announced_as_deleted() {
     let stack = stack(SeedInstance { delete_polls: Some(2), ..Default::default() }, &[("POLL_INTERVAL_SECONDS", "60")]).await;
@@ -95,6 +103,7 @@ async fn a_deletion_is_announced_followed_by_schedules_and_announced_as_deleted(
     let target = schedule.target().unwrap();
     assert_eq!(target.arn(), CHECK_ARN);
     assert_eq!(target.role_arn(), SCHEDULER_ROLE_ARN);
+    assert_keeps_undelivered_checks(&stack.moto, target);
     let input: Value = serde_json::from_str(target.input().unwrap()).unwrap();
     assert_eq!(input["statusCheck"]["instanceId"], FIXTURE_ID);
     assert_eq!(input["statusCheck"]["attempt"], 2);
@@ -390,6 +399,29 @@ async fn without_a_scheduler_role_a_pending_check_fails_visibly() {
     assert!(error.to_string().contains("SCHEDULER_ROLE_ARN"));
 }
 
+#[tokio::test]
+async fn without_a_dead_letter_queue_for_its_schedules_a_pending_check_fails_visibly() {
+    let stack = stack(SeedInstance { delete_polls: Some(3), ..Default::default() }, &[]).await;
+    let started = stack.start_deletion().await;
+    let check = CheckFunction::new(
+        supply_chain(&stack.emulator.endpoint()).await,
+        Some(stack.moto.bus_client()),
+        supplychain_delete_instance::scheduler::Scheduler::new(
+            aws_sdk_scheduler::Client::new(&stack.moto.function_config),
+            &stack.moto.group,
+            Some(SCHEDULER_ROLE_ARN.to_owned()),
+        ),
+        check_settings(&[("EVENT_BUS_NAME", &stack.moto.bus)]),
+    );
+
+    let error = check.handle(check_event(started)).await.unwrap_err();
+
+    assert_eq!(error.error_type(), "ScheduleFailed");
+    assert!(error.to_string().contains("SCHEDULE_DEAD_LETTER_ARN"), "{error}");
+    assert!(stack.moto.schedule_names().await.is_empty());
+    assert_eq!(stack.moto.proxy.call_count("CreateSchedule"), 0);
+}
+
 
 #[tokio::test]
 async fn a_refused_announcement_fails_the_invocation_and_its_retry_announces() {
@@ -510,6 +542,7 @@ async fn the_marker_of_an_announced_end_expires_as_a_no_op() {
     let schedule = stack.moto.schedule(&marker).await.expect("marker left");
     let at = at_secs(schedule.schedule_expression().unwrap());
     assert!(at >= now_secs() + 24.0 * 3600.0, "the marker outlives Scheduler's retry window");
+    assert_keeps_undelivered_checks(&stack.moto, schedule.target().unwrap());
     let calls_before = stack.emulator.calls().len();
 
     let expired = stack.check(stack.moto.fire(&marker).await).await;

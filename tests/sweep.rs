@@ -13,11 +13,9 @@ use aws_smithy_types::DateTime;
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use supplychain_delete_instance::{Error, SweepFunction, SweepSettings};
-use supplychain_emulator::runtime_api::Outcome;
 use supplychain_emulator::{Emulator, EmulatorConfig, Fault, FaultRule, SeedInstance};
 use support::*;
 
-const SWEEP_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sweep-instances";
 const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
 const DAY: i64 = 86_400;
 
@@ -391,13 +389,6 @@ async fn invalid_input_is_refused_before_any_call() {
     assert_eq!(sweep_events(&moto).await, Vec::<Value>::new());
 }
 
-const SWEEP_BIN: &str = env!("CARGO_BIN_EXE_sweep-instances");
-const DELETE_BIN: &str = env!("CARGO_BIN_EXE_delete-instance");
-const CHECK_BIN: &str = env!("CARGO_BIN_EXE_check-instance-status");
-
-fn response(outcome: &Outcome) -> &Value {
-    outcome.response().unwrap_or_else(|| panic!("expected a response, got {outcome:?}"))
-}
 
 #[tokio::test]
 async fn end_to_end_the_sweep_requests_the_delete_function_deletes_and_the_checker_announces_each_end() {

@@ -185,6 +185,8 @@ fn the_environment_sets_what_each_function_reads_from_the_parameters() {
     assert_eq!(delete["DELETION_PROTECTION_TAG"], json!({ "Ref": "DeletionProtectionTag" }));
     assert_eq!(check["SCHEDULE_GROUP"], json!({ "Ref": "ScheduleGroup" }));
     assert_eq!(check["SCHEDULER_ROLE_ARN"], json!({ "Fn::GetAtt": ["SchedulerRole", "Arn"] }));
+    assert_eq!(check["SCHEDULE_DEAD_LETTER_ARN"], json!({ "Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"] }));
+    assert_eq!(delete["DEAD_LETTER_QUEUE_URL"], json!({ "Ref": "RequestDeadLetterQueue" }));
     assert_eq!(check["POLL_INTERVAL_SECONDS"], json!({ "Ref": "PollIntervalSeconds" }));
     assert_eq!(check["MAX_POLL_INTERVAL_SECONDS"], json!({ "Ref": "MaxPollIntervalSeconds" }));
     assert_eq!(check["MAX_WAIT_SECONDS"], json!({ "Ref": "MaxWaitSeconds" }));
@@ -222,6 +224,25 @@ fn the_environment_sets_what_each_function_reads_from_the_parameters() {
     }
 }
 
+/// Actions that take no resource ARN: the sweep's listing of instances, the CloudWatch Logs delivery
+/// actions Step Functions logging needs, and X-Ray's trace writing.
+const RESOURCELESS_ACTIONS: [&str; 13] = [
+    // A list action of a service's top-level collection names no resource.
+    "scn:ListInstances",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+];
+
 #[test]
 fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
     let source = tools::read(&tools::repo_path("template.yaml"));
@@ -243,30 +264,32 @@ fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
                 }
             }
         }
-        let actions = strings(&statement["Action"]);
         for text in texts.into_iter().filter(|t| t.contains('*')) {
-            // A list action of a service's top-level collection takes no resource-level permission.
-            if text == "*" && actions == ["scn:ListInstances"] {
-                continue;
+            if text == "*" {
+                // Only for actions that take no resource ARN, so "*" is the only resource they accept.
+                let actions = strings(&statement["Action"]);
+                assert!(actions.iter().all(|a| RESOURCELESS_ACTIONS.contains(&a.as_str())), "{place}: the resource of {actions:?} is *");
             }
-            assert_ne!(text, "*", "{place}: the resource is *");
-            // The line that writes this resource, and the comment block right above it.
-            let at = lines
-                .iter()
-                .position(|line| line.contains(&format!("\"{text}\"")))
-                .unwrap_or_else(|| panic!("{place}: {text} is not written as is in template.yaml"));
-            let comment_above = lines[..at]
-                .iter()
-                .rev()
-                .take_while(|line| line.trim_start().starts_with('#') || line.trim_start().starts_with("- !Sub"))
-                .any(|line| line.contains("# Wildcard:"));
-            assert!(comment_above, "{place}: {text} has no \"# Wildcard:\" comment right above it in template.yaml");
+            // Every line that writes this resource (comments aside), and the comment block right above it.
+            let written: Vec<usize> = (0..lines.len())
+                .filter(|&at| !lines[at].trim_start().starts_with('#') && lines[at].contains(&format!("\"{text}\"")))
+                .collect();
+            assert!(!written.is_empty(), "{place}: {text} is not written as is in template.yaml");
+            for at in written {
+                let comment_above = lines[..at]
+                    .iter()
+                    .rev()
+                    .take_while(|line| line.trim_start().starts_with('#') || line.trim_start().starts_with("- !Sub"))
+                    .any(|line| line.contains("# Wildcard:"));
+                assert!(comment_above, "{place}: {text} on line {} has no \"# Wildcard:\" comment right above it", at + 1);
+            }
             explained.insert(text);
         }
     }
     assert_eq!(
         explained,
         BTreeSet::from([
+            "*".to_owned(),
             "${CheckInstanceStatusFunction.Arn}:*".to_owned(),
             "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${Bus}/*".to_owned(),
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*".to_owned(),
@@ -291,6 +314,8 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         "logs:PutLogEvents",
         "kms:RetireGrant",
         "kms:DescribeKey",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     ]
     .map(String::from)
     .into();
@@ -304,6 +329,8 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         "sqs:SendMessage",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     ]
     .map(String::from)
     .into();
@@ -315,12 +342,19 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         "sqs:SendMessage",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     ]
     .map(String::from)
     .into();
     assert_eq!(actions_of("SweepInstancesRole"), sweep, "the sweep reads and announces, and never deletes");
-    assert_eq!(actions_of("SchedulerRolePolicy"), BTreeSet::from(["lambda:InvokeFunction".to_owned()]));
-    assert_eq!(actions_of("DeletionWorkflowRole"), BTreeSet::from(["lambda:InvokeFunction".to_owned()]));
+    assert_eq!(
+        actions_of("SchedulerRolePolicy"),
+        BTreeSet::from(["lambda:InvokeFunction".to_owned(), "sqs:SendMessage".to_owned()])
+    );
+    let workflow: BTreeSet<String> =
+        ["lambda:InvokeFunction"].into_iter().chain(RESOURCELESS_ACTIONS.into_iter().filter(|a| !a.starts_with("scn:"))).map(String::from).collect();
+    assert_eq!(actions_of("DeletionWorkflowRole"), workflow);
 
     // The KMS statement exists only when keys are given, for exactly those keys, through Supply Chain.
     let kms = statement("RetireInstanceKeyGrants");
@@ -348,6 +382,18 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         invoke["Resource"],
         json!([{ "Fn::GetAtt": ["CheckInstanceStatusFunction", "Arn"] }, { "Fn::Sub": "${CheckInstanceStatusFunction.Arn}:*" }])
     );
+    // Each queue is sent to by the one role that must: the scheduler role (for the schedules it runs)
+    // to the status checks' dead-letter queue, the delete function to the requests' one.
+    let queue_senders = |queue: &str| -> Vec<String> {
+        statements()
+            .into_iter()
+            .filter(|(_, s)| strings(&s["Action"]).contains(&"sqs:SendMessage".to_owned()))
+            .filter(|(_, s)| s["Resource"] == json!({ "Fn::GetAtt": [queue, "Arn"] }))
+            .map(|(place, s)| format!("{place} {}", s["Sid"].as_str().unwrap_or("")))
+            .collect()
+    };
+    assert_eq!(queue_senders("ScheduleDeadLetterQueue"), ["SchedulerRolePolicy KeepUndeliveredChecks"]);
+    assert_eq!(queue_senders("RequestDeadLetterQueue"), ["DeleteInstanceRole \"delete-instance\" MovePermanentFailures"]);
     let trust = &properties("SchedulerRole")["AssumeRolePolicyDocument"]["Statement"][0];
     assert_eq!(trust["Principal"], json!({ "Service": "scheduler.amazonaws.com" }));
     assert_eq!(trust["Condition"]["ArnEquals"]["aws:SourceArn"], json!({ "Fn::GetAtt": ["ScheduleGroup", "Arn"] }));
@@ -402,9 +448,59 @@ fn every_dead_letter_queue_and_both_functions_have_an_alarm() {
         json!({ "Ref": "SweepInstancesFunction" }),
         json!({ "Fn::GetAtt": ["RequestDeadLetterQueue", "QueueName"] }),
         json!({ "Fn::GetAtt": ["InvocationDeadLetterQueue", "QueueName"] }),
+        json!({ "Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"] }),
     ] {
         assert!(alarmed.contains(&&watched), "no alarm on {watched}");
     }
+}
+
+#[test]
+fn the_status_check_schedules_have_a_dead_letter_queue_and_alarms_on_what_scheduler_could_not_deliver() {
+    let queue = properties("ScheduleDeadLetterQueue");
+    assert_eq!(resource("ScheduleDeadLetterQueue")["Type"], "AWS::SQS::Queue");
+    assert_eq!(queue["SqsManagedSseEnabled"], true);
+    assert_eq!(queue["MessageRetentionPeriod"], 1_209_600, "kept for the longest time SQS allows");
+    assert!(queue.get("FifoQueue").is_none(), "Scheduler takes only standard queues as dead-letter queues");
+
+    // EventBridge Scheduler's metrics per schedule group (namespace AWS/Scheduler).
+    let group_metrics: BTreeSet<String> = resources()
+        .values()
+        .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm" && r["Properties"]["Namespace"] == "AWS/Scheduler")
+        .map(|r| {
+            let alarm = &r["Properties"];
+            assert_eq!(alarm["Dimensions"], json!([{ "Name": "ScheduleGroup", "Value": { "Ref": "ScheduleGroup" } }]), "{alarm}");
+            assert_eq!((alarm["Statistic"].clone(), alarm["Threshold"].clone()), (json!("Sum"), json!(1)), "{alarm}");
+            assert_eq!(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold", "{alarm}");
+            alarm["MetricName"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        group_metrics,
+        BTreeSet::from(
+            ["InvocationDroppedCount", "InvocationsFailedToBeSentToDeadLetterCount", "TargetErrorCount"].map(String::from)
+        )
+    );
+}
+
+#[test]
+fn the_state_machine_logs_its_errors_without_execution_data_and_is_traced() {
+    let machine = properties("DeletionWorkflow");
+    assert_eq!(machine["RoleArn"], json!({ "Fn::GetAtt": ["DeletionWorkflowRole", "Arn"] }));
+    let logging = &machine["LoggingConfiguration"];
+    assert_eq!(logging["Level"], "ERROR");
+    assert_eq!(logging["IncludeExecutionData"], false);
+    assert_eq!(
+        logging["Destinations"],
+        json!([{ "CloudWatchLogsLogGroup": { "LogGroupArn": { "Fn::GetAtt": ["DeletionWorkflowLogGroup", "Arn"] } } }])
+    );
+    assert_eq!(properties("DeletionWorkflowLogGroup")["RetentionInDays"], json!({ "Ref": "LogRetentionInDays" }));
+    assert_eq!(machine["TracingConfiguration"], json!({ "Enabled": true }));
+    let trust = &properties("DeletionWorkflowRole")["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(trust["Principal"], json!({ "Service": "states.amazonaws.com" }));
+    // The log delivery and trace actions, each in a statement of its own kind.
+    assert_eq!(strings(&statement("DeliverLogs")["Action"]).len(), 8);
+    assert!(strings(&statement("DeliverLogs")["Action"]).iter().all(|a| a.starts_with("logs:")));
+    assert!(strings(&statement("WriteWorkflowTraces")["Action"]).iter().all(|a| a.starts_with("xray:")));
 }
 
 #[test]
@@ -506,5 +602,110 @@ fn the_sqs_fixtures_come_from_the_request_queue_of_a_stack_named_supplychain_del
     for record in fixture("sqs-batch.json")["Records"].as_array().unwrap() {
         let source = record["eventSourceARN"].as_str().unwrap();
         assert!(source.ends_with(":supplychain-delete-instance-requests"), "{source}");
+    }
+}
+
+/// The dashboard's body with every `${...}` of its `Fn::Sub` replaced by its name, and the
+/// variables the `Fn::Sub` defines.
+fn dashboard() -> (Value, Map<String, Value>) {
+    let sub = &properties("OperationsDashboard")["DashboardBody"]["Fn::Sub"];
+    let (text, variables) = (sub[0].as_str().unwrap(), sub[1].as_object().unwrap().clone());
+    let mut body = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').unwrap();
+        body.push_str(&rest[..start]);
+        let name = &rest[start + 2..end];
+        assert!(
+            variables.contains_key(name) || ["AWS::Region", "MetricsNamespace"].contains(&name),
+            "the dashboard names ${{{name}}}, which is neither a variable of its Fn::Sub nor a parameter"
+        );
+        body.push_str(name);
+        rest = &rest[end + 1..];
+    }
+    body.push_str(rest);
+    (serde_json::from_str(&body).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{body}")), variables)
+}
+
+#[test]
+fn both_functions_trace_with_x_ray_and_write_metrics_to_the_namespace_parameter() {
+    for function in ["DeleteInstanceFunction", "CheckInstanceStatusFunction"] {
+        let function = properties(function);
+        assert_eq!(function["TracingConfig"], json!({ "Mode": "Active" }));
+        assert_eq!(function["Environment"]["Variables"]["METRICS_NAMESPACE"], json!({ "Ref": "MetricsNamespace" }));
+    }
+    let parameter = &tools::transformed_template()["Parameters"]["MetricsNamespace"];
+    assert_eq!(parameter["Default"], supplychain_delete_instance::metrics::DEFAULT_NAMESPACE);
+}
+
+#[test]
+fn the_dashboard_graphs_every_metric_the_functions_write_and_nothing_they_do_not() {
+    use supplychain_delete_instance::metrics::METRICS;
+    let (body, variables) = dashboard();
+    let widgets = body["widgets"].as_array().unwrap();
+    let mut graphed = BTreeSet::new();
+    let mut services = BTreeSet::new();
+    for widget in widgets {
+        for row in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let row = row.as_array().unwrap();
+            match row[0].as_str() {
+                Some("MetricsNamespace") => {
+                    graphed.insert(row[1].as_str().unwrap().to_owned());
+                }
+                Some("...") => {}
+                Some(namespace) => {
+                    services.insert(format!("{namespace} {}", row[1].as_str().unwrap()));
+                }
+                // A metric math expression: SEARCH names the metric it finds.
+                None => {
+                    let expression = row[0]["expression"].as_str().unwrap();
+                    let name = expression.split("MetricName=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+                    assert!(expression.starts_with("SEARCH('{MetricsNamespace,"), "{expression}");
+                    graphed.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    let written: BTreeSet<String> = METRICS.iter().map(|(name, _)| name.to_string()).collect();
+    assert_eq!(graphed, written, "the dashboard's metrics against src/metrics.rs");
+    for expected in [
+        "AWS/Lambda Errors",
+        "AWS/Lambda Throttles",
+        "AWS/Lambda Duration",
+        "AWS/SQS ApproximateNumberOfMessagesVisible",
+        "AWS/States ExecutionsStarted",
+        "AWS/States ExecutionsFailed",
+    ] {
+        assert!(services.contains(expected), "no graph of {expected}: {services:?}");
+    }
+    // The queue depth graph shows the request queue and both dead-letter queues.
+    for queue in ["RequestQueue", "RequestDeadLetterQueue", "InvocationDeadLetterQueue"] {
+        assert!(variables.values().any(|v| v == &json!({ "Fn::GetAtt": [queue, "QueueName"] })), "{queue}");
+    }
+    // The alarm widget shows every alarm of the stack.
+    let alarms: BTreeSet<String> =
+        resources().iter().filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm").map(|(id, _)| id.clone()).collect();
+    let shown: BTreeSet<String> = widgets
+        .iter()
+        .filter(|w| w["type"] == "alarm")
+        .flat_map(|w| w["properties"]["alarms"].as_array().unwrap().clone())
+        .map(|name| variables[name.as_str().unwrap()]["Fn::GetAtt"][0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(shown, alarms);
+}
+
+#[test]
+fn the_saved_queries_read_the_log_groups_of_the_functions_they_are_about() {
+    let delete = json!({ "Ref": "DeleteInstanceLogGroup" });
+    let check = json!({ "Ref": "CheckInstanceStatusLogGroup" });
+    for (id, groups, reads) in [
+        ("InstanceHistoryQuery", json!([delete, check]), "INSTANCE_ID"),
+        ("RefusalsQuery", json!([delete]), "fields.error_type"),
+        ("SlowestDeletionsQuery", json!([check]), supplychain_delete_instance::metrics::TIME_TO_DELETE),
+    ] {
+        let query = properties(id);
+        assert_eq!(resource(id)["Type"], "AWS::Logs::QueryDefinition");
+        assert_eq!(query["LogGroupNames"], groups, "{id}");
+        assert!(query["QueryString"].as_str().unwrap().contains(reads), "{id}");
     }
 }

@@ -1,5 +1,6 @@
 // Loads a state machine definition as CloudFormation deploys it: every `${Name}` placeholder is
-// replaced by its DefinitionSubstitutions value (as text, so numbers land unquoted), then parsed.
+// replaced by its DefinitionSubstitutions value as text (the definition keeps them all inside
+// strings, so it is JSON before and after), then parsed.
 import { readFileSync } from 'node:fs';
 
 /**

@@ -38,11 +38,8 @@ use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome, RuntimeApi};
 use supplychain_emulator::tls::TlsIdentity;
 use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance};
 
-const REGION: &str = "us-east-1";
-const ACCOUNT: &str = "123456789012";
-const DELETE_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:delete-instance";
-const CHECK_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:check-instance-status";
-const SWEEP_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sweep-instances";
+use supplychain_testkit::{ACCOUNT, CHECK_ARN, DELETE_ARN, REGION, SWEEP_ARN};
+
 /// The instances of the sweep's fleet: 25 pages of ListInstances.
 pub const SWEEP_FLEET: usize = 500;
 /// The emulator runs without credentials: it checks the form of each signature, not its value.
@@ -377,23 +374,12 @@ async fn measure_cold_start(subject: &Subject, emulator: &Emulator, options: &Op
     let log_path = options.work_dir.join(format!("{}.log", subject.function_name));
     let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let mut command = tokio::process::Command::new(&subject.program);
+    let mut command = supplychain_testkit::lambda_command(&subject.program, subject.function_name, &runtime.address());
     command
         .args(&subject.args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", subject.function_name)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
         .envs(subject.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .kill_on_drop(true);
+        .stderr(log);
     if let Some(cwd) = &subject.cwd {
         command.current_dir(cwd);
     }

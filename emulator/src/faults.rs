@@ -291,6 +291,9 @@ pub struct CallRecord {
     pub access_key_id: Option<String>,
     /// Arrival time in epoch milliseconds (on the emulator's clock, which tests may advance).
     pub at_millis: u64,
+    /// The request's `X-Amzn-Trace-Id` header (the X-Ray trace it belongs to), when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 #[cfg(test)]

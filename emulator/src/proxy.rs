@@ -369,6 +369,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         signed: authorization.is_some(),
         access_key_id: authorization.map(|a| a.access_key_id),
         at_millis: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
+        trace_id: req.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
 
     let response = match fault {

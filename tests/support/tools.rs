@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const SETUP: &str = "run ./scripts/setup to install the test tools (it creates .venv and tools/node_modules)";
+const SETUP: &str = "run the tests with scripts/test, which installs the test tools (scripts/setup: .venv and tools/node_modules) and starts moto";
 
 pub use super::repo_path;
 

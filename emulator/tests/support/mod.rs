@@ -1,6 +1,9 @@
-//! Helpers shared by the integration tests: a minimal raw HTTP/1.1 client.
+//! Helpers shared by the integration tests: a minimal raw HTTP/1.1 client, and (`supply_chain`)
+//! the emulator and SDK client the Supply Chain tests start.
 
 #![allow(dead_code)]
+
+pub mod supply_chain;
 
 use std::net::SocketAddr;
 

@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 use crate::config::SweepMode;
 use crate::error::Error;
-use crate::input::{kind_of, refuse_near_misses};
+use crate::error::kind_of;
+use crate::input::refuse_near_misses;
 
 /// The shapes the sweep accepts, for error messages.
 pub const SWEEP_SHAPES: &str = "accepted shapes: {} or an EventBridge \"Scheduled Event\" (a run with the configured \

@@ -1,7 +1,7 @@
-//! The output record: the API's `Instance` with the API's own member names, timestamps as RFC 3339
+//! The instance record: the API's `Instance` with the API's own member names, timestamps as RFC 3339
 //! UTC strings, absent members left out, and an unknown future `state` passed through as its string.
 
-use aws_sdk_supplychain::types::Instance;
+use aws_sdk_supplychain::types::{Instance, InstanceState};
 use aws_smithy_types::date_time::Format;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,35 @@ pub struct InstanceRecord {
     pub kms_key_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_number: Option<f64>,
+}
+
+impl InstanceRecord {
+    /// A record with only the members the API always sends, as a partial record reads.
+    pub fn new(instance_id: impl Into<String>, aws_account_id: impl Into<String>, state: impl Into<String>) -> InstanceRecord {
+        InstanceRecord {
+            instance_id: instance_id.into(),
+            aws_account_id: aws_account_id.into(),
+            state: state.into(),
+            error_message: None,
+            web_app_dns_domain: None,
+            created_time: None,
+            last_modified_time: None,
+            instance_name: None,
+            instance_description: None,
+            kms_key_arn: None,
+            version_number: None,
+        }
+    }
+
+    /// The state, as the SDK knows it (`InstanceState::Unknown` keeps a state it does not know yet).
+    pub fn state(&self) -> InstanceState {
+        InstanceState::from(self.state.as_str())
+    }
+
+    /// Whether the instance's deletion has started: `Deleting` or `Deleted`.
+    pub fn deletion_started(&self) -> bool {
+        matches!(self.state(), InstanceState::Deleting | InstanceState::Deleted)
+    }
 }
 
 impl From<&Instance> for InstanceRecord {
@@ -76,7 +105,6 @@ pub struct DeleteOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_supplychain::types::InstanceState;
     use serde_json::json;
 
     #[test]

@@ -1,0 +1,329 @@
+//! The delete function's input: a direct request, a previous output, an EventBridge event, an SQS batch.
+
+use serde_json::{Map, Value};
+
+use super::{as_object, instance_id_of, invalid, read_json, refuse_near_misses};
+use crate::error::{kind_of, quoted, Error};
+use crate::events::EVENT_SOURCE;
+use crate::model::DeleteRequest;
+
+/// The shapes the delete function accepts, for error messages.
+/// The shapes the delete function accepts, for error messages.
+pub const DELETE_SHAPES: &str = "accepted shapes: {\"instanceId\": \"<uuid>\"} with an optional \"dryRun\": true; \
+a previous output {\"instance\": {\"instanceId\": \"<uuid>\", ...}}; an EventBridge event whose \"detail\" is one of those; \
+or an SQS batch (\"Records\") whose message bodies are one of those (see events/)";
+
+/// Where a delete request came from; decides the shape of the response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteEvent {
+    /// A direct invoke or a Step Functions task.
+    Direct(DeleteRequest),
+    /// An EventBridge event carrying the request in `detail`.
+    EventBridge(DeleteRequest),
+    /// An SQS batch: each message on its own.
+    Sqs(Vec<SqsItem>),
+}
+
+/// One SQS message of a batch, with its request or the reason it cannot be one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqsItem {
+    pub message_id: String,
+    pub request: Result<DeleteRequest, Error>,
+    /// The body as received (when it is a string), so a message that failed for good can be moved
+    /// to the dead-letter queue unchanged.
+    pub body: Option<String>,
+}
+
+/// Classifies a delete-function event.
+pub fn parse_delete_event(event: &Value) -> Result<DeleteEvent, Error> {
+    let object = as_object("the event", event, DELETE_SHAPES)?;
+    if object.contains_key("Records") {
+        return parse_sqs_batch(object).map(DeleteEvent::Sqs);
+    }
+    if object.contains_key("detail-type") || object.contains_key("detail") {
+        return parse_eventbridge_request(object).map(DeleteEvent::EventBridge);
+    }
+    parse_request_object("the event", object).map(DeleteEvent::Direct)
+}
+
+/// The members a delete request object may carry; any other member is metadata (see [`DeleteRequest`]).
+pub const REQUEST_MEMBERS: [&str; 3] = ["instanceId", "instance", "dryRun"];
+
+/// The largest metadata a delete request may carry, as JSON. The Deletion Started announcement carries
+/// it, and PutEvents takes at most 256 KiB an entry: this leaves 16 KiB for the instance record, the
+/// source, the detail-type and the resources, so a request that is accepted can always be announced.
+pub const MAX_METADATA_BYTES: usize = 240 * 1024;
+
+/// `{"instanceId": ...}` or `{"instance": {"instanceId": ...}}`, with an optional `dryRun`. Other
+/// members are kept as metadata, except near misses of the members above: a misspelt `dryRun` must
+/// never turn into a real deletion.
+fn parse_request_object(what: &str, object: &Map<String, Value>) -> Result<DeleteRequest, Error> {
+    refuse_near_misses(what, object, &REQUEST_MEMBERS)?;
+    let instance_id = instance_id_of(what, object, DELETE_SHAPES)?;
+    let dry_run = match object.get("dryRun") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(other) => {
+            return Err(invalid(format!("{what} has \"dryRun\" {}, but it must be true or false", kind_of(other))));
+        }
+    };
+    let metadata: Map<String, Value> =
+        object.iter().filter(|(key, _)| !REQUEST_MEMBERS.contains(&key.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let size = serde_json::to_string(&metadata).map_or(usize::MAX, |text| text.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(invalid(format!(
+            "{what} carries {size} bytes of members besides \"instanceId\", \"instance\" and \"dryRun\"; at most \
+             {MAX_METADATA_BYTES} are accepted, so that the Deletion Started announcement that carries them stays within \
+             PutEvents' 256 KiB limit"
+        )));
+    }
+    Ok(DeleteRequest { instance_id, dry_run, metadata })
+}
+
+fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest, Error> {
+    // Our own announcements carry instance records too; acting on them would delete in a loop.
+    if event.get("source").and_then(Value::as_str) == Some(EVENT_SOURCE) {
+        let detail_type = event.get("detail-type").and_then(Value::as_str).unwrap_or("");
+        return Err(invalid(format!(
+            "the EventBridge event is this project's own announcement ({detail_type:?} from {EVENT_SOURCE:?}), \
+             not a deletion request; the accepted events are deletion requests such as \"Supply Chain Instance Deletion Requested\" from another source"
+        )));
+    }
+    match event.get("detail") {
+        Some(Value::Object(detail)) => parse_request_object("the EventBridge event's detail", detail),
+        Some(other) => Err(invalid(format!(
+            "the EventBridge event's \"detail\" is {}, but it must be an object; {DELETE_SHAPES}",
+            kind_of(other)
+        ))),
+        None => Err(invalid(format!("the EventBridge event has no \"detail\"; {DELETE_SHAPES}"))),
+    }
+}
+
+/// The batch structure itself must be sound (otherwise no message could be reported as failed);
+/// each message body is judged on its own.
+fn parse_sqs_batch(object: &Map<String, Value>) -> Result<Vec<SqsItem>, Error> {
+    let Some(Value::Array(records)) = object.get("Records") else {
+        return Err(invalid(format!("\"Records\" must be an array of SQS messages; {DELETE_SHAPES}")));
+    };
+    let mut items = Vec::with_capacity(records.len());
+    for (index, record) in records.iter().enumerate() {
+        let what = format!("Records[{index}]");
+        let record = as_object(&what, record, DELETE_SHAPES)?;
+        if let Some(source) = record.get("eventSource").and_then(Value::as_str) {
+            if source != "aws:sqs" {
+                return Err(invalid(format!(
+                    "{what} comes from {}, but only SQS messages (\"aws:sqs\") are accepted; {DELETE_SHAPES}",
+                    quoted(source)
+                )));
+            }
+        }
+        let message_id = match record.get("messageId") {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            _ => return Err(invalid(format!("{what} has no \"messageId\" string; {DELETE_SHAPES}"))),
+        };
+        let request = match record.get("body") {
+            Some(Value::String(body)) => parse_sqs_body(&message_id, body),
+            Some(other) => Err(invalid(format!(
+                "the body of SQS message {message_id} is {}, but it must be a string of JSON",
+                kind_of(other)
+            ))),
+            None => Err(invalid(format!("SQS message {message_id} has no \"body\""))),
+        };
+        let body = record.get("body").and_then(Value::as_str).map(str::to_owned);
+        items.push(SqsItem { message_id, request, body });
+    }
+    Ok(items)
+}
+
+fn parse_sqs_body(message_id: &str, body: &str) -> Result<DeleteRequest, Error> {
+    let what = format!("the body of SQS message {message_id}");
+    let value = read_json(&what, body)?;
+    let object = as_object(&what, &value, DELETE_SHAPES)?;
+    if object.contains_key("detail-type") || object.contains_key("detail") {
+        parse_eventbridge_request(object)
+    } else {
+        parse_request_object(&what, object)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::DELETION_STARTED;
+    use crate::input::near_miss;
+    use crate::model::InstanceId;
+    use serde_json::json;
+
+    const ID: &str = "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1";
+
+    fn message(result: Result<DeleteEvent, Error>) -> String {
+        match result {
+            Err(Error::InvalidInput(message)) => message,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    fn request(dry_run: bool) -> DeleteRequest {
+        DeleteRequest { instance_id: InstanceId::parse("instanceId", &json!(ID)).unwrap(), dry_run, metadata: Map::new() }
+    }
+
+    #[test]
+    fn direct_invoke_names_the_instance_by_id() {
+        assert_eq!(parse_delete_event(&json!({"instanceId": ID})), Ok(DeleteEvent::Direct(request(false))));
+    }
+
+    #[test]
+    fn a_previous_output_names_the_instance_by_its_record() {
+        let event = json!({"instance": {"instanceId": ID, "state": "Deleting", "awsAccountId": "123456789012"}});
+        assert_eq!(parse_delete_event(&event), Ok(DeleteEvent::Direct(request(false))));
+    }
+
+    #[test]
+    fn dry_run_is_read_from_the_request() {
+        assert_eq!(
+            parse_delete_event(&json!({"instanceId": ID, "dryRun": true})),
+            Ok(DeleteEvent::Direct(request(true)))
+        );
+    }
+
+    #[test]
+    fn eventbridge_event_carries_the_request_in_its_detail() {
+        let event = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops", "detail": {"instanceId": ID}});
+        assert_eq!(parse_delete_event(&event), Ok(DeleteEvent::EventBridge(request(false))));
+    }
+
+    #[test]
+    fn sqs_messages_are_judged_one_by_one() {
+        let event = json!({"Records": [
+            {"messageId": "m1", "eventSource": "aws:sqs", "body": format!("{{\"instanceId\":\"{ID}\"}}")},
+            {"messageId": "m2", "eventSource": "aws:sqs", "body": "not json"},
+        ]});
+        let DeleteEvent::Sqs(items) = parse_delete_event(&event).unwrap() else { panic!("not a batch") };
+        assert_eq!(
+            items[0],
+            SqsItem { message_id: "m1".into(), request: Ok(request(false)), body: Some(format!("{{\"instanceId\":\"{ID}\"}}")) }
+        );
+        assert_eq!(items[1].message_id, "m2");
+        assert!(matches!(&items[1].request, Err(Error::InvalidInput(m)) if m.contains("is not JSON")));
+    }
+
+    #[test]
+    fn an_sqs_body_may_be_an_eventbridge_event() {
+        let body = json!({"detail-type": "x", "source": "ops", "detail": {"instanceId": ID, "dryRun": true}}).to_string();
+        let event = json!({"Records": [{"messageId": "m1", "body": body}]});
+        let DeleteEvent::Sqs(items) = parse_delete_event(&event).unwrap() else { panic!("not a batch") };
+        assert_eq!(items[0].request, Ok(request(true)));
+    }
+
+    #[test]
+    fn a_record_without_message_id_fails_the_whole_batch() {
+        let m = message(parse_delete_event(&json!({"Records": [{"body": "{}"}]})));
+        assert!(m.contains("Records[0] has no \"messageId\""), "{m}");
+    }
+
+    #[test]
+    fn records_from_other_services_are_refused() {
+        let m = message(parse_delete_event(&json!({"Records": [{"eventSource": "aws:sns", "messageId": "x"}]})));
+        assert!(m.contains("\"aws:sns\""), "{m}");
+    }
+
+    #[test]
+    fn non_objects_are_refused_with_the_accepted_shapes() {
+        for event in [json!([]), json!("x"), json!(null), json!(1), json!(true)] {
+            let m = message(parse_delete_event(&event));
+            assert!(m.contains("must be a JSON object") && m.contains("accepted shapes"), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_dry_run_is_refused_rather_than_ignored() {
+        for member in ["dry_run", "dryrun", "DryRun", "Dry-Run", "DRYRUN", "dry-run"] {
+            let m = message(parse_delete_event(&json!({"instanceId": ID, member: true})));
+            assert!(m.contains(&format!("the member \"{member}\"")) && m.contains("did you mean dryRun?"), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_instance_id_is_refused_naming_the_member_meant() {
+        for member in ["InstanceId", "instance_id", "INSTANCEID", "instance-id"] {
+            let m = message(parse_delete_event(&json!({ member: ID })));
+            assert!(m.contains("did you mean instanceId?"), "{m}");
+        }
+        let m = message(parse_delete_event(&json!({"instanceId": ID, "Instance": {"instanceId": ID}})));
+        assert!(m.contains("did you mean instance?"), "{m}");
+    }
+
+    #[test]
+    fn other_members_are_kept_as_metadata() {
+        let event = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops",
+            "detail": {"instanceId": ID, "requestedBy": "nightly-cleanup", "ticket": 42}});
+        let DeleteEvent::EventBridge(request) = parse_delete_event(&event).unwrap() else { panic!("not an EventBridge request") };
+        assert_eq!(request.instance_id.as_str(), ID);
+        assert!(!request.dry_run);
+        assert_eq!(Value::Object(request.metadata), json!({"requestedBy": "nightly-cleanup", "ticket": 42}));
+    }
+
+    #[test]
+    fn metadata_too_large_to_announce_is_refused_before_any_call() {
+        let big = "x".repeat(MAX_METADATA_BYTES);
+        let m = message(parse_delete_event(&json!({"instanceId": ID, "note": big})));
+        assert!(m.contains("256 KiB"), "{m}");
+        let fits = "x".repeat(MAX_METADATA_BYTES - 20);
+        assert!(parse_delete_event(&json!({"instanceId": ID, "note": fits})).is_ok());
+    }
+
+    #[test]
+    fn near_misses_are_told_apart_from_unknown_members() {
+        assert_eq!(near_miss("dry_run", &REQUEST_MEMBERS), Some("dryRun"));
+        assert_eq!(near_miss("dryRun", &REQUEST_MEMBERS), None);
+        assert_eq!(near_miss("requestedBy", &REQUEST_MEMBERS), None);
+        assert_eq!(near_miss("instances", &REQUEST_MEMBERS), None);
+    }
+
+    #[test]
+    fn dry_run_must_be_a_boolean() {
+        let m = message(parse_delete_event(&json!({"instanceId": ID, "dryRun": "yes"})));
+        assert!(m.contains("\"dryRun\" a string"), "{m}");
+    }
+
+    #[test]
+    fn both_instance_id_and_instance_are_ambiguous() {
+        let m = message(parse_delete_event(&json!({"instanceId": ID, "instance": {"instanceId": ID}})));
+        assert!(m.contains("both"), "{m}");
+    }
+
+    #[test]
+    fn malformed_ids_are_refused_with_the_reason() {
+        let cases = [
+            (json!("1F0E2D3C-4B5A-4697-8877-A6B5C4D3E2F1"), "character 2 is 'F', not a lowercase hexadecimal digit"),
+            (json!("abc"), "it has 3 characters"),
+            (json!(" 1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1"), "it has 37 characters"),
+            (json!("1f0e2d3c_4b5a-4697-8877-a6b5c4d3e2f1"), "character 9 is '_', where a '-' belongs"),
+            (json!("../../../../../../../../../../../../"), "character 1 is '.'"),
+            (json!("1f0e2d3c%2F4b5a-4697-8877-a6b5c4d3e2"), "character 9 is '%'"),
+            // A Cyrillic 'і' looks like 'i' but is two bytes long.
+            (json!("1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2fі"), "character 36 is 'і'"),
+            (json!(12), "instanceId must be a string, got a number"),
+        ];
+        for (id, expected) in cases {
+            let m = message(parse_delete_event(&json!({ "instanceId": id })));
+            assert!(m.contains(expected), "{m}");
+        }
+    }
+
+    #[test]
+    fn own_announcements_are_not_deletion_requests() {
+        let event = json!({"detail-type": DELETION_STARTED, "source": EVENT_SOURCE, "detail": {"instance": {"instanceId": ID}}});
+        let m = message(parse_delete_event(&event));
+        assert!(m.contains("own announcement"), "{m}");
+    }
+
+    #[test]
+    fn long_values_are_cut_short_in_messages() {
+        let long = "x".repeat(10_000);
+        let m = message(parse_delete_event(&json!({ "instanceId": long })));
+        assert!(m.len() < 600, "{m}");
+        assert!(m.contains("10000 characters"), "{m}");
+    }
+
+}

@@ -1,0 +1,133 @@
+//! The sweep's report, and what it asks of the delete function.
+
+use serde::{Deserialize, Serialize};
+
+use super::Reason;
+use crate::config::SweepMode;
+
+/// PutEvents takes at most 256 KiB an entry, counting the source, detail-type and resources too:
+/// the report's detail keeps 1 KiB free for them.
+const MAX_REPORT_BYTES: usize = 255 * 1024;
+
+/// One instance in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepEntry {
+    pub instance_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_name: Option<String>,
+    pub state: String,
+    pub reason: Reason,
+    /// The reason in words: the tag and its value, the age, the error.
+    pub detail: String,
+}
+
+/// The length of each list of the report, kept when the lists are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepCounts {
+    pub selected: usize,
+    pub requested: usize,
+    pub deferred: usize,
+    pub skipped: usize,
+}
+
+/// What the sweep returns and puts on the bus as `Supply Chain Instance Sweep Completed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// The invocation's request id: a retry of the same invocation keeps it.
+    pub sweep_id: String,
+    pub mode: SweepMode,
+    /// Instances decided on (listed and, unless `Deleted`, their tags read).
+    pub examined: usize,
+    /// `false` when the deadline came before every instance was listed and examined.
+    pub complete: bool,
+    /// Every instance selected for deletion.
+    pub selected: Vec<SweepEntry>,
+    /// In delete mode, the selected instances whose Deletion Requested event was put on the bus.
+    pub requested: Vec<SweepEntry>,
+    /// In delete mode, the selected instances beyond the cap, left for the next run.
+    pub deferred: Vec<SweepEntry>,
+    /// Instances not selected for a reason worth reporting.
+    pub skipped: Vec<SweepEntry>,
+    pub counts: SweepCounts,
+    /// `true` when the lists were cut to keep the report within PutEvents' 256 KiB; `counts` are whole.
+    pub truncated: bool,
+}
+
+/// The detail of one Deletion Requested event, as the delete function reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepDeletionRequest {
+    pub instance_id: String,
+    pub reason: Reason,
+    pub sweep_id: String,
+}
+
+/// The report, with its lists cut (each to the same length, the longest that fits) when it would
+/// pass PutEvents' limit; `counts` keep the whole lengths.
+pub(super) fn within_event_limit(report: SweepReport) -> SweepReport {
+    let size = |report: &SweepReport| serde_json::to_string(report).map_or(usize::MAX, |text| text.len());
+    if size(&report) <= MAX_REPORT_BYTES {
+        return report;
+    }
+    let cut = |keep: usize| {
+        let mut cut = report.clone();
+        for list in [&mut cut.selected, &mut cut.requested, &mut cut.deferred, &mut cut.skipped] {
+            list.truncate(keep);
+        }
+        cut.truncated = true;
+        cut
+    };
+    let longest = [&report.selected, &report.requested, &report.deferred, &report.skipped].iter().map(|l| l.len()).max().unwrap_or(0);
+    // The largest `keep` that fits; 0 always does, as an entry-less report is a few hundred bytes.
+    let (mut fits, mut too_big) = (0, longest);
+    while too_big - fits > 1 {
+        let middle = (fits + too_big) / 2;
+        if size(&cut(middle)) <= MAX_REPORT_BYTES {
+            fits = middle;
+        } else {
+            too_big = middle;
+        }
+    }
+    cut(fits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_too_large_for_an_event_is_cut_and_keeps_its_counts() {
+        let entry = |i: usize| SweepEntry {
+            instance_id: format!("{i:036}"),
+            instance_name: Some("n".repeat(60)),
+            state: "Active".into(),
+            reason: Reason::ExpiryTagPassed,
+            detail: "d".repeat(200),
+        };
+        let selected: Vec<SweepEntry> = (0..2_000).map(entry).collect();
+        let report = SweepReport {
+            sweep_id: "s".into(),
+            mode: SweepMode::Report,
+            examined: 2_000,
+            complete: true,
+            counts: SweepCounts { selected: selected.len(), ..Default::default() },
+            selected,
+            requested: Vec::new(),
+            deferred: Vec::new(),
+            skipped: vec![entry(0)],
+            truncated: false,
+        };
+        let cut = within_event_limit(report.clone());
+        assert!(cut.truncated);
+        assert_eq!(cut.counts, report.counts);
+        let size = serde_json::to_string(&cut).unwrap().len();
+        assert!(size <= MAX_REPORT_BYTES && size > MAX_REPORT_BYTES - 1_000, "{size}");
+        assert!(cut.selected.len() < 2_000 && cut.skipped.len() == 1);
+
+        let small = SweepReport { selected: report.selected[..3].to_vec(), ..report };
+        assert_eq!(within_event_limit(small.clone()), small);
+    }
+}

@@ -1,0 +1,55 @@
+//! The one harness that runs the functions locally, shared by the tests, the benchmark and
+//! `examples/local_run.rs`:
+//!
+//! - [`function`]: a compiled function binary launched with Lambda's environment against a local
+//!   Lambda Runtime API, and driven through it;
+//! - [`emulators`]: the Supply Chain emulator, checking every request's signature;
+//! - [`moto`]: moto's server (EventBridge, Scheduler, SQS) behind a fault proxy, with a bus, a
+//!   subscriber queue and a schedule group of one's own;
+//! - [`emf`]: a validator of the CloudWatch embedded metric format lines the functions write.
+
+pub mod emf;
+pub mod emulators;
+pub mod function;
+pub mod moto;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::Credentials;
+
+pub use emulators::{emulator, emulator_with, https_emulator, seed, seed_with_tags, states};
+pub use function::{error_of, error_type, lambda_command, response, FunctionProcess};
+pub use moto::{moto_endpoint, queue_arn, Moto};
+
+/// The account and region every local run stands in.
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+/// The credentials the emulator checks signatures against.
+pub const ACCESS_KEY_ID: &str = "AKIATESTKEY000000001";
+pub const SECRET_ACCESS_KEY: &str = "test/secret/key/for/the/local/emulator";
+/// The invoked function ARNs, as Lambda sends them for the three functions of the stack.
+pub const DELETE_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:delete-instance";
+pub const CHECK_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:check-instance-status";
+pub const SWEEP_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:sweep-instances";
+/// The role EventBridge Scheduler would assume to invoke the checker.
+pub const SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/supplychain-delete-instance-scheduler";
+
+/// A path of the repository, from its root.
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+/// SDK configuration as the functions load it, pointed at `endpoint`, with short retry backoff
+/// so retry tests stay quick (the attempt count is the SDK's standard one).
+pub async fn sdk_config(endpoint: &str, secret: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(ACCESS_KEY_ID, secret, None, None, "tests"))
+        .retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(10)))
+        .load()
+        .await
+}
