@@ -157,7 +157,6 @@ fn print_metrics(logs: &[(&str, String)]) {
     }
 }
 
-
 fn is_marker(name: &str) -> bool {
     // Re-check schedules end in the attempt number; markers of announced ends in a 16-digit hash.
     name.rsplit('-').next().is_some_and(|tail| tail.len() == 16)

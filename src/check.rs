@@ -62,7 +62,9 @@ pub enum CheckResponse {
     Report(StatusReport),
     Follow(FollowReport),
     /// A destination record of a dry run: nothing was deleted, so nothing is followed.
-    Ignored { ignored: String },
+    Ignored {
+        ignored: String,
+    },
 }
 
 /// The instance as a report shows it: the record just read, else the last one the input carried,
@@ -193,8 +195,7 @@ impl CheckFunction {
         // Checked first, so a missing bus fails the first check instead of the last one.
         let bus = self.bus.as_ref().ok_or_else(|| {
             Error::PublishFailed(
-                "EVENT_BUS_NAME is not set: the status checker needs a bus to announce outcomes when driven by EventBridge"
-                    .to_owned(),
+                "EVENT_BUS_NAME is not set: the status checker needs a bus to announce outcomes when driven by EventBridge".to_owned(),
             )
         })?;
         let seen = self.look(&request.instance_id, true, invocation).await?;
@@ -215,7 +216,13 @@ impl CheckFunction {
         }
     }
 
-    async fn schedule_next(&self, request: &FollowRequest, seen: &Seen, now: DateTime, invocation: &Invocation) -> Result<FollowReport, Error> {
+    async fn schedule_next(
+        &self,
+        request: &FollowRequest,
+        seen: &Seen,
+        now: DateTime,
+        invocation: &Invocation,
+    ) -> Result<FollowReport, Error> {
         let id = &request.instance_id;
         let next = self.next_check(request, seen, now, invocation)?;
         let scheduled = self.scheduler.schedule(&next, &invocation.budget).await?;
@@ -275,7 +282,9 @@ impl CheckFunction {
         };
         let resources = self.supply_chain.instance_arn(id, &invocation.function_arn, instance.record()).into_iter().collect();
         let detail = serde_json::to_value(detail).expect("a report always serialises");
-        if let Some(Err(error)) = bus.publish(&[Announcement { detail_type, detail, resources }], &invocation.budget).await.into_iter().next() {
+        if let Some(Err(error)) =
+            bus.publish(&[Announcement { detail_type, detail, resources }], &invocation.budget).await.into_iter().next()
+        {
             return Err(error);
         }
         let marker = ScheduledCheck {
@@ -297,10 +306,7 @@ impl CheckFunction {
         if invocation.function_arn.starts_with("arn:") {
             Ok(invocation.function_arn.clone())
         } else {
-            Err(Error::ScheduleFailed(format!(
-                "the invoked function ARN {:?} cannot be the target of a schedule",
-                invocation.function_arn
-            )))
+            Err(Error::ScheduleFailed(format!("the invoked function ARN {:?} cannot be the target of a schedule", invocation.function_arn)))
         }
     }
 

@@ -21,10 +21,7 @@ impl Clients {
         if settings.connect_at_init {
             open_connection(&client).await;
         }
-        let bus = settings
-            .event_bus
-            .as_ref()
-            .map(|name| EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
+        let bus = settings.event_bus.as_ref().map(|name| EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
         Ok(Clients { supply_chain: SupplyChain::new(client), bus, sdk_config })
     }
 }
@@ -35,12 +32,8 @@ impl Clients {
 ///   call, retries included, is limited by the invocation's budget: [`crate::deadline::Budget::within`]);
 /// - one HTTP client for all of them, trusting the root certificates built in ([`crate::http_client`]).
 pub async fn load_sdk_config(settings: &CommonSettings) -> Result<aws_config::SdkConfig, ConfigError> {
-    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(settings.attempt_timeout)
-        .build();
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client::shared()?)
-        .timeout_config(timeouts);
+    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder().operation_attempt_timeout(settings.attempt_timeout).build();
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client::shared()?).timeout_config(timeouts);
     Ok(loader.load().await)
 }
 

@@ -125,8 +125,9 @@ impl SweepSettings {
         }
         let mode = match get("SWEEP_MODE").as_deref().map(str::trim) {
             None | Some("") => SweepMode::Report,
-            Some(text) => SweepMode::parse(text)
-                .ok_or_else(|| ConfigError(format!("SWEEP_MODE is {text:?}, but it must be report or delete")))?,
+            Some(text) => {
+                SweepMode::parse(text).ok_or_else(|| ConfigError(format!("SWEEP_MODE is {text:?}, but it must be report or delete")))?
+            }
         };
         let expiry_tag = match get("EXPIRY_TAG") {
             None => Some("ExpiresAt".to_owned()),
@@ -137,9 +138,7 @@ impl SweepSettings {
         let prefix = get("NAME_PREFIX").filter(|v| !v.is_empty());
         let age_rule = match (max_age, prefix) {
             (None, None) => None,
-            (Some(_), Some(name_prefix)) => {
-                Some(AgeRule { max_age_days: number(get, "MAX_AGE_DAYS", 0, 1)?, name_prefix })
-            }
+            (Some(_), Some(name_prefix)) => Some(AgeRule { max_age_days: number(get, "MAX_AGE_DAYS", 0, 1)?, name_prefix }),
             (Some(_), None) => {
                 return Err(ConfigError(
                     "MAX_AGE_DAYS is set without NAME_PREFIX; the age rule needs both, so that it only ever applies \
@@ -147,9 +146,7 @@ impl SweepSettings {
                         .to_owned(),
                 ))
             }
-            (None, Some(_)) => {
-                return Err(ConfigError("NAME_PREFIX is set without MAX_AGE_DAYS; the age rule needs both".to_owned()))
-            }
+            (None, Some(_)) => return Err(ConfigError("NAME_PREFIX is set without MAX_AGE_DAYS; the age rule needs both".to_owned())),
         };
         if expiry_tag.is_none() && age_rule.is_none() {
             return Err(ConfigError(
@@ -168,9 +165,8 @@ impl SweepSettings {
                 Some(tag) if tag.is_empty() => None,
                 Some(tag) => Some(tag),
             },
-            max_deletions: u32::try_from(number(get, "MAX_DELETIONS_PER_SWEEP", 10, 1)?).map_err(|_| {
-                ConfigError("MAX_DELETIONS_PER_SWEEP is larger than 4294967295".to_owned())
-            })?,
+            max_deletions: u32::try_from(number(get, "MAX_DELETIONS_PER_SWEEP", 10, 1)?)
+                .map_err(|_| ConfigError("MAX_DELETIONS_PER_SWEEP is larger than 4294967295".to_owned()))?,
             concurrency: number(get, "SWEEP_CONCURRENCY", 8, 1)? as usize,
             send_reserve: Duration::from_millis(number(get, "SWEEP_SEND_RESERVE_MS", 2_000, 0)?),
         })
@@ -304,8 +300,8 @@ mod tests {
 
     #[test]
     fn the_poll_cap_may_not_be_below_the_first_interval() {
-        let error = CheckSettings::from_lookup(&lookup(&[("POLL_INTERVAL_SECONDS", "120"), ("MAX_POLL_INTERVAL_SECONDS", "60")]))
-            .unwrap_err();
+        let error =
+            CheckSettings::from_lookup(&lookup(&[("POLL_INTERVAL_SECONDS", "120"), ("MAX_POLL_INTERVAL_SECONDS", "60")])).unwrap_err();
         assert!(error.to_string().contains("shorter than"), "{error}");
     }
     fn sweep(pairs: &[(&str, &str)]) -> Result<SweepSettings, ConfigError> {

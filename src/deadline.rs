@@ -53,13 +53,11 @@ impl Budget {
     /// on every call of all three services.
     pub async fn within<T>(&self, operation: &str, call: impl Future<Output = T>) -> Result<T, Error> {
         let left = self.remaining().ok_or_else(|| {
-            Error::Timeout(format!(
-                "{operation} was not called: no time is left before the invocation deadline less its safety margin"
-            ))
+            Error::Timeout(format!("{operation} was not called: no time is left before the invocation deadline less its safety margin"))
         })?;
-        tokio::time::timeout(left, call).await.map_err(|_| {
-            Error::Timeout(format!("{operation} did not complete before the invocation deadline less its safety margin"))
-        })
+        tokio::time::timeout(left, call)
+            .await
+            .map_err(|_| Error::Timeout(format!("{operation} did not complete before the invocation deadline less its safety margin")))
     }
 }
 

@@ -127,7 +127,9 @@ impl DeleteFunction {
             let sent: Vec<Result<(), String>> = stream::iter(sends).buffered(self.settings.batch_concurrency).collect().await;
             for ((item, _, error), sent) in permanent.into_iter().zip(sent) {
                 match sent {
-                    Ok(()) => info!(message_id = %item.message_id, error_type = error.error_type(), "message moved to the dead-letter queue"),
+                    Ok(()) => {
+                        info!(message_id = %item.message_id, error_type = error.error_type(), "message moved to the dead-letter queue")
+                    }
                     // Nothing is lost: the message comes back, and the queue's redrive policy moves it later.
                     Err(reason) => {
                         warn!(message_id = %item.message_id, error_type = error.error_type(), reason = %reason,
@@ -217,11 +219,8 @@ impl DeleteFunction {
         if output.dry_run || !output.instance.deletion_started() {
             return None;
         }
-        let resources = self
-            .supply_chain
-            .instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance))
-            .into_iter()
-            .collect();
+        let resources =
+            self.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance)).into_iter().collect();
         let mut detail = serde_json::to_value(output).expect("a record always serialises");
         // Who asked and why, as the producer put it: bounded by `MAX_METADATA_BYTES` at parsing.
         if !request.metadata.is_empty() {
@@ -239,8 +238,8 @@ mod tests {
     use aws_sdk_supplychain::operation::get_instance::GetInstanceOutput;
     use aws_sdk_supplychain::operation::list_tags_for_resource::{ListTagsForResourceError, ListTagsForResourceOutput};
     use aws_sdk_supplychain::types::error::{
-        AccessDeniedException, ConflictException, InternalServerException, ResourceNotFoundException,
-        ServiceQuotaExceededException, ThrottlingException, ValidationException,
+        AccessDeniedException, ConflictException, InternalServerException, ResourceNotFoundException, ServiceQuotaExceededException,
+        ThrottlingException, ValidationException,
     };
     use aws_sdk_supplychain::types::{Instance, InstanceState};
     use aws_sdk_supplychain::Client;
@@ -260,7 +259,8 @@ mod tests {
     }
 
     fn no_tags() -> Rule {
-        mock!(Client::list_tags_for_resource).then_output(|| ListTagsForResourceOutput::builder().set_tags(Some(Default::default())).build().unwrap())
+        mock!(Client::list_tags_for_resource)
+            .then_output(|| ListTagsForResourceOutput::builder().set_tags(Some(Default::default())).build().unwrap())
     }
 
     fn function(rules: &[&Rule]) -> DeleteFunction {
@@ -286,12 +286,66 @@ mod tests {
         // Throttling and server errors are retried by the SDK (three attempts in standard mode) first.
         type Case = (fn() -> DeleteInstanceError, &'static str, &'static str, usize);
         let cases: Vec<Case> = vec![
-            (|| DeleteInstanceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("gone").meta(meta("ResourceNotFoundException")).build()), "InstanceNotFound", "ResourceNotFoundException", 1),
-            (|| DeleteInstanceError::AccessDeniedException(AccessDeniedException::builder().message("no").meta(meta("AccessDeniedException")).build()), "AccessDenied", "AccessDeniedException", 1),
-            (|| DeleteInstanceError::ServiceQuotaExceededException(ServiceQuotaExceededException::builder().message("q").meta(meta("ServiceQuotaExceededException")).build()), "QuotaExceeded", "ServiceQuotaExceededException", 1),
-            (|| DeleteInstanceError::ThrottlingException(ThrottlingException::builder().message("slow").meta(meta("ThrottlingException")).build()), "Throttled", "ThrottlingException", 3),
-            (|| DeleteInstanceError::InternalServerException(InternalServerException::builder().message("oops").meta(meta("InternalServerException")).build()), "ServiceUnavailable", "InternalServerException", 3),
-            (|| DeleteInstanceError::ValidationException(ValidationException::builder().message("bad").meta(meta("ValidationException")).build()), "InvalidInput", "ValidationException", 1),
+            (
+                || {
+                    DeleteInstanceError::ResourceNotFoundException(
+                        ResourceNotFoundException::builder().message("gone").meta(meta("ResourceNotFoundException")).build(),
+                    )
+                },
+                "InstanceNotFound",
+                "ResourceNotFoundException",
+                1,
+            ),
+            (
+                || {
+                    DeleteInstanceError::AccessDeniedException(
+                        AccessDeniedException::builder().message("no").meta(meta("AccessDeniedException")).build(),
+                    )
+                },
+                "AccessDenied",
+                "AccessDeniedException",
+                1,
+            ),
+            (
+                || {
+                    DeleteInstanceError::ServiceQuotaExceededException(
+                        ServiceQuotaExceededException::builder().message("q").meta(meta("ServiceQuotaExceededException")).build(),
+                    )
+                },
+                "QuotaExceeded",
+                "ServiceQuotaExceededException",
+                1,
+            ),
+            (
+                || {
+                    DeleteInstanceError::ThrottlingException(
+                        ThrottlingException::builder().message("slow").meta(meta("ThrottlingException")).build(),
+                    )
+                },
+                "Throttled",
+                "ThrottlingException",
+                3,
+            ),
+            (
+                || {
+                    DeleteInstanceError::InternalServerException(
+                        InternalServerException::builder().message("oops").meta(meta("InternalServerException")).build(),
+                    )
+                },
+                "ServiceUnavailable",
+                "InternalServerException",
+                3,
+            ),
+            (
+                || {
+                    DeleteInstanceError::ValidationException(
+                        ValidationException::builder().message("bad").meta(meta("ValidationException")).build(),
+                    )
+                },
+                "InvalidInput",
+                "ValidationException",
+                1,
+            ),
         ];
         for (make, error_type, code, attempts) in cases {
             let tags = no_tags();
@@ -323,8 +377,8 @@ mod tests {
         let tags = no_tags();
         let delete = mock!(Client::delete_instance)
             .then_error(|| DeleteInstanceError::ConflictException(ConflictException::builder().message("busy").build()));
-        let get = mock!(Client::get_instance)
-            .then_output(|| GetInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
+        let get =
+            mock!(Client::get_instance).then_output(|| GetInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
         let response = invoke(&function(&[&tags, &delete, &get]), json!({"instanceId": ID})).await.unwrap();
         assert_eq!(state_of(response), "Deleting");
         assert_eq!((tags.num_calls(), delete.num_calls(), get.num_calls()), (1, 1, 1));
@@ -347,9 +401,7 @@ mod tests {
     async fn a_protected_instance_is_never_deleted() {
         let tags = mock!(Client::list_tags_for_resource)
             .match_requests(|r| r.resource_arn() == Some(&format!("arn:aws:scn:us-east-1:123456789012:instance/{ID}")))
-            .then_output(|| {
-                ListTagsForResourceOutput::builder().tags("DeletionProtection", "TRUE").build().unwrap()
-            });
+            .then_output(|| ListTagsForResourceOutput::builder().tags("DeletionProtection", "TRUE").build().unwrap());
         let delete = mock!(Client::delete_instance)
             .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
         let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": ID})).await.unwrap_err();
@@ -359,9 +411,8 @@ mod tests {
 
     #[tokio::test]
     async fn tags_of_a_missing_instance_mean_instance_not_found() {
-        let tags = mock!(Client::list_tags_for_resource).then_error(|| {
-            ListTagsForResourceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("no").build())
-        });
+        let tags = mock!(Client::list_tags_for_resource)
+            .then_error(|| ListTagsForResourceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("no").build()));
         let delete = mock!(Client::delete_instance)
             .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
         let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": ID})).await.unwrap_err();

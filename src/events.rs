@@ -116,10 +116,7 @@ impl EventBus {
             Ok(Ok(output)) => output,
             // Out of time: not called, or no answer in time. Either way nothing is known to be put.
             Err(timeout) => {
-                return all_failed(Error::PublishFailed(format!(
-                    "the announcement was not put on event bus {:?}: {timeout}",
-                    self.name
-                )))
+                return all_failed(Error::PublishFailed(format!("the announcement was not put on event bus {:?}: {timeout}", self.name)))
             }
             Ok(Err(e)) => {
                 return all_failed(Error::PublishFailed(format!(

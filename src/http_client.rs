@@ -48,7 +48,8 @@ pub fn shared() -> Result<SharedHttpClient, ConfigError> {
 }
 
 fn shared_from(get: &dyn Fn(&str) -> Option<String>) -> Result<SharedHttpClient, ConfigError> {
-    let proxied = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"].iter().any(|name| get(name).is_some());
+    let proxied =
+        ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"].iter().any(|name| get(name).is_some());
     if proxied {
         return Ok(SdkDefault::new().into_shared());
     }
@@ -198,8 +199,7 @@ fn connection_metadata(captured: &CaptureConnection) -> Option<ConnectionMetadat
 /// rests on it: no connection, a connection that broke or closed, and a timed-out connect are
 /// transient (retried); anything else is not.
 fn classify(error: hyper_util::client::legacy::Error) -> ConnectorError {
-    let timed_out = chain(&error)
-        .any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut));
+    let timed_out = chain(&error).any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut));
     let hyper_error = chain(&error).find_map(|e| e.downcast_ref::<hyper::Error>());
     if timed_out || hyper_error.is_some_and(hyper::Error::is_timeout) {
         return ConnectorError::timeout(error.into());
@@ -286,7 +286,13 @@ mod tests {
     #[test]
     fn the_built_in_roots_include_those_aws_endpoints_chain_to() {
         let subjects: Vec<&[u8]> = webpki_roots::TLS_SERVER_ROOTS.iter().map(|anchor| anchor.subject.as_ref()).collect();
-        for name in ["Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4", "Starfield Services Root Certificate Authority - G2"] {
+        for name in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
             assert!(subjects.iter().any(|subject| subject.windows(name.len()).any(|w| w == name.as_bytes())), "{name} is missing");
         }
     }

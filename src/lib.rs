@@ -26,8 +26,8 @@ pub mod shutdown;
 pub mod supply_chain;
 pub mod sweep;
 
-pub use config::{CheckSettings, ConfigError, DeleteSettings, SweepSettings};
 pub use check::{CheckFunction, CheckResponse};
+pub use config::{CheckSettings, ConfigError, DeleteSettings, SweepSettings};
 pub use delete::{DeleteFunction, DeleteResponse};
 pub use error::Error;
 pub use sweep::{SweepFunction, SweepReport};

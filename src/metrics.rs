@@ -106,10 +106,8 @@ pub fn init_from_env() -> Result<(), ConfigError> {
 
 fn settings() -> &'static Settings {
     SETTINGS.get_or_init(|| {
-        Settings::from_lookup(&|name| std::env::var(name).ok()).unwrap_or_else(|_| Settings {
-            namespace: DEFAULT_NAMESPACE.to_owned(),
-            function_name: "unknown".to_owned(),
-        })
+        Settings::from_lookup(&|name| std::env::var(name).ok())
+            .unwrap_or_else(|_| Settings { namespace: DEFAULT_NAMESPACE.to_owned(), function_name: "unknown".to_owned() })
     })
 }
 
@@ -234,11 +232,12 @@ pub fn finished(outcome: &Outcome, took: Option<std::time::Duration>) {
 
 /// Runs one invocation's handler with a recorder of its own, then writes what it recorded.
 pub async fn recorded<F: Future>(request_id: &str, handler: F) -> F::Output {
-    let (output, recorder) = RECORDER.scope(RefCell::new(Recorder::default()), async {
-        let output = handler.await;
-        (output, RECORDER.with(|recorder| recorder.take()))
-    })
-    .await;
+    let (output, recorder) = RECORDER
+        .scope(RefCell::new(Recorder::default()), async {
+            let output = handler.await;
+            (output, RECORDER.with(|recorder| recorder.take()))
+        })
+        .await;
     let timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
     write(&recorder.documents(settings(), request_id, timestamp_ms));
     output
@@ -297,14 +296,15 @@ mod tests {
     async fn calls_outside_an_invocation_record_nothing_and_do_not_panic() {
         count(DELETIONS_STARTED, 1);
         instance("x");
-        let recorded = RECORDER.scope(RefCell::new(Recorder::default()), async {
-            count(DRY_RUNS, 1);
-            count(DRY_RUNS, 1);
-            instance("a");
-            instance("a");
-            RECORDER.with(|r| r.take())
-        })
-        .await;
+        let recorded = RECORDER
+            .scope(RefCell::new(Recorder::default()), async {
+                count(DRY_RUNS, 1);
+                count(DRY_RUNS, 1);
+                instance("a");
+                instance("a");
+                RECORDER.with(|r| r.take())
+            })
+            .await;
         assert_eq!(recorded.groups[&None].counts[DRY_RUNS], 2);
         assert_eq!(recorded.instances, ["a"]);
     }

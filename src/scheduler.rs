@@ -1,8 +1,6 @@
 //! The adapter to EventBridge Scheduler: one-time schedules that invoke the status checker again.
 
-use aws_sdk_scheduler::types::{
-    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Target,
-};
+use aws_sdk_scheduler::types::{ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Target};
 use aws_sdk_scheduler::Client;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -75,11 +73,9 @@ impl Scheduler {
         match found {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
-            Err(e) => Err(Error::ScheduleFailed(format!(
-                "schedule {name:?} in group {:?} could not be read: {}",
-                self.group,
-                describe(OP, &e)
-            ))),
+            Err(e) => {
+                Err(Error::ScheduleFailed(format!("schedule {name:?} in group {:?} could not be read: {}", self.group, describe(OP, &e))))
+            }
         }
     }
 
@@ -179,7 +175,9 @@ mod tests {
                     && retry.maximum_event_age_in_seconds() == Some(86_400)
                     && target.dead_letter_config().and_then(|d| d.arn()) == Some(QUEUE_ARN)
             })
-            .then_output(|| CreateScheduleOutput::builder().schedule_arn("arn:aws:scheduler:us-east-1:123456789012:schedule/g/n").build().unwrap());
+            .then_output(|| {
+                CreateScheduleOutput::builder().schedule_arn("arn:aws:scheduler:us-east-1:123456789012:schedule/g/n").build().unwrap()
+            });
         let client = mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, &[&create]);
         let scheduler = Scheduler::new(client, "g", Some(ROLE_ARN.to_owned())).with_dead_letter_arn(Some(QUEUE_ARN.to_owned()));
 
@@ -191,8 +189,9 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_dead_letter_queue_nothing_is_scheduled() {
-        let create = mock!(Client::create_schedule)
-            .then_output(|| CreateScheduleOutput::builder().schedule_arn("arn:aws:scheduler:us-east-1:123456789012:schedule/g/n").build().unwrap());
+        let create = mock!(Client::create_schedule).then_output(|| {
+            CreateScheduleOutput::builder().schedule_arn("arn:aws:scheduler:us-east-1:123456789012:schedule/g/n").build().unwrap()
+        });
         let client = mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, &[&create]);
         let scheduler = Scheduler::new(client, "g", Some(ROLE_ARN.to_owned()));
 

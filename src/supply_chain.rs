@@ -82,9 +82,7 @@ impl SupplyChain {
 }
 
 fn record_of(operation: &str, instance: Option<&aws_sdk_supplychain::types::Instance>) -> Result<InstanceRecord, Error> {
-    instance
-        .map(InstanceRecord::from)
-        .ok_or_else(|| Error::Unexpected(format!("{operation} answered without the required \"instance\"")))
+    instance.map(InstanceRecord::from).ok_or_else(|| Error::Unexpected(format!("{operation} answered without the required \"instance\"")))
 }
 
 /// The partition and account of the invoked function's ARN
@@ -139,14 +137,27 @@ mod tests {
 
     #[test]
     fn placeholders_of_local_runtimes_name_no_account() {
-        for arn in ["function-arn", "No header lambda-runtime-invoked-function-arn found.", "arn:aws:lambda:us-east-1:012345678901:function", "arn:aws:lambda:us-east-1:account-id:function:f", ""] {
+        for arn in [
+            "function-arn",
+            "No header lambda-runtime-invoked-function-arn found.",
+            "arn:aws:lambda:us-east-1:012345678901:function",
+            "arn:aws:lambda:us-east-1:account-id:function:f",
+            "",
+        ] {
             assert_eq!(partition_and_account(arn), None, "{arn}");
         }
     }
 
     #[test]
     fn the_partition_follows_the_region() {
-        let cases = [("us-east-1", "aws"), ("eu-central-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"), ("us-iso-east-1", "aws-iso"), ("us-isob-east-1", "aws-iso-b")];
+        let cases = [
+            ("us-east-1", "aws"),
+            ("eu-central-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+        ];
         for (region, partition) in cases {
             assert_eq!(partition_of(region), partition, "{region}");
         }

@@ -11,7 +11,6 @@ use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 use support::*;
 
-
 #[tokio::test]
 async fn the_binary_deletes_the_instance_of_each_fixture_and_answers_the_record() {
     let emulator = emulator().await;
@@ -129,7 +128,10 @@ async fn a_service_that_never_answers_any_attempt_ends_in_timeout_naming_the_att
 
     assert_eq!(error_type(&outcome), "Timeout");
     let Outcome::Error { error_message, .. } = &outcome else { unreachable!() };
-    assert!(error_message.contains("DeleteInstance got no answer on any attempt within the attempt timeout (ATTEMPT_TIMEOUT_MS)"), "{error_message}");
+    assert!(
+        error_message.contains("DeleteInstance got no answer on any attempt within the attempt timeout (ATTEMPT_TIMEOUT_MS)"),
+        "{error_message}"
+    );
     assert_eq!(emulator.call_count("DeleteInstance"), 3, "each of the SDK's attempts was made");
     assert_eq!(states(&emulator, FIXTURE_ID), ["Active"]);
 }

@@ -81,7 +81,12 @@ impl Stack {
                     })
                     .collect();
                 found.push(DeadLetter { body: message.body().unwrap().to_owned(), attributes });
-                sqs.delete_message().queue_url(&self.dead_letter_url).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+                sqs.delete_message()
+                    .queue_url(&self.dead_letter_url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
             }
         }
     }

@@ -298,10 +298,7 @@ async fn the_same_event_twice_at_once_succeeds_twice_with_one_deletion() {
     seed(&emulator, FIXTURE_ID);
     let function = delete_function(&emulator, &[]).await;
 
-    let (first, second) = tokio::join!(
-        function.handle(event(fixture("direct.json"))),
-        function.handle(event(fixture("direct.json")))
-    );
+    let (first, second) = tokio::join!(function.handle(event(fixture("direct.json"))), function.handle(event(fixture("direct.json"))));
 
     assert_eq!(record(first.unwrap())["instance"]["state"], "Deleting");
     assert_eq!(record(second.unwrap())["instance"]["state"], "Deleting");
@@ -437,10 +434,8 @@ async fn a_whole_batch_of_ten_is_processed_a_few_at_a_time() {
     }
     emulator.inject(FaultRule::new("DeleteInstance", 10, Fault::Delay { millis: 50 }));
     let function = delete_function(&emulator, &[("SQS_CONCURRENCY", "5")]).await;
-    let records: Vec<Value> = ids
-        .iter()
-        .map(|id| json!({"messageId": id, "eventSource": "aws:sqs", "body": json!({"instanceId": id}).to_string()}))
-        .collect();
+    let records: Vec<Value> =
+        ids.iter().map(|id| json!({"messageId": id, "eventSource": "aws:sqs", "body": json!({"instanceId": id}).to_string()})).collect();
 
     let response = function.handle(event(json!({ "Records": records }))).await.unwrap();
 

@@ -18,7 +18,6 @@ use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
 use supplychain_emulator::{Emulator, EmulatorConfig, Fault, FaultRule, SeedInstance};
 use support::*;
 
-
 /// Each HTTP attempt's limit in the matrix, so a stalled answer is retried quickly.
 const ATTEMPT_TIMEOUT_MS: u64 = 1_000;
 /// The deadline of the ordinary cells: room for the SDK's three attempts and their backoff.
@@ -154,15 +153,11 @@ struct Cell {
 impl Cell {
     fn expected(&self) -> Expected {
         let (error_type, calls) = match self.injected {
-            Injected::ThrottleOnce
-            | Injected::InternalOnce
-            | Injected::UnavailableOnce
-            | Injected::DropOnce
-            | Injected::SlowOnce => (None, 2),
-            Injected::ThrottleAlways => (Some(self.call.failure("Throttled")), ATTEMPTS),
-            Injected::InternalAlways | Injected::UnavailableAlways => {
-                (Some(self.call.failure("ServiceUnavailable")), ATTEMPTS)
+            Injected::ThrottleOnce | Injected::InternalOnce | Injected::UnavailableOnce | Injected::DropOnce | Injected::SlowOnce => {
+                (None, 2)
             }
+            Injected::ThrottleAlways => (Some(self.call.failure("Throttled")), ATTEMPTS),
+            Injected::InternalAlways | Injected::UnavailableAlways => (Some(self.call.failure("ServiceUnavailable")), ATTEMPTS),
             Injected::NotListening => (Some(self.call.failure("ServiceUnavailable")), 0),
             Injected::HangNearDeadline => (Some(self.call.failure("Timeout")), 1),
         };
@@ -239,7 +234,9 @@ async fn run(cell: Cell, shape: Shape) -> Observed {
     let aws = moto.proxy.endpoint();
     let (mut scheduler, mut events) = (aws.clone(), aws);
     match cell.injected.fault() {
-        Some((fault, count)) if cell.call.on_supply_chain() => emulator.inject(supplychain_emulator::FaultRule::new(cell.call.name(), count, fault)),
+        Some((fault, count)) if cell.call.on_supply_chain() => {
+            emulator.inject(supplychain_emulator::FaultRule::new(cell.call.name(), count, fault))
+        }
         Some((fault, count)) => moto.proxy.inject(FaultRule::new(cell.call.name(), count, fault)),
         None => match cell.call {
             Call::PutEvents => events = closed_port(),
@@ -291,17 +288,10 @@ async fn run(cell: Cell, shape: Shape) -> Observed {
     };
     let deadline = if near_deadline { SHORT_DEADLINE } else { DEADLINE };
     let options = Invoke { function_arn: arn.into(), deadline: Deadline::In(deadline), ..Default::default() };
-    let completed = process
-        .runtime
-        .invoke(payload, options)
-        .await
-        .unwrap_or_else(|e| panic!("{cell:?} {shape:?}: {e}; logs:\n{}", process.logs()));
+    let completed =
+        process.runtime.invoke(payload, options).await.unwrap_or_else(|e| panic!("{cell:?} {shape:?}: {e}; logs:\n{}", process.logs()));
 
-    let calls = if cell.call.on_supply_chain() {
-        emulator.call_count(cell.call.name())
-    } else {
-        moto.proxy.call_count(cell.call.name())
-    };
+    let calls = if cell.call.on_supply_chain() { emulator.call_count(cell.call.name()) } else { moto.proxy.call_count(cell.call.name()) };
     let deleted = states(&emulator, FIXTURE_ID).iter().any(|s| s == "Deleting") && state == "Active";
     Observed {
         outcome: completed.outcome,

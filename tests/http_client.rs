@@ -76,7 +76,8 @@ async fn misbehave(mut stream: TcpStream, misbehaviour: Misbehaviour) {
             let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
         }
         Misbehaviour::Status503 | Misbehaviour::Status500 => {
-            let status = if matches!(misbehaviour, Misbehaviour::Status503) { "503 Service Unavailable" } else { "500 Internal Server Error" };
+            let status =
+                if matches!(misbehaviour, Misbehaviour::Status503) { "503 Service Unavailable" } else { "500 Internal Server Error" };
             let body = r#"{"message":"unavailable"}"#;
             let answer = format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
             let _ = stream.write_all(answer.as_bytes()).await;

@@ -13,7 +13,9 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
-use supplychain_delete_instance::input::{near_miss, parse_check_event, parse_delete_event, CheckEvent, DeleteEvent, Payload, REQUEST_MEMBERS};
+use supplychain_delete_instance::input::{
+    near_miss, parse_check_event, parse_delete_event, CheckEvent, DeleteEvent, Payload, REQUEST_MEMBERS,
+};
 use supplychain_delete_instance::model::DeleteRequest;
 use supplychain_delete_instance::Error;
 use supplychain_emulator::runtime_api::{Invoke, Outcome};
@@ -36,7 +38,21 @@ fn is_uuid(text: &str) -> bool {
 fn assert_names_the_problem(error: &Error) {
     let Error::InvalidInput(message) = error else { panic!("expected InvalidInput, got {error:?}") };
     assert!(message.len() < 1_200, "the message is too long to be only the problem: {} bytes", message.len());
-    let words = ["must", "accepted", "not JSON", "unknown member", "not a valid", "names no instance", "both", "own announcement", "no \"", "not follow", "not an RFC 3339", "did you mean", "appears twice"];
+    let words = [
+        "must",
+        "accepted",
+        "not JSON",
+        "unknown member",
+        "not a valid",
+        "names no instance",
+        "both",
+        "own announcement",
+        "no \"",
+        "not follow",
+        "not an RFC 3339",
+        "did you mean",
+        "appears twice",
+    ];
     assert!(words.iter().any(|w| message.contains(w)), "{message}");
 }
 
@@ -137,9 +153,26 @@ fn near_miss_id() -> impl Strategy<Value = Value> {
 }
 
 const KEYS: [&str; 20] = [
-    "instanceId", "instance", "dryRun", "dry_run", "instanceid", "InstanceId", "Records", "messageId", "body",
-    "eventSource", "detail", "detail-type", "source", "statusCheck", "attempt", "startedAt", "deletionAnnounced",
-    "responsePayload", "time", "done",
+    "instanceId",
+    "instance",
+    "dryRun",
+    "dry_run",
+    "instanceid",
+    "InstanceId",
+    "Records",
+    "messageId",
+    "body",
+    "eventSource",
+    "detail",
+    "detail-type",
+    "source",
+    "statusCheck",
+    "attempt",
+    "startedAt",
+    "deletionAnnounced",
+    "responsePayload",
+    "time",
+    "done",
 ];
 
 fn scalar() -> impl Strategy<Value = Value> {
@@ -174,25 +207,34 @@ fn runner(cases: u32) -> TestRunner {
 
 #[test]
 fn arbitrary_bytes_never_panic_and_anything_not_json_is_invalid_input() {
-    runner(2_000).run(&prop::collection::vec(any::<u8>(), 0..256), |bytes| {
-        bytes_property(&bytes);
-        Ok(())
-    }).unwrap();
+    runner(2_000)
+        .run(&prop::collection::vec(any::<u8>(), 0..256), |bytes| {
+            bytes_property(&bytes);
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]
 fn arbitrary_json_is_accepted_only_in_an_accepted_shape_with_a_valid_id() {
-    runner(2_000).run(&near_miss_json(), |event| {
-        delete_property(&event);
-        check_property(&event);
-        bytes_property(event.to_string().as_bytes());
-        Ok(())
-    }).unwrap();
+    runner(2_000)
+        .run(&near_miss_json(), |event| {
+            delete_property(&event);
+            check_property(&event);
+            bytes_property(event.to_string().as_bytes());
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]
 fn near_misses_of_each_accepted_shape_are_refused_unless_exactly_right() {
-    let shapes = (near_miss_id(), prop::sample::select(&["instanceId", "instanceid", "instance_id", "InstanceId"][..]), any::<bool>(), prop::option::of(prop::sample::select(&["dry_run", "dryrun", "extra"][..])))
+    let shapes = (
+        near_miss_id(),
+        prop::sample::select(&["instanceId", "instanceid", "instance_id", "InstanceId"][..]),
+        any::<bool>(),
+        prop::option::of(prop::sample::select(&["dry_run", "dryrun", "extra"][..])),
+    )
         .prop_map(|(id, key, dry_run, extra)| {
             let mut request = json!({ key: id, "dryRun": dry_run });
             if let Some(extra) = extra {
@@ -200,16 +242,18 @@ fn near_misses_of_each_accepted_shape_are_refused_unless_exactly_right() {
             }
             request
         });
-    runner(1_000).run(&shapes, |request| {
-        let eventbridge = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops", "detail": request});
-        let sqs = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": request.to_string()}]});
-        let previous = json!({"instance": {"instanceId": request.get("instanceId").cloned().unwrap_or(Value::Null)}});
-        for event in [&request, &eventbridge, &sqs, &previous] {
-            delete_property(event);
-            check_property(event);
-        }
-        Ok(())
-    }).unwrap();
+    runner(1_000)
+        .run(&shapes, |request| {
+            let eventbridge = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops", "detail": request});
+            let sqs = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": request.to_string()}]});
+            let previous = json!({"instance": {"instanceId": request.get("instanceId").cloned().unwrap_or(Value::Null)}});
+            for event in [&request, &eventbridge, &sqs, &previous] {
+                delete_property(event);
+                check_property(event);
+            }
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[test]
@@ -271,7 +315,9 @@ fn every_corpus_input_is_invalid_in_process() {
 async fn assert_refused_without_a_call(binary: &str, name: &str, arn: &str, inputs: &[(String, Vec<u8>)]) {
     let emulator = emulator().await;
     seed(&emulator, VALID);
-    let process = FunctionProcess::spawn(binary, name, &[("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()), ("EVENT_BUS_NAME", "unused".into())]).await;
+    let process =
+        FunctionProcess::spawn(binary, name, &[("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()), ("EVENT_BUS_NAME", "unused".into())])
+            .await;
     for (input, bytes) in inputs {
         let options = Invoke { function_arn: arn.into(), ..Default::default() };
         let completed = process.runtime.invoke_raw(bytes::Bytes::from(bytes.clone()), options).await.unwrap();

@@ -38,7 +38,15 @@ async fn under_a_placeholder_function_arn_deletion_protection_is_checked_with_th
     let operations: Vec<String> = emulator.calls().into_iter().map(|call| call.operation).collect();
     assert_eq!(
         operations,
-        ["GetInstance", "ListTagsForResource", "GetInstance", "ListTagsForResource", "GetInstance", "ListTagsForResource", "DeleteInstance"]
+        [
+            "GetInstance",
+            "ListTagsForResource",
+            "GetInstance",
+            "ListTagsForResource",
+            "GetInstance",
+            "ListTagsForResource",
+            "DeleteInstance"
+        ]
     );
     assert_eq!(states(&emulator, FIXTURE_ID_2), ["Active"]);
 }
@@ -59,7 +67,9 @@ async fn a_runtime_api_without_the_extensions_api_is_served_without_graceful_shu
     let warnings: Vec<Value> = logs
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|line| line["level"] == "WARN" && line["fields"]["message"].as_str().is_some_and(|m| m.contains("graceful shutdown is off")))
+        .filter(|line| {
+            line["level"] == "WARN" && line["fields"]["message"].as_str().is_some_and(|m| m.contains("graceful shutdown is off"))
+        })
         .collect();
     assert_eq!(warnings.len(), 1, "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
@@ -97,7 +107,9 @@ async fn producer_metadata_is_accepted_and_announced_under_request_while_near_mi
     let state = json!({"instanceId": FIXTURE_ID_2, "execution": {"name": "cleanup-42", "step": 3}});
     let from_a_workflow = function.invoke(state, DELETE_ARN, Duration::from_secs(20)).await;
     assert_eq!(response(&from_a_workflow)["instance"]["state"], "Deleting");
-    for (payload, meant) in [(fixture("invalid/near-miss-instance-id.json"), "instanceId"), (fixture("invalid/misspelt-dry-run.json"), "dryRun")] {
+    for (payload, meant) in
+        [(fixture("invalid/near-miss-instance-id.json"), "instanceId"), (fixture("invalid/misspelt-dry-run.json"), "dryRun")]
+    {
         let refused = function.invoke(payload, DELETE_ARN, Duration::from_secs(20)).await;
         let (error_type, message) = error_of(&refused);
         assert_eq!(error_type, "InvalidInput");

@@ -14,7 +14,6 @@ use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 use support::*;
 
-
 /// Invokes `process` under a request id of the test's choosing, and returns the outcome and the
 /// metrics the invocation wrote, keyed `Name` or `Name{Dimension=value}`.
 async fn invoke(process: &FunctionProcess, payload: Value, arn: &str, request_id: &str) -> (Outcome, BTreeMap<String, Value>) {

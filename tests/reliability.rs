@@ -41,7 +41,8 @@ async fn copies_of_one_request_through_several_processes_delete_once_and_all_suc
         assert_eq!(outcome.response().expect("success")["instance"]["instanceId"], FIXTURE_ID);
     }
     // At once: four copies to each process.
-    let outcomes = join_all(processes.iter().flat_map(|p| (0..4).map(move |_| p.runtime.invoke(fixture("direct.json"), options(DELETE_ARN))))).await;
+    let outcomes =
+        join_all(processes.iter().flat_map(|p| (0..4).map(move |_| p.runtime.invoke(fixture("direct.json"), options(DELETE_ARN))))).await;
     for completed in outcomes {
         let state = completed.unwrap().outcome.response().expect("success")["instance"]["state"].clone();
         assert!(state == "Deleting" || state == "Deleted", "{state}");
@@ -63,7 +64,10 @@ async fn an_sqs_batch_of_ten_mixed_messages_lists_exactly_the_failed_ones() {
         ("valid-1", body(json!({"instanceId": FIXTURE_ID}))),
         ("valid-2", body(json!({"instance": {"instanceId": FIXTURE_ID_2, "state": "Active"}}))),
         ("duplicate-1", body(json!({"instanceId": FIXTURE_ID}))),
-        ("duplicate-2", body(json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops", "detail": {"instanceId": FIXTURE_ID}}))),
+        (
+            "duplicate-2",
+            body(json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops", "detail": {"instanceId": FIXTURE_ID}})),
+        ),
         ("invalid-upper", body(json!({"instanceId": FIXTURE_ID.to_uppercase()}))),
         ("invalid-json", "{not json".to_owned()),
         ("protected", body(json!({"instanceId": PROTECTED}))),
@@ -120,10 +124,16 @@ async fn one_process_of_each_function_takes_several_invocations_at_once() {
     emulator.inject(FaultRule::new("*", 100, Fault::delay(300)));
     let concurrency = [("AWS_LAMBDA_MAX_CONCURRENCY", "6".to_owned())];
     let delete = delete_process(&emulator, &concurrency).await;
-    let check = FunctionProcess::spawn(CHECK_BIN, "check-instance-status", &[("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()), concurrency[0].clone()]).await;
+    let check = FunctionProcess::spawn(
+        CHECK_BIN,
+        "check-instance-status",
+        &[("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()), concurrency[0].clone()],
+    )
+    .await;
 
     let started = Instant::now();
-    let deleted = join_all(ids.iter().map(|id| delete.runtime.invoke(json!({"instanceId": id, "dryRun": true}), options(DELETE_ARN)))).await;
+    let deleted =
+        join_all(ids.iter().map(|id| delete.runtime.invoke(json!({"instanceId": id, "dryRun": true}), options(DELETE_ARN)))).await;
     let checked = join_all(ids.iter().map(|id| check.runtime.invoke(json!({"instanceId": id}), options(CHECK_ARN)))).await;
     let elapsed = started.elapsed();
 
@@ -223,7 +233,11 @@ async fn an_invocation_still_hanging_at_sigterm_is_abandoned_so_lambda_retries_i
 #[tokio::test]
 async fn copies_of_the_final_check_through_several_processes_announce_the_end_once() {
     let emulator = emulator().await;
-    emulator.seed(supplychain_emulator::SeedInstance { instance_id: Some(FIXTURE_ID.into()), state: Some("Deleted".into()), ..Default::default() });
+    emulator.seed(supplychain_emulator::SeedInstance {
+        instance_id: Some(FIXTURE_ID.into()),
+        state: Some("Deleted".into()),
+        ..Default::default()
+    });
     let moto = Moto::start().await;
     let env = moto.function_env(emulator.endpoint());
     let processes = join_all((0..2).map(|_| FunctionProcess::spawn(CHECK_BIN, "check-instance-status", &env))).await;

@@ -35,10 +35,7 @@ impl Stack {
         })
         .await
         .expect("the emulator starts");
-        let env = [
-            ("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()),
-            ("AWS_MAX_ATTEMPTS", "1".to_owned()),
-        ];
+        let env = [("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()), ("AWS_MAX_ATTEMPTS", "1".to_owned())];
         let delete = FunctionProcess::spawn(env!("CARGO_BIN_EXE_delete-instance"), "delete-instance", &env).await;
         let check = FunctionProcess::spawn(env!("CARGO_BIN_EXE_check-instance-status"), "check-instance-status", &env).await;
         let invoke_api = InvokeApi::start().await.expect("the invoke API starts");

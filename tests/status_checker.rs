@@ -24,11 +24,8 @@ async fn stack(seed: SeedInstance, check_env: &[(&str, &str)]) -> Stack {
     let emulator = emulator().await;
     emulator.seed(SeedInstance { instance_id: Some(FIXTURE_ID.into()), ..seed });
     let moto = Moto::start().await;
-    let delete = DeleteFunction::new(
-        supply_chain(&emulator.endpoint()).await,
-        Some(moto.bus_client()),
-        settings(&[("EVENT_BUS_NAME", &moto.bus)]),
-    );
+    let delete =
+        DeleteFunction::new(supply_chain(&emulator.endpoint()).await, Some(moto.bus_client()), settings(&[("EVENT_BUS_NAME", &moto.bus)]));
     let mut env = vec![("EVENT_BUS_NAME", moto.bus.as_str()), ("SCHEDULE_GROUP", moto.group.as_str())];
     env.extend_from_slice(check_env);
     let check = CheckFunction::new(
@@ -65,9 +62,7 @@ fn now_secs() -> f64 {
 
 fn at_secs(expression: &str) -> f64 {
     let time = expression.strip_prefix("at(").and_then(|e| e.strip_suffix(')')).expect(expression);
-    aws_smithy_types::DateTime::from_str(&format!("{time}Z"), aws_smithy_types::date_time::Format::DateTime)
-        .unwrap()
-        .as_secs_f64()
+    aws_smithy_types::DateTime::from_str(&format!("{time}Z"), aws_smithy_types::date_time::Format::DateTime).unwrap().as_secs_f64()
 }
 
 /// Scheduler retries the target for as long as it allows (185 retries within 24 hours), then puts
@@ -240,11 +235,8 @@ async fn a_recheck_arriving_after_the_final_state_announces_nothing_more() {
 
 #[tokio::test]
 async fn a_failed_deletion_retried_later_is_announced_again_when_it_ends() {
-    let stack = stack(
-        SeedInstance { fail_deletion: Some("transient".into()), fail_deletion_attempts: Some(1), ..Default::default() },
-        &[],
-    )
-    .await;
+    let stack =
+        stack(SeedInstance { fail_deletion: Some("transient".into()), fail_deletion_attempts: Some(1), ..Default::default() }, &[]).await;
     let started = stack.start_deletion().await;
     assert_eq!(stack.check(started).await["outcome"], "DeleteFailed");
     let failed = stack.moto.received().await;
@@ -332,13 +324,8 @@ async fn the_deletions_of_an_sqs_batch_are_each_announced() {
     let response = stack.delete.handle(event(fixture("sqs-batch.json"))).await.unwrap();
 
     assert_eq!(serde_json::to_value(response).unwrap(), json!({"batchItemFailures": []}));
-    let mut ids: Vec<String> = stack
-        .moto
-        .received()
-        .await
-        .into_iter()
-        .map(|e| e["detail"]["instance"]["instanceId"].as_str().unwrap().to_owned())
-        .collect();
+    let mut ids: Vec<String> =
+        stack.moto.received().await.into_iter().map(|e| e["detail"]["instance"]["instanceId"].as_str().unwrap().to_owned()).collect();
     ids.sort();
     assert_eq!(ids, [FIXTURE_ID, FIXTURE_ID_2]);
 }
@@ -421,7 +408,6 @@ async fn without_a_dead_letter_queue_for_its_schedules_a_pending_check_fails_vis
     assert!(stack.moto.schedule_names().await.is_empty());
     assert_eq!(stack.moto.proxy.call_count("CreateSchedule"), 0);
 }
-
 
 #[tokio::test]
 async fn a_refused_announcement_fails_the_invocation_and_its_retry_announces() {

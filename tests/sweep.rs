@@ -298,8 +298,7 @@ async fn a_throttled_list_page_is_retried_and_every_instance_is_examined() {
 
     assert_eq!((report["examined"].clone(), report["complete"].clone()), (json!(64), json!(true)));
     assert_eq!(decisions(&report), expected_decisions(&fleet));
-    let lists: Vec<Option<String>> =
-        emulator.calls().into_iter().filter(|c| c.operation == "ListInstances").map(|c| c.fault).collect();
+    let lists: Vec<Option<String>> = emulator.calls().into_iter().filter(|c| c.operation == "ListInstances").map(|c| c.fault).collect();
     assert_eq!(lists, [None, Some("throttle".to_owned()), None, None, None]);
 }
 
@@ -319,7 +318,8 @@ async fn one_failing_tag_read_skips_only_that_instance() {
     assert_eq!(report["complete"], true);
     let skipped = report["skipped"].as_array().unwrap().iter().find(|e| e["instanceId"] == failing.as_str()).unwrap();
     assert!(skipped["detail"].as_str().unwrap().starts_with("ServiceUnavailable: ListTagsForResource failed"), "{skipped}");
-    let reads = emulator.calls().into_iter().filter(|c| c.operation == "ListTagsForResource" && c.instance_id.as_deref() == Some(&failing)).count();
+    let reads =
+        emulator.calls().into_iter().filter(|c| c.operation == "ListTagsForResource" && c.instance_id.as_deref() == Some(&failing)).count();
     assert_eq!(reads, 3, "the SDK's retries ran first");
 }
 
@@ -371,7 +371,10 @@ async fn a_short_deadline_stops_examining_sends_what_was_selected_and_reports_in
     let reports = of_type(&events, "Supply Chain Instance Sweep Completed");
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0]["detail"]["complete"], false);
-    assert_eq!(of_type(&events, "Supply Chain Instance Deletion Requested").len(), report["counts"]["requested"].as_u64().unwrap() as usize);
+    assert_eq!(
+        of_type(&events, "Supply Chain Instance Deletion Requested").len(),
+        report["counts"]["requested"].as_u64().unwrap() as usize
+    );
 }
 
 #[tokio::test]
@@ -388,7 +391,6 @@ async fn invalid_input_is_refused_before_any_call() {
     assert!(emulator.calls().is_empty());
     assert_eq!(sweep_events(&moto).await, Vec::<Value>::new());
 }
-
 
 #[tokio::test]
 async fn end_to_end_the_sweep_requests_the_delete_function_deletes_and_the_checker_announces_each_end() {

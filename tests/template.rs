@@ -348,12 +348,12 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
     .map(String::from)
     .into();
     assert_eq!(actions_of("SweepInstancesRole"), sweep, "the sweep reads and announces, and never deletes");
-    assert_eq!(
-        actions_of("SchedulerRolePolicy"),
-        BTreeSet::from(["lambda:InvokeFunction".to_owned(), "sqs:SendMessage".to_owned()])
-    );
-    let workflow: BTreeSet<String> =
-        ["lambda:InvokeFunction"].into_iter().chain(RESOURCELESS_ACTIONS.into_iter().filter(|a| !a.starts_with("scn:"))).map(String::from).collect();
+    assert_eq!(actions_of("SchedulerRolePolicy"), BTreeSet::from(["lambda:InvokeFunction".to_owned(), "sqs:SendMessage".to_owned()]));
+    let workflow: BTreeSet<String> = ["lambda:InvokeFunction"]
+        .into_iter()
+        .chain(RESOURCELESS_ACTIONS.into_iter().filter(|a| !a.starts_with("scn:")))
+        .map(String::from)
+        .collect();
     assert_eq!(actions_of("DeletionWorkflowRole"), workflow);
 
     // The KMS statement exists only when keys are given, for exactly those keys, through Supply Chain.
@@ -476,9 +476,7 @@ fn the_status_check_schedules_have_a_dead_letter_queue_and_alarms_on_what_schedu
         .collect();
     assert_eq!(
         group_metrics,
-        BTreeSet::from(
-            ["InvocationDroppedCount", "InvocationsFailedToBeSentToDeadLetterCount", "TargetErrorCount"].map(String::from)
-        )
+        BTreeSet::from(["InvocationDroppedCount", "InvocationsFailedToBeSentToDeadLetterCount", "TargetErrorCount"].map(String::from))
     );
 }
 
@@ -506,15 +504,21 @@ fn the_state_machine_logs_its_errors_without_execution_data_and_is_traced() {
 #[test]
 fn the_outputs_name_the_bus_the_queue_the_state_machine_and_both_functions() {
     let outputs = tools::transformed_template()["Outputs"].as_object().unwrap();
-    for name in ["EventBusName", "RequestQueueUrl", "DeletionWorkflowArn", "DeleteInstanceFunctionArn", "CheckInstanceStatusFunctionArn", "SweepInstancesFunctionArn"] {
+    for name in [
+        "EventBusName",
+        "RequestQueueUrl",
+        "DeletionWorkflowArn",
+        "DeleteInstanceFunctionArn",
+        "CheckInstanceStatusFunctionArn",
+        "SweepInstancesFunctionArn",
+    ] {
         assert!(outputs.contains_key(name), "no output {name}");
     }
 }
 
 #[test]
 fn the_sweep_runs_on_its_recurring_schedule_with_the_configured_settings() {
-    let schedules: Vec<(&String, &Value)> =
-        resources().iter().filter(|(_, r)| r["Type"] == "AWS::Scheduler::Schedule").collect();
+    let schedules: Vec<(&String, &Value)> = resources().iter().filter(|(_, r)| r["Type"] == "AWS::Scheduler::Schedule").collect();
     assert_eq!(schedules.len(), 1, "{schedules:?}");
     let schedule = &schedules[0].1["Properties"];
     assert_eq!(schedule["ScheduleExpression"], json!({ "Ref": "SweepSchedule" }));

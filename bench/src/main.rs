@@ -47,11 +47,7 @@ fn machine() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    format!(
-        "{cpu}, {cores} cores, {memory} RAM, Linux {}; load average at start {}",
-        kernel.trim(),
-        load.join(" ")
-    )
+    format!("{cpu}, {cores} cores, {memory} RAM, Linux {}; load average at start {}", kernel.trim(), load.join(" "))
 }
 
 #[tokio::main]

@@ -153,11 +153,9 @@ impl Protocol {
             Fault::Internal => {
                 (500, if json { "InternalException" } else { "InternalServerException" }, "An internal error occurred".into())
             }
-            Fault::Unavailable => (
-                503,
-                if json { "ServiceUnavailable" } else { "ServiceUnavailableException" },
-                "Service is temporarily unavailable".into(),
-            ),
+            Fault::Unavailable => {
+                (503, if json { "ServiceUnavailable" } else { "ServiceUnavailableException" }, "Service is temporarily unavailable".into())
+            }
             Fault::Delay { .. }
             | Fault::Drop
             | Fault::Hang
@@ -199,13 +197,7 @@ fn is_zero(n: &u32) -> bool {
 impl FaultRule {
     /// A rule for the next `count` calls of `operation`.
     pub fn new(operation: impl Into<String>, count: u32, fault: Fault) -> FaultRule {
-        FaultRule {
-            operation: operation.into(),
-            count,
-            fault,
-            instance_id: None,
-            skip: 0,
-        }
+        FaultRule { operation: operation.into(), count, fault, instance_id: None, skip: 0 }
     }
 
     /// The same rule, for calls about `instance_id` only.
@@ -302,8 +294,7 @@ mod tests {
 
     #[test]
     fn faults_use_the_documented_json_forms() {
-        let f: Fault =
-            serde_json::from_str(r#"{"type":"error","status":429,"errorType":"ThrottlingException","message":"m"}"#).unwrap();
+        let f: Fault = serde_json::from_str(r#"{"type":"error","status":429,"errorType":"ThrottlingException","message":"m"}"#).unwrap();
         assert_eq!(f, Fault::error(429, "ThrottlingException", "m"));
         let f: Fault = serde_json::from_str(r#"{"type":"delay","millis":5}"#).unwrap();
         assert_eq!(f, Fault::delay(5));
@@ -333,10 +324,7 @@ mod tests {
 
     #[test]
     fn rules_are_consumed_in_insertion_order_one_call_at_a_time() {
-        let mut rules = vec![
-            FaultRule::new("DeleteInstance", 1, Fault::Throttle),
-            FaultRule::new("*", 2, Fault::Internal),
-        ];
+        let mut rules = vec![FaultRule::new("DeleteInstance", 1, Fault::Throttle), FaultRule::new("*", 2, Fault::Internal)];
         assert_eq!(take(&mut rules, "GetInstance", None), Some(Fault::Internal));
         assert_eq!(take(&mut rules, "DeleteInstance", None), Some(Fault::Throttle));
         assert_eq!(take(&mut rules, "DeleteInstance", None), Some(Fault::Internal));
@@ -360,7 +348,9 @@ mod tests {
         assert_eq!(take(&mut rules, "ListInstances", None), None);
         assert_eq!(take(&mut rules, "ListInstances", None), Some(Fault::Throttle));
         assert_eq!(take(&mut rules, "ListInstances", None), None);
-        let rule: FaultRule = serde_json::from_str(r#"{"operation":"ListInstances","count":1,"fault":{"type":"throttle"},"skip":1,"instanceId":"a"}"#).unwrap();
+        let rule: FaultRule =
+            serde_json::from_str(r#"{"operation":"ListInstances","count":1,"fault":{"type":"throttle"},"skip":1,"instanceId":"a"}"#)
+                .unwrap();
         assert_eq!(rule, FaultRule::new("ListInstances", 1, Fault::Throttle).after(1).for_instance("a"));
     }
 }

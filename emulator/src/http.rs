@@ -177,15 +177,11 @@ impl Lifetime {
 }
 
 pub fn json_response(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
-    let mut builder = hyper::Response::builder()
-        .status(status)
-        .header("content-type", "application/json");
+    let mut builder = hyper::Response::builder().status(status).header("content-type", "application/json");
     for (name, value) in headers {
         builder = builder.header(*name, value.as_str());
     }
-    builder
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| internal_error())
+    builder.body(Full::new(Bytes::from(body))).unwrap_or_else(|_| internal_error())
 }
 
 fn internal_error() -> Response {

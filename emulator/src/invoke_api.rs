@@ -142,12 +142,7 @@ async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> 
         give_up_after: function.timeout + Duration::from_secs(1),
         ..Invoke::default()
     };
-    let invocation_type = req
-        .headers()
-        .get("x-amz-invocation-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("RequestResponse")
-        .to_owned();
+    let invocation_type = req.headers().get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse").to_owned();
     match invocation_type.as_str() {
         "RequestResponse" => {}
         "Event" => {
@@ -170,22 +165,16 @@ async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> 
     let response = match function.runtime.invoke_raw(body, options).await {
         Ok(completed) => match completed.outcome {
             Outcome::Response(payload) => http::json_response(200, payload.to_string().into_bytes(), &[version]),
-            Outcome::Error { body, .. } => http::json_response(
-                200,
-                body.to_string().into_bytes(),
-                &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())],
-            ),
+            Outcome::Error { body, .. } => {
+                http::json_response(200, body.to_string().into_bytes(), &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())])
+            }
         },
         Err(RuntimeApiError::GaveUp { .. }) => {
             let body = json!({
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": format!("Task timed out after {:.2} seconds", function.timeout.as_secs_f64()),
             });
-            http::json_response(
-                200,
-                body.to_string().into_bytes(),
-                &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())],
-            )
+            http::json_response(200, body.to_string().into_bytes(), &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())])
         }
         Err(RuntimeApiError::DuplicateRequestId(id)) => {
             error(500, "ServiceException", format!("an invocation with request id {id} is already pending"))

@@ -43,13 +43,8 @@ struct Options {
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut options = Options {
-        host: IpAddr::from([127, 0, 0, 1]),
-        port: 0,
-        seed: None,
-        tls_ca_file: None,
-        config: EmulatorConfig::default(),
-    };
+    let mut options =
+        Options { host: IpAddr::from([127, 0, 0, 1]), port: 0, seed: None, tls_ca_file: None, config: EmulatorConfig::default() };
     let (mut access_key, mut secret) = (None, None);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -61,29 +56,18 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         if flag == "-h" || flag == "--help" {
             return Ok(None);
         }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+        let mut value = || inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{flag} needs a value"));
         let millis = |v: String| -> Result<Duration, String> {
-            v.parse::<u64>()
-                .map(Duration::from_millis)
-                .map_err(|_| format!("{flag} expects milliseconds, got '{v}'"))
+            v.parse::<u64>().map(Duration::from_millis).map_err(|_| format!("{flag} expects milliseconds, got '{v}'"))
         };
         match flag.as_str() {
             "--host" => {
                 let v = value()?;
-                options.host = v
-                    .parse()
-                    .map_err(|_| format!("--host: invalid address '{v}'"))?;
+                options.host = v.parse().map_err(|_| format!("--host: invalid address '{v}'"))?;
             }
             "--port" => {
                 let v = value()?;
-                options.port = v
-                    .parse()
-                    .map_err(|_| format!("--port: invalid port '{v}'"))?;
+                options.port = v.parse().map_err(|_| format!("--port: invalid port '{v}'"))?;
             }
             "--seed" => options.seed = Some(value()?),
             "--tls-ca-file" => options.tls_ca_file = Some(value()?),
@@ -115,9 +99,7 @@ fn fail(message: &str) -> ! {
 #[cfg(feature = "tls")]
 async fn start_tls(config: EmulatorConfig, addr: SocketAddr, ca_file: &str) -> std::io::Result<Emulator> {
     let identity = supplychain_emulator::tls::TlsIdentity::generate().unwrap_or_else(|e| fail(&e));
-    identity
-        .write_ca_pem(ca_file)
-        .unwrap_or_else(|e| fail(&format!("cannot write {ca_file}: {e}")));
+    identity.write_ca_pem(ca_file).unwrap_or_else(|e| fail(&format!("cannot write {ca_file}: {e}")));
     Emulator::start_tls_on(config, addr, &identity).await
 }
 
@@ -139,11 +121,8 @@ async fn main() {
     let seeds: Vec<SeedInstance> = match &options.seed {
         None => Vec::new(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .unwrap_or_else(|e| fail(&format!("cannot read {path}: {e}")));
-            serde_json::from_str(&text).unwrap_or_else(|e| {
-                fail(&format!("{path} is not a JSON array of SeedInstance: {e}"))
-            })
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| fail(&format!("cannot read {path}: {e}")));
+            serde_json::from_str(&text).unwrap_or_else(|e| fail(&format!("{path} is not a JSON array of SeedInstance: {e}")))
         }
     };
     let addr = SocketAddr::new(options.host, options.port);
@@ -154,10 +133,7 @@ async fn main() {
     .unwrap_or_else(|e| fail(&format!("cannot listen on {addr}: {e}")));
     for seed in seeds {
         if let Err(message) = emulator.try_seed(seed) {
-            fail(&format!(
-                "invalid seed in {}: {message}",
-                options.seed.as_deref().unwrap_or("")
-            ));
+            fail(&format!("invalid seed in {}: {message}", options.seed.as_deref().unwrap_or("")));
         }
     }
     let mut stdout = std::io::stdout();

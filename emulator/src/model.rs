@@ -11,14 +11,7 @@ use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
 /// The instance states of the `InstanceState` enum, in model order.
-pub const INSTANCE_STATES: [&str; 6] = [
-    "Initializing",
-    "Active",
-    "CreateFailed",
-    "DeleteFailed",
-    "Deleting",
-    "Deleted",
-];
+pub const INSTANCE_STATES: [&str; 6] = ["Initializing", "Active", "CreateFailed", "DeleteFailed", "Deleting", "Deleted"];
 
 /// An AWS Supply Chain instance as the API returns it (the model's `Instance` shape).
 ///
@@ -59,16 +52,12 @@ pub struct Instance {
 
 /// A `ValidationException` message in the wording AWS services use.
 pub fn violation(value: &str, field: &str, constraint: &str) -> String {
-    format!(
-        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
-    )
+    format!("1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}")
 }
 
 /// The message for a missing required member.
 pub fn missing(field: &str) -> String {
-    format!(
-        "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
-    )
+    format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null")
 }
 
 fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
@@ -79,18 +68,10 @@ fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
 fn check_length(value: &str, field: &str, min: usize, max: usize) -> Result<(), String> {
     let len = value.chars().count();
     if len < min {
-        return Err(violation(
-            value,
-            field,
-            &format!("Member must have length greater than or equal to {min}"),
-        ));
+        return Err(violation(value, field, &format!("Member must have length greater than or equal to {min}")));
     }
     if len > max {
-        return Err(violation(
-            value,
-            field,
-            &format!("Member must have length less than or equal to {max}"),
-        ));
+        return Err(violation(value, field, &format!("Member must have length less than or equal to {max}")));
     }
     Ok(())
 }
@@ -99,11 +80,7 @@ fn check_pattern(value: &str, field: &str, regex: &Regex, shown: &str) -> Result
     if regex.is_match(value) {
         Ok(())
     } else {
-        Err(violation(
-            value,
-            field,
-            &format!("Member must satisfy regular expression pattern: {shown}"),
-        ))
+        Err(violation(value, field, &format!("Member must satisfy regular expression pattern: {shown}")))
     }
 }
 
@@ -111,10 +88,10 @@ fn check_pattern(value: &str, field: &str, regex: &Regex, shown: &str) -> Result
 pub const UUID_PATTERN: &str = "[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}";
 const INSTANCE_NAME_PATTERN: &str = "(?![ _ʼ'%-])[a-zA-Z0-9 _ʼ'%-]{0,62}[a-zA-Z0-9]";
 const DESCRIPTION_PATTERN: &str = "([a-zA-Z0-9., _ʼ'%-]){0,500}";
-const KMS_KEY_ARN_PATTERN: &str =
-    "arn:[a-z0-9][-.a-z0-9]{0,62}:kms:([a-z0-9][-.a-z0-9]{0,62})?:([a-z0-9][-.a-z0-9]{0,62})?:key/.{0,1019}";
+const KMS_KEY_ARN_PATTERN: &str = "arn:[a-z0-9][-.a-z0-9]{0,62}:kms:([a-z0-9][-.a-z0-9]{0,62})?:([a-z0-9][-.a-z0-9]{0,62})?:key/.{0,1019}";
 const DNS_DOMAIN_PATTERN: &str = "(?![-])[a-zA-Z0-9-]{1,62}[a-zA-Z0-9]";
-const ARN_PATTERN: &str = "arn:aws:scn(?::([a-z0-9-]+):([0-9]+):instance)?/([a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})[-_./A-Za-z0-9]*";
+const ARN_PATTERN: &str =
+    "arn:aws:scn(?::([a-z0-9-]+):([0-9]+):instance)?/([a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12})[-_./A-Za-z0-9]*";
 
 /// Validates a value of the `UUID` shape (instance ids).
 pub fn validate_uuid(value: &str, field: &str) -> Result<(), String> {
@@ -133,11 +110,7 @@ pub fn validate_instance_name(value: &str, field: &str) -> Result<(), String> {
     if lookahead_ok && re.is_match(value) {
         Ok(())
     } else {
-        Err(violation(
-            value,
-            field,
-            &format!("Member must satisfy regular expression pattern: {INSTANCE_NAME_PATTERN}"),
-        ))
+        Err(violation(value, field, &format!("Member must satisfy regular expression pattern: {INSTANCE_NAME_PATTERN}")))
     }
 }
 
@@ -145,24 +118,14 @@ pub fn validate_instance_name(value: &str, field: &str) -> Result<(), String> {
 pub fn validate_description(value: &str, field: &str) -> Result<(), String> {
     static RE: OnceLock<Regex> = OnceLock::new();
     check_length(value, field, 0, 501)?;
-    check_pattern(
-        value,
-        field,
-        regex(&RE, DESCRIPTION_PATTERN),
-        DESCRIPTION_PATTERN,
-    )
+    check_pattern(value, field, regex(&RE, DESCRIPTION_PATTERN), DESCRIPTION_PATTERN)
 }
 
 /// Validates a value of the `KmsKeyArn` shape.
 pub fn validate_kms_key_arn(value: &str, field: &str) -> Result<(), String> {
     static RE: OnceLock<Regex> = OnceLock::new();
     check_length(value, field, 0, 2048)?;
-    check_pattern(
-        value,
-        field,
-        regex(&RE, KMS_KEY_ARN_PATTERN),
-        KMS_KEY_ARN_PATTERN,
-    )
+    check_pattern(value, field, regex(&RE, KMS_KEY_ARN_PATTERN), KMS_KEY_ARN_PATTERN)
 }
 
 /// Validates a value of the `InstanceWebAppDnsDomain` shape.
@@ -173,11 +136,7 @@ pub fn validate_dns_domain(value: &str, field: &str) -> Result<(), String> {
     if !value.starts_with('-') && re.is_match(value) {
         Ok(())
     } else {
-        Err(violation(
-            value,
-            field,
-            &format!("Member must satisfy regular expression pattern: {DNS_DOMAIN_PATTERN}"),
-        ))
+        Err(violation(value, field, &format!("Member must satisfy regular expression pattern: {DNS_DOMAIN_PATTERN}")))
     }
 }
 
@@ -197,14 +156,7 @@ pub fn validate_state(value: &str, field: &str) -> Result<(), String> {
     if INSTANCE_STATES.contains(&value) {
         Ok(())
     } else {
-        Err(violation(
-            value,
-            field,
-            &format!(
-                "Member must satisfy enum value set: [{}]",
-                INSTANCE_STATES.join(", ")
-            ),
-        ))
+        Err(violation(value, field, &format!("Member must satisfy enum value set: [{}]", INSTANCE_STATES.join(", "))))
     }
 }
 
@@ -246,11 +198,7 @@ pub fn parse_resource_arn(value: &str, field: &str) -> Result<ResourceArn, Strin
     check_length(value, field, 20, 1011)?;
     let re = regex(&RE, ARN_PATTERN);
     let Some(caps) = re.captures(value) else {
-        return Err(violation(
-            value,
-            field,
-            &format!("Member must satisfy regular expression pattern: {ARN_PATTERN}"),
-        ));
+        return Err(violation(value, field, &format!("Member must satisfy regular expression pattern: {ARN_PATTERN}")));
     };
     Ok(ResourceArn {
         region: caps.get(1).map(|m| m.as_str().to_owned()),
@@ -288,20 +236,11 @@ mod tests {
     #[test]
     fn resource_arns_yield_their_instance_id() {
         let id = "0123abcd-0123-4567-89ab-0123456789ab";
-        let arn = parse_resource_arn(
-            &format!("arn:aws:scn:us-east-1:123456789012:instance/{id}"),
-            "resourceArn",
-        )
-        .unwrap();
+        let arn = parse_resource_arn(&format!("arn:aws:scn:us-east-1:123456789012:instance/{id}"), "resourceArn").unwrap();
         assert_eq!(arn.instance_id, id);
         assert_eq!(arn.region.as_deref(), Some("us-east-1"));
         assert_eq!(arn.account.as_deref(), Some("123456789012"));
-        assert_eq!(
-            parse_resource_arn(&format!("arn:aws:scn/{id}"), "resourceArn")
-                .unwrap()
-                .region,
-            None
-        );
+        assert_eq!(parse_resource_arn(&format!("arn:aws:scn/{id}"), "resourceArn").unwrap().region, None);
         assert!(parse_resource_arn("arn:aws:s3:::bucket/abcdefgh", "resourceArn").is_err());
     }
 

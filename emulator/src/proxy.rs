@@ -71,10 +71,7 @@ impl Shared {
 
 impl std::fmt::Debug for FaultProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaultProxy")
-            .field("addr", &self.addr)
-            .field("upstream", &self.shared.upstream)
-            .finish()
+        f.debug_struct("FaultProxy").field("addr", &self.addr).field("upstream", &self.shared.upstream).finish()
     }
 }
 
@@ -105,11 +102,7 @@ impl FaultProxy {
         let handler_shared = shared.clone();
         let handler = move |req: Request| handle(handler_shared.clone(), req);
         let task = tokio::spawn(http::serve(listener, handler, stop));
-        Ok(FaultProxy {
-            shared,
-            addr,
-            lifetime: Lifetime::new(stop_handle, task),
-        })
+        Ok(FaultProxy { shared, addr, lifetime: Lifetime::new(stop_handle, task) })
     }
 
     /// Stops the server for every clone of this handle and waits until the port is closed.
@@ -154,12 +147,7 @@ impl FaultProxy {
 
     /// How many calls of `operation` were received (`"*"` counts all calls).
     pub fn call_count(&self, operation: &str) -> usize {
-        self.shared
-            .state()
-            .calls
-            .iter()
-            .filter(|c| operation == "*" || c.operation == operation)
-            .count()
+        self.shared.state().calls.iter().filter(|c| operation == "*" || c.operation == operation).count()
     }
 
     /// Empties the call log.
@@ -177,17 +165,10 @@ fn classify(method: &Method, path: &str, headers: &HeaderMap) -> (String, Protoc
             .and_then(|v| v.to_str().ok())
             .filter(|v| v.starts_with("application/x-amz-json"))
             .unwrap_or("application/x-amz-json-1.1");
-        let protocol = Protocol::AwsJson {
-            content_type: content_type.to_owned(),
-        };
+        let protocol = Protocol::AwsJson { content_type: content_type.to_owned() };
         return (operation.to_owned(), protocol);
     }
-    let segments: Vec<&str> = path
-        .trim_end_matches('/')
-        .split('/')
-        .skip(1)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).filter(|s| !s.is_empty()).collect();
     let operation = match (method.as_str(), segments.as_slice()) {
         ("GET", ["schedules"]) => "ListSchedules",
         ("POST", ["schedules", _]) => "CreateSchedule",
@@ -218,10 +199,7 @@ fn error_response(protocol: &Protocol, status: u16, error_type: &str, message: &
     let mut response = http::json_response(
         status,
         body.to_string().into_bytes(),
-        &[
-            ("x-amzn-requestid", request_id()),
-            ("x-amzn-errortype", error_type.to_owned()),
-        ],
+        &[("x-amzn-requestid", request_id()), ("x-amzn-errortype", error_type.to_owned())],
     );
     if let Ok(value) = HeaderValue::from_str(protocol.content_type()) {
         response.headers_mut().insert(CONTENT_TYPE, value);
@@ -229,12 +207,7 @@ fn error_response(protocol: &Protocol, status: u16, error_type: &str, message: &
     response
 }
 
-fn canned_response(
-    protocol: &Protocol,
-    status: u16,
-    headers: &[(String, String)],
-    body: &str,
-) -> Response {
+fn canned_response(protocol: &Protocol, status: u16, headers: &[(String, String)], body: &str) -> Response {
     let mut builder = hyper::Response::builder().status(status);
     for (name, value) in headers {
         builder = builder.header(name.as_str(), value.as_str());
@@ -248,26 +221,11 @@ fn canned_response(
     }
     builder
         .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap_or_else(|e| {
-            error_response(
-                protocol,
-                500,
-                "InvalidCannedResponse",
-                &format!("The canned response is not valid HTTP: {e}"),
-            )
-        })
+        .unwrap_or_else(|e| error_response(protocol, 500, "InvalidCannedResponse", &format!("The canned response is not valid HTTP: {e}")))
 }
 
 /// Headers that describe one hop rather than the message, so they are not passed on.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP {
@@ -285,11 +243,7 @@ async fn forward(shared: &Shared, protocol: &Protocol, req: Request) -> Response
     };
     // `Host` stays as the client sent (and signed) it: the client does not replace a present one.
     strip_hop_by_hop(&mut parts.headers);
-    let answer = match shared
-        .client
-        .request(hyper::Request::from_parts(parts, Full::new(body)))
-        .await
-    {
+    let answer = match shared.client.request(hyper::Request::from_parts(parts, Full::new(body))).await {
         Ok(answer) => answer,
         Err(e) => {
             let message = format!("The upstream {} did not answer: {e}", shared.upstream);
@@ -309,12 +263,7 @@ async fn forward(shared: &Shared, protocol: &Protocol, req: Request) -> Response
 }
 
 /// Marks PutEvents entries as failed in a 200 answer: all of them, or only the one at `only`.
-async fn fail_entries(
-    response: Response,
-    only: Option<usize>,
-    error_code: &str,
-    error_message: &str,
-) -> Response {
+async fn fail_entries(response: Response, only: Option<usize>, error_code: &str, error_message: &str) -> Response {
     if response.status() != 200 {
         return response;
     }
@@ -336,10 +285,7 @@ async fn fail_entries(
             *entry = failed.clone();
         }
     }
-    let count = entries
-        .iter()
-        .filter(|e| e.get("ErrorCode").is_some_and(|c| !c.is_null()))
-        .count();
+    let count = entries.iter().filter(|e| e.get("ErrorCode").is_some_and(|c| !c.is_null())).count();
     answer["FailedEntryCount"] = json!(count);
     // The body changes length; hyper sets the new one.
     parts.headers.remove(CONTENT_LENGTH);
@@ -353,11 +299,8 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
     }
     let (operation, protocol) = classify(req.method(), path, req.headers());
     let fault = shared.take_fault(&operation);
-    let authorization = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| crate::sigv4::parse_authorization(v).ok());
+    let authorization =
+        req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| crate::sigv4::parse_authorization(v).ok());
     let mut call = CallRecord {
         operation: operation.clone(),
         method: req.method().to_string(),
@@ -388,30 +331,17 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
             tokio::time::sleep(Duration::from_millis(millis)).await;
             forward(&shared, &protocol, req).await
         }
-        Some(Fault::Respond {
-            status,
-            headers,
-            body,
-        }) => canned_response(&protocol, status, &headers, &body),
-        Some(Fault::FailEntries {
-            error_code,
-            error_message,
-        }) if operation == "PutEvents" => {
+        Some(Fault::Respond { status, headers, body }) => canned_response(&protocol, status, &headers, &body),
+        Some(Fault::FailEntries { error_code, error_message }) if operation == "PutEvents" => {
             let answer = forward(&shared, &protocol, req).await;
             fail_entries(answer, None, &error_code, &error_message).await
         }
-        Some(Fault::FailEntry {
-            index,
-            error_code,
-            error_message,
-        }) if operation == "PutEvents" => {
+        Some(Fault::FailEntry { index, error_code, error_message }) if operation == "PutEvents" => {
             let answer = forward(&shared, &protocol, req).await;
             fail_entries(answer, Some(index), &error_code, &error_message).await
         }
         Some(fault) => match protocol.error_of(&fault) {
-            Some((status, error_type, message)) => {
-                error_response(&protocol, status, &error_type, &message)
-            }
+            Some((status, error_type, message)) => error_response(&protocol, status, &error_type, &message),
             // Entry faults on an operation without entries leave the call alone.
             None => forward(&shared, &protocol, req).await,
         },
@@ -435,12 +365,7 @@ fn admin(shared: &Shared, req: &Request) -> Response {
                 state.rules.extend(rules.into_vec());
                 ok(json!(state.rules))
             }
-            Err(e) => error_response(
-                &Protocol::RestJson,
-                400,
-                "ValidationException",
-                &format!("Invalid request body: {e}"),
-            ),
+            Err(e) => error_response(&Protocol::RestJson, 400, "ValidationException", &format!("Invalid request body: {e}")),
         },
         ("GET", "/_proxy/faults") => ok(json!(shared.state().rules)),
         ("DELETE", "/_proxy/faults") => {
@@ -467,36 +392,22 @@ mod tests {
     use hyper::header::HeaderName;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
-            .collect()
+        pairs.iter().map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v))).collect()
     }
 
     #[test]
     fn operations_come_from_the_target_header_or_the_scheduler_route() {
-        let json = headers(&[
-            ("x-amz-target", "AmazonSQS.ReceiveMessage"),
-            ("content-type", "application/x-amz-json-1.0"),
-        ]);
+        let json = headers(&[("x-amz-target", "AmazonSQS.ReceiveMessage"), ("content-type", "application/x-amz-json-1.0")]);
         assert_eq!(
             classify(&Method::POST, "/", &json),
-            (
-                "ReceiveMessage".into(),
-                Protocol::AwsJson {
-                    content_type: "application/x-amz-json-1.0".into()
-                }
-            )
+            ("ReceiveMessage".into(), Protocol::AwsJson { content_type: "application/x-amz-json-1.0".into() })
         );
         let none = HeaderMap::new();
         let op = |method: Method, path: &str| classify(&method, path, &none).0;
         assert_eq!(op(Method::POST, "/schedules/a"), "CreateSchedule");
         assert_eq!(op(Method::PUT, "/schedules/a"), "UpdateSchedule");
         assert_eq!(op(Method::GET, "/schedules"), "ListSchedules");
-        assert_eq!(
-            op(Method::POST, "/schedule-groups/g"),
-            "CreateScheduleGroup"
-        );
+        assert_eq!(op(Method::POST, "/schedule-groups/g"), "CreateScheduleGroup");
         assert_eq!(op(Method::GET, "/moto-api/"), "Unknown");
     }
 }

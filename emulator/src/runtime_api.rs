@@ -151,18 +151,10 @@ pub enum RuntimeApiError {
 impl std::fmt::Display for RuntimeApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RuntimeApiError::GaveUp {
-                request_id,
-                after,
-                handed_out,
-            } => write!(
+            RuntimeApiError::GaveUp { request_id, after, handed_out } => write!(
                 f,
                 "invocation {request_id} got no answer within {after:?} ({})",
-                if *handed_out {
-                    "the function received it but never answered"
-                } else {
-                    "no function ever polled for it"
-                }
+                if *handed_out { "the function received it but never answered" } else { "no function ever polled for it" }
             ),
             RuntimeApiError::DuplicateRequestId(id) => {
                 write!(f, "an invocation with request id {id} is already pending")
@@ -216,9 +208,7 @@ pub struct RuntimeApi {
 
 impl std::fmt::Debug for RuntimeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeApi")
-            .field("addr", &self.addr)
-            .finish()
+        f.debug_struct("RuntimeApi").field("addr", &self.addr).finish()
     }
 }
 
@@ -252,11 +242,7 @@ impl RuntimeApi {
         let handler_shared = shared.clone();
         let handler = move |req: Request| handle(handler_shared.clone(), req);
         tokio::spawn(http::serve(listener, handler, stop));
-        Ok(RuntimeApi {
-            shared,
-            addr,
-            _stop: stop_handle,
-        })
+        Ok(RuntimeApi { shared, addr, _stop: stop_handle })
     }
 
     /// `127.0.0.1:PORT`: the value for `AWS_LAMBDA_RUNTIME_API`.
@@ -265,64 +251,29 @@ impl RuntimeApi {
     }
 
     /// Queues a JSON event and waits for the function's response or error.
-    pub async fn invoke(
-        &self,
-        event: Value,
-        options: Invoke,
-    ) -> Result<Completed, RuntimeApiError> {
-        self.invoke_raw(Bytes::from(event.to_string()), options)
-            .await
+    pub async fn invoke(&self, event: Value, options: Invoke) -> Result<Completed, RuntimeApiError> {
+        self.invoke_raw(Bytes::from(event.to_string()), options).await
     }
 
     /// Queues a raw payload (not necessarily JSON) and waits for the function's answer.
-    pub async fn invoke_raw(
-        &self,
-        body: Bytes,
-        options: Invoke,
-    ) -> Result<Completed, RuntimeApiError> {
-        let request_id = options
-            .request_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    pub async fn invoke_raw(&self, body: Bytes, options: Invoke) -> Result<Completed, RuntimeApiError> {
+        let request_id = options.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let (done, answer) = oneshot::channel();
         {
             let mut pending = self.shared.pending();
             if pending.contains_key(&request_id) {
                 return Err(RuntimeApiError::DuplicateRequestId(request_id));
             }
-            pending.insert(
-                request_id.clone(),
-                Pending {
-                    handed_out: None,
-                    done,
-                },
-            );
+            pending.insert(request_id.clone(), Pending { handed_out: None, done });
         }
         let give_up_after = options.give_up_after;
         // The receiver lives as long as `shared`, which outlives this call.
-        let _ = self.shared.queue.send(Queued {
-            request_id: request_id.clone(),
-            body,
-            options,
-        });
+        let _ = self.shared.queue.send(Queued { request_id: request_id.clone(), body, options });
         match tokio::time::timeout(give_up_after, answer).await {
-            Ok(Ok((outcome, handed_out, completed))) => Ok(Completed {
-                request_id,
-                outcome,
-                handed_out,
-                completed,
-            }),
+            Ok(Ok((outcome, handed_out, completed))) => Ok(Completed { request_id, outcome, handed_out, completed }),
             _ => {
-                let handed_out = self
-                    .shared
-                    .pending()
-                    .remove(&request_id)
-                    .is_some_and(|p| p.handed_out.is_some());
-                Err(RuntimeApiError::GaveUp {
-                    request_id,
-                    after: give_up_after,
-                    handed_out,
-                })
+                let handed_out = self.shared.pending().remove(&request_id).is_some_and(|p| p.handed_out.is_some());
+                Err(RuntimeApiError::GaveUp { request_id, after: give_up_after, handed_out })
             }
         }
     }
@@ -331,12 +282,7 @@ impl RuntimeApi {
     /// its initialisation; returns the time of that first poll.
     pub async fn wait_for_first_poll(&self) -> Instant {
         let mut rx = self.shared.first_poll.subscribe();
-        let seen = rx
-            .wait_for(Option::is_some)
-            .await
-            .map(|v| *v)
-            .ok()
-            .flatten();
+        let seen = rx.wait_for(Option::is_some).await.map(|v| *v).ok().flatten();
         // The sender lives in `shared`, which `self` keeps alive, so `wait_for` cannot fail.
         seen.unwrap_or_else(Instant::now)
     }
@@ -367,11 +313,7 @@ impl RuntimeApi {
 
     /// The body the function posted to `/runtime/init/error`, if it did.
     pub fn init_error(&self) -> Option<Value> {
-        self.shared
-            .init_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.init_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -400,9 +342,8 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 async fn extension(shared: &Shared, req: &Request, path: &str) -> Response {
-    let error = |status: u16, error_type: &str, message: String| {
-        respond(status, json!({ "errorMessage": message, "errorType": error_type }))
-    };
+    let error =
+        |status: u16, error_type: &str, message: String| respond(status, json!({ "errorMessage": message, "errorType": error_type }));
     match (req.method(), path) {
         (&Method::POST, "/register") => {
             let Some(name) = header(req, "lambda-extension-name").filter(|n| !n.is_empty()) else {
@@ -436,8 +377,8 @@ async fn extension(shared: &Shared, req: &Request, path: &str) -> Response {
             http::json_response(200, body.to_string().into_bytes(), &[("lambda-extension-identifier", id)])
         }
         (&Method::GET, "/event/next") => {
-            let known = header(req, "lambda-extension-identifier")
-                .and_then(|id| lock(&shared.extensions).iter().find(|e| e.id == id).cloned());
+            let known =
+                header(req, "lambda-extension-identifier").and_then(|id| lock(&shared.extensions).iter().find(|e| e.id == id).cloned());
             let Some(extension) = known else {
                 return error(403, "Extension.UnknownExtensionIdentifier", "unknown Lambda-Extension-Identifier".into());
             };
@@ -474,26 +415,17 @@ fn accepted() -> Response {
 }
 
 fn epoch_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 /// A trace header in the format X-Ray uses: `Root=1-<epoch hex>-<96-bit hex>;Parent=...;Sampled=0`.
 fn trace_id() -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
-    format!(
-        "Root=1-{:08x}-{};Parent={};Sampled=0",
-        epoch_millis() / 1000,
-        &random[..24],
-        &uuid::Uuid::new_v4().simple().to_string()[..16]
-    )
+    format!("Root=1-{:08x}-{};Parent={};Sampled=0", epoch_millis() / 1000, &random[..24], &uuid::Uuid::new_v4().simple().to_string()[..16])
 }
 
 fn parse_body(body: &Bytes) -> Value {
-    serde_json::from_slice(body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> {
@@ -502,20 +434,14 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         return Ok(extension(&shared, &req, &path).await);
     }
     let Some(path) = req.uri().path().strip_prefix(PREFIX) else {
-        return Ok(respond(
-            404,
-            json!({ "errorMessage": "Not found", "errorType": "NotFound" }),
-        ));
+        return Ok(respond(404, json!({ "errorMessage": "Not found", "errorType": "NotFound" })));
     };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, ["runtime", "invocation", "next"]) => Ok(next(&shared).await),
-        (&Method::POST, ["runtime", "invocation", id, kind @ ("response" | "error")]) => {
-            Ok(complete(&shared, id, kind, &req))
-        }
+        (&Method::POST, ["runtime", "invocation", id, kind @ ("response" | "error")]) => Ok(complete(&shared, id, kind, &req)),
         (&Method::POST, ["runtime", "init", "error"]) => {
-            *shared.init_error.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(parse_body(req.body()));
+            *shared.init_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(parse_body(req.body()));
             Ok(accepted())
         }
         _ => Ok(respond(
@@ -539,10 +465,7 @@ async fn next(shared: &Shared) -> Response {
     let queued = loop {
         let item = shared.receiver.lock().await.recv().await;
         let Some(item) = item else {
-            return respond(
-                500,
-                json!({ "errorMessage": "shutting down", "errorType": "ServiceException" }),
-            );
+            return respond(500, json!({ "errorMessage": "shutting down", "errorType": "ServiceException" }));
         };
         // Skip invocations whose caller already gave up.
         if let Some(p) = shared.pending().get_mut(&item.request_id) {
@@ -554,20 +477,11 @@ async fn next(shared: &Shared) -> Response {
         .status(200)
         .header("content-type", "application/json")
         .header("lambda-runtime-aws-request-id", queued.request_id.as_str())
-        .header(
-            "lambda-runtime-invoked-function-arn",
-            queued.options.function_arn.as_str(),
-        )
-        .header(
-            "lambda-runtime-trace-id",
-            queued.options.trace_id.clone().unwrap_or_else(trace_id),
-        );
+        .header("lambda-runtime-invoked-function-arn", queued.options.function_arn.as_str())
+        .header("lambda-runtime-trace-id", queued.options.trace_id.clone().unwrap_or_else(trace_id));
     match queued.options.deadline {
         Deadline::In(d) => {
-            builder = builder.header(
-                "lambda-runtime-deadline-ms",
-                (epoch_millis() + d.as_millis() as u64).to_string(),
-            );
+            builder = builder.header("lambda-runtime-deadline-ms", (epoch_millis() + d.as_millis() as u64).to_string());
         }
         Deadline::AtEpochMillis(ms) => {
             builder = builder.header("lambda-runtime-deadline-ms", ms.to_string());
@@ -589,22 +503,13 @@ fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Res
             None => None,
         }
     };
-    let Some(Pending {
-        handed_out: Some(handed_out),
-        done,
-    }) = entry
-    else {
-        return respond(
-            400,
-            json!({ "errorMessage": format!("Invalid request ID: {request_id}"), "errorType": "InvalidRequestID" }),
-        );
+    let Some(Pending { handed_out: Some(handed_out), done }) = entry else {
+        return respond(400, json!({ "errorMessage": format!("Invalid request ID: {request_id}"), "errorType": "InvalidRequestID" }));
     };
     let body = req.body();
     let (outcome, status) = if kind == "response" && body.len() > MAX_RESPONSE_BYTES {
-        let message = format!(
-            "Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
-            body.len()
-        );
+        let message =
+            format!("Response payload size ({} bytes) exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).", body.len());
         (
             Outcome::Error {
                 error_type: "Function.ResponseSizeTooLarge".into(),
@@ -617,18 +522,12 @@ fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Res
     } else if kind == "response" {
         (Outcome::Response(parse_body(body)), 202)
     } else {
-        let header_error_type = req
-            .headers()
-            .get("lambda-runtime-function-error-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header_error_type = req.headers().get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = parse_body(body);
         let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
         (
             Outcome::Error {
-                error_type: field("errorType")
-                    .or_else(|| header_error_type.clone())
-                    .unwrap_or_else(|| "Unknown".into()),
+                error_type: field("errorType").or_else(|| header_error_type.clone()).unwrap_or_else(|| "Unknown".into()),
                 error_message: field("errorMessage").unwrap_or_default(),
                 header_error_type,
                 body,
@@ -639,10 +538,7 @@ fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Res
     // The invoker may have given up in the meantime; then nobody listens and that is fine.
     let _ = done.send((outcome, handed_out, Instant::now()));
     if status == 413 {
-        respond(
-            413,
-            json!({ "errorMessage": "Exceeded maximum allowed payload size", "errorType": "RequestEntityTooLarge" }),
-        )
+        respond(413, json!({ "errorMessage": "Exceeded maximum allowed payload size", "errorType": "RequestEntityTooLarge" }))
     } else {
         accepted()
     }

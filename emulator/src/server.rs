@@ -62,9 +62,7 @@ impl Shared {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator")
-            .field("addr", &self.addr)
-            .finish()
+        f.debug_struct("Emulator").field("addr", &self.addr).finish()
     }
 }
 
@@ -88,11 +86,7 @@ impl Emulator {
 
     /// Like [`Emulator::start_tls`], on the given address (port 0 picks a free port).
     #[cfg(feature = "tls")]
-    pub async fn start_tls_on(
-        config: EmulatorConfig,
-        addr: SocketAddr,
-        identity: &crate::tls::TlsIdentity,
-    ) -> std::io::Result<Emulator> {
+    pub async fn start_tls_on(config: EmulatorConfig, addr: SocketAddr, identity: &crate::tls::TlsIdentity) -> std::io::Result<Emulator> {
         Emulator::start_serving(config, addr, Some(identity)).await
     }
 
@@ -100,11 +94,7 @@ impl Emulator {
         let (listener, addr) = http::bind(addr).await?;
         let (stop_handle, stop) = http::stop_pair();
         let connections = Arc::new(AtomicU64::new(0));
-        let shared = Arc::new(Shared {
-            store: Mutex::new(Store::new(config)),
-            stop: stop.clone(),
-            connections: connections.clone(),
-        });
+        let shared = Arc::new(Shared { store: Mutex::new(Store::new(config)), stop: stop.clone(), connections: connections.clone() });
         let handler_shared = shared.clone();
         let handler = move |req: Request| handle(handler_shared.clone(), req);
         let (scheme, task) = match tls {
@@ -123,12 +113,7 @@ impl Emulator {
                 ("http", tokio::spawn(http::serve_upgraded(listener, upgrade, handler, stop)))
             }
         };
-        Ok(Emulator {
-            shared,
-            addr,
-            scheme,
-            lifetime: Lifetime::new(stop_handle, task),
-        })
+        Ok(Emulator { shared, addr, scheme, lifetime: Lifetime::new(stop_handle, task) })
     }
 
     /// Stops the server for every clone of this handle and waits until the port is closed.
@@ -172,10 +157,7 @@ impl Emulator {
     /// The ARN of an instance, as TagResource and friends expect it.
     pub fn instance_arn(&self, instance_id: &str) -> String {
         let store = self.shared.store();
-        format!(
-            "arn:aws:scn:{}:{}:instance/{instance_id}",
-            store.config.region, store.config.account_id
-        )
+        format!("arn:aws:scn:{}:{}:instance/{instance_id}", store.config.region, store.config.account_id)
     }
 
     /// Adds a fault rule after the existing ones.
@@ -201,12 +183,7 @@ impl Emulator {
 
     /// How many calls of `operation` were received (`"*"` counts all calls).
     pub fn call_count(&self, operation: &str) -> usize {
-        self.shared
-            .store()
-            .calls
-            .iter()
-            .filter(|c| operation == "*" || c.operation == operation)
-            .count()
+        self.shared.store().calls.iter().filter(|c| operation == "*" || c.operation == operation).count()
     }
 
     /// Empties the call log.
@@ -239,9 +216,7 @@ impl Emulator {
         if let Err(message) = model::validate_state(state, "state") {
             panic!("invalid state: {message}");
         }
-        self.shared
-            .store()
-            .set_state(instance_id, state, error_message);
+        self.shared.store().set_state(instance_id, state, error_message);
     }
 
     /// Makes an instance vanish: every later call about it answers 404.
@@ -329,14 +304,10 @@ impl Route {
     /// The instance the call is about, as far as the path tells.
     fn instance_id(&self) -> Option<String> {
         match self {
-            Route::GetInstance(id) | Route::UpdateInstance(id) | Route::DeleteInstance(id) => {
-                Some(id.clone())
+            Route::GetInstance(id) | Route::UpdateInstance(id) | Route::DeleteInstance(id) => Some(id.clone()),
+            Route::TagResource(arn) | Route::UntagResource(arn) | Route::ListTagsForResource(arn) => {
+                model::parse_resource_arn(arn, "resourceArn").ok().map(|a| a.instance_id)
             }
-            Route::TagResource(arn)
-            | Route::UntagResource(arn)
-            | Route::ListTagsForResource(arn) => model::parse_resource_arn(arn, "resourceArn")
-                .ok()
-                .map(|a| a.instance_id),
             _ => None,
         }
     }
@@ -357,19 +328,12 @@ fn error_response(request_id: &str, error: &ApiError) -> Response {
     http::json_response(
         error.status,
         json!({ "message": error.message }).to_string().into_bytes(),
-        &[
-            ("x-amzn-requestid", request_id.to_owned()),
-            ("x-amzn-errortype", error.error_type.clone()),
-        ],
+        &[("x-amzn-requestid", request_id.to_owned()), ("x-amzn-errortype", error.error_type.clone())],
     )
 }
 
 fn ok_response(request_id: &str, body: &Value) -> Response {
-    http::json_response(
-        200,
-        body.to_string().into_bytes(),
-        &[("x-amzn-requestid", request_id.to_owned())],
-    )
+    http::json_response(200, body.to_string().into_bytes(), &[("x-amzn-requestid", request_id.to_owned())])
 }
 
 async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> {
@@ -380,11 +344,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
     }
 
     let route = Route::parse(req.method(), &path);
-    let authorization = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| sigv4::parse_authorization(v).ok());
+    let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| sigv4::parse_authorization(v).ok());
     let instance_id = route.instance_id();
     let (fault, at_millis) = {
         let mut store = shared.store();
@@ -422,11 +382,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         }
         Some(other) => {
             if let Some((status, error_type, message)) = Protocol::RestJson.error_of(other) {
-                let error = ApiError {
-                    status,
-                    error_type,
-                    message,
-                };
+                let error = ApiError { status, error_type, message };
                 record.status = status;
                 shared.store().calls.push(record);
                 return Ok(error_response(&request_id, &error));
@@ -455,17 +411,11 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
 
 fn serve_api(shared: &Shared, route: &Route, req: &Request) -> Result<Value, ApiError> {
     if *route == Route::Unknown {
-        return Err(ApiError::unknown_operation(
-            req.method().as_str(),
-            req.uri().path(),
-        ));
+        return Err(ApiError::unknown_operation(req.method().as_str(), req.uri().path()));
     }
     let (region, credentials) = {
         let store = shared.store();
-        (
-            store.config.region.clone(),
-            store.config.credentials.clone(),
-        )
+        (store.config.region.clone(), store.config.credentials.clone())
     };
     sigv4::verify(
         req.method().as_str(),
@@ -473,10 +423,7 @@ fn serve_api(shared: &Shared, route: &Route, req: &Request) -> Result<Value, Api
         req.uri().query(),
         req.headers(),
         req.body(),
-        &sigv4::Expectations {
-            region: &region,
-            credentials: credentials.as_ref(),
-        },
+        &sigv4::Expectations { region: &region, credentials: credentials.as_ref() },
     )
     .map_err(ApiError::access_denied)?;
 
@@ -502,12 +449,8 @@ fn json_body(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::validation(
-            "The request body must be a JSON object",
-        )),
-        Err(e) => Err(ApiError::validation(format!(
-            "The request body is not valid JSON: {e}"
-        ))),
+        Ok(_) => Err(ApiError::validation("The request body must be a JSON object")),
+        Err(e) => Err(ApiError::validation(format!("The request body is not valid JSON: {e}"))),
     }
 }
 
@@ -527,16 +470,8 @@ struct ClockRequest {
     advance_millis: u64,
 }
 
-
 fn admin_error(request_id: &str, status: u16, error_type: &str, message: String) -> Response {
-    error_response(
-        request_id,
-        &ApiError {
-            status,
-            error_type: error_type.into(),
-            message,
-        },
-    )
+    error_response(request_id, &ApiError { status, error_type: error_type.into(), message })
 }
 
 fn parse_admin<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
@@ -545,16 +480,10 @@ fn parse_admin<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String
 
 fn admin(shared: &Shared, req: &Request, request_id: &str) -> Response {
     let path = req.uri().path().trim_end_matches('/');
-    let segments: Vec<String> = path
-        .split('/')
-        .skip(2)
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
+    let segments: Vec<String> = path.split('/').skip(2).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let bad_request =
-        |message: String| admin_error(request_id, 400, "ValidationException", message);
-    let not_found =
-        |message: String| admin_error(request_id, 404, "ResourceNotFoundException", message);
+    let bad_request = |message: String| admin_error(request_id, 400, "ValidationException", message);
+    let not_found = |message: String| admin_error(request_id, 404, "ResourceNotFoundException", message);
     let ok = |body: Value| ok_response(request_id, &body);
     let method = req.method();
     let body = req.body();
@@ -623,11 +552,6 @@ fn admin(shared: &Shared, req: &Request, request_id: &str) -> Response {
             }
             Err(message) => bad_request(message),
         },
-        _ => admin_error(
-            request_id,
-            404,
-            "UnknownOperationException",
-            format!("No admin operation matches {method} {}", req.uri().path()),
-        ),
+        _ => admin_error(request_id, 404, "UnknownOperationException", format!("No admin operation matches {method} {}", req.uri().path())),
     }
 }

@@ -25,11 +25,7 @@ pub const SERVICE: &str = "scn";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// Characters kept as they are by SigV4 encoding: the RFC 3986 unreserved set.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The same set, keeping `/` too: used for the canonical URI.
 const UNRESERVED_AND_SLASH: &AsciiSet = &UNRESERVED.remove(b'/');
@@ -48,11 +44,7 @@ pub struct StaticCredentials {
 impl StaticCredentials {
     /// Credentials without a session token.
     pub fn new(access_key_id: impl Into<String>, secret_access_key: impl Into<String>) -> Self {
-        StaticCredentials {
-            access_key_id: access_key_id.into(),
-            secret_access_key: secret_access_key.into(),
-            session_token: None,
-        }
+        StaticCredentials { access_key_id: access_key_id.into(), secret_access_key: secret_access_key.into(), session_token: None }
     }
 }
 
@@ -78,9 +70,7 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, String> {
     let rest = value
         .strip_prefix(ALGORITHM)
         .filter(|rest| rest.starts_with(' '))
-        .ok_or_else(|| {
-            format!("Authorization header must use the {ALGORITHM} algorithm (Signature Version 4)")
-        })?;
+        .ok_or_else(|| format!("Authorization header must use the {ALGORITHM} algorithm (Signature Version 4)"))?;
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -93,14 +83,11 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, String> {
         }
     }
     let credential = credential.ok_or("Authorization header requires a 'Credential' parameter")?;
-    let signed_headers =
-        signed_headers.ok_or("Authorization header requires a 'SignedHeaders' parameter")?;
+    let signed_headers = signed_headers.ok_or("Authorization header requires a 'SignedHeaders' parameter")?;
     let signature = signature.ok_or("Authorization header requires a 'Signature' parameter")?;
     let scope: Vec<&str> = credential.split('/').collect();
     let [access_key_id, date, region, service, terminator] = scope[..] else {
-        return Err(format!(
-            "Credential '{credential}' must have the form <access key>/<yyyymmdd>/<region>/<service>/aws4_request"
-        ));
+        return Err(format!("Credential '{credential}' must have the form <access key>/<yyyymmdd>/<region>/<service>/aws4_request"));
     };
     if access_key_id.is_empty() {
         return Err("Credential has an empty access key id".into());
@@ -109,9 +96,7 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, String> {
         return Err(format!("Credential date '{date}' is not in yyyymmdd form"));
     }
     if terminator != "aws4_request" {
-        return Err(format!(
-            "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'"
-        ));
+        return Err(format!("Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'"));
     }
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("Signature must be 64 hexadecimal characters".into());
@@ -153,22 +138,15 @@ pub fn verify(
         .map_err(|_| "Authorization header is not valid ASCII".to_owned())?;
     let auth = parse_authorization(header)?;
     if auth.service != SERVICE {
-        return Err(format!(
-            "Credential should be scoped to correct service: '{SERVICE}', not '{}'",
-            auth.service
-        ));
+        return Err(format!("Credential should be scoped to correct service: '{SERVICE}', not '{}'", auth.service));
     }
     if auth.region != expect.region {
-        return Err(format!(
-            "Credential should be scoped to a valid region: '{}', not '{}'",
-            expect.region, auth.region
-        ));
+        return Err(format!("Credential should be scoped to a valid region: '{}', not '{}'", expect.region, auth.region));
     }
     if !auth.signed_headers.iter().any(|h| h == "host") {
         return Err("'Host' must be a signed header".into());
     }
-    let amz_date = header_str(headers, "x-amz-date")
-        .ok_or("Authorization header requires an 'X-Amz-Date' header")?;
+    let amz_date = header_str(headers, "x-amz-date").ok_or("Authorization header requires an 'X-Amz-Date' header")?;
     if !amz_date.starts_with(&auth.date) {
         return Err(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'",
@@ -179,10 +157,7 @@ pub fn verify(
         return Ok(auth);
     };
     if auth.access_key_id != credentials.access_key_id {
-        return Err(format!(
-            "The security token included in the request is invalid: unknown access key id '{}'",
-            auth.access_key_id
-        ));
+        return Err(format!("The security token included in the request is invalid: unknown access key id '{}'", auth.access_key_id));
     }
     if let Some(token) = &credentials.session_token {
         match header_str(headers, "x-amz-security-token") {
@@ -194,20 +169,9 @@ pub fn verify(
         }
     }
     let canonical = canonical_request(method, raw_path, raw_query, headers, body, &auth)?;
-    let scope = format!(
-        "{}/{}/{}/aws4_request",
-        auth.date, auth.region, auth.service
-    );
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let key = signing_key(
-        &credentials.secret_access_key,
-        &auth.date,
-        &auth.region,
-        &auth.service,
-    );
+    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+    let string_to_sign = format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
+    let key = signing_key(&credentials.secret_access_key, &auth.date, &auth.region, &auth.service);
     let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
     if expected != auth.signature {
         return Err(format!(
@@ -237,23 +201,14 @@ pub fn canonical_request(
     let canonical_uri = utf8_percent_encode(path, UNRESERVED_AND_SLASH).to_string();
     let canonical_query = canonical_query(raw_query.unwrap_or(""));
 
-    let mut names: Vec<String> = auth
-        .signed_headers
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
+    let mut names: Vec<String> = auth.signed_headers.iter().map(|h| h.to_ascii_lowercase()).collect();
     names.sort();
     let mut canonical_headers = String::new();
     for name in &names {
-        let values: Vec<String> = headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| collapse_spaces(&String::from_utf8_lossy(v.as_bytes())))
-            .collect();
+        let values: Vec<String> =
+            headers.get_all(name.as_str()).iter().map(|v| collapse_spaces(&String::from_utf8_lossy(v.as_bytes()))).collect();
         if values.is_empty() {
-            return Err(format!(
-                "Header '{name}' is listed in SignedHeaders but missing from the request"
-            ));
+            return Err(format!("Header '{name}' is listed in SignedHeaders but missing from the request"));
         }
         canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
@@ -261,10 +216,7 @@ pub fn canonical_request(
         Some(hash) => hash.to_owned(),
         None => hex::encode(Sha256::digest(body)),
     };
-    Ok(format!(
-        "{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{}\n{payload_hash}",
-        names.join(";")
-    ))
+    Ok(format!("{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{}\n{payload_hash}", names.join(";")))
 }
 
 fn canonical_query(raw: &str) -> String {
@@ -277,18 +229,12 @@ fn canonical_query(raw: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
 /// Decodes one query component the way form decoding does (`+` is a space).
 pub fn decode_query(component: &str) -> String {
-    percent_decode_str(&component.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_decode_str(&component.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 fn encode(value: &str) -> String {
@@ -296,11 +242,7 @@ fn encode(value: &str) -> String {
 }
 
 fn collapse_spaces(value: &str) -> String {
-    value
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    value.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -324,16 +266,8 @@ mod tests {
     #[test]
     fn the_aws_documentation_signing_key_example_is_reproduced() {
         // Example from the AWS SigV4 documentation ("Examples of how to derive a signing key").
-        let key = signing_key(
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            "20120215",
-            "us-east-1",
-            "iam",
-        );
-        assert_eq!(
-            hex::encode(key),
-            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
-        );
+        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam");
+        assert_eq!(hex::encode(key), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
     }
 
     #[test]
@@ -348,15 +282,7 @@ mod tests {
         };
         let mut headers = HeaderMap::new();
         headers.insert("host", "127.0.0.1:1".parse().unwrap());
-        let canonical = canonical_request(
-            "GET",
-            "/api/tags/arn%3Aaws%3Ascn%2Fx",
-            Some("b=2&a=%20x&a=1"),
-            &headers,
-            b"",
-            &auth,
-        )
-        .unwrap();
+        let canonical = canonical_request("GET", "/api/tags/arn%3Aaws%3Ascn%2Fx", Some("b=2&a=%20x&a=1"), &headers, b"", &auth).unwrap();
         let lines: Vec<&str> = canonical.lines().collect();
         assert_eq!(lines[1], "/api/tags/arn%253Aaws%253Ascn%252Fx");
         assert_eq!(lines[2], "a=%20x&a=1&b=2");
@@ -365,13 +291,9 @@ mod tests {
 
     #[test]
     fn malformed_authorization_headers_are_explained() {
-        assert!(parse_authorization("Basic abc")
-            .unwrap_err()
-            .contains("AWS4-HMAC-SHA256"));
-        let err = parse_authorization(
-            "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/scn, SignedHeaders=host, Signature=00",
-        )
-        .unwrap_err();
+        assert!(parse_authorization("Basic abc").unwrap_err().contains("AWS4-HMAC-SHA256"));
+        let err =
+            parse_authorization("AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/scn, SignedHeaders=host, Signature=00").unwrap_err();
         assert!(err.contains("Credential"), "{err}");
     }
 }

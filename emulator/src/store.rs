@@ -75,11 +75,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: u16, error_type: &str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            error_type: error_type.into(),
-            message: message.into(),
-        }
+        ApiError { status, error_type: error_type.into(), message: message.into() }
     }
 
     /// 400 `ValidationException`.
@@ -104,11 +100,7 @@ impl ApiError {
 
     /// 404 `UnknownOperationException` for requests that match no operation.
     pub fn unknown_operation(method: &str, path: &str) -> ApiError {
-        ApiError::new(
-            404,
-            "UnknownOperationException",
-            format!("No operation matches {method} {path}"),
-        )
+        ApiError::new(404, "UnknownOperationException", format!("No operation matches {method} {path}"))
     }
 }
 
@@ -170,10 +162,7 @@ impl Store {
 
     /// The emulator clock: wall time plus whatever the clock was advanced by.
     pub(crate) fn now(&self) -> Duration {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            + self.clock_offset
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + self.clock_offset
     }
 
     pub(crate) fn advance_clock(&mut self, by: Duration) {
@@ -192,14 +181,11 @@ impl Store {
         record.instance.last_modified_time = secs(at);
         record.entered = at;
         record.polls_seen = 0;
-        histories
-            .entry(record.instance.instance_id.clone())
-            .or_default()
-            .push(StateChange {
-                state: state.into(),
-                at: secs(at),
-                error_message,
-            });
+        histories.entry(record.instance.instance_id.clone()).or_default().push(StateChange {
+            state: state.into(),
+            at: secs(at),
+            error_message,
+        });
     }
 
     /// Applies due transitions to one instance; removes it once its retention has passed.
@@ -225,8 +211,7 @@ impl Store {
                         }
                     };
                     let Some(at) = due else { return true };
-                    let fails = record.fail_deletion.is_some()
-                        && record.fail_deletion_attempts.is_none_or(|left| left > 0);
+                    let fails = record.fail_deletion.is_some() && record.fail_deletion_attempts.is_none_or(|left| left > 0);
                     if fails {
                         if let Some(left) = record.fail_deletion_attempts.as_mut() {
                             *left -= 1;
@@ -251,10 +236,7 @@ impl Store {
     }
 
     /// Like `live`, also lending the histories so the caller can record a transition.
-    fn live_with_history(
-        &mut self,
-        id: &str,
-    ) -> Option<(&mut Record, &mut HashMap<String, Vec<StateChange>>)> {
+    fn live_with_history(&mut self, id: &str) -> Option<(&mut Record, &mut HashMap<String, Vec<StateChange>>)> {
         if self.advance(id) {
             let histories = &mut self.histories;
             self.instances.get_mut(id).map(|record| (record, histories))
@@ -271,10 +253,7 @@ impl Store {
     /// All live instances in creation order.
     pub(crate) fn all_instances(&mut self) -> Vec<Instance> {
         let ids: Vec<String> = self.instances.keys().cloned().collect();
-        let mut live: Vec<(u64, Instance)> = ids
-            .iter()
-            .filter_map(|id| self.live(id).map(|r| (r.seq, r.instance.clone())))
-            .collect();
+        let mut live: Vec<(u64, Instance)> = ids.iter().filter_map(|id| self.live(id).map(|r| (r.seq, r.instance.clone()))).collect();
         live.sort_by_key(|(seq, _)| *seq);
         live.into_iter().map(|(_, i)| i).collect()
     }
@@ -289,12 +268,7 @@ impl Store {
     }
 
     /// Forces a state, as if the service had moved the instance there now.
-    pub(crate) fn set_state(
-        &mut self,
-        id: &str,
-        state: &str,
-        error_message: Option<String>,
-    ) -> bool {
+    pub(crate) fn set_state(&mut self, id: &str, state: &str, error_message: Option<String>) -> bool {
         let now = self.now();
         match self.live_with_history(id) {
             Some((record, histories)) => {
@@ -311,17 +285,11 @@ impl Store {
 
     /// Validates a seed and inserts the instance it describes, replacing any with the same id.
     pub(crate) fn seed(&mut self, seed: SeedInstance) -> Result<Instance, String> {
-        let id = seed
-            .instance_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let id = seed.instance_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         model::validate_uuid(&id, "instanceId")?;
         let state = seed.state.clone().unwrap_or_else(|| "Active".into());
         model::validate_state(&state, "state")?;
-        let account = seed
-            .aws_account_id
-            .clone()
-            .unwrap_or_else(|| self.config.account_id.clone());
+        let account = seed.aws_account_id.clone().unwrap_or_else(|| self.config.account_id.clone());
         model::validate_account_id(&account, "awsAccountId")?;
         if let Some(name) = &seed.instance_name {
             model::validate_instance_name(name, "instanceName")?;
@@ -363,11 +331,7 @@ impl Store {
         self.next_seq += 1;
         self.histories.insert(
             id.clone(),
-            vec![StateChange {
-                state: instance.state.clone(),
-                at: secs(now),
-                error_message: instance.error_message.clone(),
-            }],
+            vec![StateChange { state: instance.state.clone(), at: secs(now), error_message: instance.error_message.clone() }],
         );
         self.instances.insert(
             id,
@@ -411,11 +375,7 @@ impl Store {
         validate_tags(&tags).map_err(ApiError::validation)?;
 
         // The operation is idempotent on its client token: a retry returns the same instance.
-        if let Some(existing) = token
-            .as_ref()
-            .and_then(|t| self.client_tokens.get(t))
-            .cloned()
-        {
+        if let Some(existing) = token.as_ref().and_then(|t| self.client_tokens.get(t)).cloned() {
             if let Some(instance) = self.instance(&existing) {
                 return Ok(json!({ "instance": instance }));
             }
@@ -455,13 +415,11 @@ impl Store {
     pub(crate) fn delete_instance(&mut self, id: &str) -> Result<Value, ApiError> {
         model::validate_uuid(id, "instanceId").map_err(ApiError::validation)?;
         let now = self.now();
-        let (record, histories) = self
-            .live_with_history(id)
-            .ok_or_else(|| instance_not_found(id))?;
+        let (record, histories) = self.live_with_history(id).ok_or_else(|| instance_not_found(id))?;
         match record.instance.state.as_str() {
-            "Initializing" => Err(ApiError::conflict(format!(
-                "Instance {id} is still Initializing and cannot be deleted until it is Active"
-            ))),
+            "Initializing" => {
+                Err(ApiError::conflict(format!("Instance {id} is still Initializing and cannot be deleted until it is Active")))
+            }
             // DeleteInstance is idempotent: a deletion under way or finished is simply reported.
             "Deleting" | "Deleted" => Ok(json!({ "instance": record.instance })),
             _ => {
@@ -471,11 +429,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn update_instance(
-        &mut self,
-        id: &str,
-        body: &Map<String, Value>,
-    ) -> Result<Value, ApiError> {
+    pub(crate) fn update_instance(&mut self, id: &str, body: &Map<String, Value>) -> Result<Value, ApiError> {
         model::validate_uuid(id, "instanceId").map_err(ApiError::validation)?;
         let name = optional_string(body, "instanceName")?;
         let description = optional_string(body, "instanceDescription")?;
@@ -488,10 +442,7 @@ impl Store {
         let now = self.now();
         let record = self.live(id).ok_or_else(|| instance_not_found(id))?;
         if matches!(record.instance.state.as_str(), "Deleting" | "Deleted") {
-            return Err(ApiError::conflict(format!(
-                "Instance {id} is {} and cannot be updated",
-                record.instance.state
-            )));
+            return Err(ApiError::conflict(format!("Instance {id} is {} and cannot be updated", record.instance.state)));
         }
         if name.is_some() {
             record.instance.instance_name = name;
@@ -512,49 +463,35 @@ impl Store {
             match key.as_str() {
                 "nextToken" => next_token = Some(value.clone()),
                 "maxResults" => {
-                    let n: i64 = value.parse().map_err(|_| {
-                        ApiError::validation(model::violation(
-                            value,
-                            "maxResults",
-                            "Member must be an integer",
-                        ))
-                    })?;
+                    let n: i64 = value
+                        .parse()
+                        .map_err(|_| ApiError::validation(model::violation(value, "maxResults", "Member must be an integer")))?;
                     if !(0..=20).contains(&n) {
                         let bound = if n < 0 {
                             "Member must have value greater than or equal to 0"
                         } else {
                             "Member must have value less than or equal to 20"
                         };
-                        return Err(ApiError::validation(model::violation(
-                            value,
-                            "maxResults",
-                            bound,
-                        )));
+                        return Err(ApiError::validation(model::violation(value, "maxResults", bound)));
                     }
                     max_results = Some(n as usize);
                 }
                 "instanceNameFilter" => {
-                    model::validate_instance_name(value, "instanceNameFilter.member")
-                        .map_err(ApiError::validation)?;
+                    model::validate_instance_name(value, "instanceNameFilter.member").map_err(ApiError::validation)?;
                     names.push(value.clone());
                 }
                 "instanceStateFilter" => {
-                    model::validate_state(value, "instanceStateFilter.member")
-                        .map_err(ApiError::validation)?;
+                    model::validate_state(value, "instanceStateFilter.member").map_err(ApiError::validation)?;
                     states.push(value.clone());
                 }
                 _ => {}
             }
         }
-        model::validate_count(names.len(), "instanceNameFilter", 10)
-            .map_err(ApiError::validation)?;
-        model::validate_count(states.len(), "instanceStateFilter", 6)
-            .map_err(ApiError::validation)?;
+        model::validate_count(names.len(), "instanceNameFilter", 10).map_err(ApiError::validation)?;
+        model::validate_count(states.len(), "instanceStateFilter", 6).map_err(ApiError::validation)?;
         let after = match &next_token {
             None => 0,
-            Some(token) => decode_token(token).ok_or_else(|| {
-                ApiError::validation(format!("The nextToken '{token}' is not valid"))
-            })?,
+            Some(token) => decode_token(token).ok_or_else(|| ApiError::validation(format!("The nextToken '{token}' is not valid")))?,
         };
         let page_size = match max_results {
             None | Some(0) => DEFAULT_PAGE_SIZE,
@@ -566,9 +503,7 @@ impl Store {
             .iter()
             .filter_map(|id| self.live(id).map(|r| (r.seq, r.instance.clone())))
             .filter(|(seq, _)| *seq > after)
-            .filter(|(_, i)| {
-                names.is_empty() || i.instance_name.as_ref().is_some_and(|n| names.contains(n))
-            })
+            .filter(|(_, i)| names.is_empty() || i.instance_name.as_ref().is_some_and(|n| names.contains(n)))
             .filter(|(_, i)| states.is_empty() || states.contains(&i.state))
             .collect();
         matching.sort_by_key(|(seq, _)| *seq);
@@ -588,31 +523,18 @@ impl Store {
     fn resource(&mut self, arn: &str) -> Result<String, ApiError> {
         let parsed = model::parse_resource_arn(arn, "resourceArn").map_err(ApiError::validation)?;
         let not_found = || ApiError::not_found(format!("Resource {arn} not found"));
-        if parsed
-            .region
-            .as_ref()
-            .is_some_and(|r| *r != self.config.region)
-        {
+        if parsed.region.as_ref().is_some_and(|r| *r != self.config.region) {
             return Err(not_found());
         }
         let record = self.live(&parsed.instance_id).ok_or_else(not_found)?;
-        if parsed
-            .account
-            .as_ref()
-            .is_some_and(|a| *a != record.instance.aws_account_id)
-        {
+        if parsed.account.as_ref().is_some_and(|a| *a != record.instance.aws_account_id) {
             return Err(not_found());
         }
         Ok(parsed.instance_id)
     }
 
-    pub(crate) fn tag_resource(
-        &mut self,
-        arn: &str,
-        body: &Map<String, Value>,
-    ) -> Result<Value, ApiError> {
-        let tags =
-            optional_tags(body)?.ok_or_else(|| ApiError::validation(model::missing("tags")))?;
+    pub(crate) fn tag_resource(&mut self, arn: &str, body: &Map<String, Value>) -> Result<Value, ApiError> {
+        let tags = optional_tags(body)?.ok_or_else(|| ApiError::validation(model::missing("tags")))?;
         validate_tags(&tags).map_err(ApiError::validation)?;
         let id = self.resource(arn)?;
         let record = self.instances.get_mut(&id).expect("resource is live");
@@ -620,16 +542,8 @@ impl Store {
         Ok(json!({}))
     }
 
-    pub(crate) fn untag_resource(
-        &mut self,
-        arn: &str,
-        query: &[(String, String)],
-    ) -> Result<Value, ApiError> {
-        let keys: Vec<&String> = query
-            .iter()
-            .filter(|(k, _)| k == "tagKeys")
-            .map(|(_, v)| v)
-            .collect();
+    pub(crate) fn untag_resource(&mut self, arn: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
+        let keys: Vec<&String> = query.iter().filter(|(k, _)| k == "tagKeys").map(|(_, v)| v).collect();
         // `tagKeys` is a required query list: at least one occurrence must be present.
         if keys.is_empty() {
             return Err(ApiError::validation(model::missing("tagKeys")));
@@ -657,11 +571,7 @@ fn optional_string(body: &Map<String, Value>, field: &str) -> Result<Option<Stri
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ApiError::validation(model::violation(
-            &other.to_string(),
-            field,
-            "Member must be a string",
-        ))),
+        Some(other) => Err(ApiError::validation(model::violation(&other.to_string(), field, "Member must be a string"))),
     }
 }
 
@@ -672,21 +582,13 @@ fn optional_tags(body: &Map<String, Value>) -> Result<Option<BTreeMap<String, St
             let mut tags = BTreeMap::new();
             for (k, v) in map {
                 let Value::String(v) = v else {
-                    return Err(ApiError::validation(model::violation(
-                        &v.to_string(),
-                        &format!("tags.{k}"),
-                        "Member must be a string",
-                    )));
+                    return Err(ApiError::validation(model::violation(&v.to_string(), &format!("tags.{k}"), "Member must be a string")));
                 };
                 tags.insert(k.clone(), v.clone());
             }
             Ok(Some(tags))
         }
-        Some(other) => Err(ApiError::validation(model::violation(
-            &other.to_string(),
-            "tags",
-            "Member must be a map of strings",
-        ))),
+        Some(other) => Err(ApiError::validation(model::violation(&other.to_string(), "tags", "Member must be a map of strings"))),
     }
 }
 
@@ -709,9 +611,5 @@ fn decode_token(token: &str) -> Option<u64> {
         return None;
     }
     let bytes = hex::decode(token).ok()?;
-    String::from_utf8(bytes)
-        .ok()?
-        .strip_prefix("scn-page:")?
-        .parse()
-        .ok()
+    String::from_utf8(bytes).ok()?.strip_prefix("scn-page:")?.parse().ok()
 }

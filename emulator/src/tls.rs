@@ -45,8 +45,7 @@ impl TlsIdentity {
         let issuer = Issuer::new(ca, ca_key);
 
         let leaf_key = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(error)?;
-        let mut leaf =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]).map_err(error)?;
+        let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]).map_err(error)?;
         leaf.distinguished_name.push(DnType::CommonName, "localhost");
         leaf.use_authority_key_identifier_extension = true;
         leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];

@@ -31,43 +31,17 @@ async fn the_admin_api_seeds_injects_reads_and_resets_over_http() {
     assert_eq!(seeded.json()["state"], "Active");
     assert_eq!(seeded.json()["instanceName"], "admin");
 
-    let bad = raw(
-        addr,
-        "POST",
-        "/_emulator/instances",
-        &[],
-        br#"{"instanceId":"nope"}"#,
-    )
-    .await;
+    let bad = raw(addr, "POST", "/_emulator/instances", &[], br#"{"instanceId":"nope"}"#).await;
     assert_eq!(bad.status, 400);
 
-    let fault = raw(
-        addr,
-        "POST",
-        "/_emulator/faults",
-        &[],
-        br#"{"operation":"GetInstance","count":1,"fault":{"type":"throttle"}}"#,
-    )
-    .await;
+    let fault = raw(addr, "POST", "/_emulator/faults", &[], br#"{"operation":"GetInstance","count":1,"fault":{"type":"throttle"}}"#).await;
     assert_eq!(fault.status, 200, "{}", fault.body);
     let c = client(&emulator);
     let err = c.get_instance().instance_id(ID).send().await.unwrap_err();
     assert_eq!(failure(&err).0, 429);
 
-    raw(
-        addr,
-        "POST",
-        "/_emulator/faults",
-        &[],
-        br#"[{"operation":"*","count":5,"fault":{"type":"internal"}}]"#,
-    )
-    .await;
-    assert_eq!(
-        raw(addr, "DELETE", "/_emulator/faults", &[], b"")
-            .await
-            .status,
-        200
-    );
+    raw(addr, "POST", "/_emulator/faults", &[], br#"[{"operation":"*","count":5,"fault":{"type":"internal"}}]"#).await;
+    assert_eq!(raw(addr, "DELETE", "/_emulator/faults", &[], b"").await.status, 200);
     c.get_instance().instance_id(ID).send().await.unwrap();
 
     let calls = raw(addr, "GET", "/_emulator/calls", &[], b"").await.json();
@@ -77,73 +51,28 @@ async fn the_admin_api_seeds_injects_reads_and_resets_over_http() {
     assert_eq!(calls[0]["instanceId"], ID);
     assert!(calls[0]["atMillis"].is_u64());
 
-    let state = raw(
-        addr,
-        "PUT",
-        &format!("/_emulator/instances/{ID}/state"),
-        &[],
-        br#"{"state":"DeleteFailed","errorMessage":"boom"}"#,
-    )
-    .await;
+    let state =
+        raw(addr, "PUT", &format!("/_emulator/instances/{ID}/state"), &[], br#"{"state":"DeleteFailed","errorMessage":"boom"}"#).await;
     assert_eq!(state.json()["state"], "DeleteFailed");
-    let history = raw(
-        addr,
-        "GET",
-        &format!("/_emulator/instances/{ID}/history"),
-        &[],
-        b"",
-    )
-    .await
-    .json();
+    let history = raw(addr, "GET", &format!("/_emulator/instances/{ID}/history"), &[], b"").await.json();
     assert_eq!(history[1]["state"], "DeleteFailed");
     assert_eq!(history[1]["errorMessage"], "boom");
     assert!(history[1]["at"].is_f64());
 
-    let clock = raw(
-        addr,
-        "POST",
-        "/_emulator/clock",
-        &[],
-        br#"{"advanceMillis":1000}"#,
-    )
-    .await;
+    let clock = raw(addr, "POST", "/_emulator/clock", &[], br#"{"advanceMillis":1000}"#).await;
     assert!(clock.json()["nowMillis"].is_u64());
 
-    assert_eq!(
-        raw(
-            addr,
-            "DELETE",
-            &format!("/_emulator/instances/{ID}"),
-            &[],
-            b""
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(raw(addr, "DELETE", &format!("/_emulator/instances/{ID}"), &[], b"").await.status, 200);
     let err = c.get_instance().instance_id(ID).send().await.unwrap_err();
     assert_eq!(failure(&err).0, 404);
 
-    assert_eq!(
-        raw(addr, "DELETE", "/_emulator/calls", &[], b"")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(raw(addr, "DELETE", "/_emulator/calls", &[], b"").await.status, 200);
     assert!(emulator.calls().is_empty());
     emulator.seed(SeedInstance::default());
-    assert_eq!(
-        raw(addr, "POST", "/_emulator/reset", &[], b"").await.status,
-        200
-    );
+    assert_eq!(raw(addr, "POST", "/_emulator/reset", &[], b"").await.status, 200);
     assert!(emulator.instances().is_empty());
     assert!(emulator.history(ID).is_empty());
-    assert_eq!(
-        raw(addr, "GET", "/_emulator/nothing", &[], b"")
-            .await
-            .status,
-        404
-    );
+    assert_eq!(raw(addr, "GET", "/_emulator/nothing", &[], b"").await.status, 404);
 }
 
 // ----- process ------------------------------------------------------------------------------
@@ -154,11 +83,7 @@ async fn shutdown_closes_the_port_for_every_clone() {
     let clone = emulator.clone();
     let addr = emulator.addr();
     drop(emulator);
-    assert_eq!(
-        raw(addr, "GET", "/_emulator/calls", &[], b"").await.status,
-        200,
-        "a clone keeps it alive"
-    );
+    assert_eq!(raw(addr, "GET", "/_emulator/calls", &[], b"").await.status, 200, "a clone keeps it alive");
     clone.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
@@ -184,32 +109,18 @@ async fn the_binary_prints_its_address_loads_seeds_and_checks_signatures() {
     let dir = std::env::temp_dir().join(format!("scn-emulator-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let seed_file = dir.join("seed.json");
-    std::fs::write(
-        &seed_file,
-        json!([{ "instanceId": ID, "instanceName": "from-file" }]).to_string(),
-    )
-    .unwrap();
+    std::fs::write(&seed_file, json!([{ "instanceId": ID, "instanceName": "from-file" }]).to_string()).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_supplychain-emulator"))
         .args(["--port", "0", "--seed"])
         .arg(&seed_file)
-        .args([
-            "--access-key-id",
-            AKID,
-            "--secret-access-key",
-            SECRET,
-            "--delete-delay-ms",
-            "5",
-        ])
+        .args(["--access-key-id", AKID, "--secret-access-key", SECRET, "--delete-delay-ms", "5"])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = lines.next_line().await.unwrap().expect("a first line");
-    let endpoint = line
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
+    let endpoint = line.strip_prefix("listening on ").expect("listening line").to_owned();
     assert!(endpoint.starts_with("http://127.0.0.1:"));
 
     let c = Client::from_conf(
@@ -230,11 +141,7 @@ async fn the_binary_prints_its_address_loads_seeds_and_checks_signatures() {
 
 #[tokio::test]
 async fn the_binary_explains_its_flags() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_supplychain-emulator"))
-        .arg("--help")
-        .output()
-        .await
-        .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_supplychain-emulator")).arg("--help").output().await.unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     for flag in [
@@ -251,10 +158,6 @@ async fn the_binary_explains_its_flags() {
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
-    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_supplychain-emulator"))
-        .arg("--bogus")
-        .output()
-        .await
-        .unwrap();
+    let bad = tokio::process::Command::new(env!("CARGO_BIN_EXE_supplychain-emulator")).arg("--bogus").output().await.unwrap();
     assert!(!bad.status.success());
 }

@@ -23,12 +23,7 @@ async fn every_response_carries_a_request_id_that_the_call_log_records() {
     seed_active(&emulator, ID);
     let c = client(&emulator);
     let ok = c.get_instance().instance_id(ID).send().await.unwrap();
-    let err = c
-        .get_instance()
-        .instance_id("bad")
-        .send()
-        .await
-        .unwrap_err();
+    let err = c.get_instance().instance_id("bad").send().await.unwrap_err();
     let calls = emulator.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(ok.request_id(), Some(calls[0].request_id.as_str()));
@@ -57,29 +52,10 @@ async fn throttling_faults_answer_429_and_the_sdk_retries_through_them() {
             )
             .build(),
     );
-    let deleted = retrying
-        .delete_instance()
-        .instance_id(ID)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        deleted.instance().unwrap().state(),
-        &InstanceState::Deleting
-    );
-    let statuses: Vec<(u16, Option<String>)> = emulator
-        .calls()
-        .into_iter()
-        .map(|c| (c.status, c.fault))
-        .collect();
-    assert_eq!(
-        statuses,
-        [
-            (429, Some("throttle".into())),
-            (429, Some("throttle".into())),
-            (200, None)
-        ]
-    );
+    let deleted = retrying.delete_instance().instance_id(ID).send().await.unwrap();
+    assert_eq!(deleted.instance().unwrap().state(), &InstanceState::Deleting);
+    let statuses: Vec<(u16, Option<String>)> = emulator.calls().into_iter().map(|c| (c.status, c.fault)).collect();
+    assert_eq!(statuses, [(429, Some("throttle".into())), (429, Some("throttle".into())), (200, None)]);
 }
 
 #[tokio::test]
@@ -89,11 +65,7 @@ async fn error_faults_answer_with_their_status_and_error_type() {
     emulator.inject(FaultRule::new("GetInstance", 1, Fault::Throttle));
     emulator.inject(FaultRule::new("GetInstance", 1, Fault::Internal));
     emulator.inject(FaultRule::new("GetInstance", 1, Fault::Unavailable));
-    emulator.inject(FaultRule::new(
-        "GetInstance",
-        1,
-        Fault::error(402, "ServiceQuotaExceededException", "too many"),
-    ));
+    emulator.inject(FaultRule::new("GetInstance", 1, Fault::error(402, "ServiceQuotaExceededException", "too many")));
     let c = client(&emulator);
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -110,10 +82,7 @@ async fn error_faults_answer_with_their_status_and_error_type() {
             (402, "ServiceQuotaExceededException".to_owned()),
         ]
     );
-    assert!(
-        c.get_instance().instance_id(ID).send().await.is_ok(),
-        "rules are used up"
-    );
+    assert!(c.get_instance().instance_id(ID).send().await.is_ok(), "rules are used up");
 }
 
 #[tokio::test]
@@ -136,12 +105,7 @@ async fn a_delay_fault_waits_then_serves_the_call_normally() {
     seed_active(&emulator, ID);
     emulator.inject(FaultRule::new("GetInstance", 1, Fault::delay(200)));
     let started = Instant::now();
-    let got = client(&emulator)
-        .get_instance()
-        .instance_id(ID)
-        .send()
-        .await
-        .unwrap();
+    let got = client(&emulator).get_instance().instance_id(ID).send().await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(got.instance().unwrap().state(), &InstanceState::Active);
     let call = &emulator.calls()[0];
@@ -153,20 +117,11 @@ async fn a_drop_fault_closes_the_connection_and_the_sdk_sees_a_dispatch_failure(
     let emulator = start().await;
     seed_active(&emulator, ID);
     emulator.inject(FaultRule::new("DeleteInstance", 1, Fault::Drop));
-    let err = client(&emulator)
-        .delete_instance()
-        .instance_id(ID)
-        .send()
-        .await
-        .unwrap_err();
+    let err = client(&emulator).delete_instance().instance_id(ID).send().await.unwrap_err();
     assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
     let call = &emulator.calls()[0];
     assert_eq!((call.status, call.fault.as_deref()), (0, Some("drop")));
-    assert_eq!(
-        emulator.instance(ID).unwrap().state,
-        "Active",
-        "the call never ran"
-    );
+    assert_eq!(emulator.instance(ID).unwrap().state, "Active", "the call never ran");
 
     // On the wire: not a single byte comes back.
     emulator.inject(FaultRule::new("ListInstances", 1, Fault::Drop));
@@ -181,19 +136,10 @@ async fn the_sdk_retries_dropped_connections_and_the_call_log_counts_each_attemp
     emulator.inject(FaultRule::new("GetInstance", 2, Fault::Drop));
     let retrying = Client::from_conf(
         config_builder(&emulator)
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(3)
-                    .with_initial_backoff(Duration::from_millis(1)),
-            )
+            .retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)))
             .build(),
     );
-    retrying
-        .get_instance()
-        .instance_id(ID)
-        .send()
-        .await
-        .unwrap();
+    retrying.get_instance().instance_id(ID).send().await.unwrap();
     assert_eq!(emulator.call_count("GetInstance"), 3);
 }
 
@@ -205,11 +151,7 @@ async fn a_hang_fault_never_answers_and_the_sdk_times_out() {
     let c = Client::from_conf(
         config_builder(&emulator)
             .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_millis(300))
-                    .build(),
-            )
+            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_millis(300)).build())
             .build(),
     );
     let err = c.get_instance().instance_id(ID).send().await.unwrap_err();

@@ -35,14 +35,7 @@ async fn serve_one(runtime: Arc<RuntimeApi>, answer: Result<Value, Value>) -> Se
         Ok(body) => ("response", body),
         Err(body) => ("error", body),
     };
-    let posted = raw(
-        runtime_addr,
-        "POST",
-        &format!("/2018-06-01/runtime/invocation/{id}/{kind}"),
-        &[],
-        body.to_string().as_bytes(),
-    )
-    .await;
+    let posted = raw(runtime_addr, "POST", &format!("/2018-06-01/runtime/invocation/{id}/{kind}"), &[], body.to_string().as_bytes()).await;
     assert_eq!(posted.status, 202);
     Seen {
         event: next.json(),

@@ -43,20 +43,10 @@ fn moto() -> &'static str {
 fn start_moto() -> String {
     static CHILD: OnceLock<Child> = OnceLock::new();
     let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
-    assert!(
-        server.exists(),
-        "{} is missing: run scripts/setup",
-        server.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("find a free port")
-        .port();
+    assert!(server.exists(), "{} is missing: run scripts/setup", server.display());
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("find a free port").port();
     let child = Command::new("sh")
-        .args([
-            "-c",
-            r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & cat >/dev/null; kill $!"#,
-        ])
+        .args(["-c", r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & cat >/dev/null; kill $!"#])
         .arg(&server)
         .arg(port.to_string())
         .stdin(Stdio::piped())
@@ -66,10 +56,7 @@ fn start_moto() -> String {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(60);
     while !moto_answers(addr) {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server did not answer on {addr} within 60 s"
-        );
+        assert!(Instant::now() < deadline, "moto_server did not answer on {addr} within 60 s");
         std::thread::sleep(Duration::from_millis(100));
     }
     format!("http://{addr}")
@@ -82,9 +69,7 @@ fn moto_answers(addr: SocketAddr) -> bool {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let request = format!("GET /moto-api/ HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
     let mut answer = [0u8; 12];
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_exact(&mut answer).is_ok()
-        && answer.starts_with(b"HTTP/1.")
+    stream.write_all(request.as_bytes()).is_ok() && stream.read_exact(&mut answer).is_ok() && answer.starts_with(b"HTTP/1.")
 }
 
 // ----- helpers ------------------------------------------------------------------------------
@@ -95,10 +80,7 @@ async fn proxy() -> FaultProxy {
 
 /// A name no other test of this run uses.
 fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 fn credentials() -> Credentials {
@@ -107,9 +89,7 @@ fn credentials() -> Credentials {
 
 /// Standard retries (three attempts) with short backoffs, so retried tests stay quick.
 fn quick_retries() -> RetryConfig {
-    RetryConfig::standard()
-        .with_initial_backoff(Duration::from_millis(5))
-        .with_max_backoff(Duration::from_millis(20))
+    RetryConfig::standard().with_initial_backoff(Duration::from_millis(5)).with_max_backoff(Duration::from_millis(20))
 }
 
 fn events(proxy: &FaultProxy, retry: RetryConfig) -> aws_sdk_eventbridge::Client {
@@ -148,27 +128,17 @@ fn sqs(proxy: &FaultProxy) -> aws_sdk_sqs::Client {
 }
 
 fn entry(source: &str, n: u32) -> PutEventsRequestEntry {
-    PutEventsRequestEntry::builder()
-        .source(source)
-        .detail_type("Proxy test")
-        .detail(json!({ "n": n }).to_string())
-        .build()
+    PutEventsRequestEntry::builder().source(source).detail_type("Proxy test").detail(json!({ "n": n }).to_string()).build()
 }
 
 /// Sends `count` entries with a fresh source and returns the SDK's answer.
 async fn put_events(
     client: &aws_sdk_eventbridge::Client,
     count: u32,
-) -> Result<
-    aws_sdk_eventbridge::operation::put_events::PutEventsOutput,
-    SdkError<aws_sdk_eventbridge::operation::put_events::PutEventsError>,
-> {
+) -> Result<aws_sdk_eventbridge::operation::put_events::PutEventsOutput, SdkError<aws_sdk_eventbridge::operation::put_events::PutEventsError>>
+{
     let source = unique("proxy.test");
-    client
-        .put_events()
-        .set_entries(Some((0..count).map(|n| entry(&source, n)).collect()))
-        .send()
-        .await
+    client.put_events().set_entries(Some((0..count).map(|n| entry(&source, n)).collect())).send().await
 }
 
 async fn create_schedule(
@@ -176,20 +146,13 @@ async fn create_schedule(
     name: &str,
 ) -> Result<
     aws_sdk_scheduler::operation::create_schedule::CreateScheduleOutput,
-    aws_sdk_scheduler::error::SdkError<
-        aws_sdk_scheduler::operation::create_schedule::CreateScheduleError,
-    >,
+    aws_sdk_scheduler::error::SdkError<aws_sdk_scheduler::operation::create_schedule::CreateScheduleError>,
 > {
     client
         .create_schedule()
         .name(name)
         .schedule_expression("at(2030-01-01T00:00:00)")
-        .flexible_time_window(
-            FlexibleTimeWindow::builder()
-                .mode(FlexibleTimeWindowMode::Off)
-                .build()
-                .expect("window"),
-        )
+        .flexible_time_window(FlexibleTimeWindow::builder().mode(FlexibleTimeWindowMode::Off).build().expect("window"))
         .target(
             aws_sdk_scheduler::types::Target::builder()
                 .arn("arn:aws:lambda:us-east-1:123456789012:function:check-instance-status")
@@ -204,18 +167,7 @@ async fn create_schedule(
 
 /// The (operation, status, fault) of every logged call.
 fn log(proxy: &FaultProxy) -> Vec<(String, u16, Option<String>)> {
-    proxy
-        .calls()
-        .into_iter()
-        .map(
-            |CallRecord {
-                 operation,
-                 status,
-                 fault,
-                 ..
-             }| (operation, status, fault),
-        )
-        .collect()
+    proxy.calls().into_iter().map(|CallRecord { operation, status, fault, .. }| (operation, status, fault)).collect()
 }
 
 fn call(operation: &str, status: u16, fault: Option<&str>) -> (String, u16, Option<String>) {
@@ -230,14 +182,7 @@ async fn put_events_passes_through_and_a_rule_delivers_the_event_to_an_sqs_queue
     let events = events(&proxy, RetryConfig::disabled());
     let sqs = sqs(&proxy);
 
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique("proxy-queue"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
+    let queue_url = sqs.create_queue().queue_name(unique("proxy-queue")).send().await.expect("create queue").queue_url.expect("queue url");
     let queue_arn = sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
@@ -250,66 +195,29 @@ async fn put_events_passes_through_and_a_rule_delivers_the_event_to_an_sqs_queue
         .expect("queue arn");
     let source = unique("proxy.test");
     let rule = unique("proxy-rule");
-    events
-        .put_rule()
-        .name(&rule)
-        .event_pattern(json!({ "source": [source] }).to_string())
-        .send()
-        .await
-        .expect("put rule");
+    events.put_rule().name(&rule).event_pattern(json!({ "source": [source] }).to_string()).send().await.expect("put rule");
     events
         .put_targets()
         .rule(&rule)
-        .targets(
-            Target::builder()
-                .id("queue")
-                .arn(&queue_arn)
-                .build()
-                .expect("target"),
-        )
+        .targets(Target::builder().id("queue").arn(&queue_arn).build().expect("target"))
         .send()
         .await
         .expect("put targets");
 
-    let sent = events
-        .put_events()
-        .entries(entry(&source, 7))
-        .send()
-        .await
-        .expect("put events");
+    let sent = events.put_events().entries(entry(&source, 7)).send().await.expect("put events");
     assert_eq!(sent.failed_entry_count(), 0);
     assert!(sent.entries()[0].event_id().is_some());
 
-    let received = sqs
-        .receive_message()
-        .queue_url(&queue_url)
-        .wait_time_seconds(5)
-        .send()
-        .await
-        .expect("receive message");
+    let received = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(5).send().await.expect("receive message");
     let messages = received.messages();
     assert_eq!(messages.len(), 1, "{messages:?}");
-    let event: serde_json::Value =
-        serde_json::from_str(messages[0].body().expect("body")).expect("event JSON");
+    let event: serde_json::Value = serde_json::from_str(messages[0].body().expect("body")).expect("event JSON");
     assert_eq!(event["source"], source.as_str());
     assert_eq!(event["detail"], json!({ "n": 7 }));
 
     let operations: Vec<String> = proxy.calls().into_iter().map(|c| c.operation).collect();
-    assert_eq!(
-        operations,
-        [
-            "CreateQueue",
-            "GetQueueAttributes",
-            "PutRule",
-            "PutTargets",
-            "PutEvents",
-            "ReceiveMessage"
-        ]
-    );
-    assert!(proxy
-        .calls()
-        .iter()
-        .all(|c| c.status == 200 && c.fault.is_none()));
+    assert_eq!(operations, ["CreateQueue", "GetQueueAttributes", "PutRule", "PutTargets", "PutEvents", "ReceiveMessage"]);
+    assert!(proxy.calls().iter().all(|c| c.status == 200 && c.fault.is_none()));
 }
 
 #[tokio::test]
@@ -318,27 +226,12 @@ async fn create_schedule_passes_through_and_the_schedule_reads_back() {
     let client = scheduler(&proxy, RetryConfig::disabled());
     let name = unique("proxy-schedule");
 
-    let created = create_schedule(&client, &name)
-        .await
-        .expect("create schedule");
-    assert!(created
-        .schedule_arn()
-        .ends_with(&format!("schedule/default/{name}")));
-    let read = client
-        .get_schedule()
-        .name(&name)
-        .send()
-        .await
-        .expect("get schedule");
+    let created = create_schedule(&client, &name).await.expect("create schedule");
+    assert!(created.schedule_arn().ends_with(&format!("schedule/default/{name}")));
+    let read = client.get_schedule().name(&name).send().await.expect("get schedule");
     assert_eq!(read.schedule_expression(), Some("at(2030-01-01T00:00:00)"));
 
-    assert_eq!(
-        log(&proxy),
-        [
-            call("CreateSchedule", 200, None),
-            call("GetSchedule", 200, None)
-        ]
-    );
+    assert_eq!(log(&proxy), [call("CreateSchedule", 200, None), call("GetSchedule", 200, None)]);
     assert_eq!(proxy.calls()[0].path, format!("/schedules/{name}"));
 }
 
@@ -350,18 +243,12 @@ async fn put_events_throttled_twice_succeeds_on_the_sdks_third_attempt() {
     proxy.inject(FaultRule::new("PutEvents", 2, Fault::Throttle));
     let client = events(&proxy, quick_retries());
 
-    let sent = put_events(&client, 1)
-        .await
-        .expect("put events after retries");
+    let sent = put_events(&client, 1).await.expect("put events after retries");
     assert_eq!(sent.failed_entry_count(), 0);
     assert_eq!(proxy.call_count("PutEvents"), 3);
     assert_eq!(
         log(&proxy),
-        [
-            call("PutEvents", 400, Some("throttle")),
-            call("PutEvents", 400, Some("throttle")),
-            call("PutEvents", 200, None),
-        ]
+        [call("PutEvents", 400, Some("throttle")), call("PutEvents", 400, Some("throttle")), call("PutEvents", 200, None),]
     );
     assert!(proxy.faults().is_empty());
 }
@@ -371,24 +258,13 @@ async fn persistent_throttling_ends_in_the_sdks_throttling_exception() {
     let proxy = proxy().await;
     proxy.inject(FaultRule::new("*", 10, Fault::Throttle));
 
-    let err = put_events(&events(&proxy, quick_retries()), 1)
-        .await
-        .expect_err("throttled");
+    let err = put_events(&events(&proxy, quick_retries()), 1).await.expect_err("throttled");
     assert_eq!(err.code(), Some("ThrottlingException"));
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
     assert_eq!(proxy.call_count("PutEvents"), 3);
 
-    let err = create_schedule(
-        &scheduler(&proxy, quick_retries()),
-        &unique("proxy-throttled"),
-    )
-    .await
-    .expect_err("throttled");
-    assert!(
-        err.as_service_error()
-            .is_some_and(|e| e.is_throttling_exception()),
-        "{err:?}"
-    );
+    let err = create_schedule(&scheduler(&proxy, quick_retries()), &unique("proxy-throttled")).await.expect_err("throttled");
+    assert!(err.as_service_error().is_some_and(|e| e.is_throttling_exception()), "{err:?}");
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(429));
     assert_eq!(proxy.call_count("CreateSchedule"), 3);
     proxy.clear_faults();
@@ -403,11 +279,7 @@ async fn a_canned_put_events_answer_reports_a_failed_entry_to_the_sdk() {
         "FailedEntryCount": 1,
         "Entries": [{ "ErrorCode": "InternalFailure", "ErrorMessage": "Injected failure" }]
     });
-    proxy.inject(FaultRule::new(
-        "PutEvents",
-        1,
-        Fault::respond(200, body.to_string()),
-    ));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::respond(200, body.to_string())));
     let client = events(&proxy, RetryConfig::disabled());
 
     let sent = put_events(&client, 1).await.expect("put events");
@@ -424,15 +296,9 @@ async fn a_canned_put_events_answer_reports_a_failed_entry_to_the_sdk() {
 #[tokio::test]
 async fn fail_entries_marks_every_entry_of_the_upstream_answer_as_failed() {
     let proxy = proxy().await;
-    proxy.inject(FaultRule::new(
-        "PutEvents",
-        1,
-        Fault::fail_entries("ThrottlingException", "Rate exceeded"),
-    ));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::fail_entries("ThrottlingException", "Rate exceeded")));
 
-    let sent = put_events(&events(&proxy, RetryConfig::disabled()), 3)
-        .await
-        .expect("put events");
+    let sent = put_events(&events(&proxy, RetryConfig::disabled()), 3).await.expect("put events");
     assert_eq!(sent.failed_entry_count(), 3);
     assert_eq!(sent.entries().len(), 3);
     for entry in sent.entries() {
@@ -446,15 +312,9 @@ async fn fail_entries_marks_every_entry_of_the_upstream_answer_as_failed() {
 #[tokio::test]
 async fn fail_entry_fails_only_the_chosen_entry_and_keeps_the_others() {
     let proxy = proxy().await;
-    proxy.inject(FaultRule::new(
-        "PutEvents",
-        1,
-        Fault::fail_entry(1, "InternalFailure", "Injected failure"),
-    ));
+    proxy.inject(FaultRule::new("PutEvents", 1, Fault::fail_entry(1, "InternalFailure", "Injected failure")));
 
-    let sent = put_events(&events(&proxy, RetryConfig::disabled()), 2)
-        .await
-        .expect("put events");
+    let sent = put_events(&events(&proxy, RetryConfig::disabled()), 2).await.expect("put events");
     assert_eq!(sent.failed_entry_count(), 1);
     let [first, second] = sent.entries() else {
         panic!("two entries expected: {sent:?}");
@@ -471,27 +331,14 @@ async fn fail_entry_fails_only_the_chosen_entry_and_keeps_the_others() {
 async fn a_dropped_connection_fails_the_call_and_the_sdk_retry_gets_through() {
     let proxy = proxy().await;
     proxy.inject(FaultRule::new("PutEvents", 1, Fault::Drop));
-    let err = put_events(&events(&proxy, RetryConfig::disabled()), 1)
-        .await
-        .expect_err("dropped");
-    assert!(
-        err.raw_response().is_none(),
-        "no response expected: {err:?}"
-    );
+    let err = put_events(&events(&proxy, RetryConfig::disabled()), 1).await.expect_err("dropped");
+    assert!(err.raw_response().is_none(), "no response expected: {err:?}");
     assert_eq!(log(&proxy), [call("PutEvents", 0, Some("drop"))]);
 
     proxy.clear_calls();
     proxy.inject(FaultRule::new("PutEvents", 1, Fault::Drop));
-    put_events(&events(&proxy, quick_retries()), 1)
-        .await
-        .expect("retried after the drop");
-    assert_eq!(
-        log(&proxy),
-        [
-            call("PutEvents", 0, Some("drop")),
-            call("PutEvents", 200, None)
-        ]
-    );
+    put_events(&events(&proxy, quick_retries()), 1).await.expect("retried after the drop");
+    assert_eq!(log(&proxy), [call("PutEvents", 0, Some("drop")), call("PutEvents", 200, None)]);
 }
 
 #[tokio::test]
@@ -507,43 +354,21 @@ async fn internal_and_unavailable_faults_answer_500_and_503_in_each_protocol() {
     for (status, code) in [(500, "InternalException"), (503, "ServiceUnavailable")] {
         let err = put_events(&events, 1).await.expect_err("fault");
         assert_eq!(err.code(), Some(code));
-        assert_eq!(
-            err.raw_response().map(|r| r.status().as_u16()),
-            Some(status)
-        );
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(status));
     }
-    for (status, code) in [
-        (500, "InternalServerException"),
-        (503, "ServiceUnavailableException"),
-    ] {
-        let err = create_schedule(&scheduler, &unique("proxy-fault"))
-            .await
-            .expect_err("fault");
+    for (status, code) in [(500, "InternalServerException"), (503, "ServiceUnavailableException")] {
+        let err = create_schedule(&scheduler, &unique("proxy-fault")).await.expect_err("fault");
         assert_eq!(err.code(), Some(code));
-        assert_eq!(
-            err.raw_response().map(|r| r.status().as_u16()),
-            Some(status)
-        );
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(status));
     }
 
     // The wire format, as a JSON 1.1 client receives it.
     proxy.inject(FaultRule::new("PutEvents", 1, Fault::Internal));
-    let answer = raw(
-        proxy.addr(),
-        "POST",
-        "/",
-        &[
-            ("x-amz-target", "AWSEvents.PutEvents"),
-            ("content-type", "application/x-amz-json-1.1"),
-        ],
-        b"{}",
-    )
-    .await;
+    let answer =
+        raw(proxy.addr(), "POST", "/", &[("x-amz-target", "AWSEvents.PutEvents"), ("content-type", "application/x-amz-json-1.1")], b"{}")
+            .await;
     assert_eq!(answer.status, 500);
-    assert_eq!(
-        answer.header("content-type"),
-        Some("application/x-amz-json-1.1")
-    );
+    assert_eq!(answer.header("content-type"), Some("application/x-amz-json-1.1"));
     assert_eq!(answer.header("x-amzn-errortype"), Some("InternalException"));
     assert_eq!(answer.json()["__type"], "InternalException");
 }
@@ -553,9 +378,7 @@ async fn a_delay_holds_the_call_back_then_forwards_it() {
     let proxy = proxy().await;
     proxy.inject(FaultRule::new("PutEvents", 1, Fault::delay(200)));
     let started = Instant::now();
-    let sent = put_events(&events(&proxy, RetryConfig::disabled()), 1)
-        .await
-        .expect("put events");
+    let sent = put_events(&events(&proxy, RetryConfig::disabled()), 1).await.expect("put events");
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(sent.failed_entry_count(), 0);
     assert_eq!(log(&proxy), [call("PutEvents", 200, Some("delay"))]);
@@ -569,11 +392,7 @@ async fn a_hung_call_times_out_in_the_sdk_without_reaching_moto() {
         events(&proxy, RetryConfig::disabled())
             .config()
             .to_builder()
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_millis(300))
-                    .build(),
-            )
+            .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_millis(300)).build())
             .build(),
     );
     let err = put_events(&client, 1).await.expect_err("timed out");
@@ -591,65 +410,24 @@ async fn the_admin_api_adds_rules_and_reads_and_clears_the_call_log() {
         "count": 1,
         "fault": { "type": "error", "status": 400, "errorType": "ValidationException", "message": "no" }
     });
-    let added = raw(
-        proxy.addr(),
-        "POST",
-        "/_proxy/faults",
-        &[],
-        rule.to_string().as_bytes(),
-    )
-    .await;
+    let added = raw(proxy.addr(), "POST", "/_proxy/faults", &[], rule.to_string().as_bytes()).await;
     assert_eq!(added.status, 200, "{}", added.body);
-    assert_eq!(
-        proxy.faults(),
-        [FaultRule::new(
-            "ListSchedules",
-            1,
-            Fault::error(400, "ValidationException", "no")
-        )]
-    );
+    assert_eq!(proxy.faults(), [FaultRule::new("ListSchedules", 1, Fault::error(400, "ValidationException", "no"))]);
 
-    let err = scheduler(&proxy, RetryConfig::disabled())
-        .list_schedules()
-        .send()
-        .await
-        .expect_err("injected error");
+    let err = scheduler(&proxy, RetryConfig::disabled()).list_schedules().send().await.expect_err("injected error");
     assert_eq!(err.code(), Some("ValidationException"));
     assert_eq!(err.message(), Some("no"));
 
-    let calls = raw(proxy.addr(), "GET", "/_proxy/calls", &[], b"")
-        .await
-        .json();
+    let calls = raw(proxy.addr(), "GET", "/_proxy/calls", &[], b"").await.json();
     assert_eq!(calls[0]["operation"], "ListSchedules");
     assert_eq!(calls[0]["status"], 400);
     assert_eq!(calls[0]["fault"], "error");
     assert!(calls[0]["atMillis"].as_u64().is_some());
-    assert_eq!(
-        calls.as_array().map(Vec::len),
-        Some(1),
-        "admin calls are not logged"
-    );
+    assert_eq!(calls.as_array().map(Vec::len), Some(1), "admin calls are not logged");
 
-    raw(
-        proxy.addr(),
-        "POST",
-        "/_proxy/faults",
-        &[],
-        br#"[{"operation":"*","count":5,"fault":{"type":"hang"}}]"#,
-    )
-    .await;
-    assert_eq!(
-        raw(proxy.addr(), "DELETE", "/_proxy/faults", &[], b"")
-            .await
-            .status,
-        200
-    );
+    raw(proxy.addr(), "POST", "/_proxy/faults", &[], br#"[{"operation":"*","count":5,"fault":{"type":"hang"}}]"#).await;
+    assert_eq!(raw(proxy.addr(), "DELETE", "/_proxy/faults", &[], b"").await.status, 200);
     assert!(proxy.faults().is_empty());
-    assert_eq!(
-        raw(proxy.addr(), "DELETE", "/_proxy/calls", &[], b"")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(raw(proxy.addr(), "DELETE", "/_proxy/calls", &[], b"").await.status, 200);
     assert!(proxy.calls().is_empty());
 }

@@ -14,34 +14,19 @@ fn addr(api: &RuntimeApi) -> SocketAddr {
 }
 
 async fn next(api: &RuntimeApi) -> RawResponse {
-    raw(
-        addr(api),
-        "GET",
-        "/2018-06-01/runtime/invocation/next",
-        &[],
-        b"",
-    )
-    .await
+    raw(addr(api), "GET", "/2018-06-01/runtime/invocation/next", &[], b"").await
 }
 
 fn request_id(invocation: &RawResponse) -> String {
-    invocation
-        .header("lambda-runtime-aws-request-id")
-        .expect("request id header")
-        .to_owned()
+    invocation.header("lambda-runtime-aws-request-id").expect("request id header").to_owned()
 }
 
 #[tokio::test]
-async fn a_polling_client_gets_the_event_with_lambda_headers_and_its_response_completes_the_invocation(
-) {
+async fn a_polling_client_gets_the_event_with_lambda_headers_and_its_response_completes_the_invocation() {
     let api = RuntimeApi::start().await.unwrap();
     let invoke = api.invoke(
         json!({ "instanceId": "abc" }),
-        Invoke {
-            request_id: Some("req-1".into()),
-            trace_id: Some("Root=1-trace".into()),
-            ..Default::default()
-        },
+        Invoke { request_id: Some("req-1".into()), trace_id: Some("Root=1-trace".into()), ..Default::default() },
     );
     let client = async {
         let invocation = next(&api).await;
@@ -51,32 +36,12 @@ async fn a_polling_client_gets_the_event_with_lambda_headers_and_its_response_co
             invocation.header("lambda-runtime-invoked-function-arn"),
             Some("arn:aws:lambda:us-east-1:123456789012:function:delete-instance")
         );
-        assert_eq!(
-            invocation.header("lambda-runtime-trace-id"),
-            Some("Root=1-trace")
-        );
-        let deadline: u64 = invocation
-            .header("lambda-runtime-deadline-ms")
-            .unwrap()
-            .parse()
-            .unwrap();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        assert!(
-            deadline > now + 25_000 && deadline <= now + 30_000,
-            "{deadline} vs {now}"
-        );
+        assert_eq!(invocation.header("lambda-runtime-trace-id"), Some("Root=1-trace"));
+        let deadline: u64 = invocation.header("lambda-runtime-deadline-ms").unwrap().parse().unwrap();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        assert!(deadline > now + 25_000 && deadline <= now + 30_000, "{deadline} vs {now}");
         assert_eq!(invocation.json(), json!({ "instanceId": "abc" }));
-        let posted = raw(
-            addr(&api),
-            "POST",
-            "/2018-06-01/runtime/invocation/req-1/response",
-            &[],
-            br#"{"ok":true}"#,
-        )
-        .await;
+        let posted = raw(addr(&api), "POST", "/2018-06-01/runtime/invocation/req-1/response", &[], br#"{"ok":true}"#).await;
         assert_eq!(posted.status, 202);
     };
     let (completed, ()) = tokio::join!(invoke, client);
@@ -103,14 +68,7 @@ async fn an_error_post_completes_the_invocation_with_its_error_type_and_header()
         .await;
         assert_eq!(posted.status, 202);
         // A second answer for the same invocation is refused.
-        let again = raw(
-            addr(&api),
-            "POST",
-            &format!("/2018-06-01/runtime/invocation/{id}/response"),
-            &[],
-            b"{}",
-        )
-        .await;
+        let again = raw(addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"{}").await;
         assert_eq!(again.status, 400);
         assert_eq!(again.json()["errorType"], "InvalidRequestID");
     };
@@ -118,15 +76,7 @@ async fn an_error_post_completes_the_invocation_with_its_error_type_and_header()
     let outcome = completed.unwrap().outcome;
     assert_eq!(outcome.error_type(), Some("DeletionFailed"));
     assert!(outcome.response().is_none());
-    let Outcome::Error {
-        error_message,
-        header_error_type,
-        body,
-        ..
-    } = outcome
-    else {
-        unreachable!()
-    };
+    let Outcome::Error { error_message, header_error_type, body, .. } = outcome else { unreachable!() };
     assert_eq!(error_message, "instance is stuck");
     assert_eq!(header_error_type.as_deref(), Some("unhandled"));
     assert_eq!(body["errorType"], "DeletionFailed");
@@ -141,14 +91,7 @@ async fn two_concurrent_pollers_each_receive_a_different_invocation() {
             let invocation = next(api).await;
             let id = request_id(&invocation);
             let body = json!({ "worker": name, "event": invocation.json() }).to_string();
-            raw(
-                addr(api),
-                "POST",
-                &format!("/2018-06-01/runtime/invocation/{id}/response"),
-                &[],
-                body.as_bytes(),
-            )
-            .await;
+            raw(addr(api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], body.as_bytes()).await;
             id
         }
     };
@@ -159,58 +102,29 @@ async fn two_concurrent_pollers_each_receive_a_different_invocation() {
     let (one, two) = (one.unwrap(), two.unwrap());
     assert_eq!(one.outcome.response().unwrap()["event"], 1);
     assert_eq!(two.outcome.response().unwrap()["event"], 2);
-    assert_ne!(
-        one.outcome.response().unwrap()["worker"],
-        two.outcome.response().unwrap()["worker"]
-    );
+    assert_ne!(one.outcome.response().unwrap()["worker"], two.outcome.response().unwrap()["worker"]);
 }
 
 #[tokio::test]
 async fn a_missing_deadline_omits_the_header_and_a_fixed_one_is_sent_as_is() {
     let api = RuntimeApi::start().await.unwrap();
-    for (deadline, expected) in [
-        (Deadline::Missing, None),
-        (Deadline::AtEpochMillis(0), Some("0")),
-    ] {
-        let invoke = api.invoke(
-            json!({}),
-            Invoke {
-                deadline,
-                ..Default::default()
-            },
-        );
+    for (deadline, expected) in [(Deadline::Missing, None), (Deadline::AtEpochMillis(0), Some("0"))] {
+        let invoke = api.invoke(json!({}), Invoke { deadline, ..Default::default() });
         let client = async {
             let invocation = next(&api).await;
             assert_eq!(invocation.header("lambda-runtime-deadline-ms"), expected);
             let id = request_id(&invocation);
-            raw(
-                addr(&api),
-                "POST",
-                &format!("/2018-06-01/runtime/invocation/{id}/response"),
-                &[],
-                b"null",
-            )
-            .await;
+            raw(addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"null").await;
         };
         let (completed, ()) = tokio::join!(invoke, client);
-        assert_eq!(
-            completed.unwrap().outcome.response(),
-            Some(&serde_json::Value::Null)
-        );
+        assert_eq!(completed.unwrap().outcome.response(), Some(&serde_json::Value::Null));
     }
 }
 
 #[tokio::test]
 async fn an_unknown_request_id_is_refused_with_400() {
     let api = RuntimeApi::start().await.unwrap();
-    let response = raw(
-        addr(&api),
-        "POST",
-        "/2018-06-01/runtime/invocation/nope/response",
-        &[],
-        b"{}",
-    )
-    .await;
+    let response = raw(addr(&api), "POST", "/2018-06-01/runtime/invocation/nope/response", &[], b"{}").await;
     assert_eq!(response.status, 400);
     assert_eq!(response.json()["errorType"], "InvalidRequestID");
     let unknown_route = raw(addr(&api), "GET", "/2018-06-01/runtime/other", &[], b"").await;
@@ -220,26 +134,8 @@ async fn an_unknown_request_id_is_refused_with_400() {
 #[tokio::test]
 async fn invoke_gives_up_when_no_function_answers() {
     let api = RuntimeApi::start().await.unwrap();
-    let err = api
-        .invoke(
-            json!({}),
-            Invoke {
-                give_up_after: Duration::from_millis(50),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            RuntimeApiError::GaveUp {
-                handed_out: false,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = api.invoke(json!({}), Invoke { give_up_after: Duration::from_millis(50), ..Default::default() }).await.unwrap_err();
+    assert!(matches!(err, RuntimeApiError::GaveUp { handed_out: false, .. }), "{err}");
 
     // A poller arriving later does not receive the abandoned invocation.
     let invoke = api.invoke(json!("fresh"), Invoke::default());
@@ -247,40 +143,22 @@ async fn invoke_gives_up_when_no_function_answers() {
         let invocation = next(&api).await;
         assert_eq!(invocation.json(), json!("fresh"));
         let id = request_id(&invocation);
-        raw(
-            addr(&api),
-            "POST",
-            &format!("/2018-06-01/runtime/invocation/{id}/response"),
-            &[],
-            b"plain text",
-        )
-        .await;
+        raw(addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"plain text").await;
     };
     let (completed, ()) = tokio::join!(invoke, client);
-    assert_eq!(
-        completed.unwrap().outcome.response(),
-        Some(&json!("plain text")),
-        "non-JSON kept as a string"
-    );
+    assert_eq!(completed.unwrap().outcome.response(), Some(&json!("plain text")), "non-JSON kept as a string");
 }
 
 #[tokio::test]
 async fn duplicate_pending_request_ids_are_refused() {
     let api = RuntimeApi::start().await.unwrap();
-    let options = Invoke {
-        request_id: Some("same".into()),
-        give_up_after: Duration::from_millis(100),
-        ..Default::default()
-    };
+    let options = Invoke { request_id: Some("same".into()), give_up_after: Duration::from_millis(100), ..Default::default() };
     let (first, second) = tokio::join!(api.invoke(json!(1), options.clone()), async {
         tokio::task::yield_now().await;
         api.invoke(json!(2), options.clone()).await
     });
     assert!(matches!(first, Err(RuntimeApiError::GaveUp { .. })));
-    assert_eq!(
-        second.unwrap_err(),
-        RuntimeApiError::DuplicateRequestId("same".into())
-    );
+    assert_eq!(second.unwrap_err(), RuntimeApiError::DuplicateRequestId("same".into()));
 }
 
 #[tokio::test]
@@ -298,30 +176,17 @@ async fn init_errors_are_kept_and_raw_payloads_are_delivered_untouched() {
     assert_eq!(posted.status, 202);
     assert_eq!(api.init_error().unwrap()["errorMessage"], "missing TABLE");
 
-    let invoke = api.invoke_raw(
-        bytes::Bytes::from_static(b"not json at all"),
-        Invoke::default(),
-    );
+    let invoke = api.invoke_raw(bytes::Bytes::from_static(b"not json at all"), Invoke::default());
     let client = async {
         let invocation = next(&api).await;
         assert_eq!(invocation.body, "not json at all");
         let id = request_id(&invocation);
         let huge = vec![b'x'; supplychain_emulator::runtime_api::MAX_RESPONSE_BYTES + 1];
-        let refused = raw(
-            addr(&api),
-            "POST",
-            &format!("/2018-06-01/runtime/invocation/{id}/response"),
-            &[],
-            &huge,
-        )
-        .await;
+        let refused = raw(addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], &huge).await;
         assert_eq!(refused.status, 413);
     };
     let (completed, ()) = tokio::join!(invoke, client);
-    assert_eq!(
-        completed.unwrap().outcome.error_type(),
-        Some("Function.ResponseSizeTooLarge")
-    );
+    assert_eq!(completed.unwrap().outcome.error_type(), Some("Function.ResponseSizeTooLarge"));
 }
 
 async fn register(api: &RuntimeApi, name: &str, events: &str) -> RawResponse {

@@ -5,8 +5,6 @@ use supplychain_delete_instance::{runtime, sweep_function_from_env, SweepFunctio
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::run(sweep_function_from_env(), |function: std::sync::Arc<SweepFunction>, event| async move {
-        function.handle(event).await
-    })
-    .await
+    runtime::run(sweep_function_from_env(), |function: std::sync::Arc<SweepFunction>, event| async move { function.handle(event).await })
+        .await
 }

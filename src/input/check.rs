@@ -46,11 +46,7 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
             Some(DELETION_STARTED) => ("the event's detail", detail),
             Some(LAMBDA_SUCCESS) => match detail.get("responsePayload") {
                 Some(Value::Object(payload)) => ("the destination record's responsePayload", payload),
-                _ => {
-                    return Err(invalid(format!(
-                        "the Lambda destination record has no \"responsePayload\" object; {CHECK_SHAPES}"
-                    )))
-                }
+                _ => return Err(invalid(format!("the Lambda destination record has no \"responsePayload\" object; {CHECK_SHAPES}"))),
             },
             _ => {
                 return Err(invalid(format!(
@@ -68,11 +64,8 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
     }
     // The checker's own schedules: each input is read with the type that wrote it.
     if object.contains_key("deletionAnnounced") {
-        let marker: AnnouncedMarker = read_own(
-            "\"deletionAnnounced\"",
-            event,
-            "{\"deletionAnnounced\": {\"instanceId\", \"outcome\", \"announcedAt\"}}",
-        )?;
+        let marker: AnnouncedMarker =
+            read_own("\"deletionAnnounced\"", event, "{\"deletionAnnounced\": {\"instanceId\", \"outcome\", \"announcedAt\"}}")?;
         return Ok(CheckEvent::MarkerExpired(marker.deletion_announced.instance_id));
     }
     if object.contains_key("statusCheck") {
@@ -160,4 +153,3 @@ mod tests {
         assert!(matches!(parse_check_event(&event, now), Err(Error::InvalidInput(m)) if m.contains("attempt")));
     }
 }
-

@@ -91,10 +91,9 @@ fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest
     }
     match event.get("detail") {
         Some(Value::Object(detail)) => parse_request_object("the EventBridge event's detail", detail),
-        Some(other) => Err(invalid(format!(
-            "the EventBridge event's \"detail\" is {}, but it must be an object; {DELETE_SHAPES}",
-            kind_of(other)
-        ))),
+        Some(other) => {
+            Err(invalid(format!("the EventBridge event's \"detail\" is {}, but it must be an object; {DELETE_SHAPES}", kind_of(other))))
+        }
         None => Err(invalid(format!("the EventBridge event has no \"detail\"; {DELETE_SHAPES}"))),
     }
 }
@@ -123,10 +122,9 @@ fn parse_sqs_batch(object: &Map<String, Value>) -> Result<Vec<SqsItem>, Error> {
         };
         let request = match record.get("body") {
             Some(Value::String(body)) => parse_sqs_body(&message_id, body),
-            Some(other) => Err(invalid(format!(
-                "the body of SQS message {message_id} is {}, but it must be a string of JSON",
-                kind_of(other)
-            ))),
+            Some(other) => {
+                Err(invalid(format!("the body of SQS message {message_id} is {}, but it must be a string of JSON", kind_of(other))))
+            }
             None => Err(invalid(format!("SQS message {message_id} has no \"body\""))),
         };
         let body = record.get("body").and_then(Value::as_str).map(str::to_owned);
@@ -180,10 +178,7 @@ mod tests {
 
     #[test]
     fn dry_run_is_read_from_the_request() {
-        assert_eq!(
-            parse_delete_event(&json!({"instanceId": ID, "dryRun": true})),
-            Ok(DeleteEvent::Direct(request(true)))
-        );
+        assert_eq!(parse_delete_event(&json!({"instanceId": ID, "dryRun": true})), Ok(DeleteEvent::Direct(request(true))));
     }
 
     #[test]
@@ -325,5 +320,4 @@ mod tests {
         assert!(m.len() < 600, "{m}");
         assert!(m.contains("10000 characters"), "{m}");
     }
-
 }

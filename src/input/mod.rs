@@ -230,7 +230,10 @@ mod payload_tests {
     fn a_member_given_twice_is_ambiguous_and_refused() {
         let bytes = br#"{"instanceId": "0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40", "instanceId": "5e7a9c1b-3d2f-4a6e-8b0c-1f3e5a7c9d2b"}"#;
         let error = payload(bytes).json(DELETE_SHAPES).unwrap_err();
-        assert!(matches!(&error, Error::InvalidInput(m) if m.contains("ambiguous") && m.contains("\"instanceId\" appears twice")), "{error}");
+        assert!(
+            matches!(&error, Error::InvalidInput(m) if m.contains("ambiguous") && m.contains("\"instanceId\" appears twice")),
+            "{error}"
+        );
         // Nested too, and in an SQS message body.
         let nested = br#"{"detail-type": "x", "source": "ops", "detail": {"dryRun": true, "dryRun": false}}"#;
         assert!(matches!(payload(nested), Payload::NotJson(_)));
@@ -247,4 +250,3 @@ mod payload_tests {
         assert!(matches!(&error, Error::InvalidInput(m) if m.contains("recursion limit")), "{error}");
     }
 }
-

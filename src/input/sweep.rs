@@ -4,8 +4,8 @@
 use serde_json::{Map, Value};
 
 use crate::config::SweepMode;
-use crate::error::Error;
 use crate::error::kind_of;
+use crate::error::Error;
 use crate::input::refuse_near_misses;
 
 /// The shapes the sweep accepts, for error messages.
@@ -52,9 +52,9 @@ pub fn parse_sweep_event(event: &Value) -> Result<SweepRequest, Error> {
 fn mode_of(object: &Map<String, Value>) -> Result<Option<SweepMode>, Error> {
     match object.get("mode") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => SweepMode::parse(text).map(Some).ok_or_else(|| {
-            invalid(format!("\"mode\" is {:?}, but it must be \"report\" or \"delete\"", truncated(text)))
-        }),
+        Some(Value::String(text)) => SweepMode::parse(text)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("\"mode\" is {:?}, but it must be \"report\" or \"delete\"", truncated(text)))),
         Some(other) => Err(invalid(format!("\"mode\" is {}, but it must be \"report\" or \"delete\"", kind_of(other)))),
     }
 }

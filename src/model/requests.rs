@@ -83,8 +83,7 @@ fn write_time<S: Serializer>(time: &DateTime, serializer: S) -> Result<S::Ok, S:
 
 fn read_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime, D::Error> {
     let text = String::deserialize(deserializer)?;
-    DateTime::from_str(&text, Format::DateTime)
-        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time")))
+    DateTime::from_str(&text, Format::DateTime).map_err(|_| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time")))
 }
 
 fn read_record_if_whole<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<InstanceRecord>, D::Error> {
@@ -104,7 +103,12 @@ mod tests {
     fn a_recheck_reads_back_as_it_was_written() {
         let record = InstanceRecord::new(id().as_str(), "123456789012", "Deleting");
         let recheck = Recheck {
-            status_check: FollowRequest { instance_id: id(), attempt: 3, started_at: DateTime::from_secs(1_767_323_045), last_seen: Some(record) },
+            status_check: FollowRequest {
+                instance_id: id(),
+                attempt: 3,
+                started_at: DateTime::from_secs(1_767_323_045),
+                last_seen: Some(record),
+            },
         };
         let written = serde_json::to_value(&recheck).unwrap();
         assert_eq!(written["statusCheck"]["startedAt"], "2026-01-02T03:04:05Z");
@@ -125,9 +129,10 @@ mod tests {
 
     #[test]
     fn a_partial_last_seen_record_is_left_out_rather_than_refused() {
-        let read: FollowRequest =
-            serde_json::from_value(json!({"instanceId": id().as_str(), "attempt": 2, "startedAt": "2026-01-02T03:04:05Z", "lastSeen": {"state": 1}}))
-                .unwrap();
+        let read: FollowRequest = serde_json::from_value(
+            json!({"instanceId": id().as_str(), "attempt": 2, "startedAt": "2026-01-02T03:04:05Z", "lastSeen": {"state": 1}}),
+        )
+        .unwrap();
         assert_eq!(read.last_seen, None);
     }
 }

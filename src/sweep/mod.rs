@@ -67,8 +67,7 @@ impl SweepFunction {
             warn!(error_type = error.error_type(), error = %error, "instances not listed");
         })?;
         let checks: Vec<_> = instances.iter().map(|instance| self.examine(instance, &invocation, &examining, now)).collect();
-        let outcomes: Vec<Result<Option<Examined>, Error>> =
-            stream::iter(checks).buffered(self.settings.concurrency).collect().await;
+        let outcomes: Vec<Result<Option<Examined>, Error>> = stream::iter(checks).buffered(self.settings.concurrency).collect().await;
         let mut examined = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             if let Some(done) = outcome? {
@@ -209,14 +208,18 @@ impl SweepFunction {
         let id = match InstanceId::parse("instanceId", &Value::String(instance.instance_id.clone())) {
             Ok(id) => id,
             Err(error) => {
-                let decision = Decision::Skipped(Reason::TagsUnreadable, format!("ListInstances answered an instance id that cannot be used: {error}"));
+                let decision = Decision::Skipped(
+                    Reason::TagsUnreadable,
+                    format!("ListInstances answered an instance id that cannot be used: {error}"),
+                );
                 return Ok(Some(Examined { instance, arn: String::new(), decision: log(instance, decision) }));
             }
         };
         // The listed record names its account, so a placeholder function ARN (local runtimes) is no obstacle.
-        let arn = self.supply_chain.instance_arn(&id, &invocation.function_arn, Some(instance)).ok_or_else(|| {
-            Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned())
-        })?;
+        let arn = self
+            .supply_chain
+            .instance_arn(&id, &invocation.function_arn, Some(instance))
+            .ok_or_else(|| Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned()))?;
         let decision = match self.supply_chain.tags(&arn, budget).await {
             Ok(tags) => decide(&self.settings, instance, &tags, now),
             Err(_) if budget.remaining().is_none() => return Ok(None),
@@ -239,4 +242,3 @@ fn log(instance: &InstanceRecord, decision: Decision) -> Decision {
     }
     decision
 }
-

@@ -63,7 +63,10 @@ pub fn decide(settings: &SweepSettings, instance: &InstanceRecord, tags: &HashMa
     };
     if let Some(tag) = &settings.protection_tag {
         if let Some(value) = tags.get(tag).filter(|value| value.trim().eq_ignore_ascii_case("true")) {
-            return Decision::Skipped(Reason::DeletionProtected, format!("{detail}, but the instance is protected by its tag {tag}={value:?}"));
+            return Decision::Skipped(
+                Reason::DeletionProtected,
+                format!("{detail}, but the instance is protected by its tag {tag}={value:?}"),
+            );
         }
     }
     if !matches!(instance.state(), InstanceState::Active | InstanceState::DeleteFailed) {

@@ -128,13 +128,7 @@ impl Moto {
         let target = schedule.target().unwrap();
         assert_eq!(schedule.action_after_completion(), Some(&aws_sdk_scheduler::types::ActionAfterCompletion::Delete));
         let input = serde_json::from_str(target.input().unwrap()).unwrap();
-        aws_sdk_scheduler::Client::new(&self.sdk_config)
-            .delete_schedule()
-            .name(name)
-            .group_name(&self.group)
-            .send()
-            .await
-            .unwrap();
+        aws_sdk_scheduler::Client::new(&self.sdk_config).delete_schedule().name(name).group_name(&self.group).send().await.unwrap();
         input
     }
 
@@ -165,4 +159,3 @@ pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
         .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
         .clone()
 }
-

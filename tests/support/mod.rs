@@ -4,7 +4,6 @@
 
 pub mod tools;
 
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Context, LambdaEvent};
@@ -105,8 +104,7 @@ pub fn event(payload: Value) -> LambdaEvent<Payload> {
 
 pub fn check_settings(env: &[(&str, &str)]) -> supplychain_delete_instance::CheckSettings {
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    supplychain_delete_instance::CheckSettings::from_lookup(&|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-        .unwrap()
+    supplychain_delete_instance::CheckSettings::from_lookup(&|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap()
 }
 
 pub fn check_event(payload: Value) -> LambdaEvent<Payload> {

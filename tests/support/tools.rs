@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const SETUP: &str = "run the tests with scripts/test, which installs the test tools (scripts/setup: .venv and tools/node_modules) and starts moto";
+const SETUP: &str =
+    "run the tests with scripts/test, which installs the test tools (scripts/setup: .venv and tools/node_modules) and starts moto";
 
 pub use super::repo_path;
 
@@ -34,10 +35,7 @@ pub fn node_with(package: &str) -> Command {
     let module = tools_dir().join("node_modules").join(package);
     assert!(module.exists(), "{} is missing: {SETUP}", module.display());
     let found = Command::new("node").arg("--version").output();
-    assert!(
-        found.as_ref().is_ok_and(|o| o.status.success()),
-        "node is not on PATH ({found:?}); install Node.js 20 or later, then {SETUP}"
-    );
+    assert!(found.as_ref().is_ok_and(|o| o.status.success()), "node is not on PATH ({found:?}); install Node.js 20 or later, then {SETUP}");
     let mut command = Command::new("node");
     command.current_dir(repo_path("."));
     command

@@ -6,8 +6,6 @@ use supplychain_delete_instance::{delete_function_from_env, runtime, DeleteFunct
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::run(delete_function_from_env(), |function: std::sync::Arc<DeleteFunction>, event| async move {
-        function.handle(event).await
-    })
-    .await
+    runtime::run(delete_function_from_env(), |function: std::sync::Arc<DeleteFunction>, event| async move { function.handle(event).await })
+        .await
 }

@@ -24,40 +24,23 @@ pub fn config_builder(emulator: &Emulator) -> aws_sdk_supplychain::config::Build
 
 /// A client that does not retry, so each SDK call is exactly one HTTP call.
 pub fn client(emulator: &Emulator) -> Client {
-    Client::from_conf(
-        config_builder(emulator)
-            .retry_config(RetryConfig::disabled())
-            .build(),
-    )
+    Client::from_conf(config_builder(emulator).retry_config(RetryConfig::disabled()).build())
 }
 
 /// An emulator with the default configuration: no credentials checked, no delays.
 pub async fn start() -> Emulator {
-    Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("start emulator")
+    Emulator::start(EmulatorConfig::default()).await.expect("start emulator")
 }
 
 /// Status, error code and message of a failed SDK call.
 pub fn failure<E: ProvideErrorMetadata + std::fmt::Debug>(
     err: &SdkError<E, aws_sdk_supplychain::config::http::HttpResponse>,
 ) -> (u16, String, String) {
-    let status = err
-        .raw_response()
-        .map(|r| r.status().as_u16())
-        .unwrap_or_else(|| panic!("no HTTP response: {err:?}"));
-    (
-        status,
-        err.code().unwrap_or_default().to_owned(),
-        err.message().unwrap_or_default().to_owned(),
-    )
+    let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or_else(|| panic!("no HTTP response: {err:?}"));
+    (status, err.code().unwrap_or_default().to_owned(), err.message().unwrap_or_default().to_owned())
 }
 
 /// Seeds an Active instance named "seeded" with the given id.
 pub fn seed_active(emulator: &Emulator, id: &str) {
-    emulator.seed(SeedInstance {
-        instance_id: Some(id.into()),
-        instance_name: Some("seeded".into()),
-        ..Default::default()
-    });
+    emulator.seed(SeedInstance { instance_id: Some(id.into()), instance_name: Some("seeded".into()), ..Default::default() });
 }

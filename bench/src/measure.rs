@@ -1,0 +1,232 @@
+//! Measuring a subject: its cold start, warm invocations, CPU and peak memory; and the sweep.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome, RuntimeApi};
+use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance};
+
+use supplychain_testkit::{ACCOUNT, REGION, SWEEP_ARN};
+
+use crate::*;
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Samples {
+    pub(crate) init: Vec<Duration>,
+    pub(crate) first: Vec<Duration>,
+    pub(crate) warm: Vec<Duration>,
+    pub(crate) rss_kib: Vec<u64>,
+    /// CPU time of the process (all its threads) at its first `/next`.
+    pub(crate) init_cpu: Vec<Duration>,
+    /// CPU time per warm invocation, one value per cold start (its warm invocations' total ÷ count).
+    pub(crate) warm_cpu: Vec<Duration>,
+}
+
+/// One cold start of `subject`: init, the first invocation, `options.warm` warm ones, peak RSS.
+pub(crate) async fn measure_cold_start(
+    subject: &Subject,
+    emulator: &Emulator,
+    options: &Options,
+    samples: &mut Samples,
+) -> Result<(), String> {
+    let runtime = RuntimeApi::start().await.map_err(|e| format!("runtime API: {e}"))?;
+    // Instances are seeded before the process starts, so seeding is never measured.
+    let ids: Vec<String> = (0..=options.warm).map(|_| emulator.seed(SeedInstance::default()).instance_id).collect();
+    let log_path = options.work_dir.join(format!("{}.log", subject.function_name));
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut command = supplychain_testkit::lambda_command(&subject.program, subject.function_name, &runtime.address());
+    command
+        .args(&subject.args)
+        .envs(subject.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+    if let Some(cwd) = &subject.cwd {
+        command.current_dir(cwd);
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| format!("{}: {e}", subject.program.display()))?;
+    let first_poll = tokio::select! {
+        first = runtime.wait_for_first_poll() => first,
+        status = child.wait() => return Err(format!("exited during init ({status:?}); logs:\n{}", logs())),
+        _ = tokio::time::sleep(Duration::from_secs(60)) => return Err(format!("no /next within 60 s; logs:\n{}", logs())),
+    };
+    samples.init.push(first_poll - started);
+    let pid = child.id().ok_or("the process has no id")?;
+    samples.init_cpu.extend(cpu_time(pid));
+    let mut warm_cpu_from = None;
+    for (index, id) in ids.iter().enumerate() {
+        let options = Invoke {
+            function_arn: subject.function_arn.to_owned(),
+            deadline: Deadline::In(Duration::from_secs(30)),
+            give_up_after: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let completed = runtime.invoke((subject.event)(id), options).await.map_err(|e| format!("invocation: {e}; logs:\n{}", logs()))?;
+        match &completed.outcome {
+            Outcome::Response(answer) if (subject.check)(answer) => {}
+            other => return Err(format!("unexpected answer {other:?}; logs:\n{}", logs())),
+        }
+        let took = completed.completed - completed.handed_out;
+        if index == 0 {
+            samples.first.push(took);
+            warm_cpu_from = cpu_time(pid);
+        } else {
+            samples.warm.push(took);
+        }
+    }
+    let warm_count = ids.len() as u32 - 1;
+    if let (Some(from), Some(to)) = (warm_cpu_from, cpu_time(pid)) {
+        if warm_count > 0 {
+            samples.warm_cpu.push(to.saturating_sub(from) / warm_count);
+        }
+    }
+    if let Some(pid) = child.id() {
+        samples.rss_kib.push(peak_rss_kib(pid).ok_or("cannot read VmHWM from /proc")?);
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    Ok(())
+}
+
+/// Runs of `sweep-instances` over a fleet of [`SWEEP_FLEET`] instances, and the calls each made.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SweepSamples {
+    /// Each run's time, from the invocation handed out to its answer; the first run is the first
+    /// invocation of the process.
+    pub(crate) runs: Vec<Duration>,
+    /// Calls of one run, by operation (the same in every run, or the measurement fails).
+    pub(crate) calls: Vec<(String, usize)>,
+    /// PutEvents calls of one run (the report).
+    pub(crate) puts: usize,
+    pub(crate) selected: u64,
+}
+
+/// The sweep, in report mode, `runs` times in one process against a fleet of [`SWEEP_FLEET`]
+/// instances (one in five expired), on an emulator of its own over plain HTTP and a stand-in bus
+/// that accepts every PutEvents entry. Every run must examine the whole fleet with exactly one
+/// ListInstances per page and one ListTagsForResource per instance, or the measurement fails.
+pub(crate) async fn measure_sweep(options: &Options, runs: usize) -> Result<SweepSamples, String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use supplychain_emulator::http::{bind, json_response, serve, stop_pair};
+
+    let config = EmulatorConfig { account_id: ACCOUNT.into(), region: REGION.into(), ..Default::default() };
+    let emulator = Emulator::start(config).await.map_err(|e| format!("sweep emulator: {e}"))?;
+    for n in 0..SWEEP_FLEET {
+        let expires = if n % 5 == 0 { "2020-01-31" } else { "9999-12-31" };
+        emulator.seed(SeedInstance { tags: [("ExpiresAt".to_owned(), expires.to_owned())].into(), ..Default::default() });
+    }
+    // PutEvents (awsJson 1.1) answered with one event id per entry.
+    let puts = Arc::new(AtomicUsize::new(0));
+    let (listener, bus_addr) = bind(([127, 0, 0, 1], 0).into()).await.map_err(|e| format!("bus: {e}"))?;
+    let (_stop_bus, bus_stop) = stop_pair();
+    let counted = Arc::clone(&puts);
+    tokio::spawn(serve(
+        listener,
+        move |request: supplychain_emulator::http::Request| {
+            let counted = Arc::clone(&counted);
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body: Value = serde_json::from_slice(request.body()).unwrap_or_default();
+                let count = body["Entries"].as_array().map_or(0, Vec::len);
+                let entries: Vec<Value> = (0..count).map(|i| json!({ "EventId": format!("bench-{i}") })).collect();
+                let answer = json!({ "FailedEntryCount": 0, "Entries": entries });
+                Ok(json_response(200, answer.to_string().into_bytes(), &[]))
+            }
+        },
+        bus_stop,
+    ));
+
+    let runtime = RuntimeApi::start().await.map_err(|e| format!("runtime API: {e}"))?;
+    let program = options.bin_dir.join("sweep-instances");
+    let log_path = options.work_dir.join("sweep-instances.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut child = tokio::process::Command::new(&program)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "sweep-instances")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .env("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint())
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", format!("http://{bus_addr}"))
+        .env("EVENT_BUS_NAME", "bench")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
+    let mut samples = SweepSamples::default();
+    let pages = SWEEP_FLEET.div_ceil(20);
+    let expected = [("ListInstances".to_owned(), pages), ("ListTagsForResource".to_owned(), SWEEP_FLEET)];
+    for run in 0..runs.max(1) {
+        emulator.clear_calls();
+        puts.store(0, Ordering::SeqCst);
+        let invoke = Invoke {
+            function_arn: SWEEP_ARN.to_owned(),
+            deadline: Deadline::In(Duration::from_secs(120)),
+            give_up_after: Duration::from_secs(180),
+            ..Default::default()
+        };
+        let completed =
+            runtime.invoke(json!({ "mode": "report" }), invoke).await.map_err(|e| format!("sweep invocation: {e}; logs:\n{}", logs()))?;
+        let report = match &completed.outcome {
+            Outcome::Response(report) if report["complete"] == true && report["examined"] == SWEEP_FLEET => report,
+            other => return Err(format!("sweep run {}: unexpected answer {other:?}; logs:\n{}", run + 1, logs())),
+        };
+        samples.runs.push(completed.completed - completed.handed_out);
+        let mut calls: Vec<(String, usize)> = Vec::new();
+        for call in emulator.calls() {
+            match calls.iter_mut().find(|(operation, _)| *operation == call.operation) {
+                Some((_, count)) => *count += 1,
+                None => calls.push((call.operation, 1)),
+            }
+        }
+        calls.sort();
+        if calls != expected {
+            return Err(format!("sweep run {}: calls {calls:?}, expected exactly {expected:?}", run + 1));
+        }
+        samples.calls = calls;
+        samples.puts = puts.load(Ordering::SeqCst);
+        samples.selected = report["counts"]["selected"].as_u64().unwrap_or(0);
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    Ok(samples)
+}
+
+/// CPU time a live process has used so far, all its threads: the first field of each thread's
+/// `schedstat` (nanoseconds on a CPU). Unlike wall time it does not count waiting for the
+/// emulator or the runtime API, nor time other processes took the CPU away, so it is the steadier
+/// measure of what the process itself costs.
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
+/// `VmHWM` (peak resident set size) of a live process, in KiB.
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+impl Samples {
+    /// A floor's calls in order: the first one, then the warm ones.
+    pub(crate) fn record_calls(&mut self, times: Vec<Duration>) {
+        let mut times = times.into_iter();
+        self.first.extend(times.next());
+        self.warm.extend(times);
+    }
+}

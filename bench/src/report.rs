@@ -1,0 +1,311 @@
+//! Sizes of the binaries and zips, the statistics, and the report's table.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::*;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Size {
+    pub(crate) label: String,
+    pub(crate) binary: u64,
+    pub(crate) zip: u64,
+}
+
+/// Sizes of each binary and of the zip Lambda would receive (the binary alone, named `bootstrap`).
+pub(crate) fn sizes(options: &Options) -> Result<Vec<Size>, String> {
+    let mut out = Vec::new();
+    let dirs = std::iter::once(("x86_64".to_owned(), &options.bin_dir))
+        .chain(options.aarch64_bin_dir.as_ref().map(|dir| ("aarch64".to_owned(), dir)))
+        .chain(options.variants.iter().map(|(label, dir)| (format!("x86_64, {label}"), dir)));
+    for (arch, dir) in dirs {
+        for name in ["delete-instance", "check-instance-status", "noop-function"] {
+            let binary = dir.join(name);
+            let Ok(meta) = std::fs::metadata(&binary) else { continue };
+            let zip = options.work_dir.join(format!("{name}-{}.zip", out.len()));
+            zip_as_bootstrap(options, &binary, &zip)?;
+            let zip_size = std::fs::metadata(&zip).map_err(|e| format!("{}: {e}", zip.display()))?.len();
+            out.push(Size { label: format!("{name} ({arch})"), binary: meta.len(), zip: zip_size });
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn zip_as_bootstrap(options: &Options, binary: &Path, zip: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(zip);
+    let status = match &options.python {
+        Some(python) => std::process::Command::new(python)
+            .args([
+                "-c",
+                "import sys, zipfile\n\
+                 with zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z:\n\
+                 \x20   z.write(sys.argv[1], 'bootstrap')",
+            ])
+            .arg(binary)
+            .arg(zip)
+            .status(),
+        None => {
+            let staged = options.work_dir.join("bootstrap");
+            std::fs::copy(binary, &staged).map_err(|e| format!("{}: {e}", binary.display()))?;
+            std::process::Command::new("zip").arg("-q").arg("-j").arg(zip).arg(&staged).status()
+        }
+    };
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        other => Err(format!("cannot zip {}: {other:?}", binary.display())),
+    }
+}
+
+// ----- the report ------------------------------------------------------------------------------
+
+pub(crate) fn sorted(values: &[Duration]) -> Vec<Duration> {
+    let mut values = values.to_vec();
+    values.sort();
+    values
+}
+
+/// The value at quantile `q` (nearest rank).
+pub(crate) fn quantile(values: &[Duration], q: f64) -> Option<Duration> {
+    let values = sorted(values);
+    if values.is_empty() {
+        return None;
+    }
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+pub(crate) fn median(values: &[Duration]) -> Option<Duration> {
+    quantile(values, 0.5)
+}
+
+pub(crate) fn micros(value: Option<Duration>) -> String {
+    value.map(|d| format!("{:.0}", d.as_secs_f64() * 1e6)).unwrap_or_else(|| "–".to_owned())
+}
+
+pub(crate) fn ms(value: Option<Duration>) -> String {
+    match value {
+        None => "–".to_owned(),
+        Some(d) => {
+            let ms = d.as_secs_f64() * 1000.0;
+            if ms < 10.0 {
+                format!("{ms:.3}")
+            } else if ms < 100.0 {
+                format!("{ms:.2}")
+            } else {
+                format!("{ms:.1}")
+            }
+        }
+    }
+}
+
+pub(crate) fn spread(values: &[Duration]) -> String {
+    if values.len() < 2 {
+        return String::new();
+    }
+    format!(" ({}–{})", ms(quantile(values, 0.1)), ms(quantile(values, 0.9)))
+}
+
+pub(crate) fn median_u64(values: &[u64]) -> Option<u64> {
+    let mut values = values.to_vec();
+    values.sort();
+    values.get(values.len().saturating_sub(1) / 2).copied()
+}
+
+pub(crate) fn ratio(a: Option<Duration>, b: Option<Duration>) -> Option<f64> {
+    Some(a?.as_secs_f64() / b?.as_secs_f64())
+}
+
+pub(crate) fn ratio_text(value: Option<f64>) -> String {
+    match value {
+        None => "–".to_owned(),
+        Some(r) if r < 1.0 && r > 0.0 => format!("{r:.3} (1/{:.0})", 1.0 / r),
+        Some(r) => format!("{r:.2}"),
+    }
+}
+
+pub(crate) fn report(
+    options: &Options,
+    subjects: &[Subject],
+    samples: &[Samples],
+    floors: &Floors,
+    sizes: &[Size],
+    sweep: &SweepSamples,
+) -> Report {
+    let (floor, handshakes, sdk) = (&floors.service, &floors.handshakes, &floors.sdk);
+    let mut md = String::new();
+    let find = |label: &str| subjects.iter().position(|s| s.label.starts_with(label)).map(|i| &samples[i]);
+    md.push_str(&format!(
+        "Build: {}. {} cold starts per subject, {} warm invocations after each first one. \
+         Times in ms: median (p10–p90); warm: median and p99. Emulator over HTTPS (TLS 1.3, RSA 2048).\n\n",
+        options.profile, options.rounds, options.warm
+    ));
+    md.push_str(
+        "| Subject | Init | Init CPU | First invocation | Warm median | Warm p99 | CPU per warm invocation (µs) | Peak RSS (MiB) |\n",
+    );
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    let mut rows = Vec::new();
+    for (subject, s) in subjects.iter().zip(samples) {
+        let rss = median_u64(&s.rss_kib).map(|kib| kib as f64 / 1024.0);
+        md.push_str(&format!(
+            "| {} | {}{} | {} | {}{} | {} | {} | {} | {} |\n",
+            subject.label,
+            ms(median(&s.init)),
+            spread(&s.init),
+            ms(median(&s.init_cpu)),
+            ms(median(&s.first)),
+            spread(&s.first),
+            ms(median(&s.warm)),
+            ms(quantile(&s.warm, 0.99)),
+            micros(median(&s.warm_cpu)),
+            rss.map(|r| format!("{r:.1}")).unwrap_or_else(|| "–".into()),
+        ));
+        rows.push(json!({
+            "subject": subject.label,
+            "initMs": median(&s.init).map(|d| d.as_secs_f64() * 1000.0),
+            "firstMs": median(&s.first).map(|d| d.as_secs_f64() * 1000.0),
+            "warmMedianMs": median(&s.warm).map(|d| d.as_secs_f64() * 1000.0),
+            "warmP99Ms": quantile(&s.warm, 0.99).map(|d| d.as_secs_f64() * 1000.0),
+            "initCpuMs": median(&s.init_cpu).map(|d| d.as_secs_f64() * 1000.0),
+            "warmCpuMicros": median(&s.warm_cpu).map(|d| d.as_secs_f64() * 1e6),
+            "peakRssKib": median_u64(&s.rss_kib),
+            "samples": {"init": s.init.len(), "first": s.first.len(), "warm": s.warm.len()},
+        }));
+    }
+    md.push_str(&format!(
+        "| raw HTTP client (service floor) | connect + TLS {}{} | – | {}{} | {} | {} | – | – |\n\n",
+        ms(median(handshakes)),
+        spread(handshakes),
+        ms(median(&floor.first)),
+        spread(&floor.first),
+        ms(median(&floor.warm)),
+        ms(quantile(&floor.warm, 0.99)),
+    ));
+    // The table above ends with the service floor; the SDK floor goes just before that row's
+    // blank line, so both floors read together.
+    md.truncate(md.len() - 1);
+    md.push_str(&format!(
+        "| aws-sdk-supplychain call in-process (SDK floor) | – | – | {}{} | {} | {} | – | – |\n\n",
+        ms(median(&sdk.first)),
+        spread(&sdk.first),
+        ms(median(&sdk.warm)),
+        ms(quantile(&sdk.warm, 0.99)),
+    ));
+
+    md.push_str("| Artifact | Binary (MB) | Zip (MB) |\n|---|---|---|\n");
+    for size in sizes {
+        md.push_str(&format!("| {} | {:.2} | {:.2} |\n", size.label, size.binary as f64 / 1e6, size.zip as f64 / 1e6));
+    }
+    if options.aarch64_bin_dir.is_none() {
+        md.push_str("| aarch64 | not measured: no `--aarch64-bin-dir` (scripts/bench builds and gives it) | |\n");
+    }
+    md.push('\n');
+
+    let delete = find("delete-instance");
+    let boto3 = find("boto3");
+    let noop = find("noop-function");
+    let init = |s: Option<&Samples>| s.and_then(|s| median(&s.init));
+    let warm = |s: Option<&Samples>| s.and_then(|s| median(&s.warm));
+    let first = |s: Option<&Samples>| s.and_then(|s| median(&s.first));
+    let rss = |s: Option<&Samples>| s.and_then(|s| median_u64(&s.rss_kib)).map(|k| k as f64);
+    let size_of = |label: &str| sizes.iter().find(|s| s.label == label);
+    let mut targets = vec![
+        ("Init vs boto3's", ratio(init(delete), init(boto3)), "≤ 1/50", 1.0 / 50.0),
+        ("Init vs the do-nothing function's", ratio(init(delete), init(noop)), "≤ 2.5", 2.5),
+        ("Warm invocation vs the service floor's request", ratio(warm(delete), median(&floor.warm)), "≤ 1.3", 1.3),
+        ("First invocation vs a warm one", ratio(first(delete), warm(delete)), "≤ 2", 2.0),
+        ("Peak RSS vs boto3's", rss(delete).zip(rss(boto3)).map(|(a, b)| a / b), "≤ 1/5", 0.2),
+    ];
+    let overhead_us = warm(noop).map(|d| d.as_secs_f64() * 1e6);
+    let mut check_rows = Vec::new();
+    md.push_str("| Target (delete-instance, like for like) | Measured | Target | Met |\n|---|---|---|---|\n");
+    for (name, value, target, limit) in targets.drain(..) {
+        let met = |v: f64| v <= limit;
+        md.push_str(&format!(
+            "| {name} | {} | {target} | {} |\n",
+            ratio_text(value),
+            value.map(|v| if met(v) { "yes" } else { "no" }).unwrap_or("–")
+        ));
+        check_rows.push(json!({"target": name, "measured": value, "met": value.map(met)}));
+    }
+    md.push_str(&format!(
+        "| Runtime's own per-invocation overhead (do-nothing function, warm) | {} µs | < 150 µs | {} |\n",
+        overhead_us.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into()),
+        overhead_us.map(|v| if v < 150.0 { "yes" } else { "no" }).unwrap_or("–")
+    ));
+    // The same size targets for each architecture built; aarch64 (arm64) is the one template.yaml deploys.
+    for (arch, zip_row) in [("x86_64", "Zip"), ("aarch64", "Zip (aarch64)")] {
+        if let Some(size) = size_of(&format!("delete-instance ({arch})")) {
+            let (mb, zip) = (size.binary as f64 / 1e6, size.zip as f64 / 1e6);
+            md.push_str(&format!("| Stripped {arch} binary | {mb:.2} MB | < 7.5 MB | {} |\n", if mb < 7.5 { "yes" } else { "no" }));
+            md.push_str(&format!("| {zip_row} | {zip:.2} MB | < 3.2 MB | {} |\n", if zip < 3.2 { "yes" } else { "no" }));
+        }
+    }
+
+    // Where a warm invocation's time goes: the runtime's round trip (the do-nothing function's warm
+    // invocation) and the SDK call, each measured on its own; the rest is the handler's own work.
+    let parts = [
+        ("Runtime floor (do-nothing function, warm)", warm(noop)),
+        ("SDK floor (the DeleteInstance call in-process, warm)", median(&sdk.warm)),
+    ];
+    let sum = parts.iter().map(|(_, d)| *d).sum::<Option<Duration>>();
+    md.push_str("\n| A warm `delete-instance` invocation | ms | × the service floor's request |\n|---|---|---|\n");
+    for (name, value) in parts.iter().copied().chain([("Sum of the two floors", sum), ("Measured (like for like)", warm(delete))]) {
+        md.push_str(&format!("| {name} | {} | {} |\n", ms(value), ratio_text(ratio(value, median(&floor.warm)))));
+    }
+    md.push_str(&format!(
+        "| Service floor (the raw request) | {} | 1 |\n\nMeasured ÷ the sum of the two floors: {}.\n",
+        ms(median(&floor.warm)),
+        ratio_text(ratio(warm(delete), sum))
+    ));
+
+    let calls_of = |operation: &str| sweep.calls.iter().find(|(o, _)| o == operation).map_or(0, |(_, n)| *n);
+    let later = &sweep.runs[sweep.runs.len().min(1)..];
+    md.push_str(&format!(
+        "\n| Sweep of {SWEEP_FLEET} instances, report mode (emulator over HTTP) | ms | ListInstances | ListTagsForResource | PutEvents | Selected |\n\
+         |---|---|---|---|---|---|\n\
+         | sweep-instances, first run | {} | {} | {} | {} | {} |\n\
+         | sweep-instances, later runs | {}{} | {} | {} | {} | {} |\n",
+        ms(sweep.runs.first().copied()),
+        calls_of("ListInstances"),
+        calls_of("ListTagsForResource"),
+        sweep.puts,
+        sweep.selected,
+        ms(median(later)),
+        spread(later),
+        calls_of("ListInstances"),
+        calls_of("ListTagsForResource"),
+        sweep.puts,
+        sweep.selected,
+    ));
+
+    let json = json!({
+        "profile": options.profile,
+        "rounds": options.rounds,
+        "warmPerColdStart": options.warm,
+        "subjects": rows,
+        "serviceFloor": {
+            "connectAndTlsMs": median(handshakes).map(|d| d.as_secs_f64() * 1000.0),
+            "firstMs": median(&floor.first).map(|d| d.as_secs_f64() * 1000.0),
+            "warmMedianMs": median(&floor.warm).map(|d| d.as_secs_f64() * 1000.0),
+            "warmP99Ms": quantile(&floor.warm, 0.99).map(|d| d.as_secs_f64() * 1000.0),
+        },
+        "sdkFloor": {
+            "firstMs": median(&sdk.first).map(|d| d.as_secs_f64() * 1000.0),
+            "warmMedianMs": median(&sdk.warm).map(|d| d.as_secs_f64() * 1000.0),
+            "warmP99Ms": quantile(&sdk.warm, 0.99).map(|d| d.as_secs_f64() * 1000.0),
+        },
+        "sizes": sizes.iter().map(|s| json!({"artifact": s.label, "binaryBytes": s.binary, "zipBytes": s.zip})).collect::<Vec<_>>(),
+        "targets": check_rows,
+        "runtimeOverheadMicros": overhead_us,
+        "sweep": {
+            "instances": SWEEP_FLEET,
+            "firstRunMs": sweep.runs.first().map(|d| d.as_secs_f64() * 1000.0),
+            "laterRunsMedianMs": median(later).map(|d| d.as_secs_f64() * 1000.0),
+            "callsPerRun": sweep.calls.iter().map(|(o, n)| (o.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "putEventsPerRun": sweep.puts,
+        },
+    });
+    Report { markdown: md, json }
+}
