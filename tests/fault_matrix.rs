@@ -205,11 +205,14 @@ struct Observed {
     logs: String,
 }
 
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
+/// An endpoint that refuses connections, and the socket that keeps it so: bound but not listening,
+/// so connections are refused and no other server of the suite, running at the same time, can
+/// take the port while the cell runs.
+fn closed_port() -> (String, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (format!("http://127.0.0.1:{port}"), socket)
 }
 
 async fn run(cell: Cell, shape: Shape) -> Observed {
@@ -233,16 +236,21 @@ async fn run(cell: Cell, shape: Shape) -> Observed {
     let mut supply_chain = emulator.endpoint();
     let aws = moto.proxy.endpoint();
     let (mut scheduler, mut events) = (aws.clone(), aws);
+    // Held until the cell ends, so the port stays closed and taken.
+    let closed = cell.injected.fault().is_none().then(closed_port);
     match cell.injected.fault() {
         Some((fault, count)) if cell.call.on_supply_chain() => {
             emulator.inject(supplychain_emulator::FaultRule::new(cell.call.name(), count, fault))
         }
         Some((fault, count)) => moto.proxy.inject(FaultRule::new(cell.call.name(), count, fault)),
-        None => match cell.call {
-            Call::PutEvents => events = closed_port(),
-            Call::CreateSchedule => scheduler = closed_port(),
-            _ => supply_chain = closed_port(),
-        },
+        None => {
+            let endpoint = closed.as_ref().map(|(endpoint, _)| endpoint.clone()).expect("a closed port for this cell");
+            match cell.call {
+                Call::PutEvents => events = endpoint,
+                Call::CreateSchedule => scheduler = endpoint,
+                _ => supply_chain = endpoint,
+            }
+        }
     }
 
     let near_deadline = cell.injected == Injected::HangNearDeadline;
