@@ -7,7 +7,7 @@ use std::time::Duration;
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
 
-/// Settings shared by both functions.
+/// Settings shared by every function.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommonSettings {
     /// `EVENT_BUS_NAME`: where announcements go; unset or empty: none are made.

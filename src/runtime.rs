@@ -1,4 +1,4 @@
-//! How both binaries run on Lambda: `lambda_runtime`'s tracing layer, concurrent invocations where
+//! How the three binaries run on Lambda: `lambda_runtime`'s tracing layer, concurrent invocations where
 //! the platform hands them out, and the graceful-shutdown hook of [`crate::shutdown`].
 
 use std::future::Future;
