@@ -209,7 +209,7 @@ impl CheckFunction {
     /// What the check saw, except that a deletion still under way after `MAX_WAIT_SECONDS` has
     /// timed out.
     fn decide(&self, request: &FollowRequest, seen: &Seen, now: DateTime) -> Outcome {
-        let elapsed = Duration::from_secs_f64((now.as_secs_f64() - request.started_at.as_secs_f64()).max(0.0));
+        let elapsed = request.elapsed(now);
         match seen.outcome() {
             Outcome::Pending if elapsed >= self.settings.max_wait => Outcome::TimedOut,
             outcome => outcome,
@@ -295,7 +295,7 @@ impl CheckFunction {
             description: "Marks the end of an AWS Supply Chain instance deletion as announced".to_owned(),
         };
         self.scheduler.schedule(&marker, &invocation.budget).await?;
-        let took = Duration::from_secs_f64((now.as_secs_f64() - request.started_at.as_secs_f64()).max(0.0));
+        let took = request.elapsed(now);
         metrics::finished(&outcome, Some(took));
         info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, announced = detail_type, "deletion finished");
         Ok(ended(Some(detail_type)))

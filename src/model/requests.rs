@@ -36,6 +36,13 @@ pub struct FollowRequest {
     pub last_seen: Option<InstanceRecord>,
 }
 
+impl FollowRequest {
+    /// How long the deletion has been followed at `now` (zero for a start in the future).
+    pub fn elapsed(&self, now: DateTime) -> std::time::Duration {
+        std::time::Duration::from_secs_f64((now.as_secs_f64() - self.started_at.as_secs_f64()).max(0.0))
+    }
+}
+
 /// The input of a re-check schedule: `{"statusCheck": {"instanceId", "attempt", "startedAt", "lastSeen"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
