@@ -1,7 +1,8 @@
 //! template.yaml, checked offline: cfn-lint reports nothing, aws-sam-translator turns it into a
 //! CloudFormation template, and that template wires, grants and alarms what the stack needs (and
 //! grants nothing more). The fixtures of `events/` are matched against the deployed rule patterns
-//! with moto's EventBridge pattern matcher.
+//! with moto's EventBridge pattern matcher. The AWS Serverless Application Repository metadata is
+//! held to Cargo.toml and published offline with AWS SAM CLI's own packaging and publishing code.
 
 mod support;
 
@@ -712,4 +713,216 @@ fn the_saved_queries_read_the_log_groups_of_the_functions_they_are_about() {
         assert_eq!(query["LogGroupNames"], groups, "{id}");
         assert!(query["QueryString"].as_str().unwrap().contains(reads), "{id}");
     }
+}
+
+/// `template.yaml` as written, before the SAM transform: what `sam package` and `sam publish` read.
+fn source_template() -> &'static Value {
+    static TEMPLATE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let output = tools::run(
+            Command::new(tools::venv_bin("python"))
+                .arg("-c")
+                .arg("import json,sys; from cfnlint.decode import decode; t,m=decode(sys.argv[1]); assert not m, m; print(json.dumps(t))")
+                .arg(tools::repo_path("template.yaml")),
+            "",
+        );
+        tools::json_stdout("cfn-lint's decoder on template.yaml", &output)
+    })
+}
+
+/// The `AWS::ServerlessRepo::Application` metadata, which `sam publish` sends to the AWS
+/// Serverless Application Repository.
+fn application_metadata() -> &'static Map<String, Value> {
+    source_template()["Metadata"]["AWS::ServerlessRepo::Application"]
+        .as_object()
+        .expect("template.yaml has Metadata: AWS::ServerlessRepo::Application")
+}
+
+fn metadata_text(field: &str) -> &'static str {
+    application_metadata()[field].as_str().unwrap_or_else(|| panic!("{field} is not a plain string: {}", application_metadata()[field]))
+}
+
+#[test]
+fn the_serverless_repository_metadata_has_every_field_as_a_plain_value_within_the_repository_s_limits() {
+    let fields: BTreeSet<&str> = application_metadata().keys().map(String::as_str).collect();
+    let expected = BTreeSet::from([
+        "Name",
+        "Description",
+        "Author",
+        "SpdxLicenseId",
+        "LicenseUrl",
+        "ReadmeUrl",
+        "Labels",
+        "HomePageUrl",
+        "SemanticVersion",
+        "SourceCodeUrl",
+    ]);
+    // LicenseBody and ReadmeBody would conflict with the URLs.
+    assert_eq!(fields, expected);
+
+    // The limits of the AWS SAM documentation's "Metadata section properties"; the repository
+    // takes no intrinsic functions, so every value is a plain string.
+    let length = |field: &str, max: usize| {
+        let count = metadata_text(field).chars().count();
+        assert!((1..=max).contains(&count), "{field} has {count} characters, the repository takes 1 to {max}");
+    };
+    length("Name", 140);
+    length("Description", 256);
+    length("Author", 127);
+    let name = metadata_text("Name");
+    assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'), "Name {name:?}: letters, digits and hyphens only");
+    // ^[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?$
+    let author = metadata_text("Author");
+    assert!(
+        author.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !author.starts_with('-')
+            && !author.ends_with('-')
+            && !author.contains("--"),
+        "Author {author:?}: lower case letters, digits and single hyphens inside"
+    );
+    let labels = application_metadata()["Labels"].as_array().expect("Labels is a list");
+    assert!((1..=10).contains(&labels.len()), "{} labels, the repository takes at most 10", labels.len());
+    for label in labels {
+        let label = label.as_str().unwrap_or_else(|| panic!("label {label} is not a string"));
+        assert!((1..=127).contains(&label.len()), "label {label:?}");
+        assert!(label.chars().all(|c| c.is_ascii_alphanumeric() || "+-_:/@".contains(c)), "label {label:?}: ^[a-zA-Z0-9+\\-_:\\/@]+$");
+    }
+    for field in ["HomePageUrl", "SourceCodeUrl"] {
+        assert_eq!(metadata_text(field), env!("CARGO_PKG_REPOSITORY"), "{field} against Cargo.toml's repository");
+    }
+    assert!(env!("CARGO_PKG_REPOSITORY").starts_with("https://"));
+}
+
+#[test]
+fn the_published_licence_and_version_are_those_of_cargo_toml() {
+    assert_eq!(metadata_text("SpdxLicenseId"), env!("CARGO_PKG_LICENSE"));
+    assert_eq!(metadata_text("SemanticVersion"), env!("CARGO_PKG_VERSION"));
+    let core = metadata_text("SemanticVersion").split(['-', '+']).next().unwrap();
+    let numbers: Vec<&str> = core.split('.').collect();
+    assert!(numbers.len() == 3 && numbers.iter().all(|n| n.parse::<u64>().is_ok()), "SemanticVersion {core:?} is not MAJOR.MINOR.PATCH");
+}
+
+#[test]
+fn the_licence_and_readme_the_metadata_names_are_files_beside_the_template_within_five_megabytes() {
+    for field in ["LicenseUrl", "ReadmeUrl"] {
+        // `sam package` reads these paths relative to the template, which is at the top of the repository.
+        let path = tools::repo_path(metadata_text(field));
+        let size = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{field} {}: {e}", path.display())).len();
+        assert!(path.is_file() && size > 0 && size <= 5 * 1024 * 1024, "{field} {}: {size} bytes", path.display());
+    }
+    let licence = tools::read(&tools::repo_path(metadata_text("LicenseUrl")));
+    assert!(licence.contains("Apache License") && licence.contains("Version 2.0, January 2004"), "LICENSE is not the Apache License 2.0");
+}
+
+/// Publishes template.yaml offline with AWS SAM CLI's own code (the venv `.venv-sam`): the
+/// metadata exporters of `sam package`, with an S3 uploader that records each file instead of
+/// sending it, then `sam publish`'s `publish_application` against a Serverless Application
+/// Repository client whose answers botocore's Stubber gives, so that each request is still checked
+/// against the service's model. It publishes twice: the first creates the application, the second
+/// finds it there and creates a version. Prints the uploads, the requests and the actions as JSON.
+const PUBLISH_OFFLINE: &str = r#"
+import json, os, sys
+import boto3
+from botocore.stub import Stubber
+from samcli.lib.package.code_signer import CodeSigner
+from samcli.lib.package.packageable_resources import METADATA_EXPORTS
+from samcli.lib.package.s3_uploader import S3Uploader
+from samcli.lib.package.uploaders import Uploaders
+from samcli.vendor.serverlessrepo import publish_application
+from samcli.vendor.serverlessrepo.parser import SERVERLESS_REPO_APPLICATION, parse_template
+
+template_path = os.path.abspath(sys.argv[1])
+template_dir = os.path.dirname(template_path)
+offline = dict(region_name="us-east-1", aws_access_key_id="offline", aws_secret_access_key="offline")
+application = "arn:aws:serverlessrepo:us-east-1:123456789012:applications/supplychain-delete-instance"
+
+class RecordingUploader(S3Uploader):
+    uploads = {}
+
+    def upload(self, file_name, remote_path):
+        self.uploads[self.make_url(remote_path)] = os.path.relpath(file_name, template_dir)
+        return self.make_url(remote_path)
+
+with open(template_path, encoding="utf-8") as file:
+    template = parse_template(file.read())
+uploader = RecordingUploader(boto3.client("s3", **offline), "package-bucket")
+for spec in METADATA_EXPORTS:
+    for exporter in spec.exporters:
+        exporter(Uploaders(uploader, None), CodeSigner(None, None)).export(
+            spec.metadata_type, template.get("Metadata", {}).get(spec.metadata_type), template_dir
+        )
+
+client = boto3.client("serverlessrepo", **offline)
+requests = []
+client.meta.events.register(
+    "before-parameter-build.serverlessrepo.*", lambda params, model, **_: requests.append([model.name, dict(params)])
+)
+stubber = Stubber(client)
+stubber.add_response("create_application", {"ApplicationId": application})
+stubber.add_client_error("create_application", "ConflictException", f"Application with id {application} already exists", 409)
+stubber.add_response("update_application", {"ApplicationId": application})
+stubber.add_response("create_application_version", {"ApplicationId": application})
+with stubber:
+    actions = [publish_application(template, sar_client=client)["actions"] for _ in range(2)]
+stubber.assert_no_pending_responses()
+for _, params in requests:
+    if "TemplateBody" in params:
+        body = parse_template(params["TemplateBody"])
+        params["TemplateBody"] = {
+            "sections": sorted(body),
+            "serverlessRepoMetadata": SERVERLESS_REPO_APPLICATION in body.get("Metadata", {}),
+        }
+json.dump({"uploads": uploader.uploads, "requests": requests, "actions": actions}, sys.stdout)
+"#;
+
+#[test]
+fn sam_publish_accepts_the_metadata_once_sam_package_has_uploaded_the_licence_and_readme() {
+    let python = tools::repo_path(".venv-sam/bin/python");
+    assert!(python.exists(), "{} is missing: scripts/setup installs AWS SAM CLI into .venv-sam", python.display());
+    let output = tools::run(
+        Command::new(python)
+            .arg("-c")
+            .arg(PUBLISH_OFFLINE)
+            .arg(tools::repo_path("template.yaml"))
+            // Nothing leaves the machine: no instance metadata lookup, no usage telemetry.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("SAM_CLI_TELEMETRY", "0"),
+        "",
+    );
+    assert!(output.status.success(), "publishing offline failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let published = tools::json_stdout("the offline publish", &output);
+
+    // `sam package` uploads each file under its MD5 and writes the S3 location in its place.
+    let uploads = published["uploads"].as_object().unwrap();
+    let location = |file: &str| {
+        let found: Vec<&String> = uploads.iter().filter(|(_, local)| *local == file).map(|(url, _)| url).collect();
+        assert_eq!(found.len(), 1, "uploads of {file}: {uploads:?}");
+        assert!(found[0].starts_with("s3://package-bucket/"), "{}", found[0]);
+        json!(found[0])
+    };
+    assert_eq!(uploads.len(), 2, "{uploads:?}");
+    let (licence, readme) = (location(metadata_text("LicenseUrl")), location(metadata_text("ReadmeUrl")));
+
+    assert_eq!(published["actions"], json!([["CREATE_APPLICATION"], ["UPDATE_APPLICATION", "CREATE_APPLICATION_VERSION"]]));
+    let requests = published["requests"].as_array().unwrap();
+    let names: Vec<&str> = requests.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["CreateApplication", "CreateApplication", "UpdateApplication", "CreateApplicationVersion"]);
+
+    let mut expected = application_metadata().clone();
+    expected.insert("LicenseUrl".into(), licence);
+    expected.insert("ReadmeUrl".into(), readme.clone());
+    let create = requests[0][1].as_object().unwrap();
+    for (field, value) in &expected {
+        assert_eq!(&create[field], value, "CreateApplication {field}");
+    }
+    assert_eq!(create["SemanticVersion"], env!("CARGO_PKG_VERSION"));
+    // The published template is the stack without the repository's metadata.
+    for request in [create, requests[3][1].as_object().unwrap()] {
+        assert_eq!(request["TemplateBody"]["serverlessRepoMetadata"], false);
+        let sections = request["TemplateBody"]["sections"].as_array().unwrap();
+        assert!(sections.contains(&json!("Resources")) && sections.contains(&json!("Transform")), "{sections:?}");
+    }
+    assert_eq!(requests[2][1]["ReadmeUrl"], readme);
+    assert_eq!(requests[3][1]["SemanticVersion"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(requests[3][1]["SourceCodeUrl"], env!("CARGO_PKG_REPOSITORY"));
 }
