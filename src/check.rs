@@ -113,7 +113,7 @@ impl Seen {
     fn outcome(&self) -> Outcome {
         match self {
             Seen::Gone => Outcome::Deleted,
-            Seen::Found(record) => Outcome::of(&record.state()),
+            Seen::Found(record) => Outcome::of(&record.state),
         }
     }
 

@@ -1,28 +1,76 @@
-//! The SDK clients, built once at init from one SDK configuration and shared by every invocation.
+//! The composition root: each function built from the environment, with every adapter it uses
+//! (Supply Chain, the event bus, the scheduler, the dead-letter queue) made here, once at init, from
+//! one SDK configuration shared by every invocation.
 
-use crate::config::{CommonSettings, ConfigError};
+use crate::check::CheckFunction;
+use crate::config::{CheckSettings, CommonSettings, ConfigError, DeleteSettings, SweepSettings};
+use crate::dead_letters::DeadLetterQueue;
+use crate::delete::DeleteFunction;
 use crate::events::EventBus;
 use crate::http_client;
+use crate::scheduler::Scheduler;
 use crate::supply_chain::SupplyChain;
+use crate::sweep::SweepFunction;
 
-/// The clients the functions share, built once at init from one SDK configuration.
-pub(crate) struct Clients {
-    pub(crate) sdk_config: aws_config::SdkConfig,
-    pub(crate) supply_chain: SupplyChain,
-    pub(crate) bus: Option<EventBus>,
+/// Builds the delete function from the environment: settings first (so a bad value stops init with a
+/// clear message), then the SDK clients from `aws-config` defaults (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL_SUPPLYCHAIN`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, `AWS_ENDPOINT_URL_SQS`, ...).
+pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
+    let settings = DeleteSettings::from_env()?;
+    let adapters = Adapters::load(&settings.common).await?;
+    let dead_letters = settings.dead_letter_queue_url.as_ref().map(|url| adapters.dead_letter_queue(url));
+    Ok(DeleteFunction::new(adapters.supply_chain, adapters.bus, settings).with_dead_letters(dead_letters))
 }
 
-impl Clients {
+/// Builds the status checker from the environment, as [`delete_function_from_env`] does
+/// (`AWS_ENDPOINT_URL_SCHEDULER` and the other standard variables apply).
+pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
+    let settings = CheckSettings::from_env()?;
+    let adapters = Adapters::load(&settings.common).await?;
+    let scheduler = adapters.scheduler(&settings);
+    Ok(CheckFunction::new(adapters.supply_chain, adapters.bus, scheduler, settings))
+}
+
+/// Builds the sweep from the environment, as [`delete_function_from_env`] does; its settings
+/// require `EVENT_BUS_NAME`.
+pub async fn sweep_function_from_env() -> Result<SweepFunction, ConfigError> {
+    let settings = SweepSettings::from_env()?;
+    let adapters = Adapters::load(&settings.common).await?;
+    let bus = adapters.bus.ok_or_else(|| ConfigError("EVENT_BUS_NAME is not set, but the sweep needs it".to_owned()))?;
+    Ok(SweepFunction::new(adapters.supply_chain, bus, settings))
+}
+
+/// The adapters, all made from one SDK configuration.
+struct Adapters {
+    sdk_config: aws_config::SdkConfig,
+    supply_chain: SupplyChain,
+    bus: Option<EventBus>,
+}
+
+impl Adapters {
     /// With `CONNECT_AT_INIT` (default `true`) the Supply Chain connection is opened here, during
     /// init: see [`open_connection`].
-    pub(crate) async fn load(settings: &CommonSettings) -> Result<Clients, ConfigError> {
+    async fn load(settings: &CommonSettings) -> Result<Adapters, ConfigError> {
         let sdk_config = load_sdk_config(settings).await?;
         let client = aws_sdk_supplychain::Client::new(&sdk_config);
         if settings.connect_at_init {
             open_connection(&client).await;
         }
         let bus = settings.event_bus.as_ref().map(|name| EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
-        Ok(Clients { supply_chain: SupplyChain::new(client), bus, sdk_config })
+        Ok(Adapters { supply_chain: SupplyChain::new(client), bus, sdk_config })
+    }
+
+    fn dead_letter_queue(&self, url: &str) -> DeadLetterQueue {
+        DeadLetterQueue::new(aws_sdk_sqs::Client::new(&self.sdk_config), url)
+    }
+
+    fn scheduler(&self, settings: &CheckSettings) -> Scheduler {
+        Scheduler::new(
+            aws_sdk_scheduler::Client::new(&self.sdk_config),
+            settings.schedule_group.clone(),
+            settings.scheduler_role_arn.clone(),
+        )
+        .with_dead_letter_arn(settings.schedule_dead_letter_arn.clone())
     }
 }
 
@@ -31,7 +79,7 @@ impl Clients {
 /// - each HTTP attempt limited to `ATTEMPT_TIMEOUT_MS`, so a stalled answer is retried (each whole
 ///   call, retries included, is limited by the invocation's budget: [`crate::deadline::Budget::within`]);
 /// - one HTTP client for all of them, trusting the root certificates built in ([`crate::http_client`]).
-pub async fn load_sdk_config(settings: &CommonSettings) -> Result<aws_config::SdkConfig, ConfigError> {
+pub(crate) async fn load_sdk_config(settings: &CommonSettings) -> Result<aws_config::SdkConfig, ConfigError> {
     let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder().operation_attempt_timeout(settings.attempt_timeout).build();
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client::shared()?).timeout_config(timeouts);
     Ok(loader.load().await)
@@ -47,7 +95,7 @@ pub async fn load_sdk_config(settings: &CommonSettings) -> Result<aws_config::Sd
 /// is performed and no permission is needed. Its answer does not matter, and a failure (or no
 /// connection within 2 s) is only logged: the first call then connects as usual. Over plain HTTP
 /// (local endpoints) nothing is sent, as there is no handshake worth moving.
-pub async fn open_connection(client: &aws_sdk_supplychain::Client) {
+pub(crate) async fn open_connection(client: &aws_sdk_supplychain::Client) {
     use aws_sdk_supplychain::config::retry::RetryConfig;
     // Only the retries are overridden: the connect and read timeouts stay the calls' own, and with
     // them the pooled connector the calls will use.

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::model::DeletionProtection;
+
 /// A configuration value that cannot be used; the function stops at init with this message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -27,8 +29,8 @@ pub struct CommonSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteSettings {
     pub common: CommonSettings,
-    /// `DELETION_PROTECTION_TAG` (`DeletionProtection`); empty turns the check off.
-    pub protection_tag: Option<String>,
+    /// `DELETION_PROTECTION_TAG` (`DeletionProtection`); empty or blank turns the check off.
+    pub protection: Option<DeletionProtection>,
     /// `SQS_CONCURRENCY` (4): messages of one batch processed at a time.
     pub batch_concurrency: usize,
     /// `DEAD_LETTER_QUEUE_URL`: where an SQS message that failed for good (a non-retryable
@@ -97,9 +99,9 @@ pub struct SweepSettings {
     pub expiry_tag: Option<String>,
     /// `MAX_AGE_DAYS` with `NAME_PREFIX`: both or neither.
     pub age_rule: Option<AgeRule>,
-    /// `DELETION_PROTECTION_TAG` (`DeletionProtection`), as the delete function reads it; empty
-    /// turns the check off (the delete function still checks its own setting).
-    pub protection_tag: Option<String>,
+    /// `DELETION_PROTECTION_TAG` (`DeletionProtection`), read as the delete function reads it;
+    /// empty or blank turns the check off (the delete function still checks its own setting).
+    pub protection: Option<DeletionProtection>,
     /// `MAX_DELETIONS_PER_SWEEP` (10): requests sent per run; the rest wait for the next run.
     pub max_deletions: u32,
     /// `SWEEP_CONCURRENCY` (8): tag reads in flight at once.
@@ -129,11 +131,7 @@ impl SweepSettings {
                 SweepMode::parse(text).ok_or_else(|| ConfigError(format!("SWEEP_MODE is {text:?}, but it must be report or delete")))?
             }
         };
-        let expiry_tag = match get("EXPIRY_TAG") {
-            None => Some("ExpiresAt".to_owned()),
-            Some(tag) if tag.trim().is_empty() => None,
-            Some(tag) => Some(tag),
-        };
+        let expiry_tag = tag(get, "EXPIRY_TAG", "ExpiresAt");
         let max_age = get("MAX_AGE_DAYS").filter(|v| !v.trim().is_empty());
         let prefix = get("NAME_PREFIX").filter(|v| !v.is_empty());
         let age_rule = match (max_age, prefix) {
@@ -160,11 +158,7 @@ impl SweepSettings {
             mode,
             expiry_tag,
             age_rule,
-            protection_tag: match get("DELETION_PROTECTION_TAG") {
-                None => Some("DeletionProtection".to_owned()),
-                Some(tag) if tag.is_empty() => None,
-                Some(tag) => Some(tag),
-            },
+            protection: protection(get),
             max_deletions: u32::try_from(number(get, "MAX_DELETIONS_PER_SWEEP", 10, 1)?)
                 .map_err(|_| ConfigError("MAX_DELETIONS_PER_SWEEP is larger than 4294967295".to_owned()))?,
             concurrency: number(get, "SWEEP_CONCURRENCY", 8, 1)? as usize,
@@ -195,11 +189,7 @@ impl DeleteSettings {
     pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
         Ok(DeleteSettings {
             common: CommonSettings::from_lookup(get)?,
-            protection_tag: match get("DELETION_PROTECTION_TAG") {
-                None => Some("DeletionProtection".to_owned()),
-                Some(tag) if tag.is_empty() => None,
-                Some(tag) => Some(tag),
-            },
+            protection: protection(get),
             batch_concurrency: number(get, "SQS_CONCURRENCY", 4, 1)? as usize,
             dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL").filter(|url| !url.trim().is_empty()),
         })
@@ -231,6 +221,20 @@ impl CheckSettings {
             max_wait: Duration::from_secs(number(get, "MAX_WAIT_SECONDS", 7_200, 1)?),
         })
     }
+}
+
+/// A setting naming a tag: unset means `default`; empty or blank turns what the tag does off.
+fn tag(get: Lookup, name: &str, default: &str) -> Option<String> {
+    match get(name) {
+        None => Some(default.to_owned()),
+        Some(tag) if tag.trim().is_empty() => None,
+        Some(tag) => Some(tag),
+    }
+}
+
+/// `DELETION_PROTECTION_TAG`, read the same way by every function that asks the rule.
+fn protection(get: Lookup) -> Option<DeletionProtection> {
+    tag(get, "DELETION_PROTECTION_TAG", DeletionProtection::DEFAULT_TAG).map(DeletionProtection::new)
 }
 
 fn boolean(get: Lookup, name: &str, default: bool) -> Result<bool, ConfigError> {
@@ -265,16 +269,23 @@ mod tests {
     #[test]
     fn defaults_protect_by_the_deletion_protection_tag_and_announce_nothing() {
         let settings = DeleteSettings::from_lookup(&lookup(&[])).unwrap();
-        assert_eq!(settings.protection_tag.as_deref(), Some("DeletionProtection"));
+        assert_eq!(settings.protection, Some(DeletionProtection::new("DeletionProtection")));
         assert_eq!(settings.common.event_bus, None);
         assert_eq!(settings.common.deadline_margin, Duration::from_millis(500));
         assert_eq!(settings.batch_concurrency, 4);
     }
 
     #[test]
-    fn an_empty_protection_tag_turns_the_check_off() {
-        let settings = DeleteSettings::from_lookup(&lookup(&[("DELETION_PROTECTION_TAG", "")])).unwrap();
-        assert_eq!(settings.protection_tag, None);
+    fn an_empty_or_blank_protection_tag_turns_the_check_off_for_the_delete_function_and_the_sweep_alike() {
+        for blank in ["", "  "] {
+            let settings = DeleteSettings::from_lookup(&lookup(&[("DELETION_PROTECTION_TAG", blank)])).unwrap();
+            assert_eq!(settings.protection, None, "{blank:?}");
+            assert_eq!(sweep(&[("DELETION_PROTECTION_TAG", blank)]).unwrap().protection, None, "{blank:?}");
+            assert_eq!(sweep(&[("EXPIRY_TAG", blank), ("MAX_AGE_DAYS", "1"), ("NAME_PREFIX", "t-")]).unwrap().expiry_tag, None);
+        }
+        let named = [("DELETION_PROTECTION_TAG", "Keep")];
+        assert_eq!(DeleteSettings::from_lookup(&lookup(&named)).unwrap().protection, Some(DeletionProtection::new("Keep")));
+        assert_eq!(sweep(&named).unwrap().protection, Some(DeletionProtection::new("Keep")));
     }
 
     #[test]
@@ -316,7 +327,7 @@ mod tests {
         assert_eq!(settings.mode, SweepMode::Report);
         assert_eq!(settings.expiry_tag.as_deref(), Some("ExpiresAt"));
         assert_eq!(settings.age_rule, None);
-        assert_eq!(settings.protection_tag.as_deref(), Some("DeletionProtection"));
+        assert_eq!(settings.protection, Some(DeletionProtection::new("DeletionProtection")));
         assert_eq!((settings.max_deletions, settings.concurrency), (10, 8));
     }
 

@@ -17,7 +17,7 @@ impl Budget {
     /// `deadline_ms` is Lambda's `Lambda-Runtime-Deadline-Ms` (epoch milliseconds). Lambda never hands
     /// out an invocation whose deadline has passed, but local runtimes send 0 or a stale time: such a
     /// deadline falls back to `fallback` from now instead of failing every call.
-    pub fn for_invocation(deadline_ms: u64, margin: Duration, fallback: Duration) -> Budget {
+    pub(crate) fn for_invocation(deadline_ms: u64, margin: Duration, fallback: Duration) -> Budget {
         Self::starting(deadline_ms, margin, fallback, SystemTime::now(), Instant::now())
     }
 
@@ -32,13 +32,13 @@ impl Budget {
 
     /// A budget that ends `by` earlier (never before now), for a phase that must leave time for the
     /// one after it.
-    pub fn ending_before(&self, by: Duration) -> Budget {
+    pub(crate) fn ending_before(&self, by: Duration) -> Budget {
         let now = Instant::now();
         Budget { ends: self.ends.checked_sub(by).filter(|ends| *ends > now).unwrap_or(now) }
     }
 
     /// The time left, or `None` once it is spent.
-    pub fn remaining(&self) -> Option<Duration> {
+    pub(crate) fn remaining(&self) -> Option<Duration> {
         self.ends.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
     }
 

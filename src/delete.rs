@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETION_STARTED};
 use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
 use crate::metrics;
-use crate::model::{DeleteOutput, DeleteRequest};
+use crate::model::{DeleteOutput, DeleteRequest, DeletionProtection, InstanceId, InstanceRecord};
 use crate::supply_chain::SupplyChain;
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
@@ -57,15 +57,15 @@ impl DeleteFunction {
         })?;
         match parsed {
             DeleteEvent::Direct(request) | DeleteEvent::EventBridge(request) => {
-                let output = self.delete(&request, &invocation).await?;
-                if let (Some(bus), Some(announcement)) = (&self.bus, self.announcement(&request, &output, &invocation)) {
+                let deletion = self.delete(&request, &invocation).await?;
+                if let (Some(bus), Some(announcement)) = (&self.bus, self.announcement(&request, &deletion, &invocation)) {
                     let published = bus.publish(&[announcement], &invocation.budget).await;
                     if let Some(Err(error)) = published.into_iter().next() {
                         warn!(instance_id = %request.instance_id, error_type = error.error_type(), error = %error, "announcement failed");
                         return Err(error);
                     }
                 }
-                Ok(DeleteResponse::Instance(output))
+                Ok(DeleteResponse::Instance(deletion.output))
             }
             DeleteEvent::Sqs(items) => Ok(DeleteResponse::Batch(self.handle_batch(items, &invocation).await)),
         }
@@ -83,25 +83,7 @@ impl DeleteFunction {
                 distinct.push(request);
             }
         }
-        // The futures are built before the stream runs them, so no closure is held across an await
-        // (which keeps the handler's future `Send` for concurrent invocations).
-        let deletions: Vec<_> = distinct.iter().map(|request| self.delete(request, invocation)).collect();
-        let mut outcomes: Vec<Result<DeleteOutput, Error>> =
-            stream::iter(deletions).buffered(self.settings.batch_concurrency).collect().await;
-
-        if let Some(bus) = &self.bus {
-            let (positions, announcements): (Vec<usize>, Vec<Announcement>) = outcomes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, outcome)| Some((i, self.announcement(distinct[i], outcome.as_ref().ok()?, invocation)?)))
-                .unzip();
-            let published = bus.publish(&announcements, &invocation.budget).await;
-            for (position, result) in positions.into_iter().zip(published) {
-                if let Err(error) = result {
-                    outcomes[position] = Err(error);
-                }
-            }
-        }
+        let outcomes = self.delete_and_announce(&distinct, invocation).await;
 
         let mut response = SqsBatchResponse::default();
         let mut permanent = Vec::new();
@@ -117,33 +99,65 @@ impl DeleteFunction {
                 warn!(message_id = %item.message_id, error_type = error.error_type(), error = %error, "message failed");
                 metrics::count_by(metrics::SQS_MESSAGES_FAILED, metrics::ERROR_TYPE, error.error_type());
                 match (&self.dead_letters, &item.body) {
-                    (Some(_), Some(body)) if !error.is_retryable() => permanent.push((item, body, error)),
+                    (Some(_), Some(body)) if !error.is_retryable() => permanent.push((item, body.as_str(), error)),
                     _ => response.add_failure(item.message_id.clone()),
                 }
             }
         }
-        if let Some(dead_letters) = &self.dead_letters {
-            let sends: Vec<_> = permanent.iter().map(|(_, body, error)| dead_letters.send(body, error, &invocation.budget)).collect();
-            let sent: Vec<Result<(), String>> = stream::iter(sends).buffered(self.settings.batch_concurrency).collect().await;
-            for ((item, _, error), sent) in permanent.into_iter().zip(sent) {
-                match sent {
-                    Ok(()) => {
-                        info!(message_id = %item.message_id, error_type = error.error_type(), "message moved to the dead-letter queue")
-                    }
-                    // Nothing is lost: the message comes back, and the queue's redrive policy moves it later.
-                    Err(reason) => {
-                        warn!(message_id = %item.message_id, error_type = error.error_type(), reason = %reason,
-                            "message not moved to the dead-letter queue");
-                        response.add_failure(item.message_id.clone());
-                    }
-                }
-            }
+        for message_id in self.move_to_dead_letters(permanent, invocation).await {
+            response.add_failure(message_id);
         }
         response
     }
 
+    /// Deletes each request's instance, a few at a time, then announces the deletions started in
+    /// one go; a request whose announcement failed has failed.
+    async fn delete_and_announce(&self, requests: &[&DeleteRequest], invocation: &Invocation) -> Vec<Result<Deletion, Error>> {
+        // The futures are built before the stream runs them, so no closure is held across an await
+        // (which keeps the handler's future `Send` for concurrent invocations).
+        let deletions: Vec<_> = requests.iter().map(|request| self.delete(request, invocation)).collect();
+        let mut outcomes: Vec<Result<Deletion, Error>> = stream::iter(deletions).buffered(self.settings.batch_concurrency).collect().await;
+        if let Some(bus) = &self.bus {
+            let (positions, announcements): (Vec<usize>, Vec<Announcement>) = outcomes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, outcome)| Some((i, self.announcement(requests[i], outcome.as_ref().ok()?, invocation)?)))
+                .unzip();
+            let published = bus.publish(&announcements, &invocation.budget).await;
+            for (position, result) in positions.into_iter().zip(published) {
+                if let Err(error) = result {
+                    outcomes[position] = Err(error);
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Moves the messages that failed for good to the dead-letter queue; returns the ids of those
+    /// that could not be moved. Nothing is lost: they come back, and the queue's redrive policy
+    /// moves them later.
+    async fn move_to_dead_letters(&self, permanent: Vec<(&SqsItem, &str, &Error)>, invocation: &Invocation) -> Vec<String> {
+        let Some(dead_letters) = &self.dead_letters else {
+            return Vec::new();
+        };
+        let sends: Vec<_> = permanent.iter().map(|(_, body, error)| dead_letters.send(body, error, &invocation.budget)).collect();
+        let sent: Vec<Result<(), String>> = stream::iter(sends).buffered(self.settings.batch_concurrency).collect().await;
+        let mut not_moved = Vec::new();
+        for ((item, _, error), sent) in permanent.into_iter().zip(sent) {
+            match sent {
+                Ok(()) => info!(message_id = %item.message_id, error_type = error.error_type(), "message moved to the dead-letter queue"),
+                Err(reason) => {
+                    warn!(message_id = %item.message_id, error_type = error.error_type(), reason = %reason,
+                        "message not moved to the dead-letter queue");
+                    not_moved.push(item.message_id.clone());
+                }
+            }
+        }
+        not_moved
+    }
+
     /// Deletes one instance, or describes it in a dry run; never deletes a protected instance.
-    async fn delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<DeleteOutput, Error> {
+    async fn delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<Deletion, Error> {
         metrics::instance(request.instance_id.as_str());
         let result = self.try_delete(request, invocation).await;
         if let Err(error) = &result {
@@ -153,47 +167,26 @@ impl DeleteFunction {
         result
     }
 
-    async fn try_delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<DeleteOutput, Error> {
+    async fn try_delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<Deletion, Error> {
         let id = &request.instance_id;
         let budget = &invocation.budget;
-        // The record read to name the instance's account, when the invoked ARN does not.
-        let mut read = None;
-        if let Some(tag) = &self.settings.protection_tag {
-            let arn = match self.supply_chain.instance_arn(id, &invocation.function_arn, None) {
-                Some(arn) => arn,
-                None => {
-                    // Local runtimes send a placeholder ARN (cargo-lambda: "function-arn"). The
-                    // instance's own record names its account, and reading it needs no permission
-                    // beyond the dry run's.
-                    let record = self.supply_chain.get_instance(id, budget).await?;
-                    let arn = self.supply_chain.instance_arn(id, &invocation.function_arn, Some(&record));
-                    read = Some(record);
-                    arn.ok_or_else(|| {
-                        Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned())
-                    })?
-                }
-            };
-            let tags = self.supply_chain.tags(&arn, budget).await?;
-            if let Some(value) = tags.get(tag).filter(|value| value.trim().eq_ignore_ascii_case("true")) {
-                return Err(Error::DeletionProtected(format!(
-                    "instance {id} is protected from deletion by its tag {tag}={value:?}; remove the tag or set it to \
-                     false to allow the deletion"
-                )));
-            }
-        }
+        let located = match &self.settings.protection {
+            Some(protection) => Some(self.refuse_if_protected(protection, id, invocation).await?),
+            None => None,
+        };
+        let (arn, read) = located.map_or((None, None), |located| (Some(located.arn), located.read));
         if request.dry_run {
             let instance = match read {
                 Some(record) => record,
                 None => self.supply_chain.get_instance(id, budget).await?,
             };
-            info!(instance_id = %id, state = %instance.state, outcome = "dry run", "instance would be deleted");
+            info!(instance_id = %id, state = instance.state.as_str(), outcome = "dry run", "instance would be deleted");
             metrics::count(metrics::DRY_RUNS, 1);
-            return Ok(DeleteOutput { instance, dry_run: true });
+            return Ok(Deletion { output: DeleteOutput { instance, dry_run: true }, arn });
         }
         let instance = match self.supply_chain.delete_instance(id, budget).await {
             Ok(instance) => {
-                info!(instance_id = %id, state = %instance.state, outcome = "deletion started", "instance deletion requested");
-                metrics::count(metrics::DELETIONS_STARTED, 1);
+                info!(instance_id = %id, state = instance.state.as_str(), outcome = "deletion started", "instance deletion requested");
                 instance
             }
             // Another change is under way: a deletion (this same event delivered twice) is success.
@@ -202,32 +195,84 @@ impl DeleteFunction {
                 if !instance.deletion_started() {
                     return Err(Error::Conflict(format!(
                         "{conflict}; the instance is {}, so its deletion was not started",
-                        instance.state
+                        instance.state.as_str()
                     )));
                 }
-                info!(instance_id = %id, state = %instance.state, outcome = "deletion already under way", "instance deletion requested");
-                metrics::count(metrics::DELETIONS_STARTED, 1);
+                info!(instance_id = %id, state = instance.state.as_str(), outcome = "deletion already under way",
+                    "instance deletion requested");
                 instance
             }
             Err(error) => return Err(error),
         };
-        Ok(DeleteOutput { instance, dry_run: false })
+        metrics::count(metrics::DELETIONS_STARTED, 1);
+        Ok(Deletion { output: DeleteOutput { instance, dry_run: false }, arn })
     }
 
-    /// The Deletion Started announcement for an output, when there is a deletion to follow.
-    fn announcement(&self, request: &DeleteRequest, output: &DeleteOutput, invocation: &Invocation) -> Option<Announcement> {
+    /// Asks the protection rule ([`DeletionProtection`]) about the instance's tags, and refuses a
+    /// protected instance. Returns where the instance was found, for the rest of the request.
+    async fn refuse_if_protected(
+        &self,
+        protection: &DeletionProtection,
+        id: &InstanceId,
+        invocation: &Invocation,
+    ) -> Result<Located, Error> {
+        let located = self.locate(id, invocation).await?;
+        let tags = self.supply_chain.tags(&located.arn, &invocation.budget).await?;
+        if let Some(value) = protection.protecting_value(&tags) {
+            return Err(Error::DeletionProtected(format!(
+                "instance {id} is {}; remove the tag or set it to false to allow the deletion",
+                protection.explain(value)
+            )));
+        }
+        Ok(located)
+    }
+
+    /// The instance's ARN, from the invoked function's ARN. Local runtimes send a placeholder ARN
+    /// (cargo-lambda: "function-arn"); then the instance's own record names its account, and
+    /// reading it needs no permission beyond the dry run's.
+    async fn locate(&self, id: &InstanceId, invocation: &Invocation) -> Result<Located, Error> {
+        if let Some(arn) = self.supply_chain.instance_arn(id, &invocation.function_arn, None) {
+            return Ok(Located { arn, read: None });
+        }
+        let record = self.supply_chain.get_instance(id, &invocation.budget).await?;
+        let arn = self
+            .supply_chain
+            .instance_arn(id, &invocation.function_arn, Some(&record))
+            .ok_or_else(|| Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned()))?;
+        Ok(Located { arn, read: Some(record) })
+    }
+
+    /// The Deletion Started announcement of a deletion, when there is one to follow.
+    fn announcement(&self, request: &DeleteRequest, deletion: &Deletion, invocation: &Invocation) -> Option<Announcement> {
+        let output = &deletion.output;
         if output.dry_run || !output.instance.deletion_started() {
             return None;
         }
-        let resources =
-            self.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance)).into_iter().collect();
+        // The ARN found for the protection check, else built from the record's own account.
+        let arn = deletion
+            .arn
+            .clone()
+            .or_else(|| self.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance)));
         let mut detail = serde_json::to_value(output).expect("a record always serialises");
         // Who asked and why, as the producer put it: bounded by `MAX_METADATA_BYTES` at parsing.
         if !request.metadata.is_empty() {
             detail["request"] = Value::Object(request.metadata.clone());
         }
-        Some(Announcement { detail_type: DELETION_STARTED, detail, resources })
+        Some(Announcement { detail_type: DELETION_STARTED, detail, resources: arn.into_iter().collect() })
     }
+}
+
+/// Where one request's instance was found: its ARN, and the record read to learn it, if one was.
+struct Located {
+    arn: String,
+    read: Option<InstanceRecord>,
+}
+
+/// One request's result: the output, and the instance's ARN when the request needed it.
+#[derive(Debug)]
+struct Deletion {
+    output: DeleteOutput,
+    arn: Option<String>,
 }
 
 #[cfg(test)]
@@ -276,7 +321,7 @@ mod tests {
 
     fn state_of(response: DeleteResponse) -> String {
         match response {
-            DeleteResponse::Instance(output) => output.instance.state,
+            DeleteResponse::Instance(output) => output.instance.state.as_str().to_owned(),
             other => panic!("expected a record, got {other:?}"),
         }
     }

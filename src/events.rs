@@ -10,22 +10,22 @@ use crate::error::{describe, Error};
 
 /// The `source` of every event the delete function and the status checker put on a bus. Events from
 /// it are never deletion requests.
-pub const EVENT_SOURCE: &str = "supplychain-delete-instance";
+pub(crate) const EVENT_SOURCE: &str = "supplychain-delete-instance";
 
 /// The detail-types of the events this project sends.
-pub const DELETION_STARTED: &str = "Supply Chain Instance Deletion Started";
-pub const DELETED: &str = "Supply Chain Instance Deleted";
-pub const DELETION_FAILED: &str = "Supply Chain Instance Deletion Failed";
-pub const DELETION_TIMED_OUT: &str = "Supply Chain Instance Deletion Timed Out";
+pub(crate) const DELETION_STARTED: &str = "Supply Chain Instance Deletion Started";
+pub(crate) const DELETED: &str = "Supply Chain Instance Deleted";
+pub(crate) const DELETION_FAILED: &str = "Supply Chain Instance Deletion Failed";
+pub(crate) const DELETION_TIMED_OUT: &str = "Supply Chain Instance Deletion Timed Out";
 
 /// The `source` of every event the sweep puts on the bus.
 pub const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
 
 /// The detail-type of a request to delete one selected instance; the delete function's rule routes it.
-pub const DELETION_REQUESTED: &str = "Supply Chain Instance Deletion Requested";
+pub(crate) const DELETION_REQUESTED: &str = "Supply Chain Instance Deletion Requested";
 
 /// The detail-type of the report.
-pub const SWEEP_COMPLETED: &str = "Supply Chain Instance Sweep Completed";
+pub(crate) const SWEEP_COMPLETED: &str = "Supply Chain Instance Sweep Completed";
 
 /// PutEvents takes at most 10 entries per call.
 const MAX_ENTRIES: usize = 10;
@@ -34,7 +34,7 @@ const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// One event to put on the bus, under the bus's source ([`EVENT_SOURCE`] unless [`EventBus::with_source`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Announcement {
+pub(crate) struct Announcement {
     pub detail_type: &'static str,
     pub detail: Value,
     /// ARNs the event concerns (the instance), so rules can match on them.
@@ -63,16 +63,12 @@ impl EventBus {
     }
 
     /// The same bus, announcing under `source` (the sweep's own, which its IAM policy is limited to).
-    pub fn with_source(self, source: &'static str) -> Self {
+    pub(crate) fn with_source(self, source: &'static str) -> Self {
         EventBus { source, ..self }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Puts every announcement; result `i` tells the fate of announcement `i`.
-    pub async fn publish(&self, announcements: &[Announcement], budget: &Budget) -> Vec<Result<(), Error>> {
+    pub(crate) async fn publish(&self, announcements: &[Announcement], budget: &Budget) -> Vec<Result<(), Error>> {
         let details: Vec<String> = announcements.iter().map(|a| a.detail.to_string()).collect();
         let mut results = Vec::with_capacity(announcements.len());
         let mut start = 0;

@@ -54,6 +54,20 @@ pub const STATUS_CHECKS: &str = "StatusChecks";
 pub const ANNOUNCEMENTS_FAILED: &str = "AnnouncementsFailed";
 /// Delete function: each SQS message listed in `batchItemFailures`, by [`ERROR_TYPE`].
 pub const SQS_MESSAGES_FAILED: &str = "SqsMessagesFailed";
+/// The dimension of [`INSTANCES_SKIPPED`]: the sweep's reason (`DeletionProtected`, `TagsUnreadable`, ...).
+pub const REASON: &str = "Reason";
+/// Sweep: instances decided on in one run.
+pub const INSTANCES_EXAMINED: &str = "InstancesExamined";
+/// Sweep: instances the policy selected for deletion in one run.
+pub const INSTANCES_SELECTED: &str = "InstancesSelected";
+/// Sweep: Deletion Requested events put on the bus in one run (delete mode).
+pub const DELETIONS_REQUESTED: &str = "DeletionsRequested";
+/// Sweep: selected instances beyond the cap, left for the next run (delete mode).
+pub const DELETIONS_DEFERRED: &str = "DeletionsDeferred";
+/// Sweep: instances skipped for a reason worth reporting, by [`REASON`].
+pub const INSTANCES_SKIPPED: &str = "InstancesSkipped";
+/// Sweep: seconds one run took, from its event to its report.
+pub const SWEEP_DURATION: &str = "SweepDuration";
 
 /// Every metric the functions write, with its CloudWatch unit: the dashboard's test reads this list.
 pub const METRICS: &[(&str, &str)] = &[
@@ -67,11 +81,17 @@ pub const METRICS: &[(&str, &str)] = &[
     (STATUS_CHECKS, "Count"),
     (ANNOUNCEMENTS_FAILED, "Count"),
     (SQS_MESSAGES_FAILED, "Count"),
+    (INSTANCES_EXAMINED, "Count"),
+    (INSTANCES_SELECTED, "Count"),
+    (DELETIONS_REQUESTED, "Count"),
+    (DELETIONS_DEFERRED, "Count"),
+    (INSTANCES_SKIPPED, "Count"),
+    (SWEEP_DURATION, "Seconds"),
 ];
 
 /// Where the lines go and what they say about the function, read once.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// `METRICS_NAMESPACE` ([`DEFAULT_NAMESPACE`]).
     pub namespace: String,
     /// `AWS_LAMBDA_FUNCTION_NAME`, the value of the [`FUNCTION_NAME`] dimension.
@@ -98,7 +118,7 @@ static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 /// Reads the settings from the environment during init, so a bad `METRICS_NAMESPACE` stops the
 /// function there with its message.
-pub fn init_from_env() -> Result<(), ConfigError> {
+pub(crate) fn init_from_env() -> Result<(), ConfigError> {
     let settings = Settings::from_lookup(&|name| std::env::var(name).ok())?;
     let _ = SETTINGS.set(settings);
     Ok(())
@@ -120,7 +140,7 @@ struct Group {
 
 /// What one invocation recorded: groups keyed by their extra dimension (none, or one name and value).
 #[derive(Debug, Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     groups: BTreeMap<Option<(&'static str, String)>, Group>,
     instances: Vec<String>,
 }
@@ -196,6 +216,11 @@ pub fn count_by(name: &'static str, dimension: &'static str, value: &str) {
     with(|recorder| *recorder.group(Some((dimension, value))).counts.entry(name).or_default() += 1);
 }
 
+/// Records a duration in seconds.
+pub fn seconds(name: &'static str, seconds: f64) {
+    with(|recorder| recorder.group(None).seconds.entry(name).or_default().push(seconds));
+}
+
 /// Records a duration in seconds under the dimension `dimension` = `value` (and over all its values).
 pub fn seconds_by(name: &'static str, dimension: &'static str, value: &str, seconds: f64) {
     with(|recorder| recorder.group(Some((dimension, value))).seconds.entry(name).or_default().push(seconds));
@@ -212,7 +237,7 @@ pub fn instance(id: &str) {
 }
 
 /// Counts a request refused with `error`'s `errorType`.
-pub fn refused(error: &crate::Error) {
+pub fn refused(error: &crate::error::Error) {
     count_by(DELETIONS_REFUSED, ERROR_TYPE, error.error_type());
 }
 

@@ -57,7 +57,7 @@ impl Scheduler {
     }
 
     /// `at(yyyy-mm-ddThh:mm:ss)` in UTC, the one-time schedule expression.
-    pub fn at_expression(at: DateTime) -> String {
+    pub(crate) fn at_expression(at: DateTime) -> String {
         let text = at.fmt(Format::DateTime).unwrap_or_default();
         // RFC 3339 "2026-11-28T01:02:03.5Z" → "2026-11-28T01:02:03".
         format!("at({})", &text[..text.len().min(19)])

@@ -30,7 +30,7 @@ pub const EXTENSION_NAME: &str = "supplychain-graceful-shutdown";
 /// (and SIGINT). Registration must happen during init; when the Extensions API refuses it, one WARN
 /// line says so and the function goes on without graceful shutdown. Every line is written through
 /// `tracing`, so it follows `AWS_LAMBDA_LOG_FORMAT` (one JSON object per line under `JSON`).
-pub async fn register(in_flight: Arc<InFlight>) {
+pub(crate) async fn register(in_flight: Arc<InFlight>) {
     let registered = lambda_extension::Extension::new().with_events(&[]).with_extension_name(EXTENSION_NAME).register().await;
     let extension = match registered {
         Ok(extension) => extension,
@@ -68,12 +68,12 @@ pub async fn register(in_flight: Arc<InFlight>) {
 
 /// How long invocations in flight may still take once SIGTERM arrives: Lambda's 500 ms shutdown
 /// window, less time for the process to log and exit.
-pub const GRACE: Duration = Duration::from_millis(300);
+pub(crate) const GRACE: Duration = Duration::from_millis(300);
 
 /// Counts the invocations in flight, from the moment the runtime hands one over until its answer
 /// has been posted back to the Runtime API.
 #[derive(Debug, Default)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     count: AtomicUsize,
     idle: Notify,
 }
@@ -104,7 +104,7 @@ impl InFlight {
     }
 
     /// Lets invocations in flight finish within [`GRACE`], and says how that went.
-    pub async fn shut_down(self: Arc<Self>) {
+    pub(crate) async fn shut_down(self: Arc<Self>) {
         let in_flight = self.count();
         let abandoned = self.drain(GRACE).await;
         if abandoned == 0 {
@@ -137,7 +137,7 @@ impl Drop for Guard {
 
 /// The outermost layer of the runtime, so that an invocation counts until its answer is posted.
 #[derive(Debug, Clone)]
-pub struct TrackLayer(pub Arc<InFlight>);
+pub(crate) struct TrackLayer(pub Arc<InFlight>);
 
 impl<S> Layer<S> for TrackLayer {
     type Service = Track<S>;
@@ -148,7 +148,7 @@ impl<S> Layer<S> for TrackLayer {
 }
 
 #[derive(Debug, Clone)]
-pub struct Track<S> {
+pub(crate) struct Track<S> {
     inner: S,
     in_flight: Arc<InFlight>,
 }

@@ -7,8 +7,7 @@ use aws_sdk_supplychain::Client;
 
 use crate::deadline::Budget;
 use crate::error::Error;
-use crate::model::InstanceId;
-use crate::model::InstanceRecord;
+use crate::model::{InstanceId, InstanceRecord, UnusableInstance};
 
 /// Supply Chain calls on one SDK client, built once at init.
 #[derive(Debug, Clone)]
@@ -58,16 +57,17 @@ impl SupplyChain {
 
     /// One page of ListInstances, every state included, with the token of the next page if there is
     /// one. Pages are asked at the service's largest size (20 instances), to make the fewest calls.
-    pub async fn list_instances_page(
+    /// An instance listed with an id that is not an instance id is kept as [`UnusableInstance`].
+    pub(crate) async fn list_instances_page(
         &self,
         next_token: Option<&str>,
         budget: &Budget,
-    ) -> Result<(Vec<InstanceRecord>, Option<String>), Error> {
+    ) -> Result<(Vec<Listed>, Option<String>), Error> {
         const OP: &str = "ListInstances";
         const PAGE_SIZE: i32 = 20;
         let call = self.client.list_instances().max_results(PAGE_SIZE).set_next_token(next_token.map(str::to_owned));
         let output = budget.within(OP, call.send()).await?.map_err(|e| Error::from_supply_chain(OP, e))?;
-        let instances = output.instances().iter().map(InstanceRecord::from).collect();
+        let instances = output.instances().iter().map(InstanceRecord::try_from).collect();
         Ok((instances, output.next_token().filter(|token| !token.is_empty()).map(str::to_owned)))
     }
 
@@ -81,14 +81,18 @@ impl SupplyChain {
     }
 }
 
+/// One instance of a ListInstances page.
+pub(crate) type Listed = Result<InstanceRecord, UnusableInstance>;
+
 fn record_of(operation: &str, instance: Option<&aws_sdk_supplychain::types::Instance>) -> Result<InstanceRecord, Error> {
-    instance.map(InstanceRecord::from).ok_or_else(|| Error::Unexpected(format!("{operation} answered without the required \"instance\"")))
+    let instance = instance.ok_or_else(|| Error::Unexpected(format!("{operation} answered without the required \"instance\"")))?;
+    InstanceRecord::try_from(instance).map_err(|unusable| unusable.into_error(operation))
 }
 
 /// The partition and account of the invoked function's ARN
 /// (`arn:{partition}:lambda:{region}:{account}:function:...`), or `None` when the ARN does not name
 /// them: local runtimes send placeholders (cargo-lambda sends `function-arn`).
-pub fn partition_and_account(function_arn: &str) -> Option<(String, String)> {
+pub(crate) fn partition_and_account(function_arn: &str) -> Option<(String, String)> {
     match function_arn.splitn(7, ':').collect::<Vec<_>>().as_slice() {
         ["arn", partition, "lambda", _, account, "function", _]
             if !partition.is_empty() && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
@@ -101,7 +105,7 @@ pub fn partition_and_account(function_arn: &str) -> Option<(String, String)> {
 
 /// The partition a region belongs to, by the region name's prefix (AWS's partitions: `aws-cn` for
 /// China, `aws-us-gov` for GovCloud, the `aws-iso*` partitions); every other region is in `aws`.
-pub fn partition_of(region: &str) -> &'static str {
+pub(crate) fn partition_of(region: &str) -> &'static str {
     const PREFIXES: [(&str, &str); 6] = [
         ("cn-", "aws-cn"),
         ("us-gov-", "aws-us-gov"),

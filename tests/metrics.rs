@@ -45,7 +45,7 @@ fn written(process: &FunctionProcess, function_name: &str, request_id: &str) -> 
         assert!(sets.contains(&json!([metrics::FUNCTION_NAME])), "every metric is also summed by function alone: {document:?}");
         let mut extra = None;
         for key in sets.iter().flat_map(|set| set.as_array().unwrap()).map(|key| key.as_str().unwrap()) {
-            assert!([metrics::FUNCTION_NAME, metrics::ERROR_TYPE, metrics::OUTCOME].contains(&key), "dimension {key}");
+            assert!([metrics::FUNCTION_NAME, metrics::ERROR_TYPE, metrics::OUTCOME, metrics::REASON].contains(&key), "dimension {key}");
             if key != metrics::FUNCTION_NAME {
                 extra = Some(format!("{{{key}={}}}", document[key].as_str().unwrap()));
             }
@@ -203,6 +203,41 @@ async fn an_announcement_the_bus_refuses_is_counted_beside_the_deletion_it_annou
     assert!(matches!(&outcome, Outcome::Error { error_type, .. } if error_type == "PublishFailed"), "{outcome:?}");
     assert_eq!(moto.proxy.call_count("PutEvents"), 1);
     assert_eq!(written, counts(&[(metrics::DELETIONS_STARTED, json!(1)), (metrics::ANNOUNCEMENTS_FAILED, json!(1))]));
+}
+
+#[tokio::test]
+async fn a_sweep_counts_what_it_examined_selected_requested_deferred_and_skipped_by_reason_and_its_duration() {
+    let emulator = emulator().await;
+    let seed = |id: &str, tags: &[(&str, &str)]| {
+        emulator.seed(SeedInstance {
+            instance_id: Some(id.to_owned()),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        });
+    };
+    seed("00000001-0000-4000-8000-000000000001", &[("ExpiresAt", "2020-01-01")]);
+    seed("00000001-0000-4000-8000-000000000002", &[("ExpiresAt", "2020-01-02")]);
+    seed("00000001-0000-4000-8000-000000000003", &[("ExpiresAt", "2020-01-01"), ("DeletionProtection", "true")]);
+    seed("00000001-0000-4000-8000-000000000004", &[("ExpiresAt", "someday")]);
+    seed("00000001-0000-4000-8000-000000000005", &[("ExpiresAt", "9999-01-01")]);
+    let moto = Moto::start().await;
+    let sweep = FunctionProcess::spawn(SWEEP_BIN, "sweep-instances", &moto.function_env(emulator.endpoint())).await;
+
+    let (outcome, written) = invoke(&sweep, json!({"mode": "delete", "maxDeletions": 1}), SWEEP_ARN, "request-sweep").await;
+
+    assert_eq!(outcome.response().unwrap()["counts"], json!({"selected": 2, "requested": 1, "deferred": 1, "skipped": 2}));
+    let duration = seconds(&written[metrics::SWEEP_DURATION]);
+    assert!(duration > 0.0 && duration < 20.0, "{duration}");
+    let mut expected = counts(&[
+        (metrics::INSTANCES_EXAMINED, json!(5)),
+        (metrics::INSTANCES_SELECTED, json!(2)),
+        (metrics::DELETIONS_REQUESTED, json!(1)),
+        (metrics::DELETIONS_DEFERRED, json!(1)),
+        ("InstancesSkipped{Reason=DeletionProtected}", json!(1)),
+        ("InstancesSkipped{Reason=InvalidExpiryTag}", json!(1)),
+    ]);
+    expected.insert(metrics::SWEEP_DURATION.to_owned(), written[metrics::SWEEP_DURATION].clone());
+    assert_eq!(written, expected);
 }
 
 /// A checker wired to the emulator and to moto's EventBridge and Scheduler, and the fixture instance

@@ -633,8 +633,8 @@ fn dashboard() -> (Value, Map<String, Value>) {
 }
 
 #[test]
-fn both_functions_trace_with_x_ray_and_write_metrics_to_the_namespace_parameter() {
-    for function in ["DeleteInstanceFunction", "CheckInstanceStatusFunction"] {
+fn every_function_traces_with_x_ray_and_writes_metrics_to_the_namespace_parameter() {
+    for function in ["DeleteInstanceFunction", "CheckInstanceStatusFunction", "SweepInstancesFunction"] {
         let function = properties(function);
         assert_eq!(function["TracingConfig"], json!({ "Mode": "Active" }));
         assert_eq!(function["Environment"]["Variables"]["METRICS_NAMESPACE"], json!({ "Ref": "MetricsNamespace" }));

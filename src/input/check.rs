@@ -109,6 +109,7 @@ fn parse_time(what: &str, text: &str) -> Result<aws_smithy_types::DateTime, Erro
 mod tests {
     use super::*;
     use crate::events::EVENT_SOURCE;
+    use aws_sdk_supplychain::types::InstanceState;
     use serde_json::json;
 
     const ID: &str = "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1";
@@ -141,7 +142,11 @@ mod tests {
             Ok(CheckEvent::Report(ReportRequest {
                 instance_id: InstanceId::parse("instanceId", &json!(ID)).unwrap(),
                 deletion_seen: true,
-                last_seen: Some(InstanceRecord::new(ID, "123456789012", "Deleting")),
+                last_seen: Some(InstanceRecord::new(
+                    InstanceId::parse("instanceId", &json!(ID)).unwrap(),
+                    "123456789012",
+                    InstanceState::Deleting
+                )),
             }))
         );
     }

@@ -52,7 +52,7 @@ pub const REQUEST_MEMBERS: [&str; 3] = ["instanceId", "instance", "dryRun"];
 /// The largest metadata a delete request may carry, as JSON. The Deletion Started announcement carries
 /// it, and PutEvents takes at most 256 KiB an entry: this leaves 16 KiB for the instance record, the
 /// source, the detail-type and the resources, so a request that is accepted can always be announced.
-pub const MAX_METADATA_BYTES: usize = 240 * 1024;
+pub(crate) const MAX_METADATA_BYTES: usize = 240 * 1024;
 
 /// `{"instanceId": ...}` or `{"instance": {"instanceId": ...}}`, with an optional `dryRun`. Other
 /// members are kept as metadata, except near misses of the members above: a misspelt `dryRun` must

@@ -15,7 +15,7 @@ use crate::error::{kind_of, quoted, Error};
 use crate::model::InstanceId;
 
 pub use check::{parse_check_event, CheckEvent, CHECK_SHAPES};
-pub use delete::{parse_delete_event, DeleteEvent, SqsItem, DELETE_SHAPES, MAX_METADATA_BYTES, REQUEST_MEMBERS};
+pub use delete::{parse_delete_event, DeleteEvent, SqsItem, DELETE_SHAPES, REQUEST_MEMBERS};
 
 /// The event exactly as the runtime hands it over: JSON, or why it is not JSON. Deserialising into
 /// this never fails, so that bytes that are not JSON (or JSON nested deeper than the parser's limit)
@@ -154,7 +154,7 @@ pub fn near_miss<'a>(member: &str, known: &[&'a str]) -> Option<&'a str> {
 
 /// Refuses an object with a near miss of one of the `known` members ([`near_miss`]), naming the
 /// member meant. Members that are merely unknown pass.
-pub fn refuse_near_misses(what: &str, object: &Map<String, Value>, known: &[&str]) -> Result<(), Error> {
+pub(crate) fn refuse_near_misses(what: &str, object: &Map<String, Value>, known: &[&str]) -> Result<(), Error> {
     for member in object.keys() {
         if let Some(meant) = near_miss(member, known) {
             return Err(invalid(format!(

@@ -9,16 +9,16 @@ use crate::error::Error;
 use crate::input::refuse_near_misses;
 
 /// The shapes the sweep accepts, for error messages.
-pub const SWEEP_SHAPES: &str = "accepted shapes: {} or an EventBridge \"Scheduled Event\" (a run with the configured \
+pub(crate) const SWEEP_SHAPES: &str = "accepted shapes: {} or an EventBridge \"Scheduled Event\" (a run with the configured \
 settings); or a direct invoke {\"mode\": \"report\" | \"delete\", \"maxDeletions\": <whole number from 1>}, each member \
 optional (see events/sweep/)";
 
 /// The members of a direct invoke.
-pub const SWEEP_MEMBERS: [&str; 2] = ["mode", "maxDeletions"];
+pub(crate) const SWEEP_MEMBERS: [&str; 2] = ["mode", "maxDeletions"];
 
 /// One run's overrides of the configured settings; `None` keeps the setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SweepRequest {
+pub(crate) struct SweepRequest {
     pub mode: Option<SweepMode>,
     pub max_deletions: Option<u32>,
 }
@@ -31,7 +31,7 @@ pub struct SweepRequest {
 /// - `{"mode", "maxDeletions"}` overrides either for this run. A near miss of either member (such as
 ///   `max_deletions`) and any other member are refused, so that a misspelt override never runs a
 ///   sweep with settings the caller did not mean.
-pub fn parse_sweep_event(event: &Value) -> Result<SweepRequest, Error> {
+pub(crate) fn parse_sweep_event(event: &Value) -> Result<SweepRequest, Error> {
     let object = match event {
         Value::Null => return Ok(SweepRequest::default()),
         Value::Object(object) => object,

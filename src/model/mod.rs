@@ -4,10 +4,12 @@
 
 mod id;
 mod outcome;
+mod protection;
 mod record;
 mod requests;
 
 pub use id::InstanceId;
 pub use outcome::Outcome;
-pub use record::{timestamp, DeleteOutput, InstanceRecord};
+pub use protection::DeletionProtection;
+pub use record::{timestamp, DeleteOutput, InstanceRecord, UnusableInstance};
 pub use requests::{AnnouncedMarker, DeleteRequest, FollowRequest, Recheck, ReportRequest};

@@ -3,15 +3,21 @@
 
 use aws_sdk_supplychain::types::{Instance, InstanceState};
 use aws_smithy_types::date_time::Format;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 
-/// One Supply Chain instance as this project returns and announces it.
+use super::InstanceId;
+use crate::error::Error;
+
+/// One Supply Chain instance as this project returns and announces it. The id is validated and the
+/// state is the SDK's enum; on the wire both are the API's strings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceRecord {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub aws_account_id: String,
-    pub state: String,
+    #[serde(serialize_with = "write_state", deserialize_with = "read_state")]
+    pub state: InstanceState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,11 +38,11 @@ pub struct InstanceRecord {
 
 impl InstanceRecord {
     /// A record with only the members the API always sends, as a partial record reads.
-    pub fn new(instance_id: impl Into<String>, aws_account_id: impl Into<String>, state: impl Into<String>) -> InstanceRecord {
+    pub fn new(instance_id: InstanceId, aws_account_id: impl Into<String>, state: InstanceState) -> InstanceRecord {
         InstanceRecord {
-            instance_id: instance_id.into(),
+            instance_id,
             aws_account_id: aws_account_id.into(),
-            state: state.into(),
+            state,
             error_message: None,
             web_app_dns_domain: None,
             created_time: None,
@@ -48,25 +54,41 @@ impl InstanceRecord {
         }
     }
 
-    /// The state, as the SDK knows it (`InstanceState::Unknown` keeps a state it does not know yet).
-    pub fn state(&self) -> InstanceState {
-        InstanceState::from(self.state.as_str())
-    }
-
     /// Whether the instance's deletion has started: `Deleting` or `Deleted`.
     pub fn deletion_started(&self) -> bool {
-        matches!(self.state(), InstanceState::Deleting | InstanceState::Deleted)
+        matches!(self.state, InstanceState::Deleting | InstanceState::Deleted)
     }
 }
 
-impl From<&Instance> for InstanceRecord {
-    fn from(instance: &Instance) -> Self {
+/// An instance the service answered with an id that is not an instance id: nothing can be asked
+/// about it, but it is reported, not dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnusableInstance {
+    /// The id as the service wrote it.
+    pub instance_id: String,
+    pub instance_name: Option<String>,
+    pub state: InstanceState,
+    /// What is wrong with the id.
+    pub problem: String,
+}
+
+impl TryFrom<&Instance> for InstanceRecord {
+    type Error = UnusableInstance;
+
+    fn try_from(instance: &Instance) -> Result<Self, UnusableInstance> {
         let time = |t: Option<&aws_smithy_types::DateTime>| t.map(|t| timestamp(*t));
-        InstanceRecord {
-            instance_id: instance.instance_id().to_owned(),
+        let instance_id =
+            InstanceId::parse("instanceId", &Value::String(instance.instance_id().to_owned())).map_err(|error| UnusableInstance {
+                instance_id: instance.instance_id().to_owned(),
+                instance_name: instance.instance_name().map(str::to_owned),
+                state: instance.state().clone(),
+                problem: error.to_string(),
+            })?;
+        Ok(InstanceRecord {
+            instance_id,
             aws_account_id: instance.aws_account_id().to_owned(),
-            // `as_str` keeps the wire value of states this SDK does not know yet.
-            state: instance.state().as_str().to_owned(),
+            // `InstanceState::Unknown` keeps the wire value of states this SDK does not know yet.
+            state: instance.state().clone(),
             error_message: instance.error_message().map(str::to_owned),
             web_app_dns_domain: instance.web_app_dns_domain().map(str::to_owned),
             created_time: time(instance.created_time()),
@@ -75,8 +97,23 @@ impl From<&Instance> for InstanceRecord {
             instance_description: instance.instance_description().map(str::to_owned),
             kms_key_arn: instance.kms_key_arn().map(str::to_owned),
             version_number: instance.version_number(),
-        }
+        })
     }
+}
+
+impl UnusableInstance {
+    /// The error of an operation that needed a usable record of one instance.
+    pub(crate) fn into_error(self, operation: &str) -> Error {
+        Error::Unexpected(format!("{operation} answered an instance id that cannot be used: {}", self.problem))
+    }
+}
+
+fn write_state<S: Serializer>(state: &InstanceState, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(state.as_str())
+}
+
+fn read_state<'de, D: Deserializer<'de>>(deserializer: D) -> Result<InstanceState, D::Error> {
+    Ok(InstanceState::from(String::deserialize(deserializer)?.as_str()))
 }
 
 /// A time as this project writes it everywhere (records, events, reports): RFC 3339 in UTC, rounded
@@ -123,7 +160,7 @@ mod tests {
             .version_number(2.0)
             .build()
             .unwrap();
-        let output = DeleteOutput { instance: InstanceRecord::from(&instance), dry_run: false };
+        let output = DeleteOutput { instance: InstanceRecord::try_from(&instance).unwrap(), dry_run: false };
         assert_eq!(
             serde_json::to_value(&output).unwrap(),
             json!({"instance": {
@@ -138,7 +175,7 @@ mod tests {
 
     #[test]
     fn times_are_rounded_to_the_millisecond() {
-        // What the SDK reads from the service's 1764627236.188.
+        // What the SDK reads from the service's 1796163236.188.
         let read = aws_smithy_types::DateTime::from_fractional_secs(1_796_163_236, 0.187_999_963_760_376);
         assert_eq!(timestamp(read), "2026-12-01T22:13:56.188Z");
         assert_eq!(timestamp(aws_smithy_types::DateTime::from_fractional_secs(1_796_163_236, 0.999_9)), "2026-12-01T22:13:57Z");
@@ -154,11 +191,28 @@ mod tests {
             .state(InstanceState::from("Archiving"))
             .build()
             .unwrap();
-        let output = DeleteOutput { instance: InstanceRecord::from(&instance), dry_run: true };
+        let output = DeleteOutput { instance: InstanceRecord::try_from(&instance).unwrap(), dry_run: true };
         assert_eq!(
             serde_json::to_value(&output).unwrap(),
             json!({"instance": {"instanceId": "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1",
                 "awsAccountId": "123456789012", "state": "Archiving"}, "dryRun": true})
         );
+    }
+
+    #[test]
+    fn a_record_reads_back_as_it_was_written_and_an_unknown_state_keeps_its_name() {
+        let written = json!({"instanceId": "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1", "awsAccountId": "123456789012",
+            "state": "Archiving", "createdTime": "2023-11-14T22:13:20Z"});
+        let record: InstanceRecord = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(record.state, InstanceState::from("Archiving"));
+        assert_eq!(serde_json::to_value(&record).unwrap(), written);
+    }
+
+    #[test]
+    fn an_instance_whose_id_is_not_an_instance_id_is_unusable_and_says_why() {
+        let instance = Instance::builder().instance_id("../x").aws_account_id("123456789012").state(InstanceState::Active).build().unwrap();
+        let unusable = InstanceRecord::try_from(&instance).unwrap_err();
+        assert_eq!((unusable.instance_id.as_str(), &unusable.state), ("../x", &InstanceState::Active));
+        assert!(unusable.problem.contains("not a valid Supply Chain instance id"), "{}", unusable.problem);
     }
 }

@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_recheck_reads_back_as_it_was_written() {
-        let record = InstanceRecord::new(id().as_str(), "123456789012", "Deleting");
+        let record = InstanceRecord::new(id(), "123456789012", aws_sdk_supplychain::types::InstanceState::Deleting);
         let recheck = Recheck {
             status_check: FollowRequest {
                 instance_id: id(),

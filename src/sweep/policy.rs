@@ -27,9 +27,23 @@ pub enum Reason {
     TagsUnreadable,
 }
 
+impl Reason {
+    /// The reason's name, as the report writes it and as the metrics' `Reason` dimension holds it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reason::ExpiryTagPassed => "ExpiryTagPassed",
+            Reason::MaxAgeExceeded => "MaxAgeExceeded",
+            Reason::InvalidExpiryTag => "InvalidExpiryTag",
+            Reason::DeletionProtected => "DeletionProtected",
+            Reason::StateNotEligible => "StateNotEligible",
+            Reason::TagsUnreadable => "TagsUnreadable",
+        }
+    }
+}
+
 /// What the policy made of one instance.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Not expired, or already `Deleted`: nothing to report.
     Kept,
     Selected(Reason, String),
@@ -43,7 +57,7 @@ pub enum Decision {
 ///    UTC). The age rule applies only to instances without the tag, so that a tag moved into the
 ///    future always keeps an instance.
 /// 3. An expired instance is skipped when protected, or when neither `Active` nor `DeleteFailed`.
-pub fn decide(settings: &SweepSettings, instance: &InstanceRecord, tags: &HashMap<String, String>, now: DateTime) -> Decision {
+pub(crate) fn decide(settings: &SweepSettings, instance: &InstanceRecord, tags: &HashMap<String, String>, now: DateTime) -> Decision {
     let tagged = settings.expiry_tag.as_ref().and_then(|tag| tags.get(tag).map(|value| (tag, value)));
     let (reason, detail) = match tagged {
         Some((tag, value)) => match expiry_of(value) {
@@ -61,25 +75,22 @@ pub fn decide(settings: &SweepSettings, instance: &InstanceRecord, tags: &HashMa
             None => return Decision::Kept,
         },
     };
-    if let Some(tag) = &settings.protection_tag {
-        if let Some(value) = tags.get(tag).filter(|value| value.trim().eq_ignore_ascii_case("true")) {
-            return Decision::Skipped(
-                Reason::DeletionProtected,
-                format!("{detail}, but the instance is protected by its tag {tag}={value:?}"),
-            );
+    if let Some(protection) = &settings.protection {
+        if let Some(value) = protection.protecting_value(tags) {
+            return Decision::Skipped(Reason::DeletionProtected, format!("{detail}, but the instance is {}", protection.explain(value)));
         }
     }
-    if !matches!(instance.state(), InstanceState::Active | InstanceState::DeleteFailed) {
+    if !matches!(instance.state, InstanceState::Active | InstanceState::DeleteFailed) {
         return Decision::Skipped(
             Reason::StateNotEligible,
-            format!("{detail}, but the instance is {}; only Active and DeleteFailed instances are deleted", instance.state),
+            format!("{detail}, but the instance is {}; only Active and DeleteFailed instances are deleted", instance.state.as_str()),
         );
     }
     Decision::Selected(reason, detail)
 }
 
 /// When an expiry tag's value ends: an RFC 3339 time (any offset), or the end of a `YYYY-MM-DD` day, UTC.
-pub fn expiry_of(value: &str) -> Option<DateTime> {
+pub(crate) fn expiry_of(value: &str) -> Option<DateTime> {
     let value = value.trim();
     if value.len() == 10 && value.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() }) {
         let start = DateTime::from_str(&format!("{value}T00:00:00Z"), Format::DateTime).ok()?;
@@ -117,10 +128,11 @@ mod tests {
     }
 
     fn instance(state: &str, name: Option<&str>, created: i64) -> InstanceRecord {
+        let id = crate::model::InstanceId::parse("instanceId", &"1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1".into()).unwrap();
         InstanceRecord {
             created_time: DateTime::from_secs(created).fmt(Format::DateTime).ok(),
             instance_name: name.map(str::to_owned),
-            ..InstanceRecord::new("1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1", "123456789012", state)
+            ..InstanceRecord::new(id, "123456789012", InstanceState::from(state))
         }
     }
 
@@ -136,6 +148,14 @@ mod tests {
         match decision {
             Decision::Kept => None,
             Decision::Selected(reason, _) | Decision::Skipped(reason, _) => Some(reason),
+        }
+    }
+
+    #[test]
+    fn each_reason_is_named_as_the_report_writes_it() {
+        use Reason::*;
+        for reason in [ExpiryTagPassed, MaxAgeExceeded, InvalidExpiryTag, DeletionProtected, StateNotEligible, TagsUnreadable] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
         }
     }
 

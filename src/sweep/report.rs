@@ -56,6 +56,24 @@ pub struct SweepReport {
     pub truncated: bool,
 }
 
+impl SweepReport {
+    /// A report with nothing examined yet.
+    pub fn new(sweep_id: String, mode: SweepMode, complete: bool) -> SweepReport {
+        SweepReport {
+            sweep_id,
+            mode,
+            examined: 0,
+            complete,
+            selected: Vec::new(),
+            requested: Vec::new(),
+            deferred: Vec::new(),
+            skipped: Vec::new(),
+            counts: SweepCounts::default(),
+            truncated: false,
+        }
+    }
+}
+
 /// The detail of one Deletion Requested event, as the delete function reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

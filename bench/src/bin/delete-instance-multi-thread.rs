@@ -2,10 +2,9 @@
 //! runtime instead of `current_thread`, so the benchmark can measure what the runtime flavour
 //! changes. Not deployed.
 
-use supplychain_delete_instance::{delete_function_from_env, runtime, DeleteFunction};
+use supplychain_delete_instance::{delete_function_from_env, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::run(delete_function_from_env(), |function: std::sync::Arc<DeleteFunction>, event| async move { function.handle(event).await })
-        .await
+    runtime::run(delete_function_from_env()).await
 }
