@@ -5,8 +5,8 @@
 //! For each cell: the outcome (success or the documented `errorType`), that the invocation ended
 //! before its deadline, how many calls of the faulted operation reached the service, whether the
 //! instance was deleted, and that the event is not lost (an error for a direct or asynchronous
-//! invoke, so Lambda retries it; the message in `batchItemFailures` for SQS). The README's
-//! reliability section is rendered from the same cases: run with `UPDATE_README=1` to rewrite it.
+//! invoke, so Lambda retries it; the message in `batchItemFailures` for SQS). The page
+//! docs/reliability.md is rendered from the same cases: run with `UPDATE_DOCS=1` to rewrite it.
 
 mod support;
 
@@ -381,7 +381,7 @@ async fn every_fault_at_every_call_ends_as_documented_before_the_deadline_and_lo
     assert!(problems.is_empty(), "{} problems in {total} runs:\n{}", problems.len(), problems.join("\n"));
 }
 
-// ----- the README section -------------------------------------------------------------------
+// ----- the reliability page -----------------------------------------------------------------
 
 const START: &str = "<!-- reliability:start -->";
 const END: &str = "<!-- reliability:end -->";
@@ -426,20 +426,23 @@ fn section() -> String {
     format!("{START}\n{}{END}", prose)
 }
 
+/// The page the section is rendered into, between [`START`] and [`END`].
+const PAGE: &str = "docs/reliability.md";
+
 #[test]
-fn the_readme_reliability_section_is_rendered_from_the_fault_matrix() {
-    let path = repo_path("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
-        panic!("README.md lacks the {START} and {END} markers");
+fn the_reliability_page_is_rendered_from_the_fault_matrix() {
+    let path = repo_path(PAGE);
+    let page = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{PAGE}: {e}"));
+    let (Some(start), Some(end)) = (page.find(START), page.find(END)) else {
+        panic!("{PAGE} lacks the {START} and {END} markers");
     };
-    let current = &readme[start..end + END.len()];
+    let current = &page[start..end + END.len()];
     let rendered = section();
     if current == rendered {
         return;
     }
-    if std::env::var_os("UPDATE_README").is_some() {
-        std::fs::write(&path, readme.replace(current, &rendered)).unwrap();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, page.replace(current, &rendered)).unwrap();
         return;
     }
     let diff: Vec<String> = rendered
@@ -450,7 +453,7 @@ fn the_readme_reliability_section_is_rendered_from_the_fault_matrix() {
         .map(|(want, have)| format!("- {have}\n+ {want}"))
         .collect();
     panic!(
-        "README.md's reliability section differs from the fault matrix; run `UPDATE_README=1 scripts/test --test fault_matrix`:\n{}",
+        "{PAGE}'s reliability section differs from the fault matrix; run `UPDATE_DOCS=1 scripts/test --test fault_matrix`:\n{}",
         diff.join("\n")
     );
 }
