@@ -2,11 +2,16 @@
 //! API and the proxy in front of another endpoint ([`crate::proxy`]).
 //!
 //! A [`FaultRule`] makes the next calls of an operation fail in a chosen way ([`Fault`]); each server
-//! takes the fault for a call with [`take`], logs the call as a [`CallRecord`], and renders an error
-//! fault in its protocol's wire form with [`Protocol::error_of`], so that the AWS SDKs parse it as
-//! they parse the real service's errors.
+//! keeps its pending rules and its call log in a `Ledger`, takes the fault for a call from it, logs
+//! the call as a [`CallRecord`], and renders an error fault in its protocol's wire form with
+//! [`Protocol::error_of`], so that the AWS SDKs parse it as they parse the real service's errors.
+//! The admin operations on rules and calls (`faults`, `calls`) are the same for both servers.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::http::{self, Dropped, Request, Response, StopSignal};
 
 /// What happens to a call hit by a [`FaultRule`].
 ///
@@ -165,6 +170,22 @@ impl Protocol {
         };
         Some((status, error_type.to_owned(), message))
     }
+
+    /// An error answer in this protocol's wire form: the protocol's content type, the
+    /// `x-amzn-requestid` and `x-amzn-errortype` headers, and a body `{"message": ...}` (with
+    /// `"__type"`, the error type, on AWS JSON).
+    pub(crate) fn error_response(&self, request_id: &str, status: u16, error_type: &str, message: &str) -> Response {
+        let body = match self {
+            Protocol::AwsJson { .. } => json!({ "__type": error_type, "message": message }),
+            Protocol::RestJson => json!({ "message": message }),
+        };
+        let mut response =
+            http::json(status, &body, &[("x-amzn-requestid", request_id.to_owned()), ("x-amzn-errortype", error_type.to_owned())]);
+        if let Ok(value) = hyper::header::HeaderValue::from_str(self.content_type()) {
+            response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        }
+        response
+    }
 }
 
 /// Applies `fault` to the next `count` calls of `operation` (an operation name such as
@@ -220,13 +241,13 @@ impl FaultRule {
 /// One rule or a list of them, as the admin APIs take them.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub(crate) enum FaultRules {
+enum FaultRules {
     One(FaultRule),
     Many(Vec<FaultRule>),
 }
 
 impl FaultRules {
-    pub(crate) fn into_vec(self) -> Vec<FaultRule> {
+    fn into_vec(self) -> Vec<FaultRule> {
         match self {
             FaultRules::One(rule) => vec![rule],
             FaultRules::Many(rules) => rules,
@@ -236,7 +257,7 @@ impl FaultRules {
 
 /// Takes one unit from the first rule that applies to a call of `operation` about `instance_id`,
 /// counting the call in the rules still skipping before it, and drops rules that are used up.
-pub(crate) fn take(rules: &mut Vec<FaultRule>, operation: &str, instance_id: Option<&str>) -> Option<Fault> {
+fn take(rules: &mut Vec<FaultRule>, operation: &str, instance_id: Option<&str>) -> Option<Fault> {
     let mut applies = None;
     for (index, rule) in rules.iter_mut().enumerate() {
         if !rule.matches(operation, instance_id) {
@@ -257,6 +278,65 @@ pub(crate) fn take(rules: &mut Vec<FaultRule>, operation: &str, instance_id: Opt
         rules.remove(index);
     }
     Some(fault)
+}
+
+/// What a server does with a call hit by `drop` or `hang`, once the call is logged: close the
+/// connection without an answer, at once for `drop`; for `hang`, when the server stops (or never:
+/// hyper drops this future when the client gives up).
+pub(crate) async fn leave_unanswered(fault: &Fault, mut stop: StopSignal) -> Dropped {
+    if *fault == Fault::Hang {
+        stop.stopped().await;
+    }
+    Dropped
+}
+
+/// The fault rules still pending and the calls received, of one server.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    /// The pending rules, in insertion order.
+    pub(crate) rules: Vec<FaultRule>,
+    /// The calls received, oldest first.
+    pub(crate) calls: Vec<CallRecord>,
+}
+
+impl Ledger {
+    /// The fault for a call of `operation` about `instance_id`, if a rule applies (see [`take`]).
+    pub(crate) fn take(&mut self, operation: &str, instance_id: Option<&str>) -> Option<Fault> {
+        take(&mut self.rules, operation, instance_id)
+    }
+
+    /// How many calls of `operation` were received (`"*"` counts all calls).
+    pub(crate) fn call_count(&self, operation: &str) -> usize {
+        self.calls.iter().filter(|c| operation == "*" || c.operation == operation).count()
+    }
+
+    /// The admin operations on the rules and the call log, the same under `/_emulator/` and
+    /// `/_proxy/`: `POST faults` (a rule or an array of them; answers the pending rules), `GET` and
+    /// `DELETE faults`, `GET` and `DELETE calls`. `None` when `method` and `resource` name none of
+    /// them; `Err` with the message of a body that is not a rule.
+    pub(crate) fn admin(&mut self, method: &str, resource: &str, body: &Bytes) -> Option<Result<Value, String>> {
+        let answer = match (method, resource) {
+            ("POST", "faults") => match serde_json::from_slice::<FaultRules>(body) {
+                Ok(rules) => {
+                    self.rules.extend(rules.into_vec());
+                    Ok(json!(self.rules))
+                }
+                Err(e) => Err(format!("Invalid request body: {e}")),
+            },
+            ("GET", "faults") => Ok(json!(self.rules)),
+            ("DELETE", "faults") => {
+                self.rules.clear();
+                Ok(json!({}))
+            }
+            ("GET", "calls") => Ok(json!(self.calls)),
+            ("DELETE", "calls") => {
+                self.calls.clear();
+                Ok(json!({}))
+            }
+            _ => return None,
+        };
+        Some(answer)
+    }
 }
 
 /// One call a server received (admin calls are not recorded).
@@ -286,6 +366,27 @@ pub struct CallRecord {
     /// The request's `X-Amzn-Trace-Id` header (the X-Ray trace it belongs to), when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+}
+
+impl CallRecord {
+    /// The record of a call of `operation` as it arrives, from what the request says (method,
+    /// signature, trace header); no instance, no request id and status 0 until the server knows them.
+    pub(crate) fn arriving(req: &Request, operation: &str, path: String, fault: Option<&Fault>, at_millis: u64) -> CallRecord {
+        let authorization = http::header(req.headers(), "authorization").and_then(|v| crate::sigv4::parse_authorization(v).ok());
+        CallRecord {
+            operation: operation.to_owned(),
+            method: req.method().to_string(),
+            path,
+            instance_id: None,
+            status: 0,
+            fault: fault.map(|f| f.name().to_owned()),
+            request_id: String::new(),
+            signed: authorization.is_some(),
+            access_key_id: authorization.map(|a| a.access_key_id),
+            at_millis,
+            trace_id: http::header(req.headers(), "x-amzn-trace-id").map(str::to_owned),
+        }
+    }
 }
 
 #[cfg(test)]

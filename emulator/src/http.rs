@@ -1,8 +1,10 @@
-//! The HTTP/1.1 accept loop shared by the Supply Chain emulator and the Lambda Runtime API server.
+//! The HTTP/1.1 serving every server of the crate is built on: the emulator, the Lambda Runtime and
+//! Invoke APIs and the fault proxy.
 //!
-//! Both servers are a single async handler function over fully buffered requests and responses;
+//! Each server is a single async handler function over fully buffered requests and responses;
 //! this module owns everything else: accepting connections, running hyper on each of them, and
-//! stopping gracefully when asked.
+//! stopping gracefully when asked. It also builds the JSON answers and reads the headers the
+//! handlers share.
 //!
 //! A handler may answer [`Err(Dropped)`](Dropped) instead of a response: hyper then closes the
 //! connection without writing a single byte, which is how the emulator simulates a network drop.
@@ -16,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::HeaderMap;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -153,7 +156,6 @@ where
     while connections.join_next().await.is_some() {}
 }
 
-/// Builds a JSON response with the given status and extra headers.
 /// What keeps a server running: owned by its handles only (never by the server task), so that the
 /// last handle going away drops the stop handle and thereby stops the server.
 pub(crate) struct Lifetime {
@@ -168,20 +170,31 @@ impl Lifetime {
 
     /// Stops the server for every handle and waits until its port is closed.
     pub(crate) async fn shutdown(&self) {
-        drop(self.stop.lock().unwrap_or_else(|e| e.into_inner()).take());
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(crate::lock(&self.stop).take());
+        let task = crate::lock(&self.task).take();
         if let Some(task) = task {
             let _ = task.await;
         }
     }
 }
 
+/// Builds a JSON response with the given status and extra headers.
 pub fn json_response(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
     let mut builder = hyper::Response::builder().status(status).header("content-type", "application/json");
     for (name, value) in headers {
         builder = builder.header(*name, value.as_str());
     }
     builder.body(Full::new(Bytes::from(body))).unwrap_or_else(|_| internal_error())
+}
+
+/// Like [`json_response`], with `body` serialised.
+pub(crate) fn json(status: u16, body: &serde_json::Value, headers: &[(&str, String)]) -> Response {
+    json_response(status, body.to_string().into_bytes(), headers)
+}
+
+/// A header's value, when present and visible ASCII.
+pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn internal_error() -> Response {

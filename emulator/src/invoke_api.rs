@@ -28,6 +28,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::http::{self, Dropped, Request, Response, StopHandle};
+use crate::lock;
 use crate::runtime_api::{Deadline, Invoke, Outcome, RuntimeApi, RuntimeApiError};
 
 const PREFIX: &str = "/2015-03-31/functions/";
@@ -92,7 +93,7 @@ impl InvokeApi {
     /// the same name again replaces the earlier function.
     pub fn register(&self, function: Function) {
         let name = function.name();
-        self.functions.lock().unwrap_or_else(|e| e.into_inner()).insert(name, function);
+        lock(&self.functions).insert(name, function);
     }
 }
 
@@ -110,11 +111,7 @@ fn function_name(identifier: &str) -> String {
 }
 
 fn error(status: u16, error_type: &str, message: String) -> Response {
-    http::json_response(
-        status,
-        json!({ "Type": "User", "message": message }).to_string().into_bytes(),
-        &[("x-amzn-ErrorType", error_type.to_owned())],
-    )
+    http::json(status, &json!({ "Type": "User", "message": message }), &[("x-amzn-ErrorType", error_type.to_owned())])
 }
 
 async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> {
@@ -126,7 +123,7 @@ async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> 
         return Ok(error(404, "UnknownOperationException", format!("no operation at {} {path}", req.method())));
     }
     let identifier = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy().into_owned();
-    let function = functions.lock().unwrap_or_else(|e| e.into_inner()).get(&function_name(&identifier)).cloned();
+    let function = lock(&functions).get(&function_name(&identifier)).cloned();
     let Some(function) = function else {
         return Ok(error(404, "ResourceNotFoundException", format!("Function not found: {identifier}")));
     };
@@ -142,7 +139,7 @@ async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> 
         give_up_after: function.timeout + Duration::from_secs(1),
         ..Invoke::default()
     };
-    let invocation_type = req.headers().get("x-amz-invocation-type").and_then(|v| v.to_str().ok()).unwrap_or("RequestResponse").to_owned();
+    let invocation_type = http::header(req.headers(), "x-amz-invocation-type").unwrap_or("RequestResponse").to_owned();
     match invocation_type.as_str() {
         "RequestResponse" => {}
         "Event" => {
@@ -164,17 +161,15 @@ async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> 
     let version = ("X-Amz-Executed-Version", "$LATEST".to_owned());
     let response = match function.runtime.invoke_raw(body, options).await {
         Ok(completed) => match completed.outcome {
-            Outcome::Response(payload) => http::json_response(200, payload.to_string().into_bytes(), &[version]),
-            Outcome::Error { body, .. } => {
-                http::json_response(200, body.to_string().into_bytes(), &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())])
-            }
+            Outcome::Response(payload) => http::json(200, &payload, &[version]),
+            Outcome::Error { body, .. } => http::json(200, &body, &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())]),
         },
         Err(RuntimeApiError::GaveUp { .. }) => {
             let body = json!({
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": format!("Task timed out after {:.2} seconds", function.timeout.as_secs_f64()),
             });
-            http::json_response(200, body.to_string().into_bytes(), &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())])
+            http::json(200, &body, &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())])
         }
         Err(RuntimeApiError::DuplicateRequestId(id)) => {
             error(500, "ServiceException", format!("an invocation with request id {id} is already pending"))

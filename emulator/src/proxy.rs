@@ -17,19 +17,20 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Method};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
-use crate::faults::{self, CallRecord, Fault, FaultRule, FaultRules, Protocol};
+use crate::faults::{self, CallRecord, Fault, FaultRule, Ledger, Protocol};
 use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
+use crate::{epoch_millis, lock};
 
 /// A running fault proxy.
 ///
@@ -41,27 +42,16 @@ pub struct FaultProxy {
     lifetime: Arc<Lifetime>,
 }
 
-#[derive(Default)]
-struct State {
-    rules: Vec<FaultRule>,
-    calls: Vec<CallRecord>,
-}
-
 struct Shared {
     upstream: String,
     client: Client<HttpConnector, Full<Bytes>>,
-    state: Mutex<State>,
+    state: Mutex<Ledger>,
     stop: StopSignal,
 }
 
 impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // Rules and calls stay consistent even if a holder panicked, so a poisoned lock is reused.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn take_fault(&self, operation: &str) -> Option<Fault> {
-        faults::take(&mut self.state().rules, operation, None)
+    fn state(&self) -> MutexGuard<'_, Ledger> {
+        lock(&self.state)
     }
 
     fn log(&self, call: CallRecord) {
@@ -96,7 +86,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             client: Client::builder(TokioExecutor::new()).build_http(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(Ledger::default()),
             stop: stop.clone(),
         });
         let handler_shared = shared.clone();
@@ -147,7 +137,7 @@ impl FaultProxy {
 
     /// How many calls of `operation` were received (`"*"` counts all calls).
     pub fn call_count(&self, operation: &str) -> usize {
-        self.shared.state().calls.iter().filter(|c| operation == "*" || c.operation == operation).count()
+        self.shared.state().call_count(operation)
     }
 
     /// Empties the call log.
@@ -158,11 +148,9 @@ impl FaultProxy {
 
 /// The operation name and protocol of a request.
 fn classify(method: &Method, path: &str, headers: &HeaderMap) -> (String, Protocol) {
-    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+    if let Some(target) = http::header(headers, "x-amz-target") {
         let operation = target.rsplit_once('.').map_or(target, |(_, op)| op);
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let content_type = http::header(headers, "content-type")
             .filter(|v| v.starts_with("application/x-amz-json"))
             .unwrap_or("application/x-amz-json-1.1");
         let protocol = Protocol::AwsJson { content_type: content_type.to_owned() };
@@ -192,19 +180,7 @@ fn request_id() -> String {
 }
 
 fn error_response(protocol: &Protocol, status: u16, error_type: &str, message: &str) -> Response {
-    let body = match protocol {
-        Protocol::AwsJson { .. } => json!({ "__type": error_type, "message": message }),
-        Protocol::RestJson => json!({ "message": message }),
-    };
-    let mut response = http::json_response(
-        status,
-        body.to_string().into_bytes(),
-        &[("x-amzn-requestid", request_id()), ("x-amzn-errortype", error_type.to_owned())],
-    );
-    if let Ok(value) = HeaderValue::from_str(protocol.content_type()) {
-        response.headers_mut().insert(CONTENT_TYPE, value);
-    }
-    response
+    protocol.error_response(&request_id(), status, error_type, message)
 }
 
 fn canned_response(protocol: &Protocol, status: u16, headers: &[(String, String)], body: &str) -> Response {
@@ -298,34 +274,14 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         return Ok(admin(&shared, &req));
     }
     let (operation, protocol) = classify(req.method(), path, req.headers());
-    let fault = shared.take_fault(&operation);
-    let authorization =
-        req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| crate::sigv4::parse_authorization(v).ok());
-    let mut call = CallRecord {
-        operation: operation.clone(),
-        method: req.method().to_string(),
-        path: req.uri().path_and_query().map_or_else(|| path.to_owned(), |p| p.to_string()),
-        instance_id: None,
-        status: 0,
-        fault: fault.as_ref().map(|f| f.name().to_owned()),
-        request_id: String::new(),
-        signed: authorization.is_some(),
-        access_key_id: authorization.map(|a| a.access_key_id),
-        at_millis: SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
-        trace_id: req.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
-    };
+    let fault = shared.state().take(&operation, None);
+    let logged_path = req.uri().path_and_query().map_or_else(|| path.to_owned(), |p| p.to_string());
+    let mut call = CallRecord::arriving(&req, &operation, logged_path, fault.as_ref(), epoch_millis());
 
     let response = match fault {
-        Some(Fault::Drop) => {
+        Some(fault @ (Fault::Drop | Fault::Hang)) => {
             shared.log(call);
-            return Err(Dropped);
-        }
-        Some(Fault::Hang) => {
-            shared.log(call);
-            // Hang until the client gives up (hyper then drops this future) or the proxy stops.
-            let mut stop = shared.stop.clone();
-            stop.stopped().await;
-            return Err(Dropped);
+            return Err(faults::leave_unanswered(&fault, shared.stop.clone()).await);
         }
         Some(Fault::Delay { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
@@ -348,7 +304,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         None => forward(&shared, &protocol, req).await,
     };
     call.status = response.status().as_u16();
-    call.request_id = response.headers().get("x-amzn-requestid").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    call.request_id = http::header(response.headers(), "x-amzn-requestid").unwrap_or_default().to_owned();
     shared.log(call);
     Ok(response)
 }
@@ -356,32 +312,15 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
 // ----- admin API ----------------------------------------------------------------------------
 
 fn admin(shared: &Shared, req: &Request) -> Response {
-    let ok = |body: Value| http::json_response(200, body.to_string().into_bytes(), &[]);
-    let path = req.uri().path().trim_end_matches('/');
-    match (req.method().as_str(), path) {
-        ("POST", "/_proxy/faults") => match serde_json::from_slice::<FaultRules>(req.body()) {
-            Ok(rules) => {
-                let mut state = shared.state();
-                state.rules.extend(rules.into_vec());
-                ok(json!(state.rules))
-            }
-            Err(e) => error_response(&Protocol::RestJson, 400, "ValidationException", &format!("Invalid request body: {e}")),
-        },
-        ("GET", "/_proxy/faults") => ok(json!(shared.state().rules)),
-        ("DELETE", "/_proxy/faults") => {
-            shared.state().rules.clear();
-            ok(json!({}))
-        }
-        ("GET", "/_proxy/calls") => ok(json!(shared.state().calls)),
-        ("DELETE", "/_proxy/calls") => {
-            shared.state().calls.clear();
-            ok(json!({}))
-        }
-        (method, _) => error_response(
+    let resource = req.uri().path().trim_end_matches('/').strip_prefix("/_proxy/").unwrap_or_default();
+    match shared.state().admin(req.method().as_str(), resource, req.body()) {
+        Some(Ok(value)) => http::json(200, &value, &[]),
+        Some(Err(message)) => error_response(&Protocol::RestJson, 400, "ValidationException", &message),
+        None => error_response(
             &Protocol::RestJson,
             404,
             "UnknownOperationException",
-            &format!("No admin operation matches {method} {}", req.uri().path()),
+            &format!("No admin operation matches {} {}", req.method(), req.uri().path()),
         ),
     }
 }
@@ -389,7 +328,7 @@ fn admin(shared: &Shared, req: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper::header::HeaderName;
+    use hyper::header::{HeaderName, HeaderValue};
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs.iter().map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v))).collect()

@@ -14,35 +14,27 @@
 //! Responses larger than Lambda's 6 MB limit are refused with 413, and the invocation then
 //! completes with the error type `Function.ResponseSizeTooLarge`, as in Lambda.
 //!
-//! It also serves the Extensions API (prefix `/2020-01-01`), which `lambda_runtime`'s graceful
-//! shutdown uses to register its internal extension:
-//!
-//! * `POST /extension/register` with `Lambda-Extension-Name` and `{"events": [...]}`: 200 with a
-//!   `Lambda-Extension-Identifier` header and `{"functionName", "functionVersion", "handler"}`
-//!   (plus `accountId` when `Lambda-Extension-Accept-Feature: accountId` is sent); a missing name
-//!   or an invalid body is 400, a name already registered 409;
-//! * `GET /extension/event/next` with `Lambda-Extension-Identifier`: long poll that answers a
-//!   `SHUTDOWN` event once [`RuntimeApi::begin_shutdown`] is called, to extensions registered for
-//!   `SHUTDOWN` (others keep waiting, as Lambda then stops the process); an unknown identifier is 403;
-//! * `POST /extension/init/error` and `/extension/exit/error`: 202, kept in [`RuntimeApi::extension_errors`].
+//! The same server also serves the Extensions API (prefix `/2020-01-01`, [`crate::extensions_api`]),
+//! unless started with [`RuntimeApi::start_without_extensions`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::extensions_api::{self, Extension, Extensions};
 use crate::http::{self, Dropped, Request, Response, StopHandle};
+use crate::{epoch_millis, lock};
 
 /// The largest response payload Lambda accepts from a function (synchronous invocations).
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 
 const PREFIX: &str = "/2018-06-01";
-const EXTENSION_PREFIX: &str = "/2020-01-01/extension";
 
 /// When the function must finish, as sent in `Lambda-Runtime-Deadline-Ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,18 +176,15 @@ struct Shared {
     pending: Mutex<HashMap<String, Pending>>,
     first_poll: watch::Sender<Option<Instant>>,
     init_error: Mutex<Option<Value>>,
-    extensions: Mutex<Vec<Extension>>,
-    extension_errors: Mutex<Vec<Value>>,
-    /// The SHUTDOWN event body, once a shutdown has begun.
-    shutdown: watch::Sender<Option<Value>>,
+    extensions: Extensions,
     /// Whether the Extensions API is served; without it, its paths answer 404 as older local
     /// runtimes do.
-    extensions_api: bool,
+    serve_extensions: bool,
 }
 
 impl Shared {
     fn pending(&self) -> MutexGuard<'_, HashMap<String, Pending>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.pending)
     }
 }
 
@@ -224,19 +213,18 @@ impl RuntimeApi {
         Self::start_with(false).await
     }
 
-    async fn start_with(extensions_api: bool) -> std::io::Result<RuntimeApi> {
+    async fn start_with(serve_extensions: bool) -> std::io::Result<RuntimeApi> {
         let (listener, addr) = http::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let (first_poll, first_poll_seen) = watch::channel(None);
         let shared = Arc::new(Shared {
             queue: tx,
             receiver: tokio::sync::Mutex::new(rx),
             pending: Mutex::new(HashMap::new()),
-            first_poll: watch::channel(None).0,
+            first_poll,
             init_error: Mutex::new(None),
-            extensions: Mutex::new(Vec::new()),
-            extension_errors: Mutex::new(Vec::new()),
-            shutdown: watch::channel(None).0,
-            extensions_api,
+            extensions: Extensions::new(first_poll_seen),
+            serve_extensions,
         });
         let (stop_handle, stop) = http::stop_pair();
         let handler_shared = shared.clone();
@@ -287,15 +275,15 @@ impl RuntimeApi {
         seen.unwrap_or_else(Instant::now)
     }
 
-    /// The extensions registered so far, in registration order.
+    /// The extensions registered so far through the Extensions API, in registration order.
     pub fn extensions(&self) -> Vec<Extension> {
-        lock(&self.shared.extensions).clone()
+        self.shared.extensions.registered()
     }
 
     /// The bodies extensions posted to `/extension/init/error` and `/extension/exit/error`, each
     /// as `{"kind": "init"|"exit", "errorType": <Lambda-Extension-Function-Error-Type>, "body": ...}`.
     pub fn extension_errors(&self) -> Vec<Value> {
-        lock(&self.shared.extension_errors).clone()
+        self.shared.extensions.errors()
     }
 
     /// Starts Lambda's Shutdown phase: every extension registered for `SHUTDOWN` receives
@@ -303,119 +291,28 @@ impl RuntimeApi {
     /// `/extension/event/next`. Lambda also sends the runtime process SIGTERM; that is the caller's
     /// part, as this server does not own the process.
     pub fn begin_shutdown(&self, reason: &str, within: Duration) {
-        let event = json!({
-            "eventType": "SHUTDOWN",
-            "shutdownReason": reason,
-            "deadlineMs": epoch_millis() + within.as_millis() as u64,
-        });
-        self.shared.shutdown.send_replace(Some(event));
+        self.shared.extensions.begin_shutdown(reason, within);
     }
 
     /// The body the function posted to `/runtime/init/error`, if it did.
     pub fn init_error(&self) -> Option<Value> {
-        self.shared.init_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.shared.init_error).clone()
     }
 }
 
-/// An extension registered through the Extensions API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Extension {
-    /// The `Lambda-Extension-Name` it registered with.
-    pub name: String,
-    /// The `Lambda-Extension-Identifier` it was given.
-    pub id: String,
-    /// The events it subscribed to (`INVOKE`, `SHUTDOWN`).
-    pub events: Vec<String>,
-    /// When it registered.
-    pub registered: Instant,
-    /// Whether it registered before the runtime's first `/next` poll, that is during init, as
-    /// Lambda requires.
-    pub during_init: bool,
+/// An error answer of the Runtime and Extensions APIs: `{"errorMessage", "errorType"}`.
+pub(crate) fn error_response(status: u16, error_type: &str, message: String) -> Response {
+    http::json(status, &json!({ "errorMessage": message, "errorType": error_type }), &[])
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+/// 202 `{"status": "OK"}`: how the Runtime and Extensions APIs accept a report.
+pub(crate) fn accepted() -> Response {
+    http::json(202, &json!({ "status": "OK" }), &[])
 }
 
-fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-async fn extension(shared: &Shared, req: &Request, path: &str) -> Response {
-    let error =
-        |status: u16, error_type: &str, message: String| respond(status, json!({ "errorMessage": message, "errorType": error_type }));
-    match (req.method(), path) {
-        (&Method::POST, "/register") => {
-            let Some(name) = header(req, "lambda-extension-name").filter(|n| !n.is_empty()) else {
-                return error(400, "InvalidRequest", "the Lambda-Extension-Name header is missing".into());
-            };
-            let events: Vec<String> = match serde_json::from_slice::<Value>(req.body()) {
-                Ok(body) => match body.get("events").and_then(Value::as_array) {
-                    Some(events) => events.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-                    None => return error(400, "InvalidRequest", "the body must be {\"events\": [...]}".into()),
-                },
-                Err(e) => return error(400, "InvalidRequest", format!("the body is not JSON: {e}")),
-            };
-            let id = uuid::Uuid::new_v4().to_string();
-            {
-                let mut extensions = lock(&shared.extensions);
-                if extensions.iter().any(|e| e.name == name) {
-                    return error(409, "Extension.AlreadyRegistered", format!("an extension named {name:?} is already registered"));
-                }
-                extensions.push(Extension {
-                    name: name.to_owned(),
-                    id: id.clone(),
-                    events,
-                    registered: Instant::now(),
-                    during_init: shared.first_poll.borrow().is_none(),
-                });
-            }
-            let mut body = json!({ "functionName": "function", "functionVersion": "$LATEST", "handler": "bootstrap" });
-            if header(req, "lambda-extension-accept-feature").is_some_and(|f| f.split(',').any(|f| f.trim() == "accountId")) {
-                body["accountId"] = json!("123456789012");
-            }
-            http::json_response(200, body.to_string().into_bytes(), &[("lambda-extension-identifier", id)])
-        }
-        (&Method::GET, "/event/next") => {
-            let known =
-                header(req, "lambda-extension-identifier").and_then(|id| lock(&shared.extensions).iter().find(|e| e.id == id).cloned());
-            let Some(extension) = known else {
-                return error(403, "Extension.UnknownExtensionIdentifier", "unknown Lambda-Extension-Identifier".into());
-            };
-            if !extension.events.iter().any(|e| e == "SHUTDOWN") {
-                // Nothing will ever be sent: wait until the server stops.
-                std::future::pending::<()>().await;
-            }
-            let mut shutdown = shared.shutdown.subscribe();
-            let event = shutdown.wait_for(Option::is_some).await.map(|event| event.clone());
-            match event {
-                Ok(event) => respond(200, event.unwrap_or_default()),
-                Err(_) => error(500, "ServiceException", "shutting down".into()),
-            }
-        }
-        (&Method::POST, kind @ ("/init/error" | "/exit/error")) => {
-            let entry = json!({
-                "kind": kind.trim_start_matches('/').trim_end_matches("/error"),
-                "errorType": header(req, "lambda-extension-function-error-type"),
-                "body": parse_body(req.body()),
-            });
-            lock(&shared.extension_errors).push(entry);
-            accepted()
-        }
-        _ => error(404, "NotFound", format!("No route for {} {}{path}", req.method(), EXTENSION_PREFIX)),
-    }
-}
-
-fn respond(status: u16, body: Value) -> Response {
-    http::json_response(status, body.to_string().into_bytes(), &[])
-}
-
-fn accepted() -> Response {
-    respond(202, json!({ "status": "OK" }))
-}
-
-fn epoch_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+/// A posted body as JSON, or as a JSON string when it is not JSON.
+pub(crate) fn body_value(body: &Bytes) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 /// A trace header in the format X-Ray uses: `Root=1-<epoch hex>-<96-bit hex>;Parent=...;Sampled=0`.
@@ -424,30 +321,23 @@ fn trace_id() -> String {
     format!("Root=1-{:08x}-{};Parent={};Sampled=0", epoch_millis() / 1000, &random[..24], &uuid::Uuid::new_v4().simple().to_string()[..16])
 }
 
-fn parse_body(body: &Bytes) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
-}
-
 async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> {
-    if let Some(path) = req.uri().path().strip_prefix(EXTENSION_PREFIX).filter(|_| shared.extensions_api) {
-        let path = path.to_owned();
-        return Ok(extension(&shared, &req, &path).await);
+    let path = req.uri().path();
+    if let Some(path) = path.strip_prefix(extensions_api::PREFIX).filter(|_| shared.serve_extensions) {
+        return Ok(shared.extensions.serve(&req, path).await);
     }
-    let Some(path) = req.uri().path().strip_prefix(PREFIX) else {
-        return Ok(respond(404, json!({ "errorMessage": "Not found", "errorType": "NotFound" })));
+    let Some(path) = path.strip_prefix(PREFIX) else {
+        return Ok(error_response(404, "NotFound", "Not found".into()));
     };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, ["runtime", "invocation", "next"]) => Ok(next(&shared).await),
         (&Method::POST, ["runtime", "invocation", id, kind @ ("response" | "error")]) => Ok(complete(&shared, id, kind, &req)),
         (&Method::POST, ["runtime", "init", "error"]) => {
-            *shared.init_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(parse_body(req.body()));
+            *lock(&shared.init_error) = Some(body_value(req.body()));
             Ok(accepted())
         }
-        _ => Ok(respond(
-            404,
-            json!({ "errorMessage": format!("No route for {} {}", req.method(), req.uri().path()), "errorType": "NotFound" }),
-        )),
+        _ => Ok(error_response(404, "NotFound", format!("No route for {} {}", req.method(), req.uri().path()))),
     }
 }
 
@@ -465,7 +355,7 @@ async fn next(shared: &Shared) -> Response {
     let queued = loop {
         let item = shared.receiver.lock().await.recv().await;
         let Some(item) = item else {
-            return respond(500, json!({ "errorMessage": "shutting down", "errorType": "ServiceException" }));
+            return error_response(500, "ServiceException", "shutting down".into());
         };
         // Skip invocations whose caller already gave up.
         if let Some(p) = shared.pending().get_mut(&item.request_id) {
@@ -490,7 +380,7 @@ async fn next(shared: &Shared) -> Response {
     }
     builder
         .body(http_body_util::Full::new(queued.body))
-        .unwrap_or_else(|_| respond(500, json!({ "errorMessage": "invalid invocation headers", "errorType": "ServiceException" })))
+        .unwrap_or_else(|_| error_response(500, "ServiceException", "invalid invocation headers".into()))
 }
 
 fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Response {
@@ -504,7 +394,7 @@ fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Res
         }
     };
     let Some(Pending { handed_out: Some(handed_out), done }) = entry else {
-        return respond(400, json!({ "errorMessage": format!("Invalid request ID: {request_id}"), "errorType": "InvalidRequestID" }));
+        return error_response(400, "InvalidRequestID", format!("Invalid request ID: {request_id}"));
     };
     let body = req.body();
     let (outcome, status) = if kind == "response" && body.len() > MAX_RESPONSE_BYTES {
@@ -520,10 +410,10 @@ fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Res
             413,
         )
     } else if kind == "response" {
-        (Outcome::Response(parse_body(body)), 202)
+        (Outcome::Response(body_value(body)), 202)
     } else {
-        let header_error_type = req.headers().get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = parse_body(body);
+        let header_error_type = http::header(req.headers(), "lambda-runtime-function-error-type").map(str::to_owned);
+        let body = body_value(body);
         let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
         (
             Outcome::Error {
@@ -538,7 +428,7 @@ fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Res
     // The invoker may have given up in the meantime; then nobody listens and that is fine.
     let _ = done.send((outcome, handed_out, Instant::now()));
     if status == 413 {
-        respond(413, json!({ "errorMessage": "Exceeded maximum allowed payload size", "errorType": "RequestEntityTooLarge" }))
+        error_response(413, "RequestEntityTooLarge", "Exceeded maximum allowed payload size".into())
     } else {
         accepted()
     }

@@ -1,4 +1,5 @@
-//! The running emulator: its handle, request routing, the API front door and the admin API.
+//! The running emulator: its handle, request routing and the API front door; admin requests go to
+//! the admin module.
 //!
 //! Each API request goes through the same steps, in this order:
 //! 1. routing to an operation (`UnknownOperationException` when nothing matches);
@@ -7,7 +8,7 @@
 //! 4. the operation itself, including model validation (400 `ValidationException`).
 //!
 //! Every call, faulted or not, is appended to the call log. Admin requests under `/_emulator/`
-//! skip all of this and are not logged.
+//! skip all of this, are not logged, and are served by the admin module.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,15 +18,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::Method;
 use percent_encoding::percent_decode_str;
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use crate::faults::{self, CallRecord, Fault, FaultRule, FaultRules, Protocol};
+use crate::faults::{self, CallRecord, Fault, FaultRule, Protocol};
 use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
 use crate::model::{self, Instance};
-use crate::sigv4;
 use crate::store::{ApiError, SeedInstance, StateChange, Store};
-use crate::EmulatorConfig;
+use crate::{admin, lock, sigv4, EmulatorConfig};
 
 #[cfg(feature = "tls")]
 use crate::tls::TlsIdentity;
@@ -40,7 +39,7 @@ enum TlsIdentity {}
 pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    /// `http`, or `https` when started with [`Emulator::start_tls`].
+    /// `http`, or `https` when started with `Emulator::start_tls` (feature `tls`).
     scheme: &'static str,
     lifetime: Arc<Lifetime>,
 }
@@ -54,9 +53,7 @@ struct Shared {
 
 impl Shared {
     fn store(&self) -> MutexGuard<'_, Store> {
-        // A panic while holding the lock cannot leave the store half-updated in a way that
-        // matters to tests, so a poisoned lock is simply reused.
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.store)
     }
 }
 
@@ -162,12 +159,12 @@ impl Emulator {
 
     /// Adds a fault rule after the existing ones.
     pub fn inject(&self, rule: FaultRule) {
-        self.shared.store().faults.push(rule);
+        self.shared.store().ledger.rules.push(rule);
     }
 
     /// Removes every fault rule.
     pub fn clear_faults(&self) {
-        self.shared.store().faults.clear();
+        self.shared.store().ledger.rules.clear();
     }
 
     /// How many connections clients have established so far (for HTTPS, counted once the TLS
@@ -178,17 +175,17 @@ impl Emulator {
 
     /// The API calls received so far, oldest first.
     pub fn calls(&self) -> Vec<CallRecord> {
-        self.shared.store().calls.clone()
+        self.shared.store().ledger.calls.clone()
     }
 
     /// How many calls of `operation` were received (`"*"` counts all calls).
     pub fn call_count(&self, operation: &str) -> usize {
-        self.shared.store().calls.iter().filter(|c| operation == "*" || c.operation == operation).count()
+        self.shared.store().ledger.call_count(operation)
     }
 
     /// Empties the call log.
     pub fn clear_calls(&self) {
-        self.shared.store().calls.clear();
+        self.shared.store().ledger.calls.clear();
     }
 
     /// Every state change of an instance, oldest first (kept after the instance is gone).
@@ -325,57 +322,33 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 fn error_response(request_id: &str, error: &ApiError) -> Response {
-    http::json_response(
-        error.status,
-        json!({ "message": error.message }).to_string().into_bytes(),
-        &[("x-amzn-requestid", request_id.to_owned()), ("x-amzn-errortype", error.error_type.clone())],
-    )
-}
-
-fn ok_response(request_id: &str, body: &Value) -> Response {
-    http::json_response(200, body.to_string().into_bytes(), &[("x-amzn-requestid", request_id.to_owned())])
+    Protocol::RestJson.error_response(request_id, error.status, &error.error_type, &error.message)
 }
 
 async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let path = req.uri().path().to_owned();
-    if path == "/_emulator" || path.starts_with("/_emulator/") {
-        return Ok(admin(&shared, &req, &request_id));
+    if admin::owns(&path) {
+        return Ok(admin::serve(&shared.store, &req, &request_id));
     }
 
     let route = Route::parse(req.method(), &path);
-    let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| sigv4::parse_authorization(v).ok());
     let instance_id = route.instance_id();
     let (fault, at_millis) = {
         let mut store = shared.store();
         let at = store.now().as_millis() as u64;
-        (faults::take(&mut store.faults, route.name(), instance_id.as_deref()), at)
+        (store.ledger.take(route.name(), instance_id.as_deref()), at)
     };
     let mut record = CallRecord {
-        operation: route.name().into(),
-        method: req.method().to_string(),
-        path: path.clone(),
         instance_id,
-        status: 0,
-        fault: fault.as_ref().map(|f| f.name().to_owned()),
         request_id: request_id.clone(),
-        signed: authorization.is_some(),
-        access_key_id: authorization.map(|a| a.access_key_id),
-        at_millis,
-        trace_id: req.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ..CallRecord::arriving(&req, route.name(), path, fault.as_ref(), at_millis)
     };
 
     match &fault {
-        Some(Fault::Drop) => {
-            shared.store().calls.push(record);
-            return Err(Dropped);
-        }
-        Some(Fault::Hang) => {
-            shared.store().calls.push(record);
-            // Hang until the client gives up (hyper then drops this future) or the server stops.
-            let mut stop = shared.stop.clone();
-            stop.stopped().await;
-            return Err(Dropped);
+        Some(fault @ (Fault::Drop | Fault::Hang)) => {
+            shared.store().ledger.calls.push(record);
+            return Err(faults::leave_unanswered(fault, shared.stop.clone()).await);
         }
         Some(Fault::Delay { millis }) => {
             tokio::time::sleep(Duration::from_millis(*millis)).await;
@@ -384,7 +357,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
             if let Some((status, error_type, message)) = Protocol::RestJson.error_of(other) {
                 let error = ApiError { status, error_type, message };
                 record.status = status;
-                shared.store().calls.push(record);
+                shared.store().ledger.calls.push(record);
                 return Ok(error_response(&request_id, &error));
             }
         }
@@ -398,14 +371,14 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
             if let Some(id) = body.pointer("/instance/instanceId").and_then(Value::as_str) {
                 record.instance_id = Some(id.to_owned());
             }
-            ok_response(&request_id, body)
+            http::json(200, body, &[("x-amzn-requestid", request_id.clone())])
         }
         Err(error) => {
             record.status = error.status;
             error_response(&request_id, error)
         }
     };
-    shared.store().calls.push(record);
+    shared.store().ledger.calls.push(record);
     Ok(response)
 }
 
@@ -451,107 +424,5 @@ fn json_body(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::validation("The request body must be a JSON object")),
         Err(e) => Err(ApiError::validation(format!("The request body is not valid JSON: {e}"))),
-    }
-}
-
-// ----- admin API ----------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct StateRequest {
-    state: String,
-    #[serde(default)]
-    error_message: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ClockRequest {
-    advance_millis: u64,
-}
-
-fn admin_error(request_id: &str, status: u16, error_type: &str, message: String) -> Response {
-    error_response(request_id, &ApiError { status, error_type: error_type.into(), message })
-}
-
-fn parse_admin<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))
-}
-
-fn admin(shared: &Shared, req: &Request, request_id: &str) -> Response {
-    let path = req.uri().path().trim_end_matches('/');
-    let segments: Vec<String> = path.split('/').skip(2).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let bad_request = |message: String| admin_error(request_id, 400, "ValidationException", message);
-    let not_found = |message: String| admin_error(request_id, 404, "ResourceNotFoundException", message);
-    let ok = |body: Value| ok_response(request_id, &body);
-    let method = req.method();
-    let body = req.body();
-
-    match (method.as_str(), segments.as_slice()) {
-        ("POST", ["reset"]) => {
-            shared.store().reset();
-            ok(json!({}))
-        }
-        ("POST", ["instances"]) => match parse_admin::<SeedInstance>(body) {
-            Ok(seed) => match shared.store().seed(seed) {
-                Ok(instance) => ok(json!(instance)),
-                Err(message) => bad_request(message),
-            },
-            Err(message) => bad_request(message),
-        },
-        ("GET", ["instances"]) => ok(json!(shared.store().all_instances())),
-        ("GET", ["instances", id]) => match shared.store().instance(id) {
-            Some(instance) => ok(json!(instance)),
-            None => not_found(format!("Instance {id} not found")),
-        },
-        ("DELETE", ["instances", id]) => {
-            if shared.store().remove(id) {
-                ok(json!({}))
-            } else {
-                not_found(format!("Instance {id} not found"))
-            }
-        }
-        ("GET", ["instances", id, "history"]) => ok(json!(shared.store().history(id))),
-        ("PUT", ["instances", id, "state"]) => match parse_admin::<StateRequest>(body) {
-            Ok(request) => {
-                if let Err(message) = model::validate_state(&request.state, "state") {
-                    return bad_request(message);
-                }
-                let mut store = shared.store();
-                if store.set_state(id, &request.state, request.error_message) {
-                    ok(json!(store.instance(id)))
-                } else {
-                    not_found(format!("Instance {id} not found"))
-                }
-            }
-            Err(message) => bad_request(message),
-        },
-        ("POST", ["faults"]) => match parse_admin::<FaultRules>(body) {
-            Ok(rules) => {
-                shared.store().faults.extend(rules.into_vec());
-                ok(json!(shared.store().faults))
-            }
-            Err(message) => bad_request(message),
-        },
-        ("GET", ["faults"]) => ok(json!(shared.store().faults)),
-        ("DELETE", ["faults"]) => {
-            shared.store().faults.clear();
-            ok(json!({}))
-        }
-        ("GET", ["calls"]) => ok(json!(shared.store().calls)),
-        ("DELETE", ["calls"]) => {
-            shared.store().calls.clear();
-            ok(json!({}))
-        }
-        ("POST", ["clock"]) => match parse_admin::<ClockRequest>(body) {
-            Ok(request) => {
-                let mut store = shared.store();
-                store.advance_clock(Duration::from_millis(request.advance_millis));
-                ok(json!({ "nowMillis": store.now().as_millis() as u64 }))
-            }
-            Err(message) => bad_request(message),
-        },
-        _ => admin_error(request_id, 404, "UnknownOperationException", format!("No admin operation matches {method} {}", req.uri().path())),
     }
 }

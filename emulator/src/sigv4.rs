@@ -19,6 +19,8 @@ use hyper::HeaderMap;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
+use crate::http::header;
+
 /// The signing name of the Supply Chain service.
 pub const SERVICE: &str = "scn";
 
@@ -131,12 +133,12 @@ pub fn verify(
     body: &[u8],
     expect: &Expectations<'_>,
 ) -> Result<Authorization, String> {
-    let header = headers
+    let authorization = headers
         .get("authorization")
         .ok_or("Missing Authentication Token: the request has no Authorization header")?
         .to_str()
         .map_err(|_| "Authorization header is not valid ASCII".to_owned())?;
-    let auth = parse_authorization(header)?;
+    let auth = parse_authorization(authorization)?;
     if auth.service != SERVICE {
         return Err(format!("Credential should be scoped to correct service: '{SERVICE}', not '{}'", auth.service));
     }
@@ -146,7 +148,7 @@ pub fn verify(
     if !auth.signed_headers.iter().any(|h| h == "host") {
         return Err("'Host' must be a signed header".into());
     }
-    let amz_date = header_str(headers, "x-amz-date").ok_or("Authorization header requires an 'X-Amz-Date' header")?;
+    let amz_date = header(headers, "x-amz-date").ok_or("Authorization header requires an 'X-Amz-Date' header")?;
     if !amz_date.starts_with(&auth.date) {
         return Err(format!(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'",
@@ -160,7 +162,7 @@ pub fn verify(
         return Err(format!("The security token included in the request is invalid: unknown access key id '{}'", auth.access_key_id));
     }
     if let Some(token) = &credentials.session_token {
-        match header_str(headers, "x-amz-security-token") {
+        match header(headers, "x-amz-security-token") {
             Some(sent) if sent == token => {}
             Some(_) => return Err("The security token included in the request is invalid".into()),
             None => {
@@ -182,10 +184,6 @@ pub fn verify(
         ));
     }
     Ok(auth)
-}
-
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Builds the canonical request string for a received request.
@@ -212,7 +210,7 @@ pub fn canonical_request(
         }
         canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
-    let payload_hash = match header_str(headers, "x-amz-content-sha256") {
+    let payload_hash = match header(headers, "x-amz-content-sha256") {
         Some(hash) => hash.to_owned(),
         None => hex::encode(Sha256::digest(body)),
     };

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::faults::{CallRecord, FaultRule};
+use crate::faults::Ledger;
 use crate::model::{self, Instance};
 use crate::EmulatorConfig;
 
@@ -133,8 +133,8 @@ pub(crate) struct Store {
     next_seq: u64,
     histories: HashMap<String, Vec<StateChange>>,
     client_tokens: HashMap<String, String>,
-    pub(crate) faults: Vec<FaultRule>,
-    pub(crate) calls: Vec<CallRecord>,
+    /// The fault rules and the call log.
+    pub(crate) ledger: Ledger,
 }
 
 fn secs(t: Duration) -> f64 {
@@ -150,8 +150,7 @@ impl Store {
             next_seq: 0,
             histories: HashMap::new(),
             client_tokens: HashMap::new(),
-            faults: Vec::new(),
-            calls: Vec::new(),
+            ledger: Ledger::default(),
         }
     }
 

@@ -2,19 +2,14 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome, RuntimeApi, RuntimeApiError};
-use support::{raw, RawResponse};
-
-fn addr(api: &RuntimeApi) -> SocketAddr {
-    api.address().parse().unwrap()
-}
+use support::{raw, runtime_addr, RawResponse};
 
 async fn next(api: &RuntimeApi) -> RawResponse {
-    raw(addr(api), "GET", "/2018-06-01/runtime/invocation/next", &[], b"").await
+    raw(runtime_addr(api), "GET", "/2018-06-01/runtime/invocation/next", &[], b"").await
 }
 
 fn request_id(invocation: &RawResponse) -> String {
@@ -41,7 +36,7 @@ async fn a_polling_client_gets_the_event_with_lambda_headers_and_its_response_co
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         assert!(deadline > now + 25_000 && deadline <= now + 30_000, "{deadline} vs {now}");
         assert_eq!(invocation.json(), json!({ "instanceId": "abc" }));
-        let posted = raw(addr(&api), "POST", "/2018-06-01/runtime/invocation/req-1/response", &[], br#"{"ok":true}"#).await;
+        let posted = raw(runtime_addr(&api), "POST", "/2018-06-01/runtime/invocation/req-1/response", &[], br#"{"ok":true}"#).await;
         assert_eq!(posted.status, 202);
     };
     let (completed, ()) = tokio::join!(invoke, client);
@@ -59,7 +54,7 @@ async fn an_error_post_completes_the_invocation_with_its_error_type_and_header()
     let client = async {
         let id = request_id(&next(&api).await);
         let posted = raw(
-            addr(&api),
+            runtime_addr(&api),
             "POST",
             &format!("/2018-06-01/runtime/invocation/{id}/error"),
             &[("lambda-runtime-function-error-type", "unhandled")],
@@ -68,7 +63,7 @@ async fn an_error_post_completes_the_invocation_with_its_error_type_and_header()
         .await;
         assert_eq!(posted.status, 202);
         // A second answer for the same invocation is refused.
-        let again = raw(addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"{}").await;
+        let again = raw(runtime_addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"{}").await;
         assert_eq!(again.status, 400);
         assert_eq!(again.json()["errorType"], "InvalidRequestID");
     };
@@ -91,7 +86,7 @@ async fn two_concurrent_pollers_each_receive_a_different_invocation() {
             let invocation = next(api).await;
             let id = request_id(&invocation);
             let body = json!({ "worker": name, "event": invocation.json() }).to_string();
-            raw(addr(api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], body.as_bytes()).await;
+            raw(runtime_addr(api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], body.as_bytes()).await;
             id
         }
     };
@@ -114,7 +109,7 @@ async fn a_missing_deadline_omits_the_header_and_a_fixed_one_is_sent_as_is() {
             let invocation = next(&api).await;
             assert_eq!(invocation.header("lambda-runtime-deadline-ms"), expected);
             let id = request_id(&invocation);
-            raw(addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"null").await;
+            raw(runtime_addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"null").await;
         };
         let (completed, ()) = tokio::join!(invoke, client);
         assert_eq!(completed.unwrap().outcome.response(), Some(&serde_json::Value::Null));
@@ -124,10 +119,10 @@ async fn a_missing_deadline_omits_the_header_and_a_fixed_one_is_sent_as_is() {
 #[tokio::test]
 async fn an_unknown_request_id_is_refused_with_400() {
     let api = RuntimeApi::start().await.unwrap();
-    let response = raw(addr(&api), "POST", "/2018-06-01/runtime/invocation/nope/response", &[], b"{}").await;
+    let response = raw(runtime_addr(&api), "POST", "/2018-06-01/runtime/invocation/nope/response", &[], b"{}").await;
     assert_eq!(response.status, 400);
     assert_eq!(response.json()["errorType"], "InvalidRequestID");
-    let unknown_route = raw(addr(&api), "GET", "/2018-06-01/runtime/other", &[], b"").await;
+    let unknown_route = raw(runtime_addr(&api), "GET", "/2018-06-01/runtime/other", &[], b"").await;
     assert_eq!(unknown_route.status, 404);
 }
 
@@ -143,7 +138,7 @@ async fn invoke_gives_up_when_no_function_answers() {
         let invocation = next(&api).await;
         assert_eq!(invocation.json(), json!("fresh"));
         let id = request_id(&invocation);
-        raw(addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"plain text").await;
+        raw(runtime_addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], b"plain text").await;
     };
     let (completed, ()) = tokio::join!(invoke, client);
     assert_eq!(completed.unwrap().outcome.response(), Some(&json!("plain text")), "non-JSON kept as a string");
@@ -166,7 +161,7 @@ async fn init_errors_are_kept_and_raw_payloads_are_delivered_untouched() {
     let api = RuntimeApi::start().await.unwrap();
     assert!(api.init_error().is_none());
     let posted = raw(
-        addr(&api),
+        runtime_addr(&api),
         "POST",
         "/2018-06-01/runtime/init/error",
         &[("lambda-runtime-function-error-type", "Runtime.InitError")],
@@ -182,101 +177,9 @@ async fn init_errors_are_kept_and_raw_payloads_are_delivered_untouched() {
         assert_eq!(invocation.body, "not json at all");
         let id = request_id(&invocation);
         let huge = vec![b'x'; supplychain_emulator::runtime_api::MAX_RESPONSE_BYTES + 1];
-        let refused = raw(addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], &huge).await;
+        let refused = raw(runtime_addr(&api), "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), &[], &huge).await;
         assert_eq!(refused.status, 413);
     };
     let (completed, ()) = tokio::join!(invoke, client);
     assert_eq!(completed.unwrap().outcome.error_type(), Some("Function.ResponseSizeTooLarge"));
-}
-
-async fn register(api: &RuntimeApi, name: &str, events: &str) -> RawResponse {
-    raw(
-        addr(api),
-        "POST",
-        "/2020-01-01/extension/register",
-        &[("Lambda-Extension-Name", name), ("Lambda-Extension-Accept-Feature", "accountId")],
-        format!("{{\"events\": {events}}}").as_bytes(),
-    )
-    .await
-}
-
-#[tokio::test]
-async fn an_extension_registers_during_init_and_gets_an_identifier() {
-    let api = RuntimeApi::start().await.unwrap();
-
-    let registered = register(&api, "_no-op", "[]").await;
-
-    assert_eq!(registered.status, 200, "{}", registered.body);
-    let id = registered.header("lambda-extension-identifier").expect("identifier header").to_owned();
-    let body = registered.json();
-    assert_eq!((body["functionVersion"].as_str(), body["accountId"].as_str()), (Some("$LATEST"), Some("123456789012")));
-    let extensions = api.extensions();
-    assert_eq!(extensions.len(), 1);
-    assert_eq!((extensions[0].name.as_str(), extensions[0].id.as_str()), ("_no-op", id.as_str()));
-    assert!(extensions[0].events.is_empty());
-    assert!(extensions[0].during_init);
-
-    let again = register(&api, "_no-op", "[]").await;
-    assert_eq!(again.status, 409, "{}", again.body);
-    let nameless = raw(addr(&api), "POST", "/2020-01-01/extension/register", &[], b"{\"events\": []}").await;
-    assert_eq!(nameless.status, 400, "{}", nameless.body);
-}
-
-#[tokio::test]
-async fn an_extension_registered_after_the_first_poll_is_marked_as_late() {
-    let api = RuntimeApi::start().await.unwrap();
-    let poller = tokio::spawn({
-        let address = addr(&api);
-        async move { raw(address, "GET", "/2018-06-01/runtime/invocation/next", &[], b"").await }
-    });
-    api.wait_for_first_poll().await;
-
-    register(&api, "late", "[]").await;
-
-    assert!(!api.extensions()[0].during_init);
-    poller.abort();
-}
-
-#[tokio::test]
-async fn the_next_event_of_a_shutdown_subscriber_is_the_shutdown_event() {
-    let api = RuntimeApi::start().await.unwrap();
-    let id = register(&api, "watcher", "[\"SHUTDOWN\"]").await.header("lambda-extension-identifier").unwrap().to_owned();
-    let next = tokio::spawn({
-        let address = addr(&api);
-        async move { raw(address, "GET", "/2020-01-01/extension/event/next", &[("Lambda-Extension-Identifier", id.as_str())], b"").await }
-    });
-
-    api.begin_shutdown("spindown", Duration::from_millis(500));
-
-    let event = tokio::time::timeout(Duration::from_secs(5), next).await.expect("answered").unwrap();
-    assert_eq!(event.status, 200);
-    let event = event.json();
-    assert_eq!((event["eventType"].as_str(), event["shutdownReason"].as_str()), (Some("SHUTDOWN"), Some("spindown")));
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    assert!(event["deadlineMs"].as_u64().unwrap() > now);
-}
-
-#[tokio::test]
-async fn an_extension_without_subscriptions_keeps_waiting_and_unknown_identifiers_are_refused() {
-    let api = RuntimeApi::start().await.unwrap();
-    let id = register(&api, "quiet", "[]").await.header("lambda-extension-identifier").unwrap().to_owned();
-    api.begin_shutdown("spindown", Duration::from_millis(500));
-
-    let headers = [("Lambda-Extension-Identifier", id.as_str())];
-    let waiting = raw(addr(&api), "GET", "/2020-01-01/extension/event/next", &headers, b"");
-    assert!(tokio::time::timeout(Duration::from_millis(200), waiting).await.is_err(), "no event is sent to it");
-
-    let unknown = raw(addr(&api), "GET", "/2020-01-01/extension/event/next", &[("Lambda-Extension-Identifier", "nobody")], b"").await;
-    assert_eq!(unknown.status, 403, "{}", unknown.body);
-
-    let reported = raw(
-        addr(&api),
-        "POST",
-        "/2020-01-01/extension/exit/error",
-        &[("Lambda-Extension-Identifier", id.as_str()), ("Lambda-Extension-Function-Error-Type", "Extension.Crash")],
-        b"{\"errorMessage\": \"m\"}",
-    )
-    .await;
-    assert_eq!(reported.status, 202);
-    assert_eq!(api.extension_errors(), vec![json!({"kind": "exit", "errorType": "Extension.Crash", "body": {"errorMessage": "m"}})]);
 }

@@ -10,6 +10,11 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// The address a local Lambda Runtime API listens on.
+pub fn runtime_addr(api: &supplychain_emulator::runtime_api::RuntimeApi) -> SocketAddr {
+    api.address().parse().unwrap()
+}
+
 /// A response read off the wire.
 #[derive(Debug)]
 pub struct RawResponse {
