@@ -4,6 +4,8 @@
 //! with moto's EventBridge pattern matcher. The AWS Serverless Application Repository metadata is
 //! held to Cargo.toml and published offline with AWS SAM CLI's own packaging and publishing code.
 
+#[path = "support/policies.rs"]
+mod policies;
 mod support;
 
 use support::tools;
@@ -59,17 +61,44 @@ fn statements() -> Vec<(String, Value)> {
             "AWS::IAM::Role" => {
                 add(format!("{id} trust policy"), &properties["AssumeRolePolicyDocument"]);
                 for policy in properties["Policies"].as_array().into_iter().flatten() {
-                    add(format!("{id} {}", policy["PolicyName"]), &policy["PolicyDocument"]);
+                    add(format!("{id} {}", policy["PolicyName"]), &policies::document(&policy["PolicyDocument"]));
                 }
-                assert_eq!(properties.get("ManagedPolicyArns").cloned().unwrap_or(json!([])), json!([]), "{id} attaches managed policies");
+                // The stack's own managed policies only (their statements are counted where they are
+                // defined), never an AWS managed one.
+                for attached in managed_policies_of(id) {
+                    assert_eq!(resource_type(&attached), "AWS::IAM::ManagedPolicy", "{id} attaches {attached}, not a policy of the stack");
+                }
             }
-            "AWS::IAM::RolePolicy" | "AWS::IAM::Policy" | "AWS::SQS::QueuePolicy" => {
-                add(id.clone(), &properties["PolicyDocument"]);
+            "AWS::IAM::RolePolicy" | "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" | "AWS::SQS::QueuePolicy" => {
+                add(id.clone(), &policies::document(&properties["PolicyDocument"]));
             }
             _ => {}
         }
     }
     found
+}
+
+fn resource_type(logical_id: &str) -> &'static str {
+    resource(logical_id)["Type"].as_str().unwrap()
+}
+
+/// The logical ids of the managed policies `role` attaches, under any condition: each must be a
+/// `Ref` to a resource of the stack.
+fn managed_policies_of(role: &str) -> Vec<String> {
+    managed_policy_refs(&properties(role)["ManagedPolicyArns"])
+}
+
+/// The `Ref`s of a role's `ManagedPolicyArns`, through both branches of each `Fn::If`.
+fn managed_policy_refs(arns: &Value) -> Vec<String> {
+    match arns {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items.iter().flat_map(managed_policy_refs).collect(),
+        Value::Object(object) if object.contains_key("Fn::If") => {
+            object["Fn::If"].as_array().unwrap()[1..].iter().flat_map(managed_policy_refs).collect()
+        }
+        _ if policies::is_no_value(arns) => Vec::new(),
+        _ => vec![arns["Ref"].as_str().unwrap_or_else(|| panic!("a managed policy that is not the stack's own: {arns}")).to_owned()],
+    }
 }
 
 /// The texts of a `Resource` (or a condition value): plain strings and the templates of `Fn::Sub`;
@@ -925,4 +954,279 @@ fn sam_publish_accepts_the_metadata_once_sam_package_has_uploaded_the_licence_an
     assert_eq!(requests[2][1]["ReadmeUrl"], readme);
     assert_eq!(requests[3][1]["SemanticVersion"], env!("CARGO_PKG_VERSION"));
     assert_eq!(requests[3][1]["SourceCodeUrl"], env!("CARGO_PKG_REPOSITORY"));
+}
+
+// ---------------------------------------------------------------- deletion protection in IAM, the organization's bus policy
+
+/// The roles of the three functions: each carries the deletion-protection denies.
+const FUNCTION_ROLES: [&str; 3] = ["DeleteInstanceRole", "CheckInstanceStatusRole", "SweepInstancesRole"];
+
+/// The detail-type of a deletion request, the one event the organization's accounts may put.
+const DELETION_REQUESTED: &str = "Supply Chain Instance Deletion Requested";
+
+/// Every statement of the identity policies of `role` in `template`: its inline policies, the
+/// managed policies it attaches and the policies of the stack that name it.
+fn identity_statements(template: &Value, role: &str) -> Vec<Value> {
+    let resources = template["Resources"].as_object().unwrap();
+    let properties = &resources[role]["Properties"];
+    let mut documents: Vec<Value> = properties["Policies"].as_array().into_iter().flatten().map(|p| p["PolicyDocument"].clone()).collect();
+    for attached in managed_policy_refs(&properties["ManagedPolicyArns"]) {
+        documents.extend(resources.get(&attached).map(|policy| policy["Properties"]["PolicyDocument"].clone()));
+    }
+    let this_role = json!({ "Ref": role });
+    for policy in resources.values().filter(|r| matches!(r["Type"].as_str(), Some("AWS::IAM::Policy" | "AWS::IAM::RolePolicy"))) {
+        let named = &policy["Properties"];
+        if named["RoleName"] == this_role || named["Roles"].as_array().is_some_and(|roles| roles.contains(&this_role)) {
+            documents.push(named["PolicyDocument"].clone());
+        }
+    }
+    documents.iter().flat_map(|document| policies::statements(&policies::document(document))).collect()
+}
+
+/// What is wrong with deletion protection in IAM in `template` (transformed): the policy of denies
+/// must exist whenever DeletionProtectionTag is set, and each function role must attach it under
+/// that same condition, with no Allow that names what it denies. Empty when nothing is.
+fn deletion_protection_findings(template: &Value) -> Vec<String> {
+    let mut findings = Vec::new();
+    let policy = &template["Resources"]["DeletionProtectionPolicy"];
+    if policy["Type"] != "AWS::IAM::ManagedPolicy" {
+        findings.push(format!("DeletionProtectionPolicy is not a managed policy: {policy}"));
+    }
+    let tag_is_set = json!({ "Fn::Not": [{ "Fn::Equals": [{ "Ref": "DeletionProtectionTag" }, ""] }] });
+    if policy["Condition"] != "HasDeletionProtectionTag" || template["Conditions"]["HasDeletionProtectionTag"] != tag_is_set {
+        findings.push(format!(
+            "DeletionProtectionPolicy exists under {} ({}), not whenever DeletionProtectionTag is set",
+            policy["Condition"], template["Conditions"]["HasDeletionProtectionTag"]
+        ));
+    }
+    let attached = json!({ "Fn::If": ["HasDeletionProtectionTag", [{ "Ref": "DeletionProtectionPolicy" }], { "Ref": "AWS::NoValue" }] });
+    let instances = json!({ "Fn::Sub": "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*" });
+    for role in FUNCTION_ROLES {
+        let arns = &template["Resources"][role]["Properties"]["ManagedPolicyArns"];
+        if arns != &attached {
+            findings.push(format!("{role} does not attach DeletionProtectionPolicy whenever it exists: {arns}"));
+        }
+        let statements = identity_statements(template, role);
+        findings.extend(
+            policies::protection_findings(&statements, "DeletionProtectionTag", &instances).into_iter().map(|f| format!("{role}: {f}")),
+        );
+    }
+    findings
+}
+
+/// `template` with the JSON text of DeletionProtectionPolicy changed: `from` replaced by `to`.
+fn with_protection_text(template: &Value, from: &str, to: &str) -> Value {
+    let mut copy = template.clone();
+    let text = &mut copy["Resources"]["DeletionProtectionPolicy"]["Properties"]["PolicyDocument"]["Fn::Sub"][0];
+    let written = text.as_str().unwrap().to_owned();
+    assert!(written.contains(from), "{from:?} is not in the policy's text:\n{written}");
+    *text = Value::from(written.replace(from, to));
+    copy
+}
+
+#[test]
+fn iam_denies_each_function_deleting_a_protected_instance_or_changing_its_protection_tag() {
+    let template = tools::transformed_template();
+    assert_eq!(deletion_protection_findings(template), Vec::<String>::new());
+
+    // The tag key is the parameter's, substituted by CloudFormation into the condition key.
+    let document = policies::document(&properties("DeletionProtectionPolicy")["PolicyDocument"]);
+    let keys: Vec<&String> = document["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Condition"].as_object().unwrap().values())
+        .flat_map(|c| c.as_object().unwrap().keys())
+        .collect();
+    assert_eq!(keys, ["aws:ResourceTag/${DeletionProtectionTag}", "aws:TagKeys"]);
+    assert_eq!(
+        policies::string_set(&document["Statement"][1]["Condition"]["ForAnyValue:StringEqualsIgnoreCase"]["aws:TagKeys"]),
+        BTreeSet::from(["${DeletionProtectionTag}".to_owned()])
+    );
+
+    // Set (the default), every function role attaches the denies; empty, the functions check no tag
+    // and there is nothing to deny.
+    let on = policies::Resolver::new(template, &[]);
+    let off = policies::Resolver::new(template, &[("DeletionProtectionTag", "")]);
+    assert!(on.holds("DeletionProtectionPolicy") && !off.holds("DeletionProtectionPolicy"));
+    for role in FUNCTION_ROLES {
+        assert_eq!(on.resolve(properties(role)).unwrap()["ManagedPolicyArns"], json!([{ "Ref": "DeletionProtectionPolicy" }]), "{role}");
+        assert_eq!(off.resolve(properties(role)).unwrap().get("ManagedPolicyArns"), None, "{role}");
+    }
+}
+
+#[test]
+fn the_protection_check_notices_a_weakened_deny_and_a_role_without_the_denies() {
+    let template = tools::transformed_template();
+    let mut weakened = vec![
+        (
+            "a case-sensitive comparison, which lets TRUE through",
+            with_protection_text(template, "\"StringEqualsIgnoreCase\"", "\"StringEquals\""),
+        ),
+        (
+            "a tag key written out instead of taken from the parameter",
+            with_protection_text(template, "aws:ResourceTag/${DeletionProtectionTag}", "aws:ResourceTag/DeletionProtection"),
+        ),
+        ("untagging left out", with_protection_text(template, "[\"scn:TagResource\", \"scn:UntagResource\"]", "\"scn:TagResource\"")),
+        (
+            "ForAllValues, which matches a request whatever tag keys it adds besides",
+            with_protection_text(template, "ForAnyValue:StringEqualsIgnoreCase", "ForAllValues:StringEqualsIgnoreCase"),
+        ),
+        ("a value other than true", with_protection_text(template, "[\"true\", ", "[\"yes\", ")),
+        (
+            "a deny on a resource other than every instance",
+            with_protection_text(template, "\"Resource\": \"${Instances}\"", "\"Resource\": \"${Instances}x\""),
+        ),
+    ];
+    let mut detached = template.clone();
+    detached["Resources"]["SweepInstancesRole"]["Properties"].as_object_mut().unwrap().remove("ManagedPolicyArns");
+    weakened.push(("the sweep's role without the denies", detached));
+    let mut broadened = template.clone();
+    broadened["Resources"]["CheckInstanceStatusRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "Effect": "Allow", "Action": "scn:*", "Resource": "*" }));
+    weakened.push(("an Allow of scn:*", broadened));
+    let mut tagging = template.clone();
+    tagging["Resources"]["DeleteInstanceRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "Effect": "Allow", "Action": "scn:UntagResource", "Resource": "*" }));
+    weakened.push(("an Allow of scn:UntagResource", tagging));
+    let mut elsewhere = template.clone();
+    elsewhere["Resources"]["DeletionProtectionPolicy"]["Condition"] = json!("HasAlarmTopic");
+    weakened.push(("the denies under another condition", elsewhere));
+    for (what, template) in weakened {
+        assert!(!deletion_protection_findings(&template).is_empty(), "the check does not notice {what}");
+    }
+}
+
+/// The ARN of the stack's bus, as the functions' PutEvents statements name it.
+fn bus_arn() -> Value {
+    json!({ "Fn::If": [
+        "CreateEventBus",
+        { "Fn::GetAtt": ["EventBus", "Arn"] },
+        { "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}" }
+    ] })
+}
+
+/// What is wrong with the bus policy that lets the organization's accounts in (`template`
+/// transformed): it must exist only with an OrganizationId, on the stack's bus whether created or
+/// named, and allow only PutEvents of deletion requests by principals of that organization.
+fn organization_bus_policy_findings(template: &Value) -> Vec<String> {
+    let Some(policy) = template["Resources"].get("OrganizationEventBusPolicy") else {
+        return vec!["no resource OrganizationEventBusPolicy".to_owned()];
+    };
+    let mut findings = Vec::new();
+    if policy["Type"] != "AWS::Events::EventBusPolicy" {
+        findings.push(format!("not an event bus policy: {}", policy["Type"]));
+    }
+    let organization_given = json!({ "Fn::Not": [{ "Fn::Equals": [{ "Ref": "OrganizationId" }, ""] }] });
+    if policy["Condition"] != "HasOrganizationId" || template["Conditions"]["HasOrganizationId"] != organization_given {
+        findings.push(format!(
+            "the policy exists under {} ({}), not only with an OrganizationId",
+            policy["Condition"], template["Conditions"]["HasOrganizationId"]
+        ));
+    }
+    let properties = &policy["Properties"];
+    let bus = json!({ "Fn::If": ["CreateEventBus", { "Ref": "EventBus" }, { "Ref": "EventBusName" }] });
+    if properties["EventBusName"] != bus {
+        findings.push(format!("the policy is on {}, not the stack's bus", properties["EventBusName"]));
+    }
+    for legacy in ["Action", "Principal", "Condition"] {
+        if properties.get(legacy).is_some() {
+            findings.push(format!("the policy sets {legacy} besides its Statement"));
+        }
+    }
+    let expected = json!({
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "events:PutEvents",
+        "Resource": bus_arn(),
+        "Condition": { "StringEquals": { "aws:PrincipalOrgID": { "Ref": "OrganizationId" }, "events:detail-type": DELETION_REQUESTED } }
+    });
+    if properties["Statement"] != expected {
+        findings.push(format!("the statement is {}, not {expected}", properties["Statement"]));
+    }
+    findings
+}
+
+#[test]
+fn the_organization_may_put_deletion_requests_on_the_bus_only_when_an_organization_id_is_given() {
+    let template = tools::transformed_template();
+    assert_eq!(organization_bus_policy_findings(template), Vec::<String>::new());
+    // The bus the functions announce on, and the requests the delete rule takes.
+    assert_eq!(statement("AnnounceDeletions")["Resource"], bus_arn());
+    assert_eq!(properties("DeleteInstanceFunctionDeletionRequested")["EventPattern"]["detail-type"], json!([DELETION_REQUESTED]));
+
+    assert!(!policies::Resolver::new(template, &[]).holds("OrganizationEventBusPolicy"), "no organization, no policy");
+    let organization = ("OrganizationId", "o-a1b2c3d4e5");
+    let created = policies::Resolver::new(template, &[organization]);
+    let policy = created.resolve(resource("OrganizationEventBusPolicy")).unwrap();
+    assert!(created.holds("OrganizationEventBusPolicy"));
+    assert_eq!(policy["Properties"]["EventBusName"], json!({ "Ref": "EventBus" }));
+    assert_eq!(policy["Properties"]["Statement"]["Condition"]["StringEquals"]["aws:PrincipalOrgID"], "o-a1b2c3d4e5");
+    let named = policies::Resolver::new(template, &[organization, ("EventBusName", "platform")]);
+    let policy = named.resolve(resource("OrganizationEventBusPolicy")).unwrap();
+    assert_eq!(policy["Properties"]["EventBusName"], "platform", "an existing bus gets the statement too");
+    assert_eq!(
+        policy["Properties"]["Statement"]["Resource"],
+        json!({ "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}" })
+    );
+
+    // Each way the policy could let more in is noticed.
+    let changed = |change: &dyn Fn(&mut Value)| {
+        let mut copy = template.clone();
+        change(&mut copy["Resources"]["OrganizationEventBusPolicy"]);
+        copy
+    };
+    for (what, wider) in [
+        (
+            "any account",
+            changed(&|p| {
+                drop(p["Properties"]["Statement"]["Condition"]["StringEquals"].as_object_mut().unwrap().remove("aws:PrincipalOrgID"))
+            }),
+        ),
+        (
+            "any event",
+            changed(&|p| {
+                drop(p["Properties"]["Statement"]["Condition"]["StringEquals"].as_object_mut().unwrap().remove("events:detail-type"))
+            }),
+        ),
+        ("no condition at all", changed(&|p| drop(p["Properties"]["Statement"].as_object_mut().unwrap().remove("Condition")))),
+        ("every action of the bus", changed(&|p| p["Properties"]["Statement"]["Action"] = json!("events:*"))),
+        ("the policy without an organization", changed(&|p| drop(p.as_object_mut().unwrap().remove("Condition")))),
+    ] {
+        assert!(!organization_bus_policy_findings(&wider).is_empty(), "the check does not notice {what}");
+    }
+}
+
+#[test]
+fn the_outputs_name_the_role_of_each_function_for_the_member_role_to_trust() {
+    let outputs = tools::transformed_template()["Outputs"].as_object().unwrap();
+    for (output, function) in [
+        ("DeleteFunctionRoleArn", "DeleteInstanceFunction"),
+        ("CheckFunctionRoleArn", "CheckInstanceStatusFunction"),
+        ("SweepFunctionRoleArn", "SweepInstancesFunction"),
+    ] {
+        let role = &properties(function)["Role"];
+        assert_eq!(role["Fn::GetAtt"][1], "Arn", "{function} runs with a role of the stack");
+        assert_eq!(outputs.get(output).map(|o| &o["Value"]), Some(role), "{output}");
+    }
+}
+
+#[test]
+fn sam_validate_with_lint_accepts_the_template() {
+    let sam = tools::repo_path(".venv-sam/bin/sam");
+    assert!(sam.exists(), "{} is missing: scripts/setup installs AWS SAM CLI into .venv-sam", sam.display());
+    let output = tools::run(
+        Command::new(sam)
+            .args(["validate", "--lint", "--template-file"])
+            .arg(tools::repo_path("template.yaml"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("SAM_CLI_TELEMETRY", "0"),
+        "",
+    );
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && printed.contains("is a valid SAM Template"), "sam validate --lint:\n{printed}");
 }
