@@ -1,5 +1,6 @@
 //! The emulator's admin API under `/_emulator/`: seeds, reads, removes and forces the state of
-//! instances, manages the fault rules and the call log, moves the clock, resets everything.
+//! instances, adds accounts and their roles, manages the fault rules and the call log, moves the
+//! clock, resets everything.
 //!
 //! No signature is needed and no call is logged. Answers carry the `x-amzn-requestid` of the API's
 //! own answers; errors have the API's restJson1 form (400 `ValidationException` for a body that does
@@ -14,6 +15,7 @@ use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::accounts::Account;
 use crate::faults::Protocol;
 use crate::http::{self, Request, Response};
 use crate::lock;
@@ -35,6 +37,14 @@ struct StateRequest {
     state: String,
     #[serde(default)]
     error_message: Option<String>,
+}
+
+/// The body of `POST /_emulator/accounts`: one account or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Accounts {
+    One(Account),
+    Many(Vec<Account>),
 }
 
 /// The body of `POST /_emulator/clock`.
@@ -82,6 +92,24 @@ pub(crate) fn serve(store: &Mutex<Store>, req: &Request, request_id: &str) -> Re
             Err(message) => bad_request(message),
         },
         ("GET", ["instances"]) => ok(json!(lock(store).all_instances())),
+        ("POST", ["accounts"]) => match parse::<Accounts>(body) {
+            Ok(accounts) => {
+                let accounts = match accounts {
+                    Accounts::One(account) => vec![account],
+                    Accounts::Many(accounts) => accounts,
+                };
+                if let Some(message) = accounts.iter().find_map(|a| model::validate_account_id(&a.account_id, "accountId").err()) {
+                    return bad_request(message);
+                }
+                let mut store = lock(store);
+                for account in accounts {
+                    store.config.add_account(account);
+                }
+                ok(json!(store.config.accounts))
+            }
+            Err(message) => bad_request(message),
+        },
+        ("GET", ["accounts"]) => ok(json!(lock(store).config.accounts)),
         ("GET", ["instances", id]) => match lock(store).instance(id) {
             Some(instance) => ok(json!(instance)),
             None => not_found(format!("Instance {id} not found")),

@@ -135,6 +135,8 @@ pub enum Protocol {
         /// The request's content type, such as `application/x-amz-json-1.1`.
         content_type: String,
     },
+    /// The AWS Query protocol (STS): errors as an XML `<ErrorResponse>` with the code in `<Code>`.
+    Query,
 }
 
 impl Protocol {
@@ -143,6 +145,7 @@ impl Protocol {
         match self {
             Protocol::AwsJson { content_type } => content_type,
             Protocol::RestJson => "application/json",
+            Protocol::Query => "text/xml",
         }
     }
 
@@ -154,6 +157,10 @@ impl Protocol {
             Fault::Error { status, error_type, message } => {
                 (*status, error_type.as_str(), message.clone().unwrap_or_else(|| format!("Injected {error_type}")))
             }
+            // STS's own codes: `Throttling` (400), `InternalFailure` (500), `ServiceUnavailable` (503).
+            Fault::Throttle if *self == Protocol::Query => (400, "Throttling", "Rate exceeded".into()),
+            Fault::Internal if *self == Protocol::Query => (500, "InternalFailure", "An internal error occurred".into()),
+            Fault::Unavailable if *self == Protocol::Query => (503, "ServiceUnavailable", "Service is temporarily unavailable".into()),
             Fault::Throttle => (if json { 400 } else { 429 }, "ThrottlingException", "Rate exceeded".into()),
             Fault::Internal => {
                 (500, if json { "InternalException" } else { "InternalServerException" }, "An internal error occurred".into())
@@ -173,11 +180,16 @@ impl Protocol {
 
     /// An error answer in this protocol's wire form: the protocol's content type, the
     /// `x-amzn-requestid` and `x-amzn-errortype` headers, and a body `{"message": ...}` (with
-    /// `"__type"`, the error type, on AWS JSON).
+    /// `"__type"`, the error type, on AWS JSON); on the Query protocol, `x-amzn-requestid` and an
+    /// XML `<ErrorResponse>`.
     pub(crate) fn error_response(&self, request_id: &str, status: u16, error_type: &str, message: &str) -> Response {
+        if *self == Protocol::Query {
+            let body = crate::sts::error_xml(status, error_type, message, request_id);
+            return http::xml(status, body, request_id);
+        }
         let body = match self {
             Protocol::AwsJson { .. } => json!({ "__type": error_type, "message": message }),
-            Protocol::RestJson => json!({ "message": message }),
+            Protocol::RestJson | Protocol::Query => json!({ "message": message }),
         };
         let mut response =
             http::json(status, &body, &[("x-amzn-requestid", request_id.to_owned()), ("x-amzn-errortype", error_type.to_owned())]);
@@ -361,6 +373,20 @@ pub struct CallRecord {
     pub signed: bool,
     /// The access key id of the signature, when there was one.
     pub access_key_id: Option<String>,
+    /// Emulator only: the account the call acts in, that of the credentials that signed it (the
+    /// home account for the base credentials, the role's account for session credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// The region of the signature's credential scope, when there was a signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Emulator only: the principal whose signature was verified (the home principal, or the
+    /// session's `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`); absent when it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_arn: Option<String>,
+    /// AssumeRole only: the `RoleArn` asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
     /// Arrival time in epoch milliseconds (on the emulator's clock, which tests may advance).
     pub at_millis: u64,
     /// The request's `X-Amzn-Trace-Id` header (the X-Ray trace it belongs to), when it had one.
@@ -382,7 +408,11 @@ impl CallRecord {
             fault: fault.map(|f| f.name().to_owned()),
             request_id: String::new(),
             signed: authorization.is_some(),
+            region: authorization.as_ref().map(|a| a.region.clone()),
             access_key_id: authorization.map(|a| a.access_key_id),
+            account_id: None,
+            caller_arn: None,
+            role_arn: None,
             at_millis,
             trace_id: http::header(req.headers(), "x-amzn-trace-id").map(str::to_owned),
         }

@@ -192,6 +192,16 @@ pub(crate) fn json(status: u16, body: &serde_json::Value, headers: &[(&str, Stri
     json_response(status, body.to_string().into_bytes(), headers)
 }
 
+/// An XML response (`text/xml`, as the Query protocol answers) carrying `x-amzn-requestid`.
+pub(crate) fn xml(status: u16, body: String, request_id: &str) -> Response {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "text/xml")
+        .header("x-amzn-requestid", request_id)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| internal_error())
+}
+
 /// A header's value, when present and visible ASCII.
 pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())

@@ -7,6 +7,8 @@
 //! * [`runtime_api::RuntimeApi`]: a local Lambda Runtime API that drives compiled Lambda binaries
 //!   exactly as the Lambda service does, with the Extensions API on the same address.
 //! * [`invoke_api::InvokeApi`]: a local Lambda Invoke API in front of those Runtime APIs.
+//! * STS `AssumeRole` on the emulator's own address, for the [`accounts::Account`]s and roles it
+//!   holds: calls signed with the issued session credentials act in the role's account.
 //! * [`FaultProxy`]: a fault-injecting reverse proxy in front of services the emulator does not
 //!   emulate (EventBridge, Scheduler, SQS), usually served by moto.
 //!
@@ -14,6 +16,7 @@
 //!
 //! The public modules:
 //!
+//! * [`accounts`]: the accounts, their roles and trust, and the sessions AssumeRole issues;
 //! * [`faults`]: the fault rules, the faults they inject and the call log, shared by the emulator
 //!   and the proxy;
 //! * [`http`]: the HTTP/1.1 accept loop, stop signal and JSON answers every server is built on;
@@ -27,8 +30,10 @@
 //!   `Emulator::start_tls`.
 //!
 //! Inside the crate, `server` holds the [`Emulator`] handle and its API front door, `admin` the
-//! admin API under `/_emulator/`, and `store` the emulated service state behind one lock.
+//! admin API under `/_emulator/`, `store` the emulated service state behind one lock, and `sts` the
+//! AssumeRole operation in the AWS Query protocol.
 
+pub mod accounts;
 mod admin;
 pub mod extensions_api;
 pub mod faults;
@@ -40,12 +45,14 @@ pub mod runtime_api;
 mod server;
 pub mod sigv4;
 mod store;
+mod sts;
 #[cfg(feature = "tls")]
 pub mod tls;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use accounts::{Account, Role};
 pub use faults::{CallRecord, Fault, FaultRule};
 pub use model::Instance;
 pub use proxy::FaultProxy;
@@ -56,10 +63,24 @@ pub use store::{ApiError, SeedInstance, StateChange};
 /// How an [`Emulator`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmulatorConfig {
-    /// The account that owns created instances (default `123456789012`).
+    /// The home account (default `123456789012`): calls signed with the base credentials act in
+    /// it, and instances seeded without an account belong to it.
     pub account_id: String,
-    /// The region requests must be signed for (default `us-east-1`).
+    /// The home region (default `us-east-1`): served, and the region of instances seeded without one.
     pub region: String,
+    /// More regions served besides `region` (none by default). A call acts in the region of its
+    /// signature's credential scope; a region not served is refused (403).
+    pub extra_regions: Vec<String>,
+    /// The accounts and their roles, for STS AssumeRole (none by default). The home account may be
+    /// listed too, for roles of its own.
+    pub accounts: Vec<Account>,
+    /// The shortest `DurationSeconds` AssumeRole accepts (default 900, as STS); lower it so tests
+    /// can see sessions expire.
+    pub min_session_seconds: u64,
+    /// The principal the base credentials stand for in trust policies, for example the function's
+    /// role `arn:aws:iam::123456789012:role/DeleteFunctionRole`; `arn:aws:iam::ACCOUNT:root` of the
+    /// home account when absent.
+    pub home_principal_arn: Option<String>,
     /// When set, the access key must match and signatures are recomputed and compared.
     pub credentials: Option<StaticCredentials>,
     /// Time an instance stays `Initializing` after CreateInstance.
@@ -75,10 +96,42 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
+            extra_regions: Vec::new(),
+            accounts: Vec::new(),
+            min_session_seconds: 900,
+            home_principal_arn: None,
             credentials: None,
             create_delay: Duration::ZERO,
             delete_delay: Duration::ZERO,
             deleted_retention: Duration::from_secs(60),
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// Every region served: `region`, then `extra_regions`.
+    pub fn regions(&self) -> Vec<String> {
+        let mut regions = vec![self.region.clone()];
+        regions.extend(self.extra_regions.iter().filter(|r| **r != self.region).cloned());
+        regions
+    }
+
+    /// The principal of the base credentials: `home_principal_arn`, or the home account's root.
+    pub fn home_principal(&self) -> String {
+        self.home_principal_arn.clone().unwrap_or_else(|| format!("arn:aws:iam::{}:root", self.account_id))
+    }
+
+    /// Adds `account`, or merges its roles into the account of the same id (a role of the same
+    /// name is replaced).
+    pub(crate) fn add_account(&mut self, account: Account) {
+        match self.accounts.iter_mut().find(|a| a.account_id == account.account_id) {
+            None => self.accounts.push(account),
+            Some(existing) => {
+                for role in account.roles {
+                    existing.roles.retain(|r| r.name != role.name);
+                    existing.roles.push(role);
+                }
+            }
         }
     }
 }

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance, StaticCredentials};
+use serde::Deserialize;
+use supplychain_emulator::{Account, Emulator, EmulatorConfig, SeedInstance, StaticCredentials};
 
 const HELP: &str = "\
 supplychain-emulator: a local emulator of the AWS Supply Chain instance API
@@ -18,9 +19,15 @@ USAGE:
 OPTIONS:
     --host HOST                  address to bind (default 127.0.0.1)
     --port PORT                  port to bind; 0 picks a free port (default 0)
-    --seed FILE                  JSON array of SeedInstance objects to load at start
-    --account-id ID              account owning created instances (default 123456789012)
-    --region REGION              region requests must be signed for (default us-east-1)
+    --seed FILE                  JSON array of SeedInstance objects to load at start, or an
+                                 object {\"instances\": [...], \"accounts\": [...]} that also
+                                 gives the accounts and their roles for STS AssumeRole
+    --account-id ID              home account: the base credentials act in it (default 123456789012)
+    --region REGION              home region, served (default us-east-1)
+    --extra-region REGION        one more region served (repeatable)
+    --min-session-seconds S      shortest DurationSeconds AssumeRole accepts (default 900)
+    --home-principal-arn ARN     the principal the base credentials stand for in trust policies
+                                 (default arn:aws:iam::ACCOUNT:root)
     --create-delay-ms MS         time an instance stays Initializing (default 0)
     --delete-delay-ms MS         time an instance stays Deleting (default 0)
     --deleted-retention-ms MS    time a Deleted instance stays readable (default 60000)
@@ -73,6 +80,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
             "--tls-ca-file" => options.tls_ca_file = Some(value()?),
             "--account-id" => options.config.account_id = value()?,
             "--region" => options.config.region = value()?,
+            "--extra-region" => options.config.extra_regions.push(value()?),
+            "--min-session-seconds" => {
+                let v = value()?;
+                options.config.min_session_seconds = v.parse().map_err(|_| format!("--min-session-seconds expects seconds, got '{v}'"))?;
+            }
+            "--home-principal-arn" => options.config.home_principal_arn = Some(value()?),
             "--create-delay-ms" => options.config.create_delay = millis(value()?)?,
             "--delete-delay-ms" => options.config.delete_delay = millis(value()?)?,
             "--deleted-retention-ms" => options.config.deleted_retention = millis(value()?)?,
@@ -89,6 +102,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Options>,
         _ => return Err("--access-key-id and --secret-access-key go together".into()),
     }
     Ok(Some(options))
+}
+
+/// The seed file as an object: the instances and the accounts with their roles.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FullSeed {
+    #[serde(default)]
+    instances: Vec<SeedInstance>,
+    #[serde(default)]
+    accounts: Vec<Account>,
 }
 
 fn fail(message: &str) -> ! {
@@ -118,11 +141,26 @@ async fn main() {
         }
         Err(message) => fail(&message),
     };
+    let mut options = options;
     let seeds: Vec<SeedInstance> = match &options.seed {
         None => Vec::new(),
         Some(path) => {
             let text = std::fs::read_to_string(path).unwrap_or_else(|e| fail(&format!("cannot read {path}: {e}")));
-            serde_json::from_str(&text).unwrap_or_else(|e| fail(&format!("{path} is not a JSON array of SeedInstance: {e}")))
+            let parsed = serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string()).and_then(|value| {
+                // Classified by shape, so that an error names the member at fault.
+                if value.is_array() {
+                    serde_json::from_value::<Vec<SeedInstance>>(value).map(|instances| (instances, Vec::new())).map_err(|e| e.to_string())
+                } else {
+                    serde_json::from_value::<FullSeed>(value).map(|seed| (seed.instances, seed.accounts)).map_err(|e| e.to_string())
+                }
+            });
+            let (instances, accounts) = parsed.unwrap_or_else(|e| {
+                fail(&format!(
+                    "{path} is neither a JSON array of SeedInstance nor an object {{\"instances\": [...], \"accounts\": [...]}}: {e}"
+                ))
+            });
+            options.config.accounts.extend(accounts);
+            instances
         }
     };
     let addr = SocketAddr::new(options.host, options.port);

@@ -2,9 +2,12 @@
 //! the admin module.
 //!
 //! Each API request goes through the same steps, in this order:
-//! 1. routing to an operation (`UnknownOperationException` when nothing matches);
+//! 1. routing to an operation (`UnknownOperationException` when nothing matches); a form-encoded
+//!    `POST /` is an STS call, its operation the form's `Action`;
 //! 2. fault injection, so that an injected fault hits the call whatever its content;
-//! 3. SigV4 verification (403 `AccessDeniedException`);
+//! 3. SigV4 verification (403 `AccessDeniedException`), with the secret of the session when the
+//!    access key is one AssumeRole issued (403 `ExpiredTokenException` once it expired), which
+//!    decides the account and region the call acts in;
 //! 4. the operation itself, including model validation (400 `ValidationException`).
 //!
 //! Every call, faulted or not, is appended to the call log. Admin requests under `/_emulator/`
@@ -20,11 +23,12 @@ use hyper::Method;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use crate::accounts::{Account, Caller};
 use crate::faults::{self, CallRecord, Fault, FaultRule, Protocol};
 use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
 use crate::model::{self, Instance};
-use crate::store::{ApiError, SeedInstance, StateChange, Store};
-use crate::{admin, lock, sigv4, EmulatorConfig};
+use crate::store::{ApiError, Scope, SeedInstance, StateChange, Store};
+use crate::{admin, lock, sigv4, sts, EmulatorConfig};
 
 #[cfg(feature = "tls")]
 use crate::tls::TlsIdentity;
@@ -151,10 +155,30 @@ impl Emulator {
         self.shared.store().seed(seed)
     }
 
-    /// The ARN of an instance, as TagResource and friends expect it.
+    /// The ARN of an instance, as TagResource and friends expect it: in the instance's region and
+    /// account, or the home ones for an id the emulator does not hold.
     pub fn instance_arn(&self, instance_id: &str) -> String {
-        let store = self.shared.store();
-        format!("arn:aws:scn:{}:{}:instance/{instance_id}", store.config.region, store.config.account_id)
+        let mut store = self.shared.store();
+        let (region, account) =
+            store.placement(instance_id).unwrap_or_else(|| (store.config.region.clone(), store.config.account_id.clone()));
+        format!("arn:aws:scn:{region}:{account}:instance/{instance_id}")
+    }
+
+    /// Adds an account with its roles, or merges the roles into the account of the same id (a role
+    /// of the same name is replaced).
+    pub fn add_account(&self, account: Account) {
+        self.shared.store().config.add_account(account);
+    }
+
+    /// The accounts and roles AssumeRole knows.
+    pub fn accounts(&self) -> Vec<Account> {
+        self.shared.store().config.accounts.clone()
+    }
+
+    /// The emulator clock (wall time plus whatever the clock was advanced by), for instance as an
+    /// SDK client's time source, so that its credentials expire when the emulator's do.
+    pub fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + self.shared.store().now()
     }
 
     /// Adds a fault rule after the existing ones.
@@ -226,7 +250,8 @@ impl Emulator {
         self.shared.store().advance_clock(by);
     }
 
-    /// Forgets all instances, histories, fault rules and calls, and resets the clock.
+    /// Forgets all instances, histories, sessions, fault rules and calls, and resets the clock; the
+    /// configuration, accounts and roles included, stays.
     pub fn reset(&self) {
         self.shared.store().reset();
     }
@@ -243,12 +268,24 @@ enum Route {
     TagResource(String),
     UntagResource(String),
     ListTagsForResource(String),
+    /// STS AssumeRole, with the form's parameters.
+    AssumeRole(Vec<(String, String)>),
+    /// Another STS action (or none), answered `InvalidAction`.
+    StsAction(String),
     Unknown,
 }
 
 impl Route {
-    fn parse(method: &Method, path: &str) -> Route {
+    fn parse(method: &Method, path: &str, body: &Bytes) -> Route {
         let decode = |label: &str| percent_decode_str(label).decode_utf8_lossy().into_owned();
+        if *method == Method::POST && path == "/" {
+            let params = sts::form(body);
+            return match sts::param(&params, "Action") {
+                Some("AssumeRole") => Route::AssumeRole(params),
+                Some(action) => Route::StsAction(action.to_owned()),
+                None => Route::StsAction(String::new()),
+            };
+        }
         let path = path.strip_suffix('/').unwrap_or(path);
         if path == "/api/instance" {
             return match *method {
@@ -284,7 +321,7 @@ impl Route {
         Route::Unknown
     }
 
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         match self {
             Route::CreateInstance => "CreateInstance",
             Route::ListInstances => "ListInstances",
@@ -294,7 +331,17 @@ impl Route {
             Route::TagResource(_) => "TagResource",
             Route::UntagResource(_) => "UntagResource",
             Route::ListTagsForResource(_) => "ListTagsForResource",
-            Route::Unknown => "Unknown",
+            Route::AssumeRole(_) => "AssumeRole",
+            Route::StsAction(action) if !action.is_empty() => action,
+            Route::StsAction(_) | Route::Unknown => "Unknown",
+        }
+    }
+
+    /// The protocol of the operation's answers.
+    fn protocol(&self) -> Protocol {
+        match self {
+            Route::AssumeRole(_) | Route::StsAction(_) => Protocol::Query,
+            _ => Protocol::RestJson,
         }
     }
 
@@ -321,8 +368,8 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn error_response(request_id: &str, error: &ApiError) -> Response {
-    Protocol::RestJson.error_response(request_id, error.status, &error.error_type, &error.message)
+fn error_response(protocol: &Protocol, request_id: &str, error: &ApiError) -> Response {
+    protocol.error_response(request_id, error.status, &error.error_type, &error.message)
 }
 
 async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> {
@@ -332,16 +379,23 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         return Ok(admin::serve(&shared.store, &req, &request_id));
     }
 
-    let route = Route::parse(req.method(), &path);
+    let route = Route::parse(req.method(), &path, req.body());
+    let protocol = route.protocol();
     let instance_id = route.instance_id();
-    let (fault, at_millis) = {
+    let (fault, at_millis, account_id) = {
         let mut store = shared.store();
         let at = store.now().as_millis() as u64;
-        (store.ledger.take(route.name(), instance_id.as_deref()), at)
+        let fault = store.ledger.take(route.name(), instance_id.as_deref());
+        (fault, at, account_of(&store, &req))
     };
     let mut record = CallRecord {
         instance_id,
         request_id: request_id.clone(),
+        account_id,
+        role_arn: match &route {
+            Route::AssumeRole(params) => sts::param(params, "RoleArn").map(str::to_owned),
+            _ => None,
+        },
         ..CallRecord::arriving(&req, route.name(), path, fault.as_ref(), at_millis)
     };
 
@@ -354,64 +408,147 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
             tokio::time::sleep(Duration::from_millis(*millis)).await;
         }
         Some(other) => {
-            if let Some((status, error_type, message)) = Protocol::RestJson.error_of(other) {
+            if let Some((status, error_type, message)) = protocol.error_of(other) {
                 let error = ApiError { status, error_type, message };
                 record.status = status;
                 shared.store().ledger.calls.push(record);
-                return Ok(error_response(&request_id, &error));
+                return Ok(error_response(&protocol, &request_id, &error));
             }
         }
         None => {}
     }
 
-    let result = serve_api(&shared, &route, &req);
-    let response = match &result {
-        Ok(body) => {
-            record.status = 200;
-            if let Some(id) = body.pointer("/instance/instanceId").and_then(Value::as_str) {
-                record.instance_id = Some(id.to_owned());
+    let response = match &route {
+        Route::AssumeRole(params) => match serve_assume_role(&shared, params, &req, &mut record) {
+            Ok(session) => {
+                record.status = 200;
+                http::xml(200, sts::assume_role_xml(&session, &request_id), &request_id)
             }
-            http::json(200, body, &[("x-amzn-requestid", request_id.clone())])
-        }
-        Err(error) => {
-            record.status = error.status;
-            error_response(&request_id, error)
-        }
+            Err(error) => {
+                record.status = error.status;
+                error_response(&protocol, &request_id, &error)
+            }
+        },
+        _ => match serve_api(&shared, &route, &req, &mut record) {
+            Ok(body) => {
+                record.status = 200;
+                if let Some(id) = body.pointer("/instance/instanceId").and_then(Value::as_str) {
+                    record.instance_id = Some(id.to_owned());
+                }
+                http::json(200, &body, &[("x-amzn-requestid", request_id.clone())])
+            }
+            Err(error) => {
+                record.status = error.status;
+                error_response(&protocol, &request_id, &error)
+            }
+        },
     };
     shared.store().ledger.calls.push(record);
     Ok(response)
 }
 
-fn serve_api(shared: &Shared, route: &Route, req: &Request) -> Result<Value, ApiError> {
-    if *route == Route::Unknown {
-        return Err(ApiError::unknown_operation(req.method().as_str(), req.uri().path()));
-    }
-    let (region, credentials) = {
+/// The account a request's access key acts in, before its signature is checked (for the call
+/// log): the session's account for a key AssumeRole issued, else the home account; `None` without
+/// a readable `Authorization` header.
+fn account_of(store: &Store, req: &Request) -> Option<String> {
+    let authorization = http::header(req.headers(), "authorization").and_then(|v| sigv4::parse_authorization(v).ok())?;
+    Some(match store.sessions.get(&authorization.access_key_id) {
+        Some(session) => session.account_id.clone(),
+        None => store.config.account_id.clone(),
+    })
+}
+
+/// Why a signed request was refused.
+enum Refusal {
+    /// The signature does not verify; the message says why.
+    Signature(String),
+    /// The session credentials that signed it have expired.
+    Expired,
+}
+
+/// Verifies a request's signature for `service` and tells who signed it and in which region.
+///
+/// An access key AssumeRole issued is checked against its session's secret and token, always
+/// (the emulator knows them), then against its expiry; any other key is the base credentials',
+/// checked as `EmulatorConfig::credentials` says.
+fn authenticate(shared: &Shared, req: &Request, service: &str) -> Result<(Caller, String), Refusal> {
+    let (session, credentials, regions, home) = {
         let store = shared.store();
-        (store.config.region.clone(), store.config.credentials.clone())
+        let access_key =
+            http::header(req.headers(), "authorization").and_then(|v| sigv4::parse_authorization(v).ok()).map(|a| a.access_key_id);
+        let session = access_key.and_then(|key| store.sessions.get(&key).cloned());
+        let credentials = match &session {
+            Some(session) => Some(session.credentials.clone()),
+            None => store.config.credentials.clone(),
+        };
+        let home = Caller { account_id: store.config.account_id.clone(), arn: store.config.home_principal(), role_arn: None };
+        (session, credentials, store.config.regions(), home)
     };
-    sigv4::verify(
+    let auth = sigv4::verify(
         req.method().as_str(),
         req.uri().path(),
         req.uri().query(),
         req.headers(),
         req.body(),
-        &sigv4::Expectations { region: &region, credentials: credentials.as_ref() },
+        &sigv4::Expectations { service, regions: &regions, credentials: credentials.as_ref() },
     )
-    .map_err(ApiError::access_denied)?;
+    .map_err(Refusal::Signature)?;
+    let caller = match session {
+        None => home,
+        Some(session) => {
+            if shared.store().now() >= session.expires {
+                return Err(Refusal::Expired);
+            }
+            Caller { account_id: session.account_id, arn: session.assumed_role_arn, role_arn: Some(session.role_arn) }
+        }
+    };
+    Ok((caller, auth.region))
+}
+
+fn serve_assume_role(
+    shared: &Shared,
+    params: &[(String, String)],
+    req: &Request,
+    record: &mut CallRecord,
+) -> Result<crate::accounts::Session, ApiError> {
+    let (caller, _region) = authenticate(shared, req, sts::SERVICE).map_err(|refusal| match refusal {
+        Refusal::Signature(message) => sts::signature_refused(message),
+        Refusal::Expired => sts::expired(),
+    })?;
+    record.caller_arn = Some(caller.arn.clone());
+    sts::assume_role(&mut shared.store(), &caller, params)
+}
+
+fn serve_api(shared: &Shared, route: &Route, req: &Request, record: &mut CallRecord) -> Result<Value, ApiError> {
+    match route {
+        Route::Unknown => return Err(ApiError::unknown_operation(req.method().as_str(), req.uri().path())),
+        Route::StsAction(action) => return Err(sts::invalid_action(action)),
+        _ => {}
+    }
+    let (caller, region) = authenticate(shared, req, sigv4::SERVICE).map_err(|refusal| match refusal {
+        Refusal::Signature(message) => ApiError::access_denied(message),
+        // As AWS's restJson1 services answer a call signed with expired session credentials.
+        Refusal::Expired => ApiError {
+            status: 403,
+            error_type: "ExpiredTokenException".into(),
+            message: "The security token included in the request is expired".into(),
+        },
+    })?;
+    record.caller_arn = Some(caller.arn.clone());
+    let scope = Scope { account_id: caller.account_id, region, caller_arn: caller.arn };
 
     let query = query_pairs(req.uri().query());
     let mut store = shared.store();
     match route {
-        Route::CreateInstance => store.create_instance(&json_body(req.body())?),
-        Route::ListInstances => store.list_instances(&query),
-        Route::GetInstance(id) => store.get_instance(id),
-        Route::UpdateInstance(id) => store.update_instance(id, &json_body(req.body())?),
-        Route::DeleteInstance(id) => store.delete_instance(id),
-        Route::TagResource(arn) => store.tag_resource(arn, &json_body(req.body())?),
-        Route::UntagResource(arn) => store.untag_resource(arn, &query),
-        Route::ListTagsForResource(arn) => store.list_tags_for_resource(arn),
-        Route::Unknown => unreachable!("handled above"),
+        Route::CreateInstance => store.create_instance(&json_body(req.body())?, &scope),
+        Route::ListInstances => store.list_instances(&query, &scope),
+        Route::GetInstance(id) => store.get_instance(id, &scope),
+        Route::UpdateInstance(id) => store.update_instance(id, &json_body(req.body())?, &scope),
+        Route::DeleteInstance(id) => store.delete_instance(id, &scope),
+        Route::TagResource(arn) => store.tag_resource(arn, &json_body(req.body())?, &scope),
+        Route::UntagResource(arn) => store.untag_resource(arn, &query, &scope),
+        Route::ListTagsForResource(arn) => store.list_tags_for_resource(arn, &scope),
+        Route::AssumeRole(_) | Route::StsAction(_) | Route::Unknown => unreachable!("handled above"),
     }
 }
 

@@ -11,8 +11,8 @@
 //! * payload hash: the `x-amz-content-sha256` header when present, else the hex SHA-256 of the body.
 //!
 //! Without configured credentials only the structure of the header is checked (algorithm,
-//! credential scope, service `scn`, region, signed headers); with credentials the access key must
-//! match and the signature is recomputed and compared.
+//! credential scope, service (`scn`, or `sts` for AssumeRole), a served region, signed headers);
+//! with credentials the access key must match and the signature is recomputed and compared.
 
 use hmac::{Hmac, Mac};
 use hyper::HeaderMap;
@@ -116,8 +116,10 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, String> {
 /// What a request needs to be checked against.
 #[derive(Debug, Clone)]
 pub struct Expectations<'a> {
-    /// The region requests must be scoped to.
-    pub region: &'a str,
+    /// The service the scope must name: [`SERVICE`] for Supply Chain, `sts` for STS.
+    pub service: &'a str,
+    /// The regions a scope may name.
+    pub regions: &'a [String],
     /// When set, the signature is recomputed with these credentials.
     pub credentials: Option<&'a StaticCredentials>,
 }
@@ -139,11 +141,11 @@ pub fn verify(
         .to_str()
         .map_err(|_| "Authorization header is not valid ASCII".to_owned())?;
     let auth = parse_authorization(authorization)?;
-    if auth.service != SERVICE {
-        return Err(format!("Credential should be scoped to correct service: '{SERVICE}', not '{}'", auth.service));
+    if auth.service != expect.service {
+        return Err(format!("Credential should be scoped to correct service: '{}', not '{}'", expect.service, auth.service));
     }
-    if auth.region != expect.region {
-        return Err(format!("Credential should be scoped to a valid region: '{}', not '{}'", expect.region, auth.region));
+    if !expect.regions.contains(&auth.region) {
+        return Err(format!("Credential should be scoped to a valid region: '{}', not '{}'", expect.regions.join("', '"), auth.region));
     }
     if !auth.signed_headers.iter().any(|h| h == "host") {
         return Err("'Host' must be a signed header".into());

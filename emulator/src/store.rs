@@ -1,4 +1,8 @@
-//! The emulated service state: instances, their lifecycle, tags, fault rules and the call log.
+//! The emulated service state: instances, their lifecycle, tags, the STS sessions issued, fault
+//! rules and the call log.
+//!
+//! Each instance lives in an account and a region; the API operations act in the [`Scope`] of
+//! the call (the account of its credentials, the region of its signature) and see nothing else.
 //!
 //! Lifecycle transitions are computed lazily: whenever an instance is touched, [`Store::advance`]
 //! applies every transition whose time has come (taking the emulator clock into account), stamping
@@ -11,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::accounts::Session;
 use crate::faults::Ledger;
 use crate::model::{self, Instance};
 use crate::EmulatorConfig;
@@ -42,8 +47,10 @@ pub struct SeedInstance {
     pub web_app_dns_domain: Option<String>,
     /// The KMS key ARN.
     pub kms_key_arn: Option<String>,
-    /// The owning account; the emulator's account when absent.
+    /// The owning account; the emulator's home account when absent.
     pub aws_account_id: Option<String>,
+    /// The region the instance lives in; the emulator's home region when absent. Must be served.
+    pub region: Option<String>,
     /// The starting state; `Active` when absent.
     pub state: Option<String>,
     /// The error message to show (useful with `CreateFailed` / `DeleteFailed` states).
@@ -104,6 +111,15 @@ impl ApiError {
     }
 }
 
+/// Where a call acts: the account of its credentials, the region of its signature, and who signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scope {
+    pub(crate) account_id: String,
+    pub(crate) region: String,
+    /// The principal, named in AccessDenied messages.
+    pub(crate) caller_arn: String,
+}
+
 fn instance_not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Instance {id} not found"))
 }
@@ -115,6 +131,7 @@ struct Record {
     /// Creation order, used for listing and page tokens.
     seq: u64,
     instance: Instance,
+    region: String,
     tags: BTreeMap<String, String>,
     /// When the current state was entered (emulator clock, since the epoch).
     entered: Duration,
@@ -133,6 +150,9 @@ pub(crate) struct Store {
     next_seq: u64,
     histories: HashMap<String, Vec<StateChange>>,
     client_tokens: HashMap<String, String>,
+    /// The sessions AssumeRole issued, by access key id (kept after they expire, to answer
+    /// `ExpiredTokenException` rather than an unknown key).
+    pub(crate) sessions: HashMap<String, Session>,
     /// The fault rules and the call log.
     pub(crate) ledger: Ledger,
 }
@@ -150,11 +170,13 @@ impl Store {
             next_seq: 0,
             histories: HashMap::new(),
             client_tokens: HashMap::new(),
+            sessions: HashMap::new(),
             ledger: Ledger::default(),
         }
     }
 
-    /// Forgets every instance, history, fault rule and call, and resets the clock.
+    /// Forgets every instance, history, session, fault rule and call, and resets the clock; the
+    /// configuration (accounts and roles included) stays.
     pub(crate) fn reset(&mut self) {
         *self = Store::new(self.config.clone());
     }
@@ -234,6 +256,18 @@ impl Store {
         self.live_with_history(id).map(|(record, _)| record)
     }
 
+    /// Like `live`, only when the instance is in `scope`'s account and region: another account's
+    /// or region's instance is not found, as on AWS, where each is a separate service endpoint
+    /// and data store.
+    fn live_in(&mut self, id: &str, scope: &Scope) -> Option<&mut Record> {
+        self.live(id).filter(|r| r.instance.aws_account_id == scope.account_id && r.region == scope.region)
+    }
+
+    /// The region and account of a live instance.
+    pub(crate) fn placement(&mut self, id: &str) -> Option<(String, String)> {
+        self.live(id).map(|r| (r.region.clone(), r.instance.aws_account_id.clone()))
+    }
+
     /// Like `live`, also lending the histories so the caller can record a transition.
     fn live_with_history(&mut self, id: &str) -> Option<(&mut Record, &mut HashMap<String, Vec<StateChange>>)> {
         if self.advance(id) {
@@ -290,6 +324,14 @@ impl Store {
         model::validate_state(&state, "state")?;
         let account = seed.aws_account_id.clone().unwrap_or_else(|| self.config.account_id.clone());
         model::validate_account_id(&account, "awsAccountId")?;
+        let region = seed.region.clone().unwrap_or_else(|| self.config.region.clone());
+        let served = self.config.regions();
+        if !served.contains(&region) {
+            return Err(format!(
+                "region '{region}' is not served by the emulator (served: {}); add it to extra_regions",
+                served.join(", ")
+            ));
+        }
         if let Some(name) = &seed.instance_name {
             model::validate_instance_name(name, "instanceName")?;
         }
@@ -317,7 +359,7 @@ impl Store {
             kms_key_arn: seed.kms_key_arn,
             version_number: Some(1.0),
         };
-        self.insert(instance.clone(), seed.tags, now);
+        self.insert(instance.clone(), region, seed.tags, now);
         let record = self.instances.get_mut(&id).expect("just inserted");
         record.fail_deletion = seed.fail_deletion;
         record.fail_deletion_attempts = seed.fail_deletion_attempts;
@@ -325,7 +367,7 @@ impl Store {
         Ok(instance)
     }
 
-    fn insert(&mut self, instance: Instance, tags: BTreeMap<String, String>, now: Duration) {
+    fn insert(&mut self, instance: Instance, region: String, tags: BTreeMap<String, String>, now: Duration) {
         let id = instance.instance_id.clone();
         self.next_seq += 1;
         self.histories.insert(
@@ -337,6 +379,7 @@ impl Store {
             Record {
                 seq: self.next_seq,
                 instance,
+                region,
                 tags,
                 entered: now,
                 fail_deletion: None,
@@ -349,7 +392,7 @@ impl Store {
 
     // ----- API operations -------------------------------------------------------------------
 
-    pub(crate) fn create_instance(&mut self, body: &Map<String, Value>) -> Result<Value, ApiError> {
+    pub(crate) fn create_instance(&mut self, body: &Map<String, Value>, scope: &Scope) -> Result<Value, ApiError> {
         let name = optional_string(body, "instanceName")?;
         let description = optional_string(body, "instanceDescription")?;
         let kms = optional_string(body, "kmsKeyArn")?;
@@ -373,16 +416,18 @@ impl Store {
         }
         validate_tags(&tags).map_err(ApiError::validation)?;
 
-        // The operation is idempotent on its client token: a retry returns the same instance.
+        // The operation is idempotent on its client token, in each account and region: a retry
+        // returns the same instance.
+        let token = token.map(|t| format!("{}/{}/{t}", scope.account_id, scope.region));
         if let Some(existing) = token.as_ref().and_then(|t| self.client_tokens.get(t)).cloned() {
-            if let Some(instance) = self.instance(&existing) {
-                return Ok(json!({ "instance": instance }));
+            if let Some(record) = self.live_in(&existing, scope) {
+                return Ok(json!({ "instance": record.instance }));
             }
         }
         let now = self.now();
         let instance = Instance {
             instance_id: uuid::Uuid::new_v4().to_string(),
-            aws_account_id: self.config.account_id.clone(),
+            aws_account_id: scope.account_id.clone(),
             state: "Initializing".into(),
             error_message: None,
             web_app_dns_domain: domain,
@@ -396,13 +441,13 @@ impl Store {
         if let Some(t) = token {
             self.client_tokens.insert(t, instance.instance_id.clone());
         }
-        self.insert(instance.clone(), tags, now);
+        self.insert(instance.clone(), scope.region.clone(), tags, now);
         Ok(json!({ "instance": instance }))
     }
 
-    pub(crate) fn get_instance(&mut self, id: &str) -> Result<Value, ApiError> {
+    pub(crate) fn get_instance(&mut self, id: &str, scope: &Scope) -> Result<Value, ApiError> {
         model::validate_uuid(id, "instanceId").map_err(ApiError::validation)?;
-        let record = self.live(id).ok_or_else(|| instance_not_found(id))?;
+        let record = self.live_in(id, scope).ok_or_else(|| instance_not_found(id))?;
         let answer = json!({ "instance": record.instance });
         // Reads that show `Deleting` count towards a seeded `deletePolls`.
         if record.instance.state == "Deleting" && record.delete_polls.is_some() {
@@ -411,9 +456,10 @@ impl Store {
         Ok(answer)
     }
 
-    pub(crate) fn delete_instance(&mut self, id: &str) -> Result<Value, ApiError> {
+    pub(crate) fn delete_instance(&mut self, id: &str, scope: &Scope) -> Result<Value, ApiError> {
         model::validate_uuid(id, "instanceId").map_err(ApiError::validation)?;
         let now = self.now();
+        self.live_in(id, scope).ok_or_else(|| instance_not_found(id))?;
         let (record, histories) = self.live_with_history(id).ok_or_else(|| instance_not_found(id))?;
         match record.instance.state.as_str() {
             "Initializing" => {
@@ -428,7 +474,7 @@ impl Store {
         }
     }
 
-    pub(crate) fn update_instance(&mut self, id: &str, body: &Map<String, Value>) -> Result<Value, ApiError> {
+    pub(crate) fn update_instance(&mut self, id: &str, body: &Map<String, Value>, scope: &Scope) -> Result<Value, ApiError> {
         model::validate_uuid(id, "instanceId").map_err(ApiError::validation)?;
         let name = optional_string(body, "instanceName")?;
         let description = optional_string(body, "instanceDescription")?;
@@ -439,7 +485,7 @@ impl Store {
             model::validate_description(v, "instanceDescription").map_err(ApiError::validation)?;
         }
         let now = self.now();
-        let record = self.live(id).ok_or_else(|| instance_not_found(id))?;
+        let record = self.live_in(id, scope).ok_or_else(|| instance_not_found(id))?;
         if matches!(record.instance.state.as_str(), "Deleting" | "Deleted") {
             return Err(ApiError::conflict(format!("Instance {id} is {} and cannot be updated", record.instance.state)));
         }
@@ -453,7 +499,7 @@ impl Store {
         Ok(json!({ "instance": record.instance }))
     }
 
-    pub(crate) fn list_instances(&mut self, query: &[(String, String)]) -> Result<Value, ApiError> {
+    pub(crate) fn list_instances(&mut self, query: &[(String, String)], scope: &Scope) -> Result<Value, ApiError> {
         let mut next_token = None;
         let mut max_results = None;
         let mut names = Vec::new();
@@ -500,7 +546,7 @@ impl Store {
         let ids: Vec<String> = self.instances.keys().cloned().collect();
         let mut matching: Vec<(u64, Instance)> = ids
             .iter()
-            .filter_map(|id| self.live(id).map(|r| (r.seq, r.instance.clone())))
+            .filter_map(|id| self.live_in(id, scope).map(|r| (r.seq, r.instance.clone())))
             .filter(|(seq, _)| *seq > after)
             .filter(|(_, i)| names.is_empty() || i.instance_name.as_ref().is_some_and(|n| names.contains(n)))
             .filter(|(_, i)| states.is_empty() || states.contains(&i.state))
@@ -518,30 +564,39 @@ impl Store {
         Ok(Value::Object(answer))
     }
 
-    /// Resolves a resource ARN (already percent-decoded) to a live instance id.
-    fn resource(&mut self, arn: &str) -> Result<String, ApiError> {
+    /// Resolves a resource ARN (already percent-decoded) to a live instance id of `scope`.
+    ///
+    /// An ARN naming another account is refused with AccessDeniedException, as AWS does: IAM
+    /// authorizes the call against the resource ARN before the service looks anything up, and a
+    /// Supply Chain instance has no resource-based policy, so no principal of one account is ever
+    /// allowed on another account's ARN. An ARN naming another region is looked up in the call's
+    /// region and not found, as the instance lives behind another regional endpoint.
+    fn resource(&mut self, arn: &str, operation: &str, scope: &Scope) -> Result<String, ApiError> {
         let parsed = model::parse_resource_arn(arn, "resourceArn").map_err(ApiError::validation)?;
+        if parsed.account.as_ref().is_some_and(|a| *a != scope.account_id) {
+            return Err(ApiError::access_denied(format!(
+                "User: {} is not authorized to perform: scn:{operation} on resource: {arn} because no resource-based policy allows the scn:{operation} action",
+                scope.caller_arn
+            )));
+        }
         let not_found = || ApiError::not_found(format!("Resource {arn} not found"));
-        if parsed.region.as_ref().is_some_and(|r| *r != self.config.region) {
+        if parsed.region.as_ref().is_some_and(|r| *r != scope.region) {
             return Err(not_found());
         }
-        let record = self.live(&parsed.instance_id).ok_or_else(not_found)?;
-        if parsed.account.as_ref().is_some_and(|a| *a != record.instance.aws_account_id) {
-            return Err(not_found());
-        }
+        self.live_in(&parsed.instance_id, scope).ok_or_else(not_found)?;
         Ok(parsed.instance_id)
     }
 
-    pub(crate) fn tag_resource(&mut self, arn: &str, body: &Map<String, Value>) -> Result<Value, ApiError> {
+    pub(crate) fn tag_resource(&mut self, arn: &str, body: &Map<String, Value>, scope: &Scope) -> Result<Value, ApiError> {
         let tags = optional_tags(body)?.ok_or_else(|| ApiError::validation(model::missing("tags")))?;
         validate_tags(&tags).map_err(ApiError::validation)?;
-        let id = self.resource(arn)?;
+        let id = self.resource(arn, "TagResource", scope)?;
         let record = self.instances.get_mut(&id).expect("resource is live");
         record.tags.extend(tags);
         Ok(json!({}))
     }
 
-    pub(crate) fn untag_resource(&mut self, arn: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
+    pub(crate) fn untag_resource(&mut self, arn: &str, query: &[(String, String)], scope: &Scope) -> Result<Value, ApiError> {
         let keys: Vec<&String> = query.iter().filter(|(k, _)| k == "tagKeys").map(|(_, v)| v).collect();
         // `tagKeys` is a required query list: at least one occurrence must be present.
         if keys.is_empty() {
@@ -551,7 +606,7 @@ impl Store {
         for key in &keys {
             model::validate_tag_key(key, "tagKeys.member").map_err(ApiError::validation)?;
         }
-        let id = self.resource(arn)?;
+        let id = self.resource(arn, "UntagResource", scope)?;
         let record = self.instances.get_mut(&id).expect("resource is live");
         for key in keys {
             record.tags.remove(key);
@@ -559,8 +614,8 @@ impl Store {
         Ok(json!({}))
     }
 
-    pub(crate) fn list_tags_for_resource(&mut self, arn: &str) -> Result<Value, ApiError> {
-        let id = self.resource(arn)?;
+    pub(crate) fn list_tags_for_resource(&mut self, arn: &str, scope: &Scope) -> Result<Value, ApiError> {
+        let id = self.resource(arn, "ListTagsForResource", scope)?;
         let tags = self.tags(&id).unwrap_or_default();
         Ok(json!({ "tags": tags }))
     }
