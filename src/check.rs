@@ -15,15 +15,20 @@ use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETED, DELETION_FAILED, DELETION_TIMED_OUT};
 use crate::input::{parse_check_event, CheckEvent, Payload, CHECK_SHAPES};
 use crate::metrics;
-use crate::model::{timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest};
+use crate::model::arn::{partition_and_account, partition_of};
+use crate::model::{timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, Target};
 use crate::scheduler::{Scheduled, ScheduledCheck, Scheduler};
-use crate::supply_chain::SupplyChain;
+use crate::supply_chain::{SupplyChain, SupplyChains};
 
 /// What a Step Functions task gets: `{"instance": {...}, "done": bool, "outcome": "..."}`.
 /// `outcome` is `Deleted`, `DeleteFailed`, `Deleting`, or any other state the instance is in.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusReport {
     pub instance: ReportedInstance,
+    /// The instance's account and region, when another than the function's own: the state
+    /// machine feeds the report back in, target included.
+    #[serde(flatten)]
+    pub target: Target,
     pub done: bool,
     pub outcome: Outcome,
 }
@@ -33,6 +38,8 @@ pub struct StatusReport {
 #[serde(rename_all = "camelCase")]
 pub struct FollowReport {
     pub instance: ReportedInstance,
+    #[serde(flatten)]
+    pub target: Target,
     pub done: bool,
     /// As in [`StatusReport`], plus `TimedOut`.
     pub outcome: Outcome,
@@ -94,6 +101,9 @@ impl ReportedInstance {
 #[serde(rename_all = "camelCase")]
 struct Finished<'a> {
     instance: &'a ReportedInstance,
+    /// Where the instance is, when another account or region than the function's own.
+    #[serde(flatten)]
+    target: &'a Target,
     outcome: &'a Outcome,
     attempts: u32,
     started_at: String,
@@ -136,15 +146,16 @@ impl Seen {
 /// The status checker's dependencies, built once at init.
 #[derive(Debug, Clone)]
 pub struct CheckFunction {
-    supply_chain: SupplyChain,
+    supply_chains: SupplyChains,
     bus: Option<EventBus>,
     scheduler: Scheduler,
     settings: CheckSettings,
 }
 
 impl CheckFunction {
-    pub fn new(supply_chain: SupplyChain, bus: Option<EventBus>, scheduler: Scheduler, settings: CheckSettings) -> Self {
-        CheckFunction { supply_chain, bus, scheduler, settings }
+    /// `supply_chains` is the function's own client ([`SupplyChain`]), or the clients of every target.
+    pub fn new(supply_chains: impl Into<SupplyChains>, bus: Option<EventBus>, scheduler: Scheduler, settings: CheckSettings) -> Self {
+        CheckFunction { supply_chains: supply_chains.into(), bus, scheduler, settings }
     }
 
     pub async fn handle(&self, event: LambdaEvent<Payload>) -> Result<CheckResponse, Error> {
@@ -168,25 +179,38 @@ impl CheckFunction {
         result.inspect_err(|error| warn!(error_type = error.error_type(), error = %error, "status check failed"))
     }
 
-    async fn look(&self, id: &InstanceId, deletion_seen: bool, invocation: &Invocation) -> Result<Seen, Error> {
+    /// Reads the instance in its account and region (which must be within the function's reach, as
+    /// for the delete function); returns what was seen and the client of that account and region.
+    async fn look(
+        &self,
+        id: &InstanceId,
+        target: &Target,
+        deletion_seen: bool,
+        invocation: &Invocation,
+    ) -> Result<(Seen, SupplyChain), Error> {
         metrics::instance(id.as_str());
+        let reach = self.settings.common.reach(&invocation.function_arn, self.supply_chains.home().region())?;
+        let target = target.resolve(None, &reach)?;
+        let partition = partition_and_account(&invocation.function_arn)
+            .map_or_else(|| partition_of(reach.home_region.as_str()).to_owned(), |(partition, _)| partition);
+        let supply_chain = self.supply_chains.at(&target, &partition).await?;
         metrics::count(metrics::STATUS_CHECKS, 1);
-        match self.supply_chain.get_instance(id, &invocation.budget).await {
-            Ok(record) => Ok(Seen::Found(record)),
-            Err(Error::InstanceNotFound(_)) if deletion_seen => Ok(Seen::Gone),
+        match supply_chain.get_instance(id, &invocation.budget).await {
+            Ok(record) => Ok((Seen::Found(record), supply_chain)),
+            Err(Error::InstanceNotFound(_)) if deletion_seen => Ok((Seen::Gone, supply_chain)),
             Err(error) => Err(error),
         }
     }
 
     async fn report(&self, request: &ReportRequest, invocation: &Invocation) -> Result<StatusReport, Error> {
-        let seen = self.look(&request.instance_id, request.deletion_seen, invocation).await?;
+        let (seen, _) = self.look(&request.instance_id, &request.target, request.deletion_seen, invocation).await?;
         let outcome = seen.outcome();
         let instance = seen.reported(&request.instance_id, request.last_seen.as_ref());
         info!(instance_id = %request.instance_id, outcome = %outcome, done = outcome.is_done(), "status reported");
         if outcome.is_done() {
             metrics::finished(&outcome, None);
         }
-        Ok(StatusReport { instance, done: outcome.is_done(), outcome })
+        Ok(StatusReport { instance, target: request.target.clone(), done: outcome.is_done(), outcome })
     }
 
     /// One check of a deletion being followed: look, decide, then schedule the next check or
@@ -198,11 +222,11 @@ impl CheckFunction {
                 "EVENT_BUS_NAME is not set: the status checker needs a bus to announce outcomes when driven by EventBridge".to_owned(),
             )
         })?;
-        let seen = self.look(&request.instance_id, true, invocation).await?;
+        let (seen, supply_chain) = self.look(&request.instance_id, &request.target, true, invocation).await?;
         let now = DateTime::from(SystemTime::now());
         match self.decide(request, &seen, now) {
             Outcome::Pending => self.schedule_next(request, &seen, now, invocation).await,
-            end => self.announce_end(bus, request, &seen, end, now, invocation).await,
+            end => self.announce_end(bus, &supply_chain, request, &seen, end, now, invocation).await,
         }
     }
 
@@ -231,6 +255,7 @@ impl CheckFunction {
             next_check = %at, schedule = %next.name, "deletion under way");
         Ok(FollowReport {
             instance: seen.reported(id, request.last_seen.as_ref()),
+            target: request.target.clone(),
             done: false,
             outcome: Outcome::Pending,
             attempt: request.attempt,
@@ -242,9 +267,11 @@ impl CheckFunction {
     /// Announces the end once: a marker schedule named after this end of the deletion records
     /// that it was announced, so a duplicate or late check announces nothing twice. It is written
     /// after the announcement: a failure in between repeats the announcement rather than losing it.
+    #[allow(clippy::too_many_arguments)] // one check's whole context, passed down from `follow`
     async fn announce_end(
         &self,
         bus: &EventBus,
+        supply_chain: &SupplyChain,
         request: &FollowRequest,
         seen: &Seen,
         outcome: Outcome,
@@ -257,6 +284,7 @@ impl CheckFunction {
         let marker = marker_name(id, &deduplication_id);
         let ended = |announced| FollowReport {
             instance: instance.clone(),
+            target: request.target.clone(),
             done: true,
             outcome: outcome.clone(),
             attempt: request.attempt,
@@ -274,13 +302,14 @@ impl CheckFunction {
         };
         let detail = Finished {
             instance: &instance,
+            target: &request.target,
             outcome: &outcome,
             attempts: request.attempt,
             started_at: timestamp(request.started_at),
             finished_at: timestamp(now),
             deduplication_id: &deduplication_id,
         };
-        let resources = self.supply_chain.instance_arn(id, &invocation.function_arn, instance.record()).into_iter().collect();
+        let resources = supply_chain.instance_arn(id, &invocation.function_arn, instance.record()).into_iter().collect();
         let detail = serde_json::to_value(detail).expect("a report always serialises");
         if let Some(Err(error)) =
             bus.publish(&[Announcement { detail_type, detail, resources }], &invocation.budget).await.into_iter().next()
@@ -320,6 +349,7 @@ impl CheckFunction {
         let at_secs = (now.as_secs_f64() + wait.as_secs_f64()).min(give_up).max(now.as_secs_f64() + 1.0).ceil();
         let next = FollowRequest {
             instance_id: request.instance_id.clone(),
+            target: request.target.clone(),
             attempt: request.attempt + 1,
             started_at: request.started_at,
             last_seen: seen.record(request.last_seen.as_ref()).cloned(),

@@ -9,7 +9,7 @@ use crate::delete::DeleteFunction;
 use crate::events::EventBus;
 use crate::http_client;
 use crate::scheduler::Scheduler;
-use crate::supply_chain::SupplyChain;
+use crate::supply_chain::{SupplyChain, SupplyChains};
 use crate::sweep::SweepFunction;
 
 /// Builds the delete function from the environment: settings first (so a bad value stops init with a
@@ -19,7 +19,8 @@ pub async fn delete_function_from_env() -> Result<DeleteFunction, ConfigError> {
     let settings = DeleteSettings::from_env()?;
     let adapters = Adapters::load(&settings.common).await?;
     let dead_letters = settings.dead_letter_queue_url.as_ref().map(|url| adapters.dead_letter_queue(url));
-    Ok(DeleteFunction::new(adapters.supply_chain, adapters.bus, settings).with_dead_letters(dead_letters))
+    let supply_chains = adapters.supply_chains(&settings.common, "supplychain-delete-instance");
+    Ok(DeleteFunction::new(supply_chains, adapters.bus, settings).with_dead_letters(dead_letters))
 }
 
 /// Builds the status checker from the environment, as [`delete_function_from_env`] does
@@ -28,7 +29,8 @@ pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
     let settings = CheckSettings::from_env()?;
     let adapters = Adapters::load(&settings.common).await?;
     let scheduler = adapters.scheduler(&settings);
-    Ok(CheckFunction::new(adapters.supply_chain, adapters.bus, scheduler, settings))
+    let supply_chains = adapters.supply_chains(&settings.common, "supplychain-check-instance-status");
+    Ok(CheckFunction::new(supply_chains, adapters.bus, scheduler, settings))
 }
 
 /// Builds the sweep from the environment, as [`delete_function_from_env`] does; its settings
@@ -58,6 +60,18 @@ impl Adapters {
         }
         let bus = settings.event_bus.as_ref().map(|name| EventBus::new(aws_sdk_eventbridge::Client::new(&sdk_config), name));
         Ok(Adapters { supply_chain: SupplyChain::new(client), bus, sdk_config })
+    }
+
+    /// The Supply Chain clients of every target; `session_name` says which function asks, in the
+    /// member accounts' records of the role sessions.
+    fn supply_chains(&self, settings: &CommonSettings, session_name: &str) -> SupplyChains {
+        SupplyChains::new(
+            self.supply_chain.clone(),
+            self.sdk_config.clone(),
+            &settings.member_role_name,
+            settings.member_session,
+            session_name,
+        )
     }
 
     fn dead_letter_queue(&self, url: &str) -> DeadLetterQueue {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::model::DeletionProtection;
+use crate::model::{AccountId, DeletionProtection, Reach, Region};
 
 /// A configuration value that cannot be used; the function stops at init with this message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -23,6 +23,17 @@ pub struct CommonSettings {
     /// `CONNECT_AT_INIT` (`true`): open the Supply Chain connection during init, so the first
     /// invocation does not pay the TLS handshake.
     pub connect_at_init: bool,
+    /// `ALLOWED_ACCOUNT_IDS` (comma list): the other accounts requests may target; empty: any
+    /// account whose member role can be assumed.
+    pub allowed_accounts: Vec<AccountId>,
+    /// `ALLOWED_REGIONS` (comma list): the other regions requests may target; empty: only the
+    /// function's own.
+    pub allowed_regions: Vec<Region>,
+    /// `MEMBER_ROLE_NAME` (`SupplyChainInstanceDeletion`): the role assumed in another account.
+    pub member_role_name: String,
+    /// `MEMBER_SESSION_SECONDS` (3600): how long the member role's credentials last. STS accepts
+    /// 900 up to the role's maximum session duration; the local emulator accepts less, for tests.
+    pub member_session: Duration,
 }
 
 /// Settings of the delete function.
@@ -170,6 +181,19 @@ impl SweepSettings {
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl CommonSettings {
+    /// Where the function runs (its account from its ARN, its region from its client) and what
+    /// else it may reach (`ALLOWED_ACCOUNT_IDS`, `ALLOWED_REGIONS`).
+    pub fn reach(&self, function_arn: &str, region: Option<&str>) -> Result<Reach, crate::error::Error> {
+        let region = region.ok_or_else(|| crate::error::Error::Unexpected("the Supply Chain client has no region".to_owned()))?;
+        Ok(Reach {
+            home_account: crate::model::arn::partition_and_account(function_arn)
+                .and_then(|(_, account)| AccountId::parse("the function's account", &serde_json::Value::String(account)).ok()),
+            home_region: Region::parse("the function's region", &serde_json::Value::String(region.to_owned()))?,
+            accounts: self.allowed_accounts.clone(),
+            regions: self.allowed_regions.clone(),
+        })
+    }
+
     pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
         Ok(CommonSettings {
             event_bus: get("EVENT_BUS_NAME").filter(|name| !name.trim().is_empty()),
@@ -177,6 +201,19 @@ impl CommonSettings {
             fallback_timeout: Duration::from_millis(number(get, "FALLBACK_TIMEOUT_MS", 20_000, 1)?),
             attempt_timeout: Duration::from_millis(number(get, "ATTEMPT_TIMEOUT_MS", 5_000, 1)?),
             connect_at_init: boolean(get, "CONNECT_AT_INIT", true)?,
+            member_session: Duration::from_secs(number(get, "MEMBER_SESSION_SECONDS", 3_600, 1)?),
+            allowed_accounts: list(get, "ALLOWED_ACCOUNT_IDS", AccountId::parse)?,
+            allowed_regions: list(get, "ALLOWED_REGIONS", Region::parse)?,
+            member_role_name: match get("MEMBER_ROLE_NAME").map(|name| name.trim().to_owned()) {
+                None => "SupplyChainInstanceDeletion".to_owned(),
+                Some(name) if role_name(&name) => name,
+                Some(name) => {
+                    return Err(ConfigError(format!(
+                        "MEMBER_ROLE_NAME is {name:?}, but it must be an IAM role name: 1 to 64 of the characters \
+                         A-Z a-z 0-9 + = , . @ _ -"
+                    )))
+                }
+            },
         })
     }
 }
@@ -221,6 +258,20 @@ impl CheckSettings {
             max_wait: Duration::from_secs(number(get, "MAX_WAIT_SECONDS", 7_200, 1)?),
         })
     }
+}
+
+/// A comma list of values each read with `parse`; unset or empty is an empty list.
+fn list<T>(get: Lookup, name: &str, parse: fn(&str, &serde_json::Value) -> Result<T, crate::error::Error>) -> Result<Vec<T>, ConfigError> {
+    let text = get(name).unwrap_or_default();
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| parse(name, &serde_json::Value::String(item.to_owned())).map_err(|error| ConfigError(error.to_string())))
+        .collect()
+}
+
+fn role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
 /// A setting naming a tag: unset means `default`; empty or blank turns what the tag does off.
@@ -286,6 +337,27 @@ mod tests {
         let named = [("DELETION_PROTECTION_TAG", "Keep")];
         assert_eq!(DeleteSettings::from_lookup(&lookup(&named)).unwrap().protection, Some(DeletionProtection::new("Keep")));
         assert_eq!(sweep(&named).unwrap().protection, Some(DeletionProtection::new("Keep")));
+    }
+
+    #[test]
+    fn the_reach_of_a_function_is_read_from_comma_lists_and_a_bad_entry_names_the_variable() {
+        let settings = DeleteSettings::from_lookup(&lookup(&[])).unwrap();
+        assert!(settings.common.allowed_accounts.is_empty() && settings.common.allowed_regions.is_empty());
+        assert_eq!(settings.common.member_role_name, "SupplyChainInstanceDeletion");
+        let settings = DeleteSettings::from_lookup(&lookup(&[
+            ("ALLOWED_ACCOUNT_IDS", "222222222222, 333333333333,"),
+            ("ALLOWED_REGIONS", "eu-west-1"),
+            ("MEMBER_ROLE_NAME", "Cleaner"),
+        ]))
+        .unwrap();
+        let accounts: Vec<&str> = settings.common.allowed_accounts.iter().map(AccountId::as_str).collect();
+        assert_eq!(accounts, ["222222222222", "333333333333"]);
+        assert_eq!(settings.common.allowed_regions[0].as_str(), "eu-west-1");
+        assert_eq!(settings.common.member_role_name, "Cleaner");
+        for (name, value) in [("ALLOWED_ACCOUNT_IDS", "2222"), ("ALLOWED_REGIONS", "Europe"), ("MEMBER_ROLE_NAME", "a role")] {
+            let error = CheckSettings::from_lookup(&lookup(&[(name, value)])).unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
     }
 
     #[test]

@@ -16,8 +16,9 @@ use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETION_STARTED};
 use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
 use crate::metrics;
+use crate::model::arn::{partition_and_account, partition_of};
 use crate::model::{DeleteOutput, DeleteRequest, DeletionProtection, InstanceId, InstanceRecord};
-use crate::supply_chain::SupplyChain;
+use crate::supply_chain::{SupplyChain, SupplyChains};
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
 #[derive(Debug, Clone, Serialize)]
@@ -31,15 +32,16 @@ pub enum DeleteResponse {
 /// The delete function's dependencies, built once at init and borrowed by every invocation.
 #[derive(Debug, Clone)]
 pub struct DeleteFunction {
-    supply_chain: SupplyChain,
+    supply_chains: SupplyChains,
     bus: Option<EventBus>,
     settings: DeleteSettings,
     dead_letters: Option<DeadLetterQueue>,
 }
 
 impl DeleteFunction {
-    pub fn new(supply_chain: SupplyChain, bus: Option<EventBus>, settings: DeleteSettings) -> Self {
-        DeleteFunction { supply_chain, bus, settings, dead_letters: None }
+    /// `supply_chains` is the function's own client ([`SupplyChain`]), or the clients of every target.
+    pub fn new(supply_chains: impl Into<SupplyChains>, bus: Option<EventBus>, settings: DeleteSettings) -> Self {
+        DeleteFunction { supply_chains: supply_chains.into(), bus, settings, dead_letters: None }
     }
 
     /// The queue (`DEAD_LETTER_QUEUE_URL`) that an SQS message failing for good is moved to at once,
@@ -170,28 +172,34 @@ impl DeleteFunction {
     async fn try_delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<Deletion, Error> {
         let id = &request.instance_id;
         let budget = &invocation.budget;
+        // Where the request may act is decided before any call.
+        let reach = self.settings.common.reach(&invocation.function_arn, self.supply_chains.home().region())?;
+        let target = request.target.resolve(request.sender.as_ref(), &reach)?;
+        let partition = partition_and_account(&invocation.function_arn)
+            .map_or_else(|| partition_of(reach.home_region.as_str()).to_owned(), |(partition, _)| partition);
+        let supply_chain = self.supply_chains.at(&target, &partition).await?;
         let located = match &self.settings.protection {
-            Some(protection) => Some(self.refuse_if_protected(protection, id, invocation).await?),
+            Some(protection) => Some(refuse_if_protected(&supply_chain, protection, id, invocation).await?),
             None => None,
         };
         let (arn, read) = located.map_or((None, None), |located| (Some(located.arn), located.read));
         if request.dry_run {
             let instance = match read {
                 Some(record) => record,
-                None => self.supply_chain.get_instance(id, budget).await?,
+                None => supply_chain.get_instance(id, budget).await?,
             };
             info!(instance_id = %id, state = instance.state.as_str(), outcome = "dry run", "instance would be deleted");
             metrics::count(metrics::DRY_RUNS, 1);
-            return Ok(Deletion { output: DeleteOutput { instance, dry_run: true }, arn });
+            return Ok(Deletion { output: DeleteOutput { instance, target, dry_run: true }, arn, supply_chain });
         }
-        let instance = match self.supply_chain.delete_instance(id, budget).await {
+        let instance = match supply_chain.delete_instance(id, budget).await {
             Ok(instance) => {
                 info!(instance_id = %id, state = instance.state.as_str(), outcome = "deletion started", "instance deletion requested");
                 instance
             }
             // Another change is under way: a deletion (this same event delivered twice) is success.
             Err(Error::Conflict(conflict)) => {
-                let instance = self.supply_chain.get_instance(id, budget).await?;
+                let instance = supply_chain.get_instance(id, budget).await?;
                 if !instance.deletion_started() {
                     return Err(Error::Conflict(format!(
                         "{conflict}; the instance is {}, so its deletion was not started",
@@ -205,41 +213,7 @@ impl DeleteFunction {
             Err(error) => return Err(error),
         };
         metrics::count(metrics::DELETIONS_STARTED, 1);
-        Ok(Deletion { output: DeleteOutput { instance, dry_run: false }, arn })
-    }
-
-    /// Asks the protection rule ([`DeletionProtection`]) about the instance's tags, and refuses a
-    /// protected instance. Returns where the instance was found, for the rest of the request.
-    async fn refuse_if_protected(
-        &self,
-        protection: &DeletionProtection,
-        id: &InstanceId,
-        invocation: &Invocation,
-    ) -> Result<Located, Error> {
-        let located = self.locate(id, invocation).await?;
-        let tags = self.supply_chain.tags(&located.arn, &invocation.budget).await?;
-        if let Some(value) = protection.protecting_value(&tags) {
-            return Err(Error::DeletionProtected(format!(
-                "instance {id} is {}; remove the tag or set it to false to allow the deletion",
-                protection.explain(value)
-            )));
-        }
-        Ok(located)
-    }
-
-    /// The instance's ARN, from the invoked function's ARN. Local runtimes send a placeholder ARN
-    /// (cargo-lambda: "function-arn"); then the instance's own record names its account, and
-    /// reading it needs no permission beyond the dry run's.
-    async fn locate(&self, id: &InstanceId, invocation: &Invocation) -> Result<Located, Error> {
-        if let Some(arn) = self.supply_chain.instance_arn(id, &invocation.function_arn, None) {
-            return Ok(Located { arn, read: None });
-        }
-        let record = self.supply_chain.get_instance(id, &invocation.budget).await?;
-        let arn = self
-            .supply_chain
-            .instance_arn(id, &invocation.function_arn, Some(&record))
-            .ok_or_else(|| Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned()))?;
-        Ok(Located { arn, read: Some(record) })
+        Ok(Deletion { output: DeleteOutput { instance, target, dry_run: false }, arn, supply_chain })
     }
 
     /// The Deletion Started announcement of a deletion, when there is one to follow.
@@ -252,7 +226,7 @@ impl DeleteFunction {
         let arn = deletion
             .arn
             .clone()
-            .or_else(|| self.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance)));
+            .or_else(|| deletion.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance)));
         let mut detail = serde_json::to_value(output).expect("a record always serialises");
         // Who asked and why, as the producer put it: bounded by `MAX_METADATA_BYTES` at parsing.
         if !request.metadata.is_empty() {
@@ -262,17 +236,52 @@ impl DeleteFunction {
     }
 }
 
+/// Asks the protection rule ([`DeletionProtection`]) about the instance's tags, and refuses a
+/// protected instance. Returns where the instance was found, for the rest of the request.
+async fn refuse_if_protected(
+    supply_chain: &SupplyChain,
+    protection: &DeletionProtection,
+    id: &InstanceId,
+    invocation: &Invocation,
+) -> Result<Located, Error> {
+    let located = locate(supply_chain, id, invocation).await?;
+    let tags = supply_chain.tags(&located.arn, &invocation.budget).await?;
+    if let Some(value) = protection.protecting_value(&tags) {
+        return Err(Error::DeletionProtected(format!(
+            "instance {id} is protected from deletion by {}; remove the tag or set it to false to allow the deletion",
+            protection.explain(value)
+        )));
+    }
+    Ok(located)
+}
+
+/// The instance's ARN, from the invoked function's ARN. Local runtimes send a placeholder ARN
+/// (cargo-lambda: "function-arn"); then the instance's own record names its account, and
+/// reading it needs no permission beyond the dry run's.
+async fn locate(supply_chain: &SupplyChain, id: &InstanceId, invocation: &Invocation) -> Result<Located, Error> {
+    if let Some(arn) = supply_chain.instance_arn(id, &invocation.function_arn, None) {
+        return Ok(Located { arn, read: None });
+    }
+    let record = supply_chain.get_instance(id, &invocation.budget).await?;
+    let arn = supply_chain
+        .instance_arn(id, &invocation.function_arn, Some(&record))
+        .ok_or_else(|| Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned()))?;
+    Ok(Located { arn, read: Some(record) })
+}
+
 /// Where one request's instance was found: its ARN, and the record read to learn it, if one was.
 struct Located {
     arn: String,
     read: Option<InstanceRecord>,
 }
 
-/// One request's result: the output, and the instance's ARN when the request needed it.
+/// One request's result: the output, the instance's ARN when the request needed it, and the client
+/// of the instance's account and region.
 #[derive(Debug)]
 struct Deletion {
     output: DeleteOutput,
     arn: Option<String>,
+    supply_chain: SupplyChain,
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! A Step Functions `Retry` or `Catch`, an alarm or a person reading a dead-letter queue matches on
 //! these names, so they never change; the message carries the detail (AWS error code, request id).
 
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_sdk_supplychain::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
@@ -42,6 +44,18 @@ pub enum Error {
     /// The next status check could not be scheduled.
     #[error("{0}")]
     ScheduleFailed(String),
+    /// The request targets an account it may not reach: a third account named by an event from
+    /// another account (a confused deputy), or one outside `ALLOWED_ACCOUNT_IDS`. Never retried.
+    #[error("{0}")]
+    AccountNotAllowed(String),
+    /// The request targets a region other than the function's own that is not in `ALLOWED_REGIONS`.
+    /// Never retried.
+    #[error("{0}")]
+    RegionNotAllowed(String),
+    /// The member role of the target account cannot be assumed (missing, or not trusting the
+    /// function's role). Never retried: a deployment has to change first.
+    #[error("{0}")]
+    RoleNotAssumable(String),
     /// Anything else: a bug, or an answer the model does not describe.
     #[error("{0}")]
     Unexpected(String),
@@ -62,6 +76,9 @@ impl Error {
             Error::Timeout(_) => "Timeout",
             Error::PublishFailed(_) => "PublishFailed",
             Error::ScheduleFailed(_) => "ScheduleFailed",
+            Error::AccountNotAllowed(_) => "AccountNotAllowed",
+            Error::RegionNotAllowed(_) => "RegionNotAllowed",
+            Error::RoleNotAssumable(_) => "RoleNotAssumable",
             Error::Unexpected(_) => "Unexpected",
         }
     }
@@ -84,6 +101,11 @@ impl Error {
     where
         E: ServiceErrorKind + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        // The member role's credentials are fetched (AssumeRole) when a call needs them: a failure
+        // to get them reaches here as the call's dispatch failure.
+        if let Some(credentials) = credentials_error(&err as &(dyn std::error::Error + 'static)) {
+            return from_credentials(operation, credentials);
+        }
         let kind = match &err {
             SdkError::ServiceError(ctx) => ctx.err().kind(ctx.raw().status().as_u16()),
             SdkError::TimeoutError(_) => Kind::Timeout,
@@ -95,6 +117,43 @@ impl Error {
         };
         let message = describe(operation, &err);
         kind.into_error(message)
+    }
+}
+
+/// The credentials error behind a failed call, if that is why it failed.
+fn credentials_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e CredentialsError> {
+    let mut source = err.source();
+    while let Some(error) = source {
+        if let Some(credentials) = error.downcast_ref::<CredentialsError>() {
+            return Some(credentials);
+        }
+        source = error.source();
+    }
+    None
+}
+
+/// A failure to get a member role's credentials: STS refusing the role (it does not exist, or
+/// does not trust the function's role) is `RoleNotAssumable`, for good; STS throttling or
+/// unavailable may pass.
+fn from_credentials(operation: &str, credentials: &CredentialsError) -> Error {
+    type AssumeRoleFailure = aws_sdk_sts::error::SdkError<AssumeRoleError, aws_smithy_runtime_api::http::Response>;
+    let message = format!("{operation} was not called: the credentials of the target account: {}", DisplayErrorContext(credentials));
+    let sts = std::error::Error::source(credentials).and_then(|source| source.downcast_ref::<AssumeRoleFailure>());
+    match (credentials, sts) {
+        (CredentialsError::ProviderTimedOut(_), _) => Error::Timeout(message),
+        (_, Some(SdkError::ServiceError(ctx))) => {
+            let status = ctx.raw().status().as_u16();
+            match ctx.err().code() {
+                Some("Throttling" | "ThrottlingException" | "RequestLimitExceeded") => Error::Throttled(message),
+                _ if status == 429 => Error::Throttled(message),
+                _ if status >= 500 => Error::ServiceUnavailable(message),
+                _ => Error::RoleNotAssumable(message),
+            }
+        }
+        (_, Some(SdkError::ResponseError(ctx))) if ctx.raw().status().is_server_error() => Error::ServiceUnavailable(message),
+        (_, Some(SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))) => Error::ServiceUnavailable(message),
+        (CredentialsError::InvalidConfiguration(_), _) => Error::RoleNotAssumable(message),
+        _ => Error::Unexpected(message),
     }
 }
 
@@ -255,6 +314,9 @@ mod tests {
             (Error::Timeout("m".into()), "Timeout", true),
             (Error::PublishFailed("m".into()), "PublishFailed", true),
             (Error::ScheduleFailed("m".into()), "ScheduleFailed", true),
+            (Error::AccountNotAllowed("m".into()), "AccountNotAllowed", false),
+            (Error::RegionNotAllowed("m".into()), "RegionNotAllowed", false),
+            (Error::RoleNotAssumable("m".into()), "RoleNotAssumable", false),
             (Error::Unexpected("m".into()), "Unexpected", false),
         ];
         for (error, name, retryable) in cases {

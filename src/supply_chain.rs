@@ -2,22 +2,42 @@
 //! invocation's budget and each failure classified into [`Error`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use aws_config::sts::AssumeRoleProvider;
+use aws_sdk_supplychain::error::SdkError;
 use aws_sdk_supplychain::Client;
 
 use crate::deadline::Budget;
-use crate::error::Error;
-use crate::model::{InstanceId, InstanceRecord, UnusableInstance};
+use crate::error::{Error, ServiceErrorKind};
+use crate::model::arn::{instance_arn, partition_and_account, partition_of};
+use crate::model::{InstanceId, InstanceRecord, Target, UnusableInstance};
 
-/// Supply Chain calls on one SDK client, built once at init.
+/// Supply Chain calls on one SDK client.
 #[derive(Debug, Clone)]
 pub struct SupplyChain {
     client: Client,
+    /// The account the client acts in, when it is another than the function's own.
+    account: Option<String>,
+    /// The member role the client's credentials come from, when it acts in another account.
+    role_arn: Option<String>,
 }
 
 impl SupplyChain {
+    /// The client of the function's own account and region, with its own credentials.
     pub fn new(client: Client) -> Self {
-        SupplyChain { client }
+        SupplyChain { client, account: None, role_arn: None }
+    }
+
+    /// Classifies a failed call, naming the member role when its credentials were the failure.
+    fn failed<E>(&self, operation: &str, err: SdkError<E>) -> Error
+    where
+        E: ServiceErrorKind + aws_sdk_supplychain::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match (Error::from_supply_chain(operation, err), &self.role_arn) {
+            (Error::RoleNotAssumable(message), Some(role)) => Error::RoleNotAssumable(format!("role {role} cannot be assumed: {message}")),
+            (error, _) => error,
+        }
     }
 
     /// The region the client calls, which is the region of the instances it can delete.
@@ -30,28 +50,26 @@ impl SupplyChain {
     /// (`awsAccountId`) and the partition from the region. `None` when neither names an account.
     pub fn instance_arn(&self, id: &InstanceId, function_arn: &str, record: Option<&InstanceRecord>) -> Option<String> {
         let region = self.region()?;
-        let (partition, account) = match partition_and_account(function_arn) {
-            Some(parts) => parts,
-            None => (partition_of(region).to_owned(), record?.aws_account_id.clone()),
+        let (partition, account) = match (partition_and_account(function_arn), &self.account) {
+            (Some((partition, _)), Some(account)) => (partition, account.clone()),
+            (Some(parts), None) => parts,
+            (None, Some(account)) => (partition_of(region).to_owned(), account.clone()),
+            (None, None) => (partition_of(region).to_owned(), record?.aws_account_id.clone()),
         };
         Some(instance_arn(&partition, region, &account, id))
     }
 
     pub async fn get_instance(&self, id: &InstanceId, budget: &Budget) -> Result<InstanceRecord, Error> {
         const OP: &str = "GetInstance";
-        let output = budget
-            .within(OP, self.client.get_instance().instance_id(id.as_str()).send())
-            .await?
-            .map_err(|e| Error::from_supply_chain(OP, e))?;
+        let output =
+            budget.within(OP, self.client.get_instance().instance_id(id.as_str()).send()).await?.map_err(|e| self.failed(OP, e))?;
         record_of(OP, output.instance())
     }
 
     pub async fn delete_instance(&self, id: &InstanceId, budget: &Budget) -> Result<InstanceRecord, Error> {
         const OP: &str = "DeleteInstance";
-        let output = budget
-            .within(OP, self.client.delete_instance().instance_id(id.as_str()).send())
-            .await?
-            .map_err(|e| Error::from_supply_chain(OP, e))?;
+        let output =
+            budget.within(OP, self.client.delete_instance().instance_id(id.as_str()).send()).await?.map_err(|e| self.failed(OP, e))?;
         record_of(OP, output.instance())
     }
 
@@ -66,7 +84,7 @@ impl SupplyChain {
         const OP: &str = "ListInstances";
         const PAGE_SIZE: i32 = 20;
         let call = self.client.list_instances().max_results(PAGE_SIZE).set_next_token(next_token.map(str::to_owned));
-        let output = budget.within(OP, call.send()).await?.map_err(|e| Error::from_supply_chain(OP, e))?;
+        let output = budget.within(OP, call.send()).await?.map_err(|e| self.failed(OP, e))?;
         let instances = output.instances().iter().map(InstanceRecord::try_from).collect();
         Ok((instances, output.next_token().filter(|token| !token.is_empty()).map(str::to_owned)))
     }
@@ -76,8 +94,106 @@ impl SupplyChain {
         let output = budget
             .within(OP, self.client.list_tags_for_resource().resource_arn(resource_arn).send())
             .await?
-            .map_err(|e| Error::from_supply_chain(OP, e))?;
+            .map_err(|e| self.failed(OP, e))?;
         Ok(output.tags)
+    }
+}
+
+/// The Supply Chain clients of every target: the function's own, built at init, and one for each
+/// other account and region, built on first use and kept for the warm invocations after it. In
+/// another account, the client's credentials are the member role's (`MEMBER_ROLE_NAME`), from the
+/// SDK's own assume-role provider, which the client's identity cache refreshes before they expire:
+/// a warm invocation for an account already seen makes no STS call.
+#[derive(Debug, Clone)]
+pub struct SupplyChains {
+    home: SupplyChain,
+    members: Option<Arc<Members>>,
+}
+
+#[derive(Debug)]
+struct Members {
+    sdk_config: aws_config::SdkConfig,
+    role_name: String,
+    session_length: std::time::Duration,
+    /// Which function asks, and for what: STS records it, and CloudTrail shows it, in the member account.
+    session_name: String,
+    clients: tokio::sync::Mutex<HashMap<Target, SupplyChain>>,
+}
+
+impl From<SupplyChain> for SupplyChains {
+    fn from(home: SupplyChain) -> SupplyChains {
+        SupplyChains::home_only(home)
+    }
+}
+
+impl SupplyChains {
+    /// The function's own client only: a request for another target fails with `Unexpected`.
+    pub fn home_only(home: SupplyChain) -> SupplyChains {
+        SupplyChains { home, members: None }
+    }
+
+    /// Clients for every target: `sdk_config` holds the function's own credentials, which assume
+    /// `role_name` in the other accounts.
+    pub fn new(
+        home: SupplyChain,
+        sdk_config: aws_config::SdkConfig,
+        role_name: &str,
+        session_length: std::time::Duration,
+        session_name: &str,
+    ) -> SupplyChains {
+        let members = Members {
+            sdk_config,
+            role_name: role_name.to_owned(),
+            session_length,
+            session_name: session_name.to_owned(),
+            clients: tokio::sync::Mutex::new(HashMap::new()),
+        };
+        SupplyChains { home, members: Some(Arc::new(members)) }
+    }
+
+    /// The function's own client.
+    pub fn home(&self) -> &SupplyChain {
+        &self.home
+    }
+
+    /// The client of `target` (as [`Target::resolve`] leaves it: what differs from the function's
+    /// own); `partition` is the function's.
+    pub async fn at(&self, target: &Target, partition: &str) -> Result<SupplyChain, Error> {
+        if target.is_home() {
+            return Ok(self.home.clone());
+        }
+        let members = self.members.as_ref().ok_or_else(|| {
+            Error::Unexpected(format!("no client can be made for account {:?}, region {:?}", target.account_id, target.region))
+        })?;
+        // Held while a client is built (no network: the role is assumed at its first call), so
+        // concurrent invocations for one new target build one client.
+        let mut clients = members.clients.lock().await;
+        if let Some(client) = clients.get(target) {
+            return Ok(client.clone());
+        }
+        let mut config = aws_sdk_supplychain::config::Builder::from(&members.sdk_config);
+        if let Some(region) = &target.region {
+            config = config.region(aws_config::Region::new(region.as_str().to_owned()));
+        }
+        let mut role_arn = None;
+        if let Some(account) = &target.account_id {
+            let role = format!("arn:{partition}:iam::{account}:role/{}", members.role_name);
+            let provider = AssumeRoleProvider::builder(&role)
+                .session_name(&members.session_name)
+                .session_length(members.session_length)
+                .configure(&members.sdk_config)
+                .build()
+                .await;
+            config = config.credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider));
+            role_arn = Some(role);
+        }
+        let client = SupplyChain {
+            client: Client::from_conf(config.build()),
+            account: target.account_id.as_ref().map(ToString::to_string),
+            role_arn,
+        };
+        clients.insert(target.clone(), client.clone());
+        Ok(client)
     }
 }
 
@@ -87,91 +203,4 @@ pub(crate) type Listed = Result<InstanceRecord, UnusableInstance>;
 fn record_of(operation: &str, instance: Option<&aws_sdk_supplychain::types::Instance>) -> Result<InstanceRecord, Error> {
     let instance = instance.ok_or_else(|| Error::Unexpected(format!("{operation} answered without the required \"instance\"")))?;
     InstanceRecord::try_from(instance).map_err(|unusable| unusable.into_error(operation))
-}
-
-/// The partition and account of the invoked function's ARN
-/// (`arn:{partition}:lambda:{region}:{account}:function:...`), or `None` when the ARN does not name
-/// them: local runtimes send placeholders (cargo-lambda sends `function-arn`).
-pub(crate) fn partition_and_account(function_arn: &str) -> Option<(String, String)> {
-    match function_arn.splitn(7, ':').collect::<Vec<_>>().as_slice() {
-        ["arn", partition, "lambda", _, account, "function", _]
-            if !partition.is_empty() && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Some((partition.to_string(), account.to_string()))
-        }
-        _ => None,
-    }
-}
-
-/// The partition a region belongs to, by the region name's prefix (AWS's partitions: `aws-cn` for
-/// China, `aws-us-gov` for GovCloud, the `aws-iso*` partitions); every other region is in `aws`.
-pub(crate) fn partition_of(region: &str) -> &'static str {
-    const PREFIXES: [(&str, &str); 6] = [
-        ("cn-", "aws-cn"),
-        ("us-gov-", "aws-us-gov"),
-        ("us-isob-", "aws-iso-b"),
-        ("us-isof-", "aws-iso-f"),
-        ("eu-isoe-", "aws-iso-e"),
-        ("us-iso-", "aws-iso"),
-    ];
-    PREFIXES.iter().find(|(prefix, _)| region.starts_with(prefix)).map_or("aws", |(_, partition)| partition)
-}
-
-/// The instance's ARN, `arn:{partition}:scn:{region}:{account}:instance/{id}`.
-pub fn instance_arn(partition: &str, region: &str, account: &str, id: &InstanceId) -> String {
-    format!("arn:{partition}:scn:{region}:{account}:instance/{id}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn id() -> InstanceId {
-        InstanceId::parse("instanceId", &json!("1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1")).unwrap()
-    }
-
-    #[test]
-    fn a_function_arn_names_partition_and_account() {
-        assert_eq!(
-            partition_and_account("arn:aws-cn:lambda:cn-north-1:210987654321:function:delete:live"),
-            Some(("aws-cn".to_owned(), "210987654321".to_owned()))
-        );
-    }
-
-    #[test]
-    fn placeholders_of_local_runtimes_name_no_account() {
-        for arn in [
-            "function-arn",
-            "No header lambda-runtime-invoked-function-arn found.",
-            "arn:aws:lambda:us-east-1:012345678901:function",
-            "arn:aws:lambda:us-east-1:account-id:function:f",
-            "",
-        ] {
-            assert_eq!(partition_and_account(arn), None, "{arn}");
-        }
-    }
-
-    #[test]
-    fn the_partition_follows_the_region() {
-        let cases = [
-            ("us-east-1", "aws"),
-            ("eu-central-1", "aws"),
-            ("cn-north-1", "aws-cn"),
-            ("us-gov-west-1", "aws-us-gov"),
-            ("us-iso-east-1", "aws-iso"),
-            ("us-isob-east-1", "aws-iso-b"),
-        ];
-        for (region, partition) in cases {
-            assert_eq!(partition_of(region), partition, "{region}");
-        }
-    }
-
-    #[test]
-    fn the_instance_arn_is_built_from_its_parts() {
-        assert_eq!(
-            instance_arn("aws-cn", "cn-north-1", "210987654321", &id()),
-            "arn:aws-cn:scn:cn-north-1:210987654321:instance/1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1"
-        );
-    }
 }

@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::{json, Value};
 use supplychain_emulator::invoke_api::InvokeApi;
-use supplychain_emulator::{Emulator, EmulatorConfig, Fault, FaultRule, SeedInstance, StaticCredentials};
+use supplychain_emulator::{Account, Emulator, EmulatorConfig, Fault, FaultRule, Role, SeedInstance, StaticCredentials};
 
 use support::{tools, FunctionProcess, ACCESS_KEY_ID, CHECK_ARN, DELETE_ARN, SECRET_ACCESS_KEY};
 const ID: &str = "0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40";
@@ -25,17 +25,27 @@ struct Stack {
 
 impl Stack {
     async fn start() -> Stack {
+        Stack::start_with(EmulatorConfig::default()).await
+    }
+
+    /// The stack on an emulator configured as given (its accounts and regions), serving STS too.
+    async fn start_with(config: EmulatorConfig) -> Stack {
         let emulator = Emulator::start(EmulatorConfig {
             credentials: Some(StaticCredentials {
                 access_key_id: ACCESS_KEY_ID.into(),
                 secret_access_key: SECRET_ACCESS_KEY.into(),
                 session_token: None,
             }),
-            ..EmulatorConfig::default()
+            ..config
         })
         .await
         .expect("the emulator starts");
-        let env = [("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()), ("AWS_MAX_ATTEMPTS", "1".to_owned())];
+        let env = [
+            ("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint()),
+            ("AWS_ENDPOINT_URL_STS", emulator.endpoint()),
+            ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+            ("ALLOWED_REGIONS", "eu-west-1".to_owned()),
+        ];
         let delete = FunctionProcess::spawn(env!("CARGO_BIN_EXE_delete-instance"), "delete-instance", &env).await;
         let check = FunctionProcess::spawn(env!("CARGO_BIN_EXE_check-instance-status"), "check-instance-status", &env).await;
         let invoke_api = InvokeApi::start().await.expect("the invoke API starts");
@@ -149,6 +159,39 @@ async fn a_deletion_that_takes_several_polls_succeeds_with_the_final_record() {
     assert_eq!(report["retries"], json!([]));
     assert_eq!(stack.emulator.call_count("DeleteInstance"), 1);
     assert_eq!(stack.emulator.call_count("GetInstance"), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_in_another_account_and_region_is_followed_there_to_its_end() {
+    const MEMBER: &str = "210987654321";
+    let stack = Stack::start_with(EmulatorConfig {
+        extra_regions: vec!["eu-west-1".to_owned()],
+        accounts: vec![Account::new(MEMBER, vec![Role::trusting("SupplyChainInstanceDeletion", &["123456789012"])])],
+        ..EmulatorConfig::default()
+    })
+    .await;
+    stack.seed(SeedInstance {
+        delete_polls: Some(2),
+        aws_account_id: Some(MEMBER.into()),
+        region: Some("eu-west-1".into()),
+        ..Default::default()
+    });
+
+    let report = stack.execute(json!({ "instanceId": ID, "accountId": MEMBER, "region": "eu-west-1" })).await;
+
+    assert_eq!(report["status"], "SUCCEEDED", "{report:#}");
+    assert_eq!((&report["output"]["state"], &report["output"]["awsAccountId"]), (&json!("Deleted"), &json!(MEMBER)));
+    let mut path = polling_path(3);
+    path.push("Deleted");
+    assert_eq!(states(&report), path);
+    // Every Supply Chain call acted in the member account and region, with one role session.
+    let calls: Vec<_> = stack.emulator.calls().into_iter().filter(|call| call.operation != "AssumeRole").collect();
+    assert_eq!(calls.iter().filter(|call| call.operation == "GetInstance").count(), 3);
+    for call in &calls {
+        assert_eq!((call.account_id.as_deref(), call.region.as_deref()), (Some(MEMBER), Some("eu-west-1")), "{}", call.operation);
+    }
+    // One session for each function's process.
+    assert_eq!(stack.emulator.call_count("AssumeRole"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -220,6 +220,12 @@ fn the_environment_sets_what_each_function_reads_from_the_parameters() {
     assert_eq!(check["POLL_INTERVAL_SECONDS"], json!({ "Ref": "PollIntervalSeconds" }));
     assert_eq!(check["MAX_POLL_INTERVAL_SECONDS"], json!({ "Ref": "MaxPollIntervalSeconds" }));
     assert_eq!(check["MAX_WAIT_SECONDS"], json!({ "Ref": "MaxWaitSeconds" }));
+    // Both act in other accounts and regions, within the same reach.
+    for variables in [delete, check] {
+        assert_eq!(variables["ALLOWED_ACCOUNT_IDS"], json!({ "Ref": "AllowedAccountIds" }));
+        assert_eq!(variables["ALLOWED_REGIONS"], json!({ "Ref": "AllowedRegions" }));
+        assert_eq!(variables["MEMBER_ROLE_NAME"], json!({ "Ref": "MemberRoleName" }));
+    }
     let sweep = &properties("SweepInstancesFunction")["Environment"]["Variables"];
     assert_eq!(sweep["EVENT_BUS_NAME"], bus);
     assert!(sweep.get("SSL_CERT_FILE").is_none() && sweep.get("SSL_CERT_DIR").is_none());
@@ -322,6 +328,7 @@ fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
             "*".to_owned(),
             "${CheckInstanceStatusFunction.Arn}:*".to_owned(),
             "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${Bus}/*".to_owned(),
+            "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}".to_owned(),
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*".to_owned(),
             "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*".to_owned(),
         ])
@@ -334,6 +341,7 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         "scn:DeleteInstance",
         "scn:GetInstance",
         "scn:ListTagsForResource",
+        "sts:AssumeRole",
         "events:PutEvents",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -352,6 +360,7 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
     assert_eq!(actions_of("DeleteInstanceRole"), delete);
     let check: BTreeSet<String> = [
         "scn:GetInstance",
+        "sts:AssumeRole",
         "events:PutEvents",
         "scheduler:CreateSchedule",
         "scheduler:GetSchedule",
@@ -400,6 +409,11 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
     let sweeps = statement("AnnounceSweeps");
     assert_eq!(sweeps["Condition"]["StringEquals"]["events:source"], "supplychain-instance-sweep");
     assert_eq!(sweeps["Resource"]["Fn::If"][1], json!({ "Fn::GetAtt": ["EventBus", "Arn"] }));
+
+    // Other accounts only through the member role, by its name.
+    for sid in ["AssumeMemberRole", "AssumeMemberRoleToCheck"] {
+        assert_eq!(statement(sid)["Resource"], json!({ "Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}" }), "{sid}");
+    }
 
     // The checker passes the scheduler role and no other, to Scheduler only.
     let pass = statement("PassSchedulerRole");

@@ -6,13 +6,14 @@ use serde_json::{Map, Value};
 use super::{as_object, instance_id_of, invalid, refuse_near_misses};
 use crate::error::{quoted, Error};
 use crate::events::DELETION_STARTED;
-use crate::model::{AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest};
+use crate::model::{AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest, Target};
 
 /// The shapes the status checker accepts, for error messages.
 /// The shapes the status checker accepts, for error messages.
 pub const CHECK_SHAPES: &str = "accepted shapes: a \"Supply Chain Instance Deletion Started\" event; a Lambda destination record \
 (\"Lambda Function Invocation Result - Success\") of the delete function; the checker's own {\"statusCheck\": {...}}; \
-or a Step Functions input {\"instanceId\": \"<uuid>\"} or {\"instance\": {\"instanceId\": \"<uuid>\", ...}} (see events/)";
+or a Step Functions input {\"instanceId\": \"<uuid>\"} or {\"instance\": {\"instanceId\": \"<uuid>\", ...}}, each with optional \
+\"accountId\" and \"region\" (see events/)";
 
 /// What the status checker was asked to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,8 +60,9 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
         if payload.get("dryRun") == Some(&Value::Bool(true)) {
             return Ok(CheckEvent::DryRun(instance_id));
         }
+        let target = Target::read(what, payload)?;
         let last_seen = last_seen(payload);
-        return Ok(CheckEvent::Follow(FollowRequest { instance_id, attempt: 1, started_at, last_seen }));
+        return Ok(CheckEvent::Follow(FollowRequest { instance_id, target, attempt: 1, started_at, last_seen }));
     }
     // The checker's own schedules: each input is read with the type that wrote it.
     if object.contains_key("deletionAnnounced") {
@@ -81,11 +83,12 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
     }
     // A state machine loops on the checker, feeding its report back in, and a workflow's state may
     // carry more than the instance: other members are accepted, near misses of these are not.
-    refuse_near_misses("the event", object, &["instanceId", "instance", "done", "outcome", "dryRun"])?;
+    refuse_near_misses("the event", object, &["instanceId", "instance", "done", "outcome", "dryRun", "accountId", "region"])?;
     let instance_id = instance_id_of("the event", object, CHECK_SHAPES)?;
+    let target = Target::read("the event", object)?;
     let last_seen = last_seen(object);
     let deletion_seen = last_seen.as_ref().is_some_and(InstanceRecord::deletion_started);
-    Ok(CheckEvent::Report(ReportRequest { instance_id, deletion_seen, last_seen }))
+    Ok(CheckEvent::Report(ReportRequest { instance_id, target, deletion_seen, last_seen }))
 }
 
 /// An input of the checker's own schedules, read with the type that wrote it; `shape` says what it
@@ -141,6 +144,7 @@ mod tests {
             parse_check_event(&event, now),
             Ok(CheckEvent::Report(ReportRequest {
                 instance_id: InstanceId::parse("instanceId", &json!(ID)).unwrap(),
+                target: Target::default(),
                 deletion_seen: true,
                 last_seen: Some(InstanceRecord::new(
                     InstanceId::parse("instanceId", &json!(ID)).unwrap(),

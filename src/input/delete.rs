@@ -5,11 +5,12 @@ use serde_json::{Map, Value};
 use super::{as_object, instance_id_of, invalid, read_json, refuse_near_misses};
 use crate::error::{kind_of, quoted, Error};
 use crate::events::EVENT_SOURCE;
-use crate::model::DeleteRequest;
+use crate::model::{AccountId, DeleteRequest, Target};
 
 /// The shapes the delete function accepts, for error messages.
 /// The shapes the delete function accepts, for error messages.
-pub const DELETE_SHAPES: &str = "accepted shapes: {\"instanceId\": \"<uuid>\"} with an optional \"dryRun\": true; \
+pub const DELETE_SHAPES: &str = "accepted shapes: {\"instanceId\": \"<uuid>\"} with an optional \"dryRun\": true and optional \
+\"accountId\" (12 digits) and \"region\"; \
 a previous output {\"instance\": {\"instanceId\": \"<uuid>\", ...}}; an EventBridge event whose \"detail\" is one of those; \
 or an SQS batch (\"Records\") whose message bodies are one of those (see events/)";
 
@@ -47,7 +48,7 @@ pub fn parse_delete_event(event: &Value) -> Result<DeleteEvent, Error> {
 }
 
 /// The members a delete request object may carry; any other member is metadata (see [`DeleteRequest`]).
-pub const REQUEST_MEMBERS: [&str; 3] = ["instanceId", "instance", "dryRun"];
+pub const REQUEST_MEMBERS: [&str; 5] = ["instanceId", "instance", "dryRun", "accountId", "region"];
 
 /// The largest metadata a delete request may carry, as JSON. The Deletion Started announcement carries
 /// it, and PutEvents takes at most 256 KiB an entry: this leaves 16 KiB for the instance record, the
@@ -60,6 +61,7 @@ pub(crate) const MAX_METADATA_BYTES: usize = 240 * 1024;
 fn parse_request_object(what: &str, object: &Map<String, Value>) -> Result<DeleteRequest, Error> {
     refuse_near_misses(what, object, &REQUEST_MEMBERS)?;
     let instance_id = instance_id_of(what, object, DELETE_SHAPES)?;
+    let target = Target::read(what, object)?;
     let dry_run = match object.get("dryRun") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(flag)) => *flag,
@@ -72,12 +74,12 @@ fn parse_request_object(what: &str, object: &Map<String, Value>) -> Result<Delet
     let size = serde_json::to_string(&metadata).map_or(usize::MAX, |text| text.len());
     if size > MAX_METADATA_BYTES {
         return Err(invalid(format!(
-            "{what} carries {size} bytes of members besides \"instanceId\", \"instance\" and \"dryRun\"; at most \
+            "{what} carries {size} bytes of members besides \"instanceId\", \"instance\", \"dryRun\", \"accountId\" and \"region\"; at most \
              {MAX_METADATA_BYTES} are accepted, so that the Deletion Started announcement that carries them stays within \
              PutEvents' 256 KiB limit"
         )));
     }
-    Ok(DeleteRequest { instance_id, dry_run, metadata })
+    Ok(DeleteRequest { instance_id, target, sender: None, dry_run, metadata })
 }
 
 fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest, Error> {
@@ -89,8 +91,10 @@ fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest
              not a deletion request; the accepted events are deletion requests such as \"Supply Chain Instance Deletion Requested\" from another source"
         )));
     }
+    // EventBridge sets `account` to the account that put the event; no sender can forge it.
+    let sender = event.get("account").map(|account| AccountId::parse("the EventBridge event's \"account\"", account)).transpose()?;
     match event.get("detail") {
-        Some(Value::Object(detail)) => parse_request_object("the EventBridge event's detail", detail),
+        Some(Value::Object(detail)) => Ok(DeleteRequest { sender, ..parse_request_object("the EventBridge event's detail", detail)? }),
         Some(other) => {
             Err(invalid(format!("the EventBridge event's \"detail\" is {}, but it must be an object; {DELETE_SHAPES}", kind_of(other))))
         }
@@ -162,7 +166,13 @@ mod tests {
     }
 
     fn request(dry_run: bool) -> DeleteRequest {
-        DeleteRequest { instance_id: InstanceId::parse("instanceId", &json!(ID)).unwrap(), dry_run, metadata: Map::new() }
+        DeleteRequest {
+            instance_id: InstanceId::parse("instanceId", &json!(ID)).unwrap(),
+            target: Target::default(),
+            sender: None,
+            dry_run,
+            metadata: Map::new(),
+        }
     }
 
     #[test]

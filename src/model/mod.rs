@@ -2,14 +2,17 @@
 //! functions and the adapters to AWS consume them. States and outcomes are enums here and strings
 //! only at the edges (records, events, reports, logs).
 
+pub mod arn;
 mod id;
 mod outcome;
 mod protection;
 mod record;
 mod requests;
+mod target;
 
 pub use id::InstanceId;
 pub use outcome::Outcome;
 pub use protection::DeletionProtection;
 pub use record::{timestamp, DeleteOutput, InstanceRecord, UnusableInstance};
 pub use requests::{AnnouncedMarker, DeleteRequest, FollowRequest, Recheck, ReportRequest};
+pub use target::{AccountId, Reach, Region, Target, TARGET_MEMBERS};

@@ -28,9 +28,9 @@ impl DeletionProtection {
         tags.get(&self.tag).map(String::as_str).filter(|value| value.trim().eq_ignore_ascii_case("true"))
     }
 
-    /// Why an instance is protected, in words: the tag and its value, and how to lift it.
+    /// What protects an instance, in words: `its tag DeletionProtection="true"`.
     pub fn explain(&self, value: &str) -> String {
-        format!("protected by its tag {}={value:?}", self.tag)
+        format!("its tag {}={value:?}", self.tag)
     }
 }
 

@@ -130,11 +130,14 @@ pub fn timestamp(time: aws_smithy_types::DateTime) -> String {
 }
 
 /// What the delete function returns for one instance: `{"instance": {...}}`, plus `"dryRun": true`
-/// when nothing was deleted.
+/// when nothing was deleted, and `accountId` and `region` when the instance is in another account
+/// or region than the function's own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteOutput {
     pub instance: InstanceRecord,
+    #[serde(flatten)]
+    pub target: super::Target,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
 }
@@ -160,7 +163,7 @@ mod tests {
             .version_number(2.0)
             .build()
             .unwrap();
-        let output = DeleteOutput { instance: InstanceRecord::try_from(&instance).unwrap(), dry_run: false };
+        let output = DeleteOutput { instance: InstanceRecord::try_from(&instance).unwrap(), target: Default::default(), dry_run: false };
         assert_eq!(
             serde_json::to_value(&output).unwrap(),
             json!({"instance": {
@@ -191,7 +194,7 @@ mod tests {
             .state(InstanceState::from("Archiving"))
             .build()
             .unwrap();
-        let output = DeleteOutput { instance: InstanceRecord::try_from(&instance).unwrap(), dry_run: true };
+        let output = DeleteOutput { instance: InstanceRecord::try_from(&instance).unwrap(), target: Default::default(), dry_run: true };
         assert_eq!(
             serde_json::to_value(&output).unwrap(),
             json!({"instance": {"instanceId": "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1",

@@ -7,12 +7,16 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::{timestamp, InstanceId, InstanceRecord, Outcome};
+use super::{timestamp, AccountId, InstanceId, InstanceRecord, Outcome, Target};
 
 /// One deletion to make (or, with `dry_run`, to describe).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteRequest {
     pub instance_id: InstanceId,
+    /// The account and region the request names, if any.
+    pub target: Target,
+    /// The account an EventBridge event came from (its `account`), which limits the target.
+    pub sender: Option<AccountId>,
     pub dry_run: bool,
     /// The request's other members (who asked, why, a workflow's state): not acted on, but carried
     /// under `request` in the Deletion Started announcement so that subscribers see them.
@@ -26,6 +30,9 @@ pub struct DeleteRequest {
 #[serde(rename_all = "camelCase")]
 pub struct FollowRequest {
     pub instance_id: InstanceId,
+    /// The instance's account and region, when another than the function's own.
+    #[serde(flatten)]
+    pub target: Target,
     /// 1 for the check triggered by the Deletion Started event, then one more per scheduled re-check.
     pub attempt: u32,
     /// When the deletion was first seen; `MAX_WAIT_SECONDS` counts from here. RFC 3339 on the wire.
@@ -78,6 +85,8 @@ impl AnnouncedMarker {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportRequest {
     pub instance_id: InstanceId,
+    /// The instance's account and region, when another than the function's own.
+    pub target: Target,
     /// The input already showed the instance `Deleting` or `Deleted`, so a 404 means it is gone.
     pub deletion_seen: bool,
     /// The record the input carried, if any.
@@ -112,6 +121,7 @@ mod tests {
         let recheck = Recheck {
             status_check: FollowRequest {
                 instance_id: id(),
+                target: serde_json::from_value(json!({"accountId": "222222222222", "region": "eu-west-1"})).unwrap(),
                 attempt: 3,
                 started_at: DateTime::from_secs(1_767_323_045),
                 last_seen: Some(record),
@@ -120,6 +130,10 @@ mod tests {
         let written = serde_json::to_value(&recheck).unwrap();
         assert_eq!(written["statusCheck"]["startedAt"], "2026-01-02T03:04:05Z");
         assert_eq!(written["statusCheck"]["lastSeen"]["state"], "Deleting");
+        assert_eq!(
+            (&written["statusCheck"]["accountId"], &written["statusCheck"]["region"]),
+            (&json!("222222222222"), &json!("eu-west-1"))
+        );
         assert_eq!(serde_json::from_value::<Recheck>(written).unwrap(), recheck);
     }
 

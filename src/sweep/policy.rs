@@ -77,7 +77,10 @@ pub(crate) fn decide(settings: &SweepSettings, instance: &InstanceRecord, tags: 
     };
     if let Some(protection) = &settings.protection {
         if let Some(value) = protection.protecting_value(tags) {
-            return Decision::Skipped(Reason::DeletionProtected, format!("{detail}, but the instance is {}", protection.explain(value)));
+            return Decision::Skipped(
+                Reason::DeletionProtected,
+                format!("{detail}, but the instance is protected by {}", protection.explain(value)),
+            );
         }
     }
     if !matches!(instance.state, InstanceState::Active | InstanceState::DeleteFailed) {
