@@ -104,6 +104,9 @@ struct Finished<'a> {
     /// Where the instance is, when another account or region than the function's own.
     #[serde(flatten)]
     target: &'a Target,
+    /// Who asked for the deletion and why, as the Deletion Started event had it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<&'a serde_json::Map<String, serde_json::Value>>,
     outcome: &'a Outcome,
     attempts: u32,
     started_at: String,
@@ -303,6 +306,7 @@ impl CheckFunction {
         let detail = Finished {
             instance: &instance,
             target: &request.target,
+            request: request.request.as_ref(),
             outcome: &outcome,
             attempts: request.attempt,
             started_at: timestamp(request.started_at),
@@ -350,6 +354,7 @@ impl CheckFunction {
         let next = FollowRequest {
             instance_id: request.instance_id.clone(),
             target: request.target.clone(),
+            request: request.request.clone(),
             attempt: request.attempt + 1,
             started_at: request.started_at,
             last_seen: seen.record(request.last_seen.as_ref()).cloned(),

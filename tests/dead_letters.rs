@@ -189,3 +189,33 @@ async fn the_binary_moves_permanent_failures_to_the_queue_its_environment_names(
     expected.sort();
     assert_eq!(kept, expected);
 }
+
+#[tokio::test]
+async fn a_message_whose_member_role_cannot_be_assumed_goes_to_the_queue_at_once_and_deletes_nothing() {
+    let stack = Stack::start().await;
+    let env = [
+        ("AWS_ENDPOINT_URL_SUPPLYCHAIN", stack.emulator.endpoint()),
+        // The emulator serves STS too; account 333333333333 has no member role there.
+        ("AWS_ENDPOINT_URL_STS", stack.emulator.endpoint()),
+        ("AWS_ENDPOINT_URL_SQS", stack.moto.proxy.endpoint()),
+        ("DEAD_LETTER_QUEUE_URL", stack.dead_letter_url.clone()),
+    ];
+    let function = FunctionProcess::spawn(env!("CARGO_BIN_EXE_delete-instance"), "delete-instance", &env).await;
+    let other_account = json!({ "instanceId": FIXTURE_ID, "accountId": "333333333333" }).to_string();
+    let batch = json!({ "Records": [{ "messageId": "elsewhere", "eventSource": "aws:sqs", "body": other_account }] });
+
+    let outcome = function.invoke(batch, DELETE_ARN, Duration::from_secs(20)).await;
+
+    let response = outcome.response().unwrap_or_else(|| panic!("{outcome:?}\n{}", function.logs()));
+    assert_eq!(response, &json!({ "batchItemFailures": [] }), "moved, not delivered again");
+    let dead_letters = stack.dead_letters().await;
+    assert_eq!(dead_letters.len(), 1, "{dead_letters:?}");
+    assert_eq!(
+        (dead_letters[0].body.as_str(), dead_letters[0].attributes["errorType"].as_str()),
+        (other_account.as_str(), "RoleNotAssumable")
+    );
+    assert!(dead_letters[0].attributes["errorMessage"].contains("arn:aws:iam::333333333333:role/SupplyChainInstanceDeletion"));
+    assert_eq!(stack.emulator.call_count("AssumeRole"), 1);
+    assert_eq!(stack.emulator.call_count("DeleteInstance"), 0);
+    assert_eq!(states(&stack.emulator, FIXTURE_ID), ["Active"]);
+}

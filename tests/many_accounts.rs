@@ -229,14 +229,15 @@ async fn a_role_that_cannot_be_assumed_is_a_permanent_error_naming_the_role_and_
 }
 
 #[tokio::test]
-async fn the_checker_follows_a_deletion_to_its_end_in_the_member_account() {
+async fn the_checker_follows_a_deletion_to_its_end_in_the_member_account_and_announces_who_asked() {
     let emulator = accounts(900).await;
     let moto = Moto::start().await;
     let env = env(&emulator, &moto, &[]);
     let delete = FunctionProcess::spawn(DELETE_BIN, "delete-instance", &env).await;
     let check = FunctionProcess::spawn(CHECK_BIN, "check-instance-status", &env).await;
 
-    response(&delete.invoke(json!({"instanceId": MEMBER_ID, "accountId": MEMBER}), DELETE_ARN, Duration::from_secs(20)).await);
+    let request = json!({"instanceId": MEMBER_ID, "accountId": MEMBER, "requestedBy": "team-planning", "ticket": "OPS-42"});
+    response(&delete.invoke(request, DELETE_ARN, Duration::from_secs(20)).await);
     let started = moto.received().await.into_iter().find(|e| e["detail-type"] == "Supply Chain Instance Deletion Started").unwrap();
     let report = response(&check.invoke(started, CHECK_ARN, Duration::from_secs(20)).await).clone();
 
@@ -244,6 +245,8 @@ async fn the_checker_follows_a_deletion_to_its_end_in_the_member_account() {
     let deleted: Vec<Value> = moto.received().await.into_iter().filter(|e| e["detail-type"] == "Supply Chain Instance Deleted").collect();
     assert_eq!(deleted.len(), 1);
     assert_eq!(deleted[0]["detail"]["accountId"], MEMBER);
+    // The outcome records who asked and why, as the request said.
+    assert_eq!(deleted[0]["detail"]["request"], json!({"requestedBy": "team-planning", "ticket": "OPS-42"}));
     assert_eq!(deleted[0]["resources"], json!([format!("arn:aws:scn:us-east-1:{MEMBER}:instance/{MEMBER_ID}")]));
     assert!(supply_chain_calls(&emulator).iter().all(|(_, account, _)| account == MEMBER));
 }

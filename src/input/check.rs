@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::{as_object, instance_id_of, invalid, refuse_near_misses};
 use crate::error::{quoted, Error};
 use crate::events::DELETION_STARTED;
-use crate::model::{AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest, Target};
+use crate::model::{carried_request, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest, Target};
 
 /// The shapes the status checker accepts, for error messages.
 /// The shapes the status checker accepts, for error messages.
@@ -62,7 +62,11 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
         }
         let target = Target::read(what, payload)?;
         let last_seen = last_seen(payload);
-        return Ok(CheckEvent::Follow(FollowRequest { instance_id, target, attempt: 1, started_at, last_seen }));
+        let request = match payload.get("request") {
+            Some(Value::Object(metadata)) => Some(carried_request(metadata)),
+            _ => None,
+        };
+        return Ok(CheckEvent::Follow(FollowRequest { instance_id, target, request, attempt: 1, started_at, last_seen }));
     }
     // The checker's own schedules: each input is read with the type that wrote it.
     if object.contains_key("deletionAnnounced") {

@@ -38,9 +38,27 @@ pub struct FollowRequest {
     /// When the deletion was first seen; `MAX_WAIT_SECONDS` counts from here. RFC 3339 on the wire.
     #[serde(serialize_with = "write_time", deserialize_with = "read_time")]
     pub started_at: DateTime,
+    /// Who asked for the deletion and why (`request` of the Deletion Started event), carried to the
+    /// final announcement; cut to a note past [`MAX_CARRIED_REQUEST_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Map<String, Value>>,
     /// The last record of the instance seen, if any; a partial one is not used.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "read_record_if_whole")]
     pub last_seen: Option<InstanceRecord>,
+}
+
+/// The most request metadata a deletion being followed carries: each re-check schedule's input
+/// holds it, and Scheduler bounds a target's input (8 KiB), which the rest of the check must fit in too.
+pub const MAX_CARRIED_REQUEST_BYTES: usize = 4 * 1024;
+
+/// The request metadata as a followed deletion carries it: whole when small, else a note of its size.
+pub fn carried_request(metadata: &Map<String, Value>) -> Map<String, Value> {
+    let size = serde_json::to_string(metadata).map_or(usize::MAX, |text| text.len());
+    if size <= MAX_CARRIED_REQUEST_BYTES {
+        return metadata.clone();
+    }
+    let note = format!("{size} bytes of request metadata, more than the {MAX_CARRIED_REQUEST_BYTES} a followed deletion carries: the Deletion Started event holds them whole");
+    Map::from_iter([("omitted".to_owned(), Value::String(note))])
 }
 
 impl FollowRequest {
@@ -121,6 +139,7 @@ mod tests {
         let recheck = Recheck {
             status_check: FollowRequest {
                 instance_id: id(),
+                request: Some(Map::from_iter([("requestedBy".to_owned(), json!("team-planning"))])),
                 target: serde_json::from_value(json!({"accountId": "222222222222", "region": "eu-west-1"})).unwrap(),
                 attempt: 3,
                 started_at: DateTime::from_secs(1_767_323_045),
@@ -135,6 +154,16 @@ mod tests {
             (&json!("222222222222"), &json!("eu-west-1"))
         );
         assert_eq!(serde_json::from_value::<Recheck>(written).unwrap(), recheck);
+    }
+
+    #[test]
+    fn small_request_metadata_is_carried_whole_and_large_metadata_as_a_note_of_its_size() {
+        let small = Map::from_iter([("requestedBy".to_owned(), json!("team-planning"))]);
+        assert_eq!(carried_request(&small), small);
+        let large = Map::from_iter([("padding".to_owned(), json!("x".repeat(MAX_CARRIED_REQUEST_BYTES)))]);
+        let carried = carried_request(&large);
+        assert_eq!(carried.keys().collect::<Vec<_>>(), ["omitted"]);
+        assert!(carried["omitted"].as_str().unwrap().contains("Deletion Started event holds them whole"));
     }
 
     #[test]
