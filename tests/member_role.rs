@@ -314,7 +314,7 @@ fn the_member_role_denies_what_the_central_roles_deny_in_every_region_of_its_acc
     let central = denies(policies::document(&central_template()["Resources"]["DeletionProtectionPolicy"]["Properties"]["PolicyDocument"]));
     assert_eq!(member.len(), 2);
     let in_every_region = |mut statement: Value| {
-        assert_eq!(statement["Resource"], json!({ "Fn::Sub": "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*" }));
+        assert_eq!(statement["Resource"], json!({ "Fn::Sub": "arn:${AWS::Partition}:scn:*:${AWS::AccountId}:instance/*" }));
         statement["Resource"] = member_instances();
         statement
     };

@@ -331,6 +331,7 @@ fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
             "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}".to_owned(),
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*".to_owned(),
             "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*".to_owned(),
+            "arn:${AWS::Partition}:scn:*:${AWS::AccountId}:instance/*".to_owned(),
         ])
     );
 }
@@ -1014,7 +1015,7 @@ fn deletion_protection_findings(template: &Value) -> Vec<String> {
         ));
     }
     let attached = json!({ "Fn::If": ["HasDeletionProtectionTag", [{ "Ref": "DeletionProtectionPolicy" }], { "Ref": "AWS::NoValue" }] });
-    let instances = json!({ "Fn::Sub": "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*" });
+    let instances = json!({ "Fn::Sub": "arn:${AWS::Partition}:scn:*:${AWS::AccountId}:instance/*" });
     for role in FUNCTION_ROLES {
         let arns = &template["Resources"][role]["Properties"]["ManagedPolicyArns"];
         if arns != &attached {
@@ -1243,4 +1244,17 @@ fn sam_validate_with_lint_accepts_the_template() {
     );
     let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && printed.contains("is a valid SAM Template"), "sam validate --lint:\n{printed}");
+}
+
+#[test]
+fn the_function_roles_reach_other_regions_of_their_account_only_when_allowed_regions_names_some() {
+    let own_region = json!({ "Fn::Sub": "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*" });
+    let every_region = json!({ "Fn::Sub": "arn:${AWS::Partition}:scn:*:${AWS::AccountId}:instance/*" });
+    for sid in ["DeleteInstances", "ReadInstances"] {
+        assert_eq!(statement(sid)["Resource"], json!({ "Fn::If": ["HasAllowedRegions", every_region, own_region] }), "{sid}");
+    }
+    assert_eq!(
+        tools::transformed_template()["Conditions"]["HasAllowedRegions"],
+        json!({ "Fn::Not": [{ "Fn::Equals": [{ "Ref": "AllowedRegions" }, ""] }] })
+    );
 }
