@@ -9,14 +9,28 @@
 //! `events/sweep/seed.json`: the sweep's deletion requests go to the delete function, as the
 //! stack's rule sends them, and each deletion is followed as above.
 //!
+//! The emulator holds a second account, [`MEMBER_ACCOUNT`], whose member role trusts the home
+//! account, and serves a second region, [`OTHER_REGION`]; the functions reach them through STS
+//! `AssumeRole` at the emulator, as deployed they reach a member account of the organization. An
+//! event naming that account (`events/direct-other-account.json`, or an event forwarded from it,
+//! `events/eventbridge-forwarded-from-member.json`) deletes the member's instance there. The run
+//! ends with the emulator's call log: each call's account and region, and each role assumed.
+//!
 //! `scripts/run-local [EVENT_FILE]` builds everything and runs this (default `events/direct.json`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use supplychain_emulator::runtime_api::Outcome;
-use supplychain_emulator::{EmulatorConfig, SeedInstance};
+use supplychain_emulator::{Account, Emulator, EmulatorConfig, Role, SeedInstance};
 use supplychain_testkit::*;
+
+/// The member account: its instance is in `events/seed.json`, its role trusts the home account.
+const MEMBER_ACCOUNT: &str = "210987654321";
+/// The role a member account lets the functions assume (the functions' default `MEMBER_ROLE_NAME`).
+const MEMBER_ROLE: &str = "SupplyChainInstanceDeletion";
+/// A region beside the home one, which the functions may reach (`ALLOWED_REGIONS`).
+const OTHER_REGION: &str = "eu-west-1";
 
 #[tokio::main]
 async fn main() {
@@ -27,11 +41,24 @@ async fn main() {
     let sweeping = event_file.contains("sweep/");
     let seed_file = if sweeping { "events/sweep/seed.json" } else { "events/seed.json" };
 
-    let emulator = emulator_with(EmulatorConfig { delete_delay: Duration::from_secs(5), ..Default::default() }).await;
+    let home = EmulatorConfig::default();
+    let emulator = emulator_with(EmulatorConfig {
+        delete_delay: Duration::from_secs(5),
+        extra_regions: vec![OTHER_REGION.to_owned()],
+        accounts: vec![Account::new(MEMBER_ACCOUNT, vec![Role::trusting(MEMBER_ROLE, &[&home.account_id])])],
+        ..home
+    })
+    .await;
+    println!("• emulator: home account {}, regions {}", emulator.config().account_id, emulator.config().regions().join(", "));
+    for account in emulator.accounts() {
+        for role in &account.roles {
+            println!("• emulator: account {}, role {} trusting {}", account.account_id, role.name, role.trusts.join(", "));
+        }
+    }
     let seeds: Vec<SeedInstance> = serde_json::from_str(&std::fs::read_to_string(repo_path(seed_file)).unwrap()).unwrap();
     for seed in seeds {
         let instance = emulator.seed(seed);
-        println!("• emulator: instance {} is {}", instance.instance_id, instance.state);
+        println!("• emulator: instance {} ({}) is {}", instance.instance_id, placement(&emulator, &instance.instance_id), instance.state);
     }
     let moto = Moto::start().await;
     moto.subscribe("supplychain-instance-sweep").await;
@@ -40,6 +67,9 @@ async fn main() {
     let binaries = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
     let mut env = moto.function_env(emulator.endpoint());
     env.extend([
+        // The member role is assumed through the emulator's STS.
+        ("AWS_ENDPOINT_URL_STS", emulator.endpoint()),
+        ("ALLOWED_REGIONS", OTHER_REGION.to_owned()),
         ("POLL_INTERVAL_SECONDS", "2".to_owned()),
         ("MAX_POLL_INTERVAL_SECONDS", "4".to_owned()),
         ("MAX_WAIT_SECONDS", "120".to_owned()),
@@ -106,11 +136,16 @@ async fn main() {
     println!("\n• schedules fired: {schedules_fired}");
     for instance in emulator.instances() {
         let states: Vec<String> = emulator.history(&instance.instance_id).into_iter().map(|c| c.state).collect();
-        println!("• instance {}: {}", instance.instance_id, states.join(" → "));
+        println!("• instance {} ({}): {}", instance.instance_id, placement(&emulator, &instance.instance_id), states.join(" → "));
     }
-    println!("• calls received by the emulator:");
+    // Each call acts in the account of the credentials that signed it (the member's for the role's
+    // sessions) and in the region of its signature; AssumeRole names the role it asked for.
+    println!("• calls received by the emulator, in the account and region each acted in:");
+    println!("    {:<12} {:<10} {:<19} instance or role → status", "account", "region", "operation");
     for call in emulator.calls() {
-        println!("    {} {} → {}", call.operation, call.instance_id.unwrap_or_default(), call.status);
+        let subject = call.role_arn.or(call.instance_id).unwrap_or_else(|| "-".to_owned());
+        let (account, region) = (call.account_id.unwrap_or_default(), call.region.unwrap_or_default());
+        println!("    {account:<12} {region:<10} {:<19} {subject} → {}", call.operation, call.status);
     }
     print_metrics(&[("delete-instance", delete.logs()), ("check-instance-status", check.logs())]);
 }
@@ -155,6 +190,14 @@ fn print_metrics(logs: &[(&str, String)]) {
         };
         println!("    {function:<22} {metric:<45} {shown}");
     }
+}
+
+/// The account and region an instance lives in, read from its ARN
+/// (`arn:aws:scn:REGION:ACCOUNT:instance/ID`).
+fn placement(emulator: &Emulator, instance_id: &str) -> String {
+    let arn = emulator.instance_arn(instance_id);
+    let fields: Vec<&str> = arn.split(':').collect();
+    format!("account {}, {}", fields[4], fields[3])
 }
 
 fn is_marker(name: &str) -> bool {
