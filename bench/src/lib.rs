@@ -9,6 +9,9 @@
 //!   call boto3's peer makes, and in its default configuration, which reads the tags first);
 //! * `check-instance-status` as a Step Functions task (one GetInstance call);
 //! * the boto3 peer (`bench/python/handler.py`, run by `awslambdaric`);
+//! * `delete-instance` naming its own account and naming another one ([`MEMBER`]), whose member
+//!   role it assumes through STS once per process and whose client it keeps for the warm
+//!   invocations: each process must make exactly that one AssumeRole;
 //! * the runtime floor, `noop-function` (a `lambda_runtime` function that does nothing);
 //! * the service floor: a raw HTTP/1.1 client on one kept-alive TLS connection sending the same
 //!   `DELETE /api/instance/{id}` in a loop (inside this process, on a thread of its own).
@@ -31,12 +34,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 use supplychain_emulator::tls::TlsIdentity;
-use supplychain_emulator::{Emulator, EmulatorConfig};
+use supplychain_emulator::{Account, Emulator, EmulatorConfig, Role};
 
 use supplychain_testkit::{ACCOUNT, REGION};
 
 /// The instances of the sweep's fleet: 25 pages of ListInstances.
 pub const SWEEP_FLEET: usize = 500;
+/// The other account of the many-accounts subjects, whose member role trusts the home account.
+pub const MEMBER: &str = "210987654321";
+/// The member role's name, the functions' default (`MEMBER_ROLE_NAME`).
+const MEMBER_ROLE: &str = "SupplyChainInstanceDeletion";
 /// The emulator runs without credentials: it checks the form of each signature, not its value.
 const ACCESS_KEY_ID: &str = "AKIABENCHMARK0000001";
 const SECRET_ACCESS_KEY: &str = "bench/secret/key/for/the/local/emulator";
@@ -107,6 +114,7 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     let config = EmulatorConfig {
         account_id: ACCOUNT.into(),
         region: REGION.into(),
+        accounts: vec![Account::new(MEMBER, vec![Role::trusting(MEMBER_ROLE, &[ACCOUNT])])],
         // Deleted instances stay readable for the whole run.
         deleted_retention: Duration::from_secs(24 * 3600),
         ..Default::default()

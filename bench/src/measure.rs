@@ -22,6 +22,8 @@ pub(crate) struct Samples {
     pub(crate) init_cpu: Vec<Duration>,
     /// CPU time per warm invocation, one value per cold start (its warm invocations' total ÷ count).
     pub(crate) warm_cpu: Vec<Duration>,
+    /// STS AssumeRole calls of each process, from the emulator's call log.
+    pub(crate) assume_roles: Vec<usize>,
 }
 
 /// One cold start of `subject`: init, the first invocation, `options.warm` warm ones, peak RSS.
@@ -33,7 +35,11 @@ pub(crate) async fn measure_cold_start(
 ) -> Result<(), String> {
     let runtime = RuntimeApi::start().await.map_err(|e| format!("runtime API: {e}"))?;
     // Instances are seeded before the process starts, so seeding is never measured.
-    let ids: Vec<String> = (0..=options.warm).map(|_| emulator.seed(SeedInstance::default()).instance_id).collect();
+    let seed = || SeedInstance { aws_account_id: subject.account.map(str::to_owned), ..Default::default() };
+    let ids: Vec<String> = (0..=options.warm).map(|_| emulator.seed(seed()).instance_id).collect();
+    // The emulator's call log is shared, and subjects run one at a time: the process's own
+    // AssumeRole calls are the difference.
+    let assumed_before = emulator.call_count("AssumeRole");
     let log_path = options.work_dir.join(format!("{}.log", subject.function_name));
     let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -88,6 +94,11 @@ pub(crate) async fn measure_cold_start(
     }
     let _ = child.start_kill();
     let _ = child.wait().await;
+    let assumed = emulator.call_count("AssumeRole") - assumed_before;
+    if assumed != subject.assume_roles {
+        return Err(format!("{assumed} AssumeRole calls in one process, expected exactly {}; logs:\n{}", subject.assume_roles, logs()));
+    }
+    samples.assume_roles.push(assumed);
     Ok(())
 }
 

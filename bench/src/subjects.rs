@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use supplychain_emulator::Emulator;
 
-use supplychain_testkit::{CHECK_ARN, DELETE_ARN, REGION};
+use supplychain_testkit::{ACCOUNT, CHECK_ARN, DELETE_ARN, REGION};
 
 use crate::*;
 
@@ -21,6 +21,25 @@ pub(crate) struct Subject {
     pub(crate) event: fn(&str) -> Value,
     /// What a successful answer must contain, checked on every invocation.
     pub(crate) check: fn(&Value) -> bool,
+    /// The account its instances are seeded in; the emulator's home account when `None`.
+    pub(crate) account: Option<&'static str>,
+    /// The STS AssumeRole calls one process must make, all its invocations together, or the
+    /// measurement fails.
+    pub(crate) assume_roles: usize,
+}
+
+/// The two subjects that compare acting in another account with acting in the function's own:
+/// the same binary, environment and request (`{"instanceId", "accountId"}`), one DeleteInstance
+/// call each; the other account's first invocation also assumes the member role, once.
+pub(crate) const OWN_ACCOUNT: &str = "delete-instance, own account named";
+pub(crate) const OTHER_ACCOUNT: &str = "delete-instance, another account (member role)";
+
+pub(crate) fn own_account_event(id: &str) -> Value {
+    json!({ "instanceId": id, "accountId": ACCOUNT })
+}
+
+pub(crate) fn other_account_event(id: &str) -> Value {
+    json!({ "instanceId": id, "accountId": MEMBER })
 }
 
 pub(crate) fn delete_event(id: &str) -> Value {
@@ -76,6 +95,8 @@ pub(crate) fn subjects(
             function_arn: arn,
             event,
             check,
+            account: None,
+            assume_roles: 0,
         })
     };
     let like_for_like = [("DELETION_PROTECTION_TAG", "")];
@@ -92,6 +113,12 @@ pub(crate) fn subjects(
         )?,
         rust("check-instance-status", "check-instance-status", "check-instance-status", CHECK_ARN, delete_event, reported, aws(&[]))?,
     ];
+    // The emulator serves STS too; both subjects get it, so they differ only by the account named.
+    let many_accounts = aws(&[("DELETION_PROTECTION_TAG", ""), ("AWS_ENDPOINT_URL_STS", endpoint.as_str())]);
+    let own = rust(OWN_ACCOUNT, "delete-instance", "delete-instance", DELETE_ARN, own_account_event, deleted, many_accounts.clone())?;
+    let other = rust(OTHER_ACCOUNT, "delete-instance", "delete-instance", DELETE_ARN, other_account_event, deleted, many_accounts)?;
+    subjects.push(own);
+    subjects.push(Subject { account: Some(MEMBER), assume_roles: 1, ..other });
     if let Some(python) = &options.python {
         subjects.push(Subject {
             label: "boto3 peer (awslambdaric)".to_owned(),
@@ -108,6 +135,8 @@ pub(crate) fn subjects(
             function_arn: DELETE_ARN,
             event: delete_event,
             check: deleted,
+            account: None,
+            assume_roles: 0,
         });
     }
     for (i, (label, dir)) in options.variants.iter().enumerate() {
@@ -125,6 +154,8 @@ pub(crate) fn subjects(
             function_arn: DELETE_ARN,
             event: delete_event,
             check: deleted,
+            account: None,
+            assume_roles: 0,
         });
     }
     subjects.push(rust("noop-function (runtime floor)", "noop-function", "noop-function", DELETE_ARN, delete_event, null, aws(&[]))?);

@@ -1,6 +1,6 @@
 //! Runs the benchmark once in its short mode, on the debug binaries, so it cannot rot: every subject
-//! must start, answer each invocation correctly and be measured, and the results table must be
-//! complete. Benchmarks are not tests: no time is checked here.
+//! must start, answer each invocation correctly and be measured (the one naming another account
+//! with exactly one AssumeRole per process), and the results table must be complete. Benchmarks are not tests: no time is checked here.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -52,6 +52,12 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
         "| Init vs boto3's |",
         "| sweep-instances, first run |",
         "| sweep-instances, later runs |",
+        "| delete-instance, own account named |",
+        "| delete-instance, another account (member role) |",
+        "| First invocation (another account: assumes the member role) |",
+        "| Warm invocation in another account (client kept) vs in its own |",
+        // Every process naming another account assumed its role once, and no other process did.
+        "| AssumeRole calls per process | 0 in each of 2 | 1 in each of 2 | |",
     ] {
         assert!(table.contains(row), "no row {row} in:\n{table}");
     }
@@ -66,5 +72,7 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
         assert_eq!(subject["samples"]["warm"], 10, "{subject}");
         assert!(subject["peakRssKib"].as_u64().unwrap() > 0, "{subject}");
     }
+    assert_eq!(json["manyAccounts"]["assumeRolesPerProcess"], serde_json::json!([1, 1]), "{}", json["manyAccounts"]);
+    assert!(json["manyAccounts"]["warmRatio"].as_f64().unwrap() > 0.0, "{}", json["manyAccounts"]);
     let _ = std::fs::remove_dir_all(results.parent().unwrap());
 }
