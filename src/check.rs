@@ -15,7 +15,6 @@ use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETED, DELETION_FAILED, DELETION_TIMED_OUT};
 use crate::input::{parse_check_event, CheckEvent, Payload, CHECK_SHAPES};
 use crate::metrics;
-use crate::model::arn::{partition_and_account, partition_of};
 use crate::model::{timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, Target};
 use crate::scheduler::{Scheduled, ScheduledCheck, Scheduler};
 use crate::supply_chain::{SupplyChain, SupplyChains};
@@ -192,11 +191,7 @@ impl CheckFunction {
         invocation: &Invocation,
     ) -> Result<(Seen, SupplyChain), Error> {
         metrics::instance(id.as_str());
-        let reach = self.settings.common.reach(&invocation.function_arn, self.supply_chains.home().region())?;
-        let target = target.resolve(None, &reach)?;
-        let partition = partition_and_account(&invocation.function_arn)
-            .map_or_else(|| partition_of(reach.home_region.as_str()).to_owned(), |(partition, _)| partition);
-        let supply_chain = self.supply_chains.at(&target, &partition).await?;
+        let (_, supply_chain) = self.supply_chains.reaching(target, None, &self.settings.common, &invocation.function_arn).await?;
         metrics::count(metrics::STATUS_CHECKS, 1);
         match supply_chain.get_instance(id, &invocation.budget).await {
             Ok(record) => Ok((Seen::Found(record), supply_chain)),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::model::{AccountId, DeletionProtection, Reach, Region};
+use crate::model::{AccountId, DeletionProtection, Region};
 
 /// A configuration value that cannot be used; the function stops at init with this message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -181,19 +181,6 @@ impl SweepSettings {
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl CommonSettings {
-    /// Where the function runs (its account from its ARN, its region from its client) and what
-    /// else it may reach (`ALLOWED_ACCOUNT_IDS`, `ALLOWED_REGIONS`).
-    pub fn reach(&self, function_arn: &str, region: Option<&str>) -> Result<Reach, crate::error::Error> {
-        let region = region.ok_or_else(|| crate::error::Error::Unexpected("the Supply Chain client has no region".to_owned()))?;
-        Ok(Reach {
-            home_account: crate::model::arn::partition_and_account(function_arn)
-                .and_then(|(_, account)| AccountId::parse("the function's account", &serde_json::Value::String(account)).ok()),
-            home_region: Region::parse("the function's region", &serde_json::Value::String(region.to_owned()))?,
-            accounts: self.allowed_accounts.clone(),
-            regions: self.allowed_regions.clone(),
-        })
-    }
-
     pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
         Ok(CommonSettings {
             event_bus: get("EVENT_BUS_NAME").filter(|name| !name.trim().is_empty()),

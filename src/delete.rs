@@ -16,7 +16,6 @@ use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETION_STARTED};
 use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
 use crate::metrics;
-use crate::model::arn::{partition_and_account, partition_of};
 use crate::model::{DeleteOutput, DeleteRequest, DeletionProtection, InstanceId, InstanceRecord};
 use crate::supply_chain::{SupplyChain, SupplyChains};
 
@@ -173,11 +172,8 @@ impl DeleteFunction {
         let id = &request.instance_id;
         let budget = &invocation.budget;
         // Where the request may act is decided before any call.
-        let reach = self.settings.common.reach(&invocation.function_arn, self.supply_chains.home().region())?;
-        let target = request.target.resolve(request.sender.as_ref(), &reach)?;
-        let partition = partition_and_account(&invocation.function_arn)
-            .map_or_else(|| partition_of(reach.home_region.as_str()).to_owned(), |(partition, _)| partition);
-        let supply_chain = self.supply_chains.at(&target, &partition).await?;
+        let (target, supply_chain) =
+            self.supply_chains.reaching(&request.target, request.sender.as_ref(), &self.settings.common, &invocation.function_arn).await?;
         let located = match &self.settings.protection {
             Some(protection) => Some(refuse_if_protected(&supply_chain, protection, id, invocation).await?),
             None => None,

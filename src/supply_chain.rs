@@ -8,10 +8,12 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_supplychain::error::SdkError;
 use aws_sdk_supplychain::Client;
 
+use crate::config::CommonSettings;
 use crate::deadline::Budget;
 use crate::error::{Error, ServiceErrorKind};
 use crate::model::arn::{instance_arn, partition_and_account, partition_of};
-use crate::model::{InstanceId, InstanceRecord, Target, UnusableInstance};
+use crate::model::{AccountId, InstanceId, InstanceRecord, Reach, Region, Target, UnusableInstance};
+use serde_json::Value;
 
 /// Supply Chain calls on one SDK client.
 #[derive(Debug, Clone)]
@@ -156,9 +158,35 @@ impl SupplyChains {
         &self.home
     }
 
+    /// Where a request may act ([`Target::resolve`], with the function's account from its ARN, its
+    /// region from its own client, and the allow lists of `settings`), and the client to act there
+    /// with: decided before any call, so a refusal costs none.
+    pub async fn reaching(
+        &self,
+        requested: &Target,
+        sender: Option<&AccountId>,
+        settings: &CommonSettings,
+        function_arn: &str,
+    ) -> Result<(Target, SupplyChain), Error> {
+        let region = self.home.region().ok_or_else(|| Error::Unexpected("the Supply Chain client has no region".to_owned()))?;
+        let parts = partition_and_account(function_arn);
+        let reach = Reach {
+            home_account: parts
+                .as_ref()
+                .and_then(|(_, account)| AccountId::parse("the function's account", &Value::from(account.as_str())).ok()),
+            home_region: Region::parse("the function's region", &Value::from(region))?,
+            accounts: settings.allowed_accounts.clone(),
+            regions: settings.allowed_regions.clone(),
+        };
+        let target = requested.resolve(sender, &reach)?;
+        let partition = parts.map_or_else(|| partition_of(region).to_owned(), |(partition, _)| partition);
+        let client = self.at(&target, &partition).await?;
+        Ok((target, client))
+    }
+
     /// The client of `target` (as [`Target::resolve`] leaves it: what differs from the function's
     /// own); `partition` is the function's.
-    pub async fn at(&self, target: &Target, partition: &str) -> Result<SupplyChain, Error> {
+    async fn at(&self, target: &Target, partition: &str) -> Result<SupplyChain, Error> {
         if target.is_home() {
             return Ok(self.home.clone());
         }
