@@ -330,4 +330,40 @@ mod tests {
         assert!(m.len() < 600, "{m}");
         assert!(m.contains("10000 characters"), "{m}");
     }
+
+    #[test]
+    fn every_shape_may_name_a_target_and_the_sender_of_an_eventbridge_event_is_kept() {
+        let target: Target = serde_json::from_value(json!({"accountId": "210987654321", "region": "eu-west-1"})).unwrap();
+        let direct = json!({"instanceId": ID, "accountId": "210987654321", "region": "eu-west-1"});
+        let DeleteEvent::Direct(request) = parse_delete_event(&direct).unwrap() else { panic!("not direct") };
+        assert_eq!((&request.target, &request.sender), (&target, &None));
+        assert!(request.metadata.is_empty(), "the target is no metadata: {:?}", request.metadata);
+        let event = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops", "account": "333333333333",
+            "detail": {"instanceId": ID, "accountId": "210987654321", "region": "eu-west-1"}});
+        let DeleteEvent::EventBridge(request) = parse_delete_event(&event).unwrap() else { panic!("not EventBridge") };
+        assert_eq!(request.target, target);
+        assert_eq!(request.sender.as_ref().map(|a| a.as_str()), Some("333333333333"));
+        let body = json!({"instanceId": ID, "accountId": "210987654321"}).to_string();
+        let batch = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": body}]});
+        let DeleteEvent::Sqs(items) = parse_delete_event(&batch).unwrap() else { panic!("not a batch") };
+        assert_eq!(items[0].request.as_ref().unwrap().target.account_id.as_ref().map(|a| a.as_str()), Some("210987654321"));
+    }
+
+    #[test]
+    fn a_malformed_or_misspelt_target_is_refused_naming_what_is_accepted() {
+        for (member, value, expected) in [
+            ("accountId", json!("2109876543"), "12 digits"),
+            ("accountId", json!(210987654321u64), "must be a string"),
+            ("region", json!("Europe"), "region name"),
+            ("account_id", json!("210987654321"), "did you mean accountId?"),
+            ("AccountId", json!("210987654321"), "did you mean accountId?"),
+            ("Region", json!("eu-west-1"), "did you mean region?"),
+        ] {
+            let m = message(parse_delete_event(&json!({ "instanceId": ID, member: value })));
+            assert!(m.contains(expected), "{member}: {m}");
+        }
+        let event = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops", "account": "me",
+            "detail": {"instanceId": ID}});
+        assert!(message(parse_delete_event(&event)).contains("12 digits"));
+    }
 }
