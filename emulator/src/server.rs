@@ -358,14 +358,7 @@ impl Route {
 }
 
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    raw.unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (sigv4::decode_query(k), sigv4::decode_query(v))
-        })
-        .collect()
+    sigv4::decode_pairs(raw.unwrap_or(""))
 }
 
 fn error_response(protocol: &Protocol, request_id: &str, error: &ApiError) -> Response {

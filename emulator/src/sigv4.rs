@@ -232,6 +232,17 @@ fn canonical_query(raw: &str) -> String {
     pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
+/// The `name=value` pairs of a query string or a form-encoded body, each part decoded.
+pub(crate) fn decode_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode_query(k), decode_query(v))
+        })
+        .collect()
+}
+
 /// Decodes one query component the way form decoding does (`+` is a space).
 pub fn decode_query(component: &str) -> String {
     percent_decode_str(&component.replace('+', " ")).decode_utf8_lossy().into_owned()

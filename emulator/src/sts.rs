@@ -17,14 +17,7 @@ const VERSION: &str = "2011-06-15";
 
 /// The pairs of a form-encoded body, decoded (`+` is a space).
 pub(crate) fn form(body: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (sigv4::decode_query(k), sigv4::decode_query(v))
-        })
-        .collect()
+    sigv4::decode_pairs(&String::from_utf8_lossy(body))
 }
 
 /// The value of the first `name` parameter.
