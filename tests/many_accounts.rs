@@ -250,3 +250,25 @@ async fn the_checker_follows_a_deletion_to_its_end_in_the_member_account_and_ann
     assert_eq!(deleted[0]["resources"], json!([format!("arn:aws:scn:us-east-1:{MEMBER}:instance/{MEMBER_ID}")]));
     assert!(supply_chain_calls(&emulator).iter().all(|(_, account, _)| account == MEMBER));
 }
+
+#[tokio::test]
+async fn sts_throttled_or_unavailable_past_its_retries_is_a_retryable_error_and_the_next_invocation_succeeds() {
+    use supplychain_emulator::{Fault, FaultRule};
+    let emulator = accounts(900).await;
+    let moto = Moto::start().await;
+    let delete = FunctionProcess::spawn(DELETE_BIN, "delete-instance", &env(&emulator, &moto, &[])).await;
+    let dry_run = json!({"instanceId": MEMBER_ID, "accountId": MEMBER, "dryRun": true});
+
+    // Past the SDK's three attempts, each time.
+    for (fault, expected) in [(Fault::Throttle, "Throttled"), (Fault::Unavailable, "ServiceUnavailable")] {
+        emulator.inject(FaultRule::new("AssumeRole", 3, fault));
+        let outcome = delete.invoke(dry_run.clone(), DELETE_ARN, Duration::from_secs(20)).await;
+        assert_eq!(error_type(&outcome), expected, "{}", delete.logs());
+    }
+    assert_eq!(emulator.call_count("AssumeRole"), 6);
+    assert_eq!(emulator.call_count("ListTagsForResource"), 0);
+
+    let output = response(&delete.invoke(dry_run, DELETE_ARN, Duration::from_secs(20)).await).clone();
+    assert_eq!(output["dryRun"], true);
+    assert_eq!(emulator.call_count("AssumeRole"), 7);
+}
