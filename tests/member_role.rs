@@ -163,18 +163,7 @@ fn cfn_lint_accepts_the_role_s_policy_once_its_json_text_is_read_as_cloudformati
 
 #[test]
 fn sam_validate_with_lint_accepts_the_member_role_template() {
-    let sam = tools::repo_path(".venv-sam/bin/sam");
-    assert!(sam.exists(), "{} is missing: scripts/setup installs AWS SAM CLI into .venv-sam", sam.display());
-    let output = tools::run(
-        Command::new(sam)
-            .args(["validate", "--lint", "--template-file"])
-            .arg(tools::repo_path("member-role.yaml"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("SAM_CLI_TELEMETRY", "0"),
-        "",
-    );
-    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && printed.contains("is a valid SAM Template"), "sam validate --lint:\n{printed}");
+    tools::assert_sam_validate_with_lint_accepts("member-role.yaml");
 }
 
 #[test]

@@ -1232,18 +1232,7 @@ fn the_outputs_name_the_role_of_each_function_for_the_member_role_to_trust() {
 
 #[test]
 fn sam_validate_with_lint_accepts_the_template() {
-    let sam = tools::repo_path(".venv-sam/bin/sam");
-    assert!(sam.exists(), "{} is missing: scripts/setup installs AWS SAM CLI into .venv-sam", sam.display());
-    let output = tools::run(
-        Command::new(sam)
-            .args(["validate", "--lint", "--template-file"])
-            .arg(tools::repo_path("template.yaml"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("SAM_CLI_TELEMETRY", "0"),
-        "",
-    );
-    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && printed.contains("is a valid SAM Template"), "sam validate --lint:\n{printed}");
+    tools::assert_sam_validate_with_lint_accepts("template.yaml");
 }
 
 #[test]

@@ -128,3 +128,20 @@ pub fn workflow_substitutions(delete_arn: &str, check_arn: &str) -> Value {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Runs AWS SAM CLI's `sam validate --lint` on `template` (a path from the repository's root), with
+/// nothing leaving the machine, and fails with what it printed unless it calls the template valid.
+pub fn assert_sam_validate_with_lint_accepts(template: &str) {
+    let sam = repo_path(".venv-sam/bin/sam");
+    assert!(sam.exists(), "{} is missing: scripts/setup installs AWS SAM CLI into .venv-sam", sam.display());
+    let output = run(
+        Command::new(sam)
+            .args(["validate", "--lint", "--template-file"])
+            .arg(repo_path(template))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("SAM_CLI_TELEMETRY", "0"),
+        "",
+    );
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && printed.contains("is a valid SAM Template"), "sam validate --lint {template}:\n{printed}");
+}
