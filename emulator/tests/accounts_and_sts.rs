@@ -383,7 +383,6 @@ async fn sts_answers_in_the_query_protocols_xml_and_refuses_other_actions() {
 
 #[tokio::test]
 async fn the_binary_loads_accounts_and_regional_instances_from_its_seed_file() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let dir = std::env::temp_dir().join(format!("scn-emulator-accounts-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let seed_file = dir.join("seed.json");
@@ -392,16 +391,10 @@ async fn the_binary_loads_accounts_and_regional_instances_from_its_seed_file() {
         "accounts": [{ "accountId": MEMBER, "roles": [{ "name": ROLE, "trusts": [HOME] }] }],
     });
     std::fs::write(&seed_file, seed.to_string()).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_supplychain-emulator"))
-        .args(["--port", "0", "--extra-region", MEMBER_REGION, "--min-session-seconds", "60", "--seed"])
-        .arg(&seed_file)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next_line().await.unwrap().expect("a first line");
-    let endpoint = line.strip_prefix("listening on ").expect("listening line").to_owned();
+    let args = ["--port", "0", "--extra-region", MEMBER_REGION, "--min-session-seconds", "60", "--seed"];
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    args.push(seed_file.as_os_str());
+    let (mut child, endpoint) = support::spawn_binary(&args).await;
 
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(&endpoint)

@@ -105,22 +105,13 @@ async fn dropping_the_last_handle_stops_the_server() {
 
 #[tokio::test]
 async fn the_binary_prints_its_address_loads_seeds_and_checks_signatures() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
     let dir = std::env::temp_dir().join(format!("scn-emulator-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let seed_file = dir.join("seed.json");
     std::fs::write(&seed_file, json!([{ "instanceId": ID, "instanceName": "from-file" }]).to_string()).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_supplychain-emulator"))
-        .args(["--port", "0", "--seed"])
-        .arg(&seed_file)
-        .args(["--access-key-id", AKID, "--secret-access-key", SECRET, "--delete-delay-ms", "5"])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines.next_line().await.unwrap().expect("a first line");
-    let endpoint = line.strip_prefix("listening on ").expect("listening line").to_owned();
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--port".as_ref(), "0".as_ref(), "--seed".as_ref(), seed_file.as_os_str()];
+    args.extend(["--access-key-id", AKID, "--secret-access-key", SECRET, "--delete-delay-ms", "5"].map(std::ffi::OsStr::new));
+    let (mut child, endpoint) = support::spawn_binary(&args).await;
     assert!(endpoint.starts_with("http://127.0.0.1:"));
 
     let c = Client::from_conf(

@@ -67,3 +67,19 @@ pub fn parse(bytes: &[u8]) -> RawResponse {
     let headers = lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
     RawResponse { status, headers, body: body.to_owned() }
 }
+
+/// Starts the emulator's binary with `args` (a free port and a seed among them), and returns the
+/// process, stopped when dropped, and the endpoint its first line announces.
+pub async fn spawn_binary(args: &[&std::ffi::OsStr]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_supplychain-emulator"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next_line().await.unwrap().expect("a first line");
+    let endpoint = line.strip_prefix("listening on ").expect("listening line").to_owned();
+    (child, endpoint)
+}
