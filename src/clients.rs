@@ -38,8 +38,10 @@ pub async fn check_function_from_env() -> Result<CheckFunction, ConfigError> {
 pub async fn sweep_function_from_env() -> Result<SweepFunction, ConfigError> {
     let settings = SweepSettings::from_env()?;
     let adapters = Adapters::load(&settings.common).await?;
-    let bus = adapters.bus.ok_or_else(|| ConfigError("EVENT_BUS_NAME is not set, but the sweep needs it".to_owned()))?;
-    Ok(SweepFunction::new(adapters.supply_chain, bus, settings))
+    let bus = adapters.bus.clone().ok_or_else(|| ConfigError("EVENT_BUS_NAME is not set, but the sweep needs it".to_owned()))?;
+    let supply_chains = adapters.supply_chains(&settings.common, "supplychain-instance-sweep");
+    let organizations = aws_sdk_organizations::Client::new(&adapters.sdk_config);
+    Ok(SweepFunction::new(supply_chains, bus, settings).with_organizations(organizations))
 }
 
 /// The adapters, all made from one SDK configuration.

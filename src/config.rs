@@ -120,6 +120,19 @@ pub struct SweepSettings {
     /// `SWEEP_SEND_RESERVE_MS` (2000): examining stops this long before the budget ends, so that
     /// what was selected can still be sent and the report put on the bus.
     pub send_reserve: Duration,
+    /// `SWEEP_ACCOUNTS` (empty: the function's own): the accounts a run with the configured
+    /// settings sweeps, each in every region of `regions`.
+    pub accounts: Vec<AccountId>,
+    /// `SWEEP_REGIONS` (empty: the function's own): the regions it sweeps; each must be the
+    /// function's own or in `ALLOWED_REGIONS`.
+    pub regions: Vec<Region>,
+    /// `NOTICE_HOURS` (168): how long before its deletion an instance is marked and its owner told;
+    /// 0 requests deletions at once.
+    pub notice: Duration,
+    /// `SCHEDULE_TAG` (`DeletionScheduledFor`): the tag holding when a marked instance is due.
+    pub schedule_tag: String,
+    /// `OWNER_TAG` (`Owner`): the tag naming an instance's owner, in its notices; empty: none.
+    pub owner_tag: Option<String>,
 }
 
 impl SweepSettings {
@@ -174,6 +187,15 @@ impl SweepSettings {
                 .map_err(|_| ConfigError("MAX_DELETIONS_PER_SWEEP is larger than 4294967295".to_owned()))?,
             concurrency: number(get, "SWEEP_CONCURRENCY", 8, 1)? as usize,
             send_reserve: Duration::from_millis(number(get, "SWEEP_SEND_RESERVE_MS", 2_000, 0)?),
+            accounts: list(get, "SWEEP_ACCOUNTS", AccountId::parse)?,
+            regions: list(get, "SWEEP_REGIONS", Region::parse)?,
+            notice: Duration::from_secs(number(get, "NOTICE_HOURS", 168, 0)?.checked_mul(3_600).ok_or_else(|| {
+                ConfigError("NOTICE_HOURS is too large: it must be a whole number of hours, such as 168 (7 days)".to_owned())
+            })?),
+            schedule_tag: tag(get, "SCHEDULE_TAG", "DeletionScheduledFor").ok_or_else(|| {
+                ConfigError("SCHEDULE_TAG is empty, but the sweep needs a tag to mark the instances it schedules".to_owned())
+            })?,
+            owner_tag: tag(get, "OWNER_TAG", "Owner"),
         })
     }
 }

@@ -120,6 +120,31 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Classifies a failed Organizations call (the organization sweep's account listing): its
+    /// error codes are not Supply Chain's, but they sort into the same kinds.
+    pub(crate) fn from_organizations<E>(operation: &str, err: SdkError<E>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let kind = match &err {
+            SdkError::ServiceError(ctx) => match ctx.err().code() {
+                Some("AccessDeniedException" | "AWSOrganizationsNotInUseException") => Kind::AccessDenied,
+                Some("TooManyRequestsException") => Kind::Throttled,
+                Some("ServiceException") => Kind::Unavailable,
+                Some("InvalidInputException") => Kind::Invalid,
+                _ => Kind::from_status(ctx.raw().status().as_u16()),
+            },
+            SdkError::TimeoutError(_) => Kind::Timeout,
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => Kind::Timeout,
+            SdkError::DispatchFailure(_) => Kind::Unavailable,
+            SdkError::ResponseError(ctx) if ctx.raw().status().is_server_error() => Kind::Unavailable,
+            _ => Kind::Unexpected,
+        };
+        kind.into_error(describe(operation, &err))
+    }
+}
+
 /// The credentials error behind a failed call, if that is why it failed.
 fn credentials_error<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e CredentialsError> {
     let mut source = err.source();
@@ -232,6 +257,8 @@ supply_chain_error_kind!(
     aws_sdk_supplychain::operation::get_instance::GetInstanceError,
     aws_sdk_supplychain::operation::list_instances::ListInstancesError,
     aws_sdk_supplychain::operation::list_tags_for_resource::ListTagsForResourceError,
+    aws_sdk_supplychain::operation::tag_resource::TagResourceError,
+    aws_sdk_supplychain::operation::untag_resource::UntagResourceError,
 );
 
 /// One line that keeps what a person needs to follow the failure up: the call, the AWS error code and

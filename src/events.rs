@@ -27,6 +27,15 @@ pub(crate) const DELETION_REQUESTED: &str = "Supply Chain Instance Deletion Requ
 /// The detail-type of the report.
 pub(crate) const SWEEP_COMPLETED: &str = "Supply Chain Instance Sweep Completed";
 
+/// The detail-type of the notice that a selected instance is marked for deletion at a later time.
+pub(crate) const DELETION_SCHEDULED: &str = "Supply Chain Instance Deletion Scheduled";
+
+/// The detail-type of the notice that a marked instance is no longer selected and its mark removed.
+pub(crate) const DELETION_CANCELLED: &str = "Supply Chain Instance Deletion Cancelled";
+
+/// The detail-type of the organization sweep's summary.
+pub(crate) const ORGANIZATION_SWEEP_COMPLETED: &str = "Supply Chain Organization Sweep Completed";
+
 /// PutEvents takes at most 10 entries per call.
 const MAX_ENTRIES: usize = 10;
 /// PutEvents takes at most 256 KiB per call, counted over each entry's source, detail-type, detail and resources.

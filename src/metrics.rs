@@ -68,6 +68,12 @@ pub const DELETIONS_DEFERRED: &str = "DeletionsDeferred";
 pub const INSTANCES_SKIPPED: &str = "InstancesSkipped";
 /// Sweep: seconds one run took, from its event to its report.
 pub const SWEEP_DURATION: &str = "SweepDuration";
+/// Sweep: instances marked for deletion after the notice, and their owners told, in one run.
+pub const INSTANCES_MARKED: &str = "InstancesMarked";
+/// Sweep: scheduled deletions cancelled (marks removed) because the policy no longer selects them.
+pub const DELETIONS_CANCELLED: &str = "DeletionsCancelled";
+/// Sweep: targets (account and region) that could not be swept, by [`ERROR_TYPE`].
+pub const TARGETS_FAILED: &str = "TargetsFailed";
 
 /// Every metric the functions write, with its CloudWatch unit: the dashboard's test reads this list.
 pub const METRICS: &[(&str, &str)] = &[
@@ -87,6 +93,9 @@ pub const METRICS: &[(&str, &str)] = &[
     (DELETIONS_DEFERRED, "Count"),
     (INSTANCES_SKIPPED, "Count"),
     (SWEEP_DURATION, "Seconds"),
+    (INSTANCES_MARKED, "Count"),
+    (DELETIONS_CANCELLED, "Count"),
+    (TARGETS_FAILED, "Count"),
 ];
 
 /// Where the lines go and what they say about the function, read once.

@@ -68,7 +68,7 @@ impl Function for crate::check::CheckFunction {
 }
 
 impl Function for crate::sweep::SweepFunction {
-    type Response = crate::sweep::SweepReport;
+    type Response = crate::sweep::SweepOutput;
 
     fn handle(&self, event: LambdaEvent<Payload>) -> impl Future<Output = Result<Self::Response, Error>> + Send {
         crate::sweep::SweepFunction::handle(self, event)

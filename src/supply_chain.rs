@@ -99,6 +99,27 @@ impl SupplyChain {
             .map_err(|e| self.failed(OP, e))?;
         Ok(output.tags)
     }
+
+    /// Sets one tag on an instance (the sweep's schedule mark).
+    pub async fn tag(&self, resource_arn: &str, key: &str, value: &str, budget: &Budget) -> Result<(), Error> {
+        const OP: &str = "TagResource";
+        let call = self.client.tag_resource().resource_arn(resource_arn).tags(key, value);
+        budget.within(OP, call.send()).await?.map_err(|e| self.failed(OP, e))?;
+        Ok(())
+    }
+
+    /// Removes one tag from an instance (a schedule mark no longer meant).
+    pub async fn untag(&self, resource_arn: &str, key: &str, budget: &Budget) -> Result<(), Error> {
+        const OP: &str = "UntagResource";
+        let call = self.client.untag_resource().resource_arn(resource_arn).tag_keys(key);
+        budget.within(OP, call.send()).await?.map_err(|e| self.failed(OP, e))?;
+        Ok(())
+    }
+
+    /// The account the client acts in, when it is another than the function's own.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
 }
 
 /// The Supply Chain clients of every target: the function's own, built at init, and one for each
@@ -119,7 +140,17 @@ struct Members {
     session_length: std::time::Duration,
     /// Which function asks, and for what: STS records it, and CloudTrail shows it, in the member account.
     session_name: String,
-    clients: tokio::sync::Mutex<HashMap<Target, SupplyChain>>,
+    clients: tokio::sync::Mutex<Clients>,
+    /// One cache for every member client's credentials: with one provider per account (below), the
+    /// clients of one account in several regions share its role session, so a sweep of an account
+    /// in three regions assumes its role once.
+    identity_cache: aws_smithy_runtime_api::client::identity::SharedIdentityCache,
+}
+
+#[derive(Debug, Default)]
+struct Clients {
+    by_target: HashMap<Target, SupplyChain>,
+    credentials: HashMap<AccountId, aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 impl From<SupplyChain> for SupplyChains {
@@ -148,7 +179,8 @@ impl SupplyChains {
             role_name: role_name.to_owned(),
             session_length,
             session_name: session_name.to_owned(),
-            clients: tokio::sync::Mutex::new(HashMap::new()),
+            clients: tokio::sync::Mutex::new(Clients::default()),
+            identity_cache: aws_config::identity::IdentityCache::lazy().build(),
         };
         SupplyChains { home, members: Some(Arc::new(members)) }
     }
@@ -196,23 +228,31 @@ impl SupplyChains {
         // Held while a client is built (no network: the role is assumed at its first call), so
         // concurrent invocations for one new target build one client.
         let mut clients = members.clients.lock().await;
-        if let Some(client) = clients.get(target) {
+        if let Some(client) = clients.by_target.get(target) {
             return Ok(client.clone());
         }
-        let mut config = aws_sdk_supplychain::config::Builder::from(&members.sdk_config);
+        let mut config = aws_sdk_supplychain::config::Builder::from(&members.sdk_config).identity_cache(members.identity_cache.clone());
         if let Some(region) = &target.region {
             config = config.region(aws_config::Region::new(region.as_str().to_owned()));
         }
         let mut role_arn = None;
         if let Some(account) = &target.account_id {
             let role = format!("arn:{partition}:iam::{account}:role/{}", members.role_name);
-            let provider = AssumeRoleProvider::builder(&role)
-                .session_name(&members.session_name)
-                .session_length(members.session_length)
-                .configure(&members.sdk_config)
-                .build()
-                .await;
-            config = config.credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider));
+            let provider = match clients.credentials.get(account) {
+                Some(provider) => provider.clone(),
+                None => {
+                    let provider = AssumeRoleProvider::builder(&role)
+                        .session_name(&members.session_name)
+                        .session_length(members.session_length)
+                        .configure(&members.sdk_config)
+                        .build()
+                        .await;
+                    let provider = aws_credential_types::provider::SharedCredentialsProvider::new(provider);
+                    clients.credentials.insert(account.clone(), provider.clone());
+                    provider
+                }
+            };
+            config = config.credentials_provider(provider);
             role_arn = Some(role);
         }
         let client = SupplyChain {
@@ -220,7 +260,7 @@ impl SupplyChains {
             account: target.account_id.as_ref().map(ToString::to_string),
             role_arn,
         };
-        clients.insert(target.clone(), client.clone());
+        clients.by_target.insert(target.clone(), client.clone());
         Ok(client)
     }
 }

@@ -124,8 +124,13 @@ async fn moto() -> Moto {
 }
 
 fn sweep_settings(moto: &Moto, env: &[(&str, &str)]) -> SweepSettings {
-    let mut all: Vec<(String, String)> =
-        vec![("EVENT_BUS_NAME".into(), moto.bus.clone()), ("MAX_AGE_DAYS".into(), "30".into()), ("NAME_PREFIX".into(), "trial-".into())];
+    let mut all: Vec<(String, String)> = vec![
+        ("EVENT_BUS_NAME".into(), moto.bus.clone()),
+        ("MAX_AGE_DAYS".into(), "30".into()),
+        ("NAME_PREFIX".into(), "trial-".into()),
+        // Today's delete mode, requests at once; the notice has tests of its own (tests/notice.rs).
+        ("NOTICE_HOURS".into(), "0".into()),
+    ];
     all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     SweepSettings::from_lookup(&|name| all.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap()
 }

@@ -1,5 +1,6 @@
-//! The sweep's input: a scheduled run with the configured settings, or a direct invoke that overrides
-//! the mode and the cap for one run. Anything else is `InvalidInput`.
+//! The sweep's input: a scheduled run with the configured settings; a direct invoke that overrides
+//! the mode, the cap or the target for one run; and the two steps of the organization sweep (its
+//! plan and its summary). Anything else is `InvalidInput`.
 
 use serde_json::{Map, Value};
 
@@ -7,18 +8,48 @@ use crate::config::SweepMode;
 use crate::error::kind_of;
 use crate::error::Error;
 use crate::input::refuse_near_misses;
+use crate::model::{AccountId, Region, Target};
 
 /// The shapes the sweep accepts, for error messages.
 pub(crate) const SWEEP_SHAPES: &str = "accepted shapes: {} or an EventBridge \"Scheduled Event\" (a run with the configured \
-settings); or a direct invoke {\"mode\": \"report\" | \"delete\", \"maxDeletions\": <whole number from 1>}, each member \
-optional (see events/sweep/)";
+settings); a direct invoke {\"mode\": \"report\" | \"delete\", \"maxDeletions\": <whole number from 0>, \"accountId\": \
+\"<12 digits>\", \"region\": \"<region>\"}, each member optional; or a step of the organization sweep, {\"plan\": \
+{\"accounts\", \"regions\", \"mode\", \"maxDeletions\"}} or {\"summarize\": {\"sweepId\", \"mode\", \"results\"}} (see \
+events/sweep/)";
 
 /// The members of a direct invoke.
-pub(crate) const SWEEP_MEMBERS: [&str; 2] = ["mode", "maxDeletions"];
+pub(crate) const SWEEP_MEMBERS: [&str; 4] = ["mode", "maxDeletions", "accountId", "region"];
+
+/// The members of `plan`.
+const PLAN_MEMBERS: [&str; 4] = ["accounts", "regions", "mode", "maxDeletions"];
+
+/// What an event asks of the sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SweepEvent {
+    /// Sweep the configured targets, or the one the invoke names.
+    Run(SweepRequest),
+    /// The organization sweep's first step: the targets and each one's share of the cap.
+    Plan(PlanRequest),
+    /// The organization sweep's last step: one summary of every target's outcome.
+    Summarize(Value),
+}
 
 /// One run's overrides of the configured settings; `None` keeps the setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct SweepRequest {
+    pub mode: Option<SweepMode>,
+    pub max_deletions: Option<u32>,
+    /// The one target to sweep, when the invoke names `accountId` or `region`; `None` sweeps the
+    /// configured targets (`SWEEP_ACCOUNTS` x `SWEEP_REGIONS`, or the function's own).
+    pub target: Option<Target>,
+}
+
+/// The organization sweep's plan request; `None` takes the setting (or, for `accounts`, the
+/// organization's active accounts).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct PlanRequest {
+    pub accounts: Option<Vec<AccountId>>,
+    pub regions: Option<Vec<Region>>,
     pub mode: Option<SweepMode>,
     pub max_deletions: Option<u32>,
 }
@@ -28,25 +59,77 @@ pub(crate) struct SweepRequest {
 /// - `{}` or `null` (what the stack's schedule sends) runs with the configured settings.
 /// - An EventBridge scheduled event (`"detail-type": "Scheduled Event"`, as a scheduled rule sends)
 ///   does too: its `detail` carries nothing for the sweep.
-/// - `{"mode", "maxDeletions"}` overrides either for this run. A near miss of either member (such as
-///   `max_deletions`) and any other member are refused, so that a misspelt override never runs a
-///   sweep with settings the caller did not mean.
-pub(crate) fn parse_sweep_event(event: &Value) -> Result<SweepRequest, Error> {
+/// - `{"mode", "maxDeletions", "accountId", "region"}` overrides any of them for this run. A near
+///   miss of a member (such as `max_deletions`) and any other member are refused, so that a
+///   misspelt override never runs a sweep with settings the caller did not mean.
+/// - `{"plan": {...}}` and `{"summarize": {...}}`, alone in the event, are the organization sweep's
+///   steps.
+pub(crate) fn parse_sweep_event(event: &Value) -> Result<SweepEvent, Error> {
     let object = match event {
-        Value::Null => return Ok(SweepRequest::default()),
+        Value::Null => return Ok(SweepEvent::Run(SweepRequest::default())),
         Value::Object(object) => object,
         other => {
             return Err(invalid(format!("the event is {}, but it must be a JSON object; {SWEEP_SHAPES}", kind_of(other))));
         }
     };
     if object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
-        return Ok(SweepRequest::default());
+        return Ok(SweepEvent::Run(SweepRequest::default()));
     }
-    refuse_near_misses("the event", object, &SWEEP_MEMBERS)?;
+    for step in ["plan", "summarize"] {
+        if let Some(value) = object.get(step) {
+            if object.len() > 1 {
+                return Err(invalid(format!("the event has {step:?} beside other members; {step:?} must be alone; {SWEEP_SHAPES}")));
+            }
+            return if step == "plan" { parse_plan(value).map(SweepEvent::Plan) } else { Ok(SweepEvent::Summarize(value.clone())) };
+        }
+    }
+    let mut known: Vec<&str> = SWEEP_MEMBERS.to_vec();
+    known.extend(["plan", "summarize"]);
+    refuse_near_misses("the event", object, &known)?;
     if let Some(unknown) = object.keys().find(|k| !SWEEP_MEMBERS.contains(&k.as_str())) {
         return Err(invalid(format!("the event has the member {unknown:?}, which the sweep does not accept; {SWEEP_SHAPES}")));
     }
-    Ok(SweepRequest { mode: mode_of(object)?, max_deletions: max_deletions_of(object)? })
+    let target = Target::read("the event", object)?;
+    Ok(SweepEvent::Run(SweepRequest {
+        mode: mode_of(object)?,
+        max_deletions: max_deletions_of(object)?,
+        target: (object.contains_key("accountId") || object.contains_key("region")).then_some(target),
+    }))
+}
+
+fn parse_plan(value: &Value) -> Result<PlanRequest, Error> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| invalid(format!("\"plan\" is {}, but it must be a JSON object; {SWEEP_SHAPES}", kind_of(value))))?;
+    refuse_near_misses("\"plan\"", object, &PLAN_MEMBERS)?;
+    if let Some(unknown) = object.keys().find(|k| !PLAN_MEMBERS.contains(&k.as_str())) {
+        return Err(invalid(format!("\"plan\" has the member {unknown:?}, which is not accepted; {SWEEP_SHAPES}")));
+    }
+    Ok(PlanRequest {
+        accounts: list_of(object, "accounts", AccountId::parse)?,
+        regions: list_of(object, "regions", Region::parse)?,
+        mode: mode_of(object)?,
+        max_deletions: max_deletions_of(object)?,
+    })
+}
+
+/// A list member of `plan`: absent or `null` is `None`; an empty list is refused, as it would plan
+/// a sweep of nothing.
+fn list_of<T>(object: &Map<String, Value>, name: &str, parse: fn(&str, &Value) -> Result<T, Error>) -> Result<Option<Vec<T>>, Error> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) if items.is_empty() => {
+            Err(invalid(format!("\"{name}\" in \"plan\" is empty; leave it out to take the default")))
+        }
+        Some(Value::Array(items)) => {
+            let mut parsed = Vec::with_capacity(items.len());
+            for item in items {
+                parsed.push(parse(&format!("an item of \"{name}\" in \"plan\""), item)?);
+            }
+            Ok(Some(parsed))
+        }
+        Some(other) => Err(invalid(format!("\"{name}\" in \"plan\" is {}, but it must be a list", kind_of(other)))),
+    }
 }
 
 fn mode_of(object: &Map<String, Value>) -> Result<Option<SweepMode>, Error> {
@@ -63,10 +146,10 @@ fn max_deletions_of(object: &Map<String, Value>) -> Result<Option<u32>, Error> {
     match object.get("maxDeletions") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n >= 1 => Ok(Some(n)),
-            _ => Err(invalid(format!("\"maxDeletions\" is {n}, but it must be a whole number from 1 to {}", u32::MAX))),
+            Some(n) => Ok(Some(n)),
+            None => Err(invalid(format!("\"maxDeletions\" is {n}, but it must be a whole number from 0 to {}", u32::MAX))),
         },
-        Some(other) => Err(invalid(format!("\"maxDeletions\" is {}, but it must be a whole number from 1", kind_of(other)))),
+        Some(other) => Err(invalid(format!("\"maxDeletions\" is {}, but it must be a whole number from 0", kind_of(other)))),
     }
 }
 
@@ -93,23 +176,23 @@ mod tests {
 
     #[test]
     fn an_empty_event_runs_with_the_configured_settings() {
-        assert_eq!(parse_sweep_event(&json!({})).unwrap(), SweepRequest::default());
-        assert_eq!(parse_sweep_event(&Value::Null).unwrap(), SweepRequest::default());
+        assert_eq!(parse_sweep_event(&json!({})).unwrap(), SweepEvent::Run(SweepRequest::default()));
+        assert_eq!(parse_sweep_event(&Value::Null).unwrap(), SweepEvent::Run(SweepRequest::default()));
     }
 
     #[test]
     fn a_scheduled_event_runs_with_the_configured_settings() {
         let event = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "123456789012", "time": "2026-01-01T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
-        assert_eq!(parse_sweep_event(&event).unwrap(), SweepRequest::default());
+        assert_eq!(parse_sweep_event(&event).unwrap(), SweepEvent::Run(SweepRequest::default()));
     }
 
     #[test]
     fn a_direct_invoke_overrides_mode_and_cap() {
         let request = parse_sweep_event(&json!({"mode": "delete", "maxDeletions": 3})).unwrap();
-        assert_eq!(request, SweepRequest { mode: Some(SweepMode::Delete), max_deletions: Some(3) });
-        let request = parse_sweep_event(&json!({"mode": "report"})).unwrap();
-        assert_eq!(request, SweepRequest { mode: Some(SweepMode::Report), max_deletions: None });
+        assert_eq!(request, SweepEvent::Run(SweepRequest { mode: Some(SweepMode::Delete), max_deletions: Some(3), target: None }));
+        let request = parse_sweep_event(&json!({"mode": "report", "maxDeletions": 0})).unwrap();
+        assert_eq!(request, SweepEvent::Run(SweepRequest { mode: Some(SweepMode::Report), max_deletions: Some(0), target: None }));
     }
 
     #[test]
@@ -128,9 +211,38 @@ mod tests {
     fn bad_values_say_what_is_accepted() {
         assert!(message(json!({"mode": "Delete"})).contains("must be \"report\" or \"delete\""));
         assert!(message(json!({"mode": true})).contains("\"mode\" is a boolean"));
-        for bad in [json!(0), json!(-1), json!(1.5), json!(4_294_967_296u64), json!("3")] {
-            assert!(message(json!({"maxDeletions": bad})).contains("whole number from 1"), "{bad}");
+        for bad in [json!(-1), json!(1.5), json!(4_294_967_296u64), json!("3")] {
+            assert!(message(json!({"maxDeletions": bad})).contains("whole number from 0"), "{bad}");
         }
         assert!(message(json!([])).contains("must be a JSON object"));
+    }
+
+    #[test]
+    fn a_direct_invoke_may_name_one_target() {
+        let request = parse_sweep_event(&json!({"accountId": "111122223333", "region": "eu-west-1"})).unwrap();
+        let SweepEvent::Run(SweepRequest { target: Some(target), .. }) = request else { panic!("{request:?}") };
+        assert_eq!(target.account_id.unwrap().as_str(), "111122223333");
+        assert_eq!(target.region.unwrap().as_str(), "eu-west-1");
+        let request = parse_sweep_event(&json!({"region": "eu-west-1"})).unwrap();
+        assert!(matches!(request, SweepEvent::Run(SweepRequest { target: Some(Target { account_id: None, region: Some(_) }), .. })));
+        assert!(message(json!({"accountId": "1111"})).contains("12 digits"));
+        assert!(message(json!({"AccountId": "111122223333"})).contains("did you mean accountId?"));
+    }
+
+    #[test]
+    fn a_plan_takes_optional_lists_and_refuses_empty_or_bad_ones() {
+        let plan =
+            parse_sweep_event(&json!({"plan": {"accounts": ["111122223333"], "regions": ["eu-west-1", "us-east-1"], "maxDeletions": 5}}));
+        let SweepEvent::Plan(plan) = plan.unwrap() else { panic!() };
+        assert_eq!(plan.accounts.unwrap().len(), 1);
+        assert_eq!(plan.regions.unwrap().len(), 2);
+        assert_eq!(plan.max_deletions, Some(5));
+        assert_eq!(parse_sweep_event(&json!({"plan": {}})).unwrap(), SweepEvent::Plan(PlanRequest::default()));
+        assert!(message(json!({"plan": {"accounts": []}})).contains("is empty"));
+        assert!(message(json!({"plan": {"regions": ["EU"]}})).contains("not an AWS region name"));
+        assert!(message(json!({"plan": {"Accounts": ["111122223333"]}})).contains("did you mean accounts?"));
+        assert!(message(json!({"plan": {"account": ["111122223333"]}})).contains("is not accepted"));
+        assert!(message(json!({"plan": {}, "mode": "delete"})).contains("must be alone"));
+        assert!(message(json!({"plan": []})).contains("must be a JSON object"));
     }
 }

@@ -25,6 +25,13 @@ pub enum Reason {
     StateNotEligible,
     /// Skipped: its tags could not be read, so nothing is known about its expiry or protection.
     TagsUnreadable,
+    /// Reported: its schedule mark is not an RFC 3339 time; a fresh mark replaces it, restarting the notice.
+    InvalidScheduleTag,
+    /// Cancelled: it was marked for deletion, but the policy no longer selects it.
+    NotSelected,
+    /// Skipped: its schedule mark could not be set or removed (or its notice not announced), so the
+    /// notice does not count; the next run tries again.
+    MarkFailed,
 }
 
 impl Reason {
@@ -37,6 +44,9 @@ impl Reason {
             Reason::DeletionProtected => "DeletionProtected",
             Reason::StateNotEligible => "StateNotEligible",
             Reason::TagsUnreadable => "TagsUnreadable",
+            Reason::InvalidScheduleTag => "InvalidScheduleTag",
+            Reason::NotSelected => "NotSelected",
+            Reason::MarkFailed => "MarkFailed",
         }
     }
 }
@@ -90,6 +100,16 @@ pub(crate) fn decide(settings: &SweepSettings, instance: &InstanceRecord, tags: 
         );
     }
     Decision::Selected(reason, detail)
+}
+
+/// Why the policy keeps an instance it does not select, in words (for a cancelled notice).
+pub(crate) fn why_kept(settings: &SweepSettings, tags: &HashMap<String, String>) -> String {
+    match settings.expiry_tag.as_ref().map(|tag| (tag, tags.get(tag))) {
+        Some((tag, Some(value))) => format!("its tag {tag}={value:?} has not passed"),
+        Some((tag, None)) if settings.age_rule.is_some() => format!("it has no tag {tag} and the age rule does not apply to it"),
+        Some((tag, None)) => format!("it no longer has the tag {tag}"),
+        None => "the age rule no longer applies to it".to_owned(),
+    }
 }
 
 /// When an expiry tag's value ends: an RFC 3339 time (any offset), or the end of a `YYYY-MM-DD` day, UTC.
@@ -157,7 +177,17 @@ mod tests {
     #[test]
     fn each_reason_is_named_as_the_report_writes_it() {
         use Reason::*;
-        for reason in [ExpiryTagPassed, MaxAgeExceeded, InvalidExpiryTag, DeletionProtected, StateNotEligible, TagsUnreadable] {
+        for reason in [
+            ExpiryTagPassed,
+            MaxAgeExceeded,
+            InvalidExpiryTag,
+            DeletionProtected,
+            StateNotEligible,
+            TagsUnreadable,
+            InvalidScheduleTag,
+            NotSelected,
+            MarkFailed,
+        ] {
             assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
         }
     }

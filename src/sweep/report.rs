@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Reason;
 use crate::config::SweepMode;
+use crate::model::Target;
 
 /// PutEvents takes at most 256 KiB an entry, counting the source, detail-type and resources too:
 /// the report's detail keeps 1 KiB free for them.
@@ -14,6 +15,9 @@ const MAX_REPORT_BYTES: usize = 255 * 1024;
 #[serde(rename_all = "camelCase")]
 pub struct SweepEntry {
     pub instance_id: String,
+    /// Where the instance lives, when the run swept several targets or another than the function's own.
+    #[serde(flatten)]
+    pub target: Target,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_name: Option<String>,
     pub state: String,
@@ -30,6 +34,60 @@ pub struct SweepCounts {
     pub requested: usize,
     pub deferred: usize,
     pub skipped: usize,
+    /// With notice (`NOTICE_HOURS` above 0, delete mode): instances marked and announced this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marked: Option<usize>,
+    /// With notice: marked instances whose time has come and that the policy still selects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<usize>,
+    /// With notice: marked instances no longer selected, whose marks were removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<usize>,
+}
+
+impl SweepCounts {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &SweepCounts) {
+        let sum =
+            |a: Option<usize>, b: Option<usize>| if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) };
+        self.selected += other.selected;
+        self.requested += other.requested;
+        self.deferred += other.deferred;
+        self.skipped += other.skipped;
+        self.marked = sum(self.marked, other.marked);
+        self.due = sum(self.due, other.due);
+        self.cancelled = sum(self.cancelled, other.cancelled);
+    }
+}
+
+/// What became of one target of a run that swept several (`SWEEP_ACCOUNTS` x `SWEEP_REGIONS`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetReport {
+    #[serde(flatten)]
+    pub target: Target,
+    pub status: TargetStatus,
+    /// Instances of this target decided on.
+    pub examined: usize,
+    /// When `failed`: the errorType, as a function error would name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How far a run got with one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TargetStatus {
+    /// Every instance listed and decided on.
+    Swept,
+    /// Begun, but the deadline came before every instance was examined.
+    Incomplete,
+    /// Not begun: the deadline came first; the next run sweeps it.
+    Deferred,
+    /// It could not be swept (its role could not be assumed, the service refused, ...): see `errorType`.
+    Failed,
 }
 
 /// What the sweep returns and puts on the bus as `Supply Chain Instance Sweep Completed`.
@@ -39,6 +97,12 @@ pub struct SweepReport {
     /// The invocation's request id: a retry of the same invocation keeps it.
     pub sweep_id: String,
     pub mode: SweepMode,
+    /// The one target swept, when it is another than the function's own account and region.
+    #[serde(flatten)]
+    pub target: Target,
+    /// When the run swept several targets (`SWEEP_ACCOUNTS` x `SWEEP_REGIONS`): each one's fate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetReport>,
     /// Instances decided on (listed and, unless `Deleted`, their tags read).
     pub examined: usize,
     /// `false` when the deadline came before every instance was listed and examined.
@@ -51,6 +115,12 @@ pub struct SweepReport {
     pub deferred: Vec<SweepEntry>,
     /// Instances not selected for a reason worth reporting.
     pub skipped: Vec<SweepEntry>,
+    /// With notice: the instances marked this run, each with its deletion time in `detail`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marked: Vec<SweepEntry>,
+    /// With notice: the instances whose scheduled deletion was cancelled this run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancelled: Vec<SweepEntry>,
     pub counts: SweepCounts,
     /// `true` when the lists were cut to keep the report within PutEvents' 256 KiB; `counts` are whole.
     pub truncated: bool,
@@ -62,12 +132,16 @@ impl SweepReport {
         SweepReport {
             sweep_id,
             mode,
+            target: Target::default(),
+            targets: Vec::new(),
             examined: 0,
             complete,
             selected: Vec::new(),
             requested: Vec::new(),
             deferred: Vec::new(),
             skipped: Vec::new(),
+            marked: Vec::new(),
+            cancelled: Vec::new(),
             counts: SweepCounts::default(),
             truncated: false,
         }
@@ -79,8 +153,17 @@ impl SweepReport {
 #[serde(rename_all = "camelCase")]
 pub struct SweepDeletionRequest {
     pub instance_id: String,
+    /// Where the instance lives, when another than the function's own account and region.
+    #[serde(flatten)]
+    pub target: Target,
     pub reason: Reason,
     pub sweep_id: String,
+    /// The reason in words; with notice, also when the deletion was scheduled for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// With notice: the schedule mark's time, which has passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<String>,
 }
 
 /// The report, with its lists cut (each to the same length, the longest that fits) when it would
@@ -92,13 +175,17 @@ pub(super) fn within_event_limit(report: SweepReport) -> SweepReport {
     }
     let cut = |keep: usize| {
         let mut cut = report.clone();
-        for list in [&mut cut.selected, &mut cut.requested, &mut cut.deferred, &mut cut.skipped] {
+        for list in [&mut cut.selected, &mut cut.requested, &mut cut.deferred, &mut cut.skipped, &mut cut.marked, &mut cut.cancelled] {
             list.truncate(keep);
         }
         cut.truncated = true;
         cut
     };
-    let longest = [&report.selected, &report.requested, &report.deferred, &report.skipped].iter().map(|l| l.len()).max().unwrap_or(0);
+    let longest = [&report.selected, &report.requested, &report.deferred, &report.skipped, &report.marked, &report.cancelled]
+        .iter()
+        .map(|l| l.len())
+        .max()
+        .unwrap_or(0);
     // The largest `keep` that fits; 0 always does, as an entry-less report is a few hundred bytes.
     let (mut fits, mut too_big) = (0, longest);
     while too_big - fits > 1 {
@@ -120,6 +207,7 @@ mod tests {
     fn a_report_too_large_for_an_event_is_cut_and_keeps_its_counts() {
         let entry = |i: usize| SweepEntry {
             instance_id: format!("{i:036}"),
+            target: Target::default(),
             instance_name: Some("n".repeat(60)),
             state: "Active".into(),
             reason: Reason::ExpiryTagPassed,
@@ -129,6 +217,8 @@ mod tests {
         let report = SweepReport {
             sweep_id: "s".into(),
             mode: SweepMode::Report,
+            target: Target::default(),
+            targets: Vec::new(),
             examined: 2_000,
             complete: true,
             counts: SweepCounts { selected: selected.len(), ..Default::default() },
@@ -136,6 +226,8 @@ mod tests {
             requested: Vec::new(),
             deferred: Vec::new(),
             skipped: vec![entry(0)],
+            marked: Vec::new(),
+            cancelled: Vec::new(),
             truncated: false,
         };
         let cut = within_event_limit(report.clone());

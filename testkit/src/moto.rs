@@ -134,8 +134,12 @@ impl Moto {
 
     /// The environment that wires a function binary to Supply Chain at `supply_chain_endpoint` and to
     /// this bus, schedule group and scheduler role, with EventBridge and Scheduler through the proxy.
+    /// The sweep requests deletions at once (`NOTICE_HOURS=0`, the behaviour of a sweep without
+    /// notice), so that a deletion it requests can be followed to its end in one run; the notice
+    /// tests set their own `NOTICE_HOURS` after these, which wins.
     pub fn function_env(&self, supply_chain_endpoint: String) -> Vec<(&'static str, String)> {
         vec![
+            ("NOTICE_HOURS", "0".to_owned()),
             ("AWS_ENDPOINT_URL_SUPPLYCHAIN", supply_chain_endpoint),
             ("AWS_ENDPOINT_URL_EVENTBRIDGE", self.proxy.endpoint()),
             ("AWS_ENDPOINT_URL_SCHEDULER", self.proxy.endpoint()),

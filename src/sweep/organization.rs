@@ -1,0 +1,394 @@
+//! The organization sweep's two steps, run by the `OrganizationSweep` state machine around its
+//! Distributed Map (one child per account and region):
+//!
+//! - the **plan**: the targets (the organization's active accounts, or those of the input, in every
+//!   region asked) and each one's share of the global cap;
+//! - the **summary**: every target's outcome added up into one report for the organization, put on
+//!   the bus as `Supply Chain Organization Sweep Completed`.
+//!
+//! The cap (`maxDeletions`, default `MAX_DELETIONS_PER_SWEEP`) bounds the whole organization's run.
+//! The children run apart and cannot share a counter, so the plan splits it beforehand: every
+//! target gets the even share `cap / targets`, and the remainder goes one each to the next targets
+//! in an order that rotates by a day each day, so that, where there are more targets than the cap
+//! allows deletions, each night a different part of the organization gets them. The shares add up to
+//! the cap exactly: a runaway policy cannot request more in one night, whatever the count of
+//! targets.
+
+use aws_sdk_organizations::types::{AccountState, AccountStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::{SweepCounts, SweepFunction};
+use crate::config::SweepMode;
+use crate::deadline::Invocation;
+use crate::error::Error;
+use crate::events::{Announcement, ORGANIZATION_SWEEP_COMPLETED};
+use crate::input::sweep::PlanRequest;
+use crate::model::{AccountId, Region};
+
+/// PutEvents takes at most 256 KiB an entry: the summary's detail keeps 1 KiB free for the rest.
+const MAX_SUMMARY_BYTES: usize = 255 * 1024;
+
+/// The plan: what the state machine's Map runs, one child per target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationPlan {
+    /// The plan's invocation id, which the summary carries on.
+    pub sweep_id: String,
+    pub mode: SweepMode,
+    /// The cap of the whole run, split across `targets`.
+    pub max_deletions: u32,
+    /// `organization` (ListAccounts) or `input`.
+    pub source: String,
+    /// How many accounts are swept.
+    pub accounts: usize,
+    /// Accounts left out because `ALLOWED_ACCOUNT_IDS` does not name them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<AccountId>,
+    pub regions: Vec<Region>,
+    pub targets: Vec<PlannedTarget>,
+}
+
+/// One child's input: a one-target sweep with its share of the cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedTarget {
+    pub account_id: AccountId,
+    pub region: Region,
+    pub mode: SweepMode,
+    pub max_deletions: u32,
+}
+
+/// The summary's input: the Map's output, one item per target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryRequest {
+    sweep_id: String,
+    #[serde(default)]
+    mode: Option<SweepMode>,
+    results: Vec<TargetResult>,
+}
+
+/// One child's outcome: its report's counts, or the error it ended with after its retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetResult {
+    account_id: AccountId,
+    region: Region,
+    #[serde(default)]
+    report: Option<TargetCounts>,
+    #[serde(default)]
+    error: Option<TargetError>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetCounts {
+    examined: usize,
+    complete: bool,
+    counts: SweepCounts,
+}
+
+/// As Step Functions' Catch writes it.
+#[derive(Debug, Clone, Deserialize)]
+struct TargetError {
+    #[serde(rename = "Error")]
+    error: String,
+    #[serde(rename = "Cause", default)]
+    cause: Option<String>,
+}
+
+/// The organization's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationSummary {
+    pub sweep_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<SweepMode>,
+    /// Targets in the plan's results.
+    pub targets: usize,
+    /// Targets every instance of which was examined.
+    pub swept: usize,
+    /// Targets whose deadline came before every instance was examined.
+    pub incomplete: usize,
+    /// Targets that could not be swept, each with its errorType.
+    pub failed: Vec<FailedTarget>,
+    /// `failed`'s whole length, kept when the list is cut.
+    pub failed_count: usize,
+    pub examined: usize,
+    /// The sum of every swept target's counts.
+    pub counts: SweepCounts,
+    /// `true` when `failed` was cut to keep the summary within PutEvents' 256 KiB.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedTarget {
+    pub account_id: AccountId,
+    pub region: Region,
+    pub error_type: String,
+    pub error: String,
+}
+
+impl SweepFunction {
+    /// The plan: accounts x regions, each target with its share of the cap.
+    pub(super) async fn plan(&self, request: PlanRequest, sweep_id: String, invocation: &Invocation) -> Result<OrganizationPlan, Error> {
+        let mode = request.mode.unwrap_or(self.settings.mode);
+        let cap = request.max_deletions.unwrap_or(self.settings.max_deletions);
+        let (mut accounts, source) = match request.accounts {
+            Some(accounts) => (accounts, "input"),
+            None => (self.active_accounts(invocation).await?, "organization"),
+        };
+        accounts.sort();
+        accounts.dedup();
+        let allowed = &self.settings.common.allowed_accounts;
+        let (accounts, excluded): (Vec<_>, Vec<_>) = accounts.into_iter().partition(|a| allowed.is_empty() || allowed.contains(a));
+        let regions = match request.regions {
+            Some(regions) => regions,
+            None if !self.settings.regions.is_empty() => self.settings.regions.clone(),
+            None => {
+                let own = self.supply_chains.home().region().unwrap_or_default().to_owned();
+                vec![Region::parse("the function's region", &Value::String(own))?]
+            }
+        };
+        let count = accounts.len() * regions.len();
+        let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+        let shares = split(cap, count, days);
+        let targets: Vec<PlannedTarget> = accounts
+            .iter()
+            .flat_map(|account| regions.iter().map(move |region| (account, region)))
+            .zip(shares)
+            .map(|((account, region), share)| PlannedTarget {
+                account_id: account.clone(),
+                region: region.clone(),
+                mode,
+                max_deletions: share,
+            })
+            .collect();
+        info!(
+            sweep_id,
+            source,
+            accounts = accounts.len(),
+            regions = regions.len(),
+            excluded = excluded.len(),
+            cap,
+            "organization sweep planned"
+        );
+        Ok(OrganizationPlan {
+            sweep_id,
+            mode,
+            max_deletions: cap,
+            source: source.to_owned(),
+            accounts: accounts.len(),
+            excluded,
+            regions,
+            targets,
+        })
+    }
+
+    /// The organization's active accounts, every page of ListAccounts.
+    async fn active_accounts(&self, invocation: &Invocation) -> Result<Vec<AccountId>, Error> {
+        const OP: &str = "ListAccounts";
+        let client = self.organizations.as_ref().ok_or_else(|| Error::Unexpected("no Organizations client".to_owned()))?;
+        let mut accounts = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let call = client.list_accounts().set_next_token(token.clone()).send();
+            let page = invocation.budget.within(OP, call).await?.map_err(|e| Error::from_organizations(OP, e))?;
+            for account in page.accounts() {
+                // `State` replaces `Status`; an older answer has only the latter.
+                let active = match (account.state(), account.status()) {
+                    (Some(state), _) => *state == AccountState::Active,
+                    (None, status) => status == Some(&AccountStatus::Active),
+                };
+                if let (true, Some(id)) = (active, account.id()) {
+                    accounts.push(AccountId::parse("an account id of ListAccounts", &Value::from(id))?);
+                }
+            }
+            match page.next_token().filter(|next| !next.is_empty()) {
+                None => return Ok(accounts),
+                Some(next) if token.as_deref() == Some(next) => {
+                    return Err(Error::Unexpected(format!("ListAccounts answered the page token it was given ({next:?}) as the next one")));
+                }
+                Some(next) => token = Some(next.to_owned()),
+            }
+        }
+    }
+
+    /// The organization's summary, put on the bus.
+    pub(super) async fn summarize(&self, input: &Value, invocation: &Invocation) -> Result<OrganizationSummary, Error> {
+        let request: SummaryRequest = serde_json::from_value(input.clone()).map_err(|error| {
+            Error::InvalidInput(format!(
+                "\"summarize\" is not {{\"sweepId\", \"mode\", \"results\": [{{\"accountId\", \"region\", \"report\" | \"error\"}}]}}: {error}"
+            ))
+        })?;
+        let summary = summary_of(request);
+        let detail = within_event_limit(summary.clone());
+        let announcement = Announcement {
+            detail_type: ORGANIZATION_SWEEP_COMPLETED,
+            detail: serde_json::to_value(&detail).expect("a summary always serialises"),
+            resources: Vec::new(),
+        };
+        if let Some(Err(error)) = self.bus.publish(&[announcement], &invocation.budget).await.into_iter().next() {
+            warn!(error_type = error.error_type(), error = %error, "organization summary not put on the bus");
+            return Err(error);
+        }
+        info!(
+            sweep_id = %summary.sweep_id,
+            targets = summary.targets,
+            swept = summary.swept,
+            failed = summary.failed_count,
+            examined = summary.examined,
+            requested = summary.counts.requested,
+            "organization sweep completed"
+        );
+        Ok(detail)
+    }
+}
+
+fn summary_of(request: SummaryRequest) -> OrganizationSummary {
+    let mut summary = OrganizationSummary {
+        sweep_id: request.sweep_id,
+        mode: request.mode,
+        targets: request.results.len(),
+        swept: 0,
+        incomplete: 0,
+        failed: Vec::new(),
+        failed_count: 0,
+        examined: 0,
+        counts: SweepCounts::default(),
+        truncated: false,
+    };
+    for result in request.results {
+        match (result.report, result.error) {
+            (Some(report), None) => {
+                if report.complete {
+                    summary.swept += 1;
+                } else {
+                    summary.incomplete += 1;
+                }
+                summary.examined += report.examined;
+                summary.counts.add(&report.counts);
+            }
+            (_, error) => {
+                let (error_type, error) = match error {
+                    Some(TargetError { error, cause }) => (error, message_of(cause.as_deref().unwrap_or(""))),
+                    None => ("Unexpected".to_owned(), "the target's result holds neither a report nor an error".to_owned()),
+                };
+                summary.failed.push(FailedTarget { account_id: result.account_id, region: result.region, error_type, error });
+            }
+        }
+    }
+    summary.failed_count = summary.failed.len();
+    summary
+}
+
+/// A Lambda error's cause is its error payload as JSON text: its `errorMessage` is what a person
+/// reads. Cut to 512 characters, so that hundreds of failures still fit the summary.
+fn message_of(cause: &str) -> String {
+    let message = serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|value| value.get("errorMessage").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| cause.to_owned());
+    message.chars().take(512).collect()
+}
+
+fn within_event_limit(mut summary: OrganizationSummary) -> OrganizationSummary {
+    let size = |summary: &OrganizationSummary| serde_json::to_string(summary).map_or(usize::MAX, |text| text.len());
+    while size(&summary) > MAX_SUMMARY_BYTES && !summary.failed.is_empty() {
+        let keep = summary.failed.len() / 2;
+        summary.failed.truncate(keep);
+        summary.truncated = true;
+    }
+    summary
+}
+
+/// Splits `cap` across `targets`: the even share each, and the remainder one each to the targets
+/// from `rotation % targets` on (wrapping), so the shares add up to `cap` exactly.
+pub(crate) fn split(cap: u32, targets: usize, rotation: u64) -> Vec<u32> {
+    if targets == 0 {
+        return Vec::new();
+    }
+    let even = (cap as usize / targets) as u32;
+    let remainder = cap as usize % targets;
+    let start = (rotation % targets as u64) as usize;
+    (0..targets).map(|i| even + u32::from((i + targets - start) % targets < remainder)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_shares_add_up_to_the_cap_whatever_the_count_of_targets() {
+        for (cap, targets) in [(10, 900), (10, 3), (10, 10), (0, 4), (1_000, 7), (7, 1)] {
+            for rotation in [0, 1, 5, 899, 20_000] {
+                let shares = split(cap, targets, rotation);
+                assert_eq!(shares.len(), targets);
+                assert_eq!(shares.iter().sum::<u32>(), cap, "cap {cap}, {targets} targets, rotation {rotation}");
+                let (min, max) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
+                assert!(max - min <= 1, "{shares:?}");
+            }
+        }
+        assert_eq!(split(10, 3, 0), vec![4, 3, 3]);
+        assert!(split(5, 0, 0).is_empty());
+    }
+
+    #[test]
+    fn the_remainder_goes_to_other_targets_on_another_day() {
+        assert_eq!(split(2, 5, 0), vec![1, 1, 0, 0, 0]);
+        assert_eq!(split(2, 5, 1), vec![0, 1, 1, 0, 0]);
+        assert_eq!(split(2, 5, 4), vec![1, 0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn the_summary_adds_up_the_swept_targets_and_names_the_failed_ones() {
+        let request: SummaryRequest = serde_json::from_value(json!({
+            "sweepId": "s", "mode": "delete",
+            "results": [
+                {"accountId": "111111111111", "region": "eu-west-1", "mode": "delete", "maxDeletions": 1,
+                 "report": {"examined": 4, "complete": true, "counts": {"selected": 2, "requested": 1, "deferred": 1, "skipped": 0}}},
+                {"accountId": "222222222222", "region": "eu-west-1",
+                 "report": {"examined": 3, "complete": false, "counts": {"selected": 1, "requested": 1, "deferred": 0, "skipped": 2, "marked": 1}}},
+                {"accountId": "333333333333", "region": "us-east-1",
+                 "error": {"Error": "RoleNotAssumable", "Cause": "{\"errorType\":\"RoleNotAssumable\",\"errorMessage\":\"role cannot be assumed\"}"}}
+            ]
+        }))
+        .unwrap();
+        let summary = summary_of(request);
+        assert_eq!((summary.targets, summary.swept, summary.incomplete, summary.failed_count), (3, 1, 1, 1));
+        assert_eq!(summary.examined, 7);
+        assert_eq!((summary.counts.selected, summary.counts.requested, summary.counts.deferred, summary.counts.skipped), (3, 2, 1, 2));
+        assert_eq!(summary.counts.marked, Some(1));
+        assert_eq!(summary.failed[0].error_type, "RoleNotAssumable");
+        assert_eq!(summary.failed[0].error, "role cannot be assumed");
+    }
+
+    #[test]
+    fn a_summary_too_large_for_an_event_keeps_its_counts() {
+        let failed = FailedTarget {
+            account_id: AccountId::parse("a", &json!("111111111111")).unwrap(),
+            region: Region::parse("r", &json!("eu-west-1")).unwrap(),
+            error_type: "RoleNotAssumable".into(),
+            error: "x".repeat(512),
+        };
+        let summary = OrganizationSummary {
+            sweep_id: "s".into(),
+            mode: None,
+            targets: 2_000,
+            swept: 0,
+            incomplete: 0,
+            failed: vec![failed; 2_000],
+            failed_count: 2_000,
+            examined: 0,
+            counts: SweepCounts::default(),
+            truncated: false,
+        };
+        let cut = within_event_limit(summary);
+        assert!(cut.truncated && cut.failed.len() < 2_000 && cut.failed_count == 2_000);
+        assert!(serde_json::to_string(&cut).unwrap().len() <= MAX_SUMMARY_BYTES);
+    }
+}
