@@ -177,7 +177,7 @@ impl SweepSettings {
                     .to_owned(),
             ));
         }
-        Ok(SweepSettings {
+        let settings = SweepSettings {
             common,
             mode,
             expiry_tag,
@@ -196,7 +196,20 @@ impl SweepSettings {
                 ConfigError("SCHEDULE_TAG is empty, but the sweep needs a tag to mark the instances it schedules".to_owned())
             })?,
             owner_tag: tag(get, "OWNER_TAG", "Owner"),
-        })
+        };
+        // The mark is written and removed by the sweep: were it the expiry or the protection tag,
+        // marking would move an expiry or removing a mark would lift a protection.
+        let taken = [
+            ("EXPIRY_TAG", settings.expiry_tag.clone()),
+            ("DELETION_PROTECTION_TAG", settings.protection.as_ref().map(|p| p.tag().to_owned())),
+        ];
+        if let Some((name, _)) = taken.iter().find(|(_, tag)| tag.as_deref() == Some(settings.schedule_tag.as_str())) {
+            return Err(ConfigError(format!(
+                "SCHEDULE_TAG is {:?}, the same tag as {name}; the sweep's mark needs a tag of its own",
+                settings.schedule_tag
+            )));
+        }
+        Ok(settings)
     }
 }
 
@@ -400,6 +413,30 @@ mod tests {
         let mut all = vec![("EVENT_BUS_NAME", "bus")];
         all.extend_from_slice(pairs);
         SweepSettings::from_lookup(&lookup(&all))
+    }
+
+    #[test]
+    fn the_schedule_mark_needs_a_tag_of_its_own() {
+        for (name, value) in [("EXPIRY_TAG", "Mark"), ("DELETION_PROTECTION_TAG", "Mark")] {
+            let error = sweep(&[("SCHEDULE_TAG", "Mark"), (name, value)]).unwrap_err();
+            assert!(error.0.contains(name) && error.0.contains("a tag of its own"), "{error:?}");
+        }
+        assert!(sweep(&[("SCHEDULE_TAG", "")]).unwrap_err().0.contains("SCHEDULE_TAG is empty"));
+        let settings = sweep(&[]).unwrap();
+        assert_eq!(
+            (settings.notice.as_secs(), settings.schedule_tag.as_str(), settings.owner_tag.as_deref()),
+            (168 * 3_600, "DeletionScheduledFor", Some("Owner"))
+        );
+        let settings = sweep(&[
+            ("NOTICE_HOURS", "0"),
+            ("OWNER_TAG", ""),
+            ("SWEEP_ACCOUNTS", "111122223333, 444455556666"),
+            ("SWEEP_REGIONS", "eu-west-1"),
+        ])
+        .unwrap();
+        assert!(settings.notice.is_zero() && settings.owner_tag.is_none());
+        assert_eq!((settings.accounts.len(), settings.regions.len()), (2, 1));
+        assert!(sweep(&[("SWEEP_ACCOUNTS", "12345")]).is_err());
     }
 
     #[test]
