@@ -1,4 +1,5 @@
-//! The DeletionWorkflow state machine, checked offline: its definition passes asl-validator, and it
+//! The DeletionWorkflow state machine, checked offline: its definition passes asl-validator (as does
+//! the OrganizationSweep's, whose runs are in tests/organization_sweep.rs), and it
 //! runs under aws-local-stepfunctions with its task states bound to the real compiled functions
 //! (through the emulator's Lambda Invoke and Runtime APIs) against the Supply Chain emulator.
 //!
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 use supplychain_emulator::invoke_api::InvokeApi;
 use supplychain_emulator::{Account, Emulator, EmulatorConfig, Fault, FaultRule, Role, SeedInstance, StaticCredentials};
 
-use support::{tools, FunctionProcess, ACCESS_KEY_ID, CHECK_ARN, DELETE_ARN, SECRET_ACCESS_KEY};
+use support::{tools, FunctionProcess, ACCESS_KEY_ID, CHECK_ARN, DELETE_ARN, SECRET_ACCESS_KEY, SWEEP_ARN};
 const ID: &str = "0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40";
 
 /// The emulator, and both functions reachable through a Lambda Invoke API.
@@ -128,17 +129,29 @@ fn definition() -> Value {
 }
 
 #[test]
-fn the_state_machine_definition_passes_asl_validator() {
-    let request = json!({
-        "definition": tools::definition_path(),
-        "substitutions": tools::workflow_substitutions(DELETE_ARN, CHECK_ARN),
-    });
-    let mut command = tools::node_with("asl-validator");
-    command.arg(tools::tools_dir().join("validate-state-machine.mjs"));
-    let output = tools::run(&mut command, &request.to_string());
-    let report = tools::json_stdout("asl-validator", &output);
-    assert_eq!(report, json!({ "isValid": true, "errors": [] }), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success());
+fn the_state_machine_definitions_pass_asl_validator() {
+    let definitions = [
+        (tools::definition_path(), tools::workflow_substitutions(DELETE_ARN, CHECK_ARN)),
+        (
+            tools::organization_sweep_definition_path(),
+            tools::state_machine_substitutions("OrganizationSweep", &[("SweepInstancesFunction", SWEEP_ARN)]),
+        ),
+    ];
+    for (definition, substitutions) in definitions {
+        let request = json!({ "definition": definition, "substitutions": substitutions });
+        let mut command = tools::node_with("asl-validator");
+        command.arg(tools::tools_dir().join("validate-state-machine.mjs"));
+        let output = tools::run(&mut command, &request.to_string());
+        let report = tools::json_stdout("asl-validator", &output);
+        assert_eq!(
+            report,
+            json!({ "isValid": true, "errors": [] }),
+            "{}: {}",
+            definition.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{}", definition.display());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -154,6 +154,7 @@ fn the_sam_translator_makes_a_cloudformation_template_that_cfn_lint_also_accepts
         ("DeleteInstanceFunction", "AWS::Lambda::Function"),
         ("CheckInstanceStatusFunction", "AWS::Lambda::Function"),
         ("DeletionWorkflow", "AWS::StepFunctions::StateMachine"),
+        ("OrganizationSweep", "AWS::StepFunctions::StateMachine"),
         ("EventBus", "AWS::Events::EventBus"),
         ("ScheduleGroup", "AWS::Scheduler::ScheduleGroup"),
         ("DeleteInstanceFunctionRequestQueue", "AWS::Lambda::EventSourceMapping"),
@@ -260,11 +261,14 @@ fn the_environment_sets_what_each_function_reads_from_the_parameters() {
     }
 }
 
-/// Actions that take no resource ARN: the sweep's listing of instances, the CloudWatch Logs delivery
-/// actions Step Functions logging needs, and X-Ray's trace writing.
-const RESOURCELESS_ACTIONS: [&str; 13] = [
+/// Actions that take no resource ARN: the sweep's listing of instances and of the organization's
+/// accounts, the CloudWatch Logs delivery actions Step Functions logging needs, and X-Ray's trace
+/// writing.
+const RESOURCELESS_ACTIONS: [&str; 14] = [
     // A list action of a service's top-level collection names no resource.
     "scn:ListInstances",
+    // The Service Authorization Reference gives ListAccounts no resource type.
+    "organizations:ListAccounts",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",
@@ -332,6 +336,7 @@ fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*".to_owned(),
             "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*".to_owned(),
             "arn:${AWS::Partition}:scn:*:${AWS::AccountId}:instance/*".to_owned(),
+            "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OrganizationSweep.Name}/*".to_owned(),
         ])
     );
 }
@@ -378,6 +383,7 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
     let sweep: BTreeSet<String> = [
         "scn:ListInstances",
         "scn:ListTagsForResource",
+        "organizations:ListAccounts",
         "events:PutEvents",
         "sqs:SendMessage",
         "logs:CreateLogStream",
@@ -448,6 +454,33 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
         statement("InvokeFunctions")["Resource"],
         json!([{ "Fn::GetAtt": ["DeleteInstanceFunction", "Arn"] }, { "Fn::GetAtt": ["CheckInstanceStatusFunction", "Arn"] }])
     );
+}
+
+#[test]
+fn the_organization_sweep_invokes_the_sweep_and_runs_its_distributed_map_and_nothing_else() {
+    let invoke_log_trace: BTreeSet<String> = ["lambda:InvokeFunction"]
+        .into_iter()
+        .chain(RESOURCELESS_ACTIONS.into_iter().filter(|a| a.starts_with("logs:") || a.starts_with("xray:")))
+        .map(String::from)
+        .collect();
+    assert_eq!(actions_of("OrganizationSweepRole"), invoke_log_trace, "it invokes, logs and traces as the DeletionWorkflow does");
+    assert_eq!(
+        actions_of("OrganizationSweepMapRunPolicy"),
+        BTreeSet::from(["states:StartExecution", "states:DescribeExecution", "states:StopExecution"].map(String::from)),
+        "what its Distributed Map needs"
+    );
+    // The organization sweep invokes the sweep function, starts child executions of itself only,
+    // and follows and stops only those.
+    assert_eq!(statement("InvokeSweep")["Resource"], json!({ "Fn::GetAtt": ["SweepInstancesFunction", "Arn"] }));
+    assert_eq!(statement("StartChildExecutions")["Resource"], json!({ "Ref": "OrganizationSweep" }));
+    assert_eq!(
+        statement("FollowChildExecutions")["Resource"],
+        json!({ "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${OrganizationSweep.Name}/*" })
+    );
+    assert_eq!(properties("OrganizationSweepMapRunPolicy")["RoleName"], json!({ "Ref": "OrganizationSweepRole" }));
+    // The sweep function may list the organization's accounts, which takes no resource.
+    assert_eq!(statement("ListOrganizationAccounts")["Resource"], "*");
+    assert_eq!(strings(&statement("ListOrganizationAccounts")["Action"]), ["organizations:ListAccounts"]);
 }
 
 #[test]
@@ -526,24 +559,39 @@ fn the_status_check_schedules_have_a_dead_letter_queue_and_alarms_on_what_schedu
 }
 
 #[test]
-fn the_state_machine_logs_its_errors_without_execution_data_and_is_traced() {
-    let machine = properties("DeletionWorkflow");
-    assert_eq!(machine["RoleArn"], json!({ "Fn::GetAtt": ["DeletionWorkflowRole", "Arn"] }));
-    let logging = &machine["LoggingConfiguration"];
-    assert_eq!(logging["Level"], "ERROR");
-    assert_eq!(logging["IncludeExecutionData"], false);
-    assert_eq!(
-        logging["Destinations"],
-        json!([{ "CloudWatchLogsLogGroup": { "LogGroupArn": { "Fn::GetAtt": ["DeletionWorkflowLogGroup", "Arn"] } } }])
-    );
-    assert_eq!(properties("DeletionWorkflowLogGroup")["RetentionInDays"], json!({ "Ref": "LogRetentionInDays" }));
-    assert_eq!(machine["TracingConfiguration"], json!({ "Enabled": true }));
-    let trust = &properties("DeletionWorkflowRole")["AssumeRolePolicyDocument"]["Statement"][0];
-    assert_eq!(trust["Principal"], json!({ "Service": "states.amazonaws.com" }));
-    // The log delivery and trace actions, each in a statement of its own kind.
-    assert_eq!(strings(&statement("DeliverLogs")["Action"]).len(), 8);
-    assert!(strings(&statement("DeliverLogs")["Action"]).iter().all(|a| a.starts_with("logs:")));
-    assert!(strings(&statement("WriteWorkflowTraces")["Action"]).iter().all(|a| a.starts_with("xray:")));
+fn the_state_machines_log_their_errors_without_execution_data_and_are_traced() {
+    for (id, role, log_group, logs, traces) in [
+        ("DeletionWorkflow", "DeletionWorkflowRole", "DeletionWorkflowLogGroup", "DeliverLogs", "WriteWorkflowTraces"),
+        (
+            "OrganizationSweep",
+            "OrganizationSweepRole",
+            "OrganizationSweepLogGroup",
+            "DeliverOrganizationSweepLogs",
+            "WriteOrganizationSweepTraces",
+        ),
+    ] {
+        let machine = properties(id);
+        assert_eq!(machine["RoleArn"], json!({ "Fn::GetAtt": [role, "Arn"] }), "{id}");
+        let logging = &machine["LoggingConfiguration"];
+        assert_eq!(logging["Level"], "ERROR", "{id}");
+        assert_eq!(logging["IncludeExecutionData"], false, "{id}");
+        assert_eq!(
+            logging["Destinations"],
+            json!([{ "CloudWatchLogsLogGroup": { "LogGroupArn": { "Fn::GetAtt": [log_group, "Arn"] } } }]),
+            "{id}"
+        );
+        assert_eq!(properties(log_group)["RetentionInDays"], json!({ "Ref": "LogRetentionInDays" }), "{log_group}");
+        let name = &properties(log_group)["LogGroupName"]["Fn::Sub"];
+        assert!(name.as_str().unwrap().starts_with("/aws/vendedlogs/states/"), "{log_group}: {name}");
+        assert_eq!(machine["TracingConfiguration"], json!({ "Enabled": true }), "{id}");
+        let trust = &properties(role)["AssumeRolePolicyDocument"]["Statement"][0];
+        assert_eq!(trust["Principal"], json!({ "Service": "states.amazonaws.com" }), "{role}");
+        assert_eq!(trust["Condition"]["StringEquals"]["aws:SourceAccount"], json!({ "Ref": "AWS::AccountId" }), "{role}");
+        // The log delivery and trace actions, each in a statement of its own kind.
+        assert_eq!(strings(&statement(logs)["Action"]).len(), 8, "{logs}");
+        assert!(strings(&statement(logs)["Action"]).iter().all(|a| a.starts_with("logs:")), "{logs}");
+        assert!(strings(&statement(traces)["Action"]).iter().all(|a| a.starts_with("xray:")), "{traces}");
+    }
 }
 
 #[test]
@@ -553,6 +601,7 @@ fn the_outputs_name_the_bus_the_queue_the_state_machine_and_both_functions() {
         "EventBusName",
         "RequestQueueUrl",
         "DeletionWorkflowArn",
+        "OrganizationSweepArn",
         "DeleteInstanceFunctionArn",
         "CheckInstanceStatusFunctionArn",
         "SweepInstancesFunctionArn",
@@ -563,7 +612,9 @@ fn the_outputs_name_the_bus_the_queue_the_state_machine_and_both_functions() {
 
 #[test]
 fn the_sweep_runs_on_its_recurring_schedule_with_the_configured_settings() {
-    let schedules: Vec<(&String, &Value)> = resources().iter().filter(|(_, r)| r["Type"] == "AWS::Scheduler::Schedule").collect();
+    let sweep = json!({ "Fn::GetAtt": ["SweepInstancesFunction", "Arn"] });
+    let schedules: Vec<(&String, &Value)> =
+        resources().iter().filter(|(_, r)| r["Type"] == "AWS::Scheduler::Schedule" && r["Properties"]["Target"]["Arn"] == sweep).collect();
     assert_eq!(schedules.len(), 1, "{schedules:?}");
     let schedule = &schedules[0].1["Properties"];
     assert_eq!(schedule["ScheduleExpression"], json!({ "Ref": "SweepSchedule" }));
@@ -585,14 +636,92 @@ fn the_sweep_runs_on_its_recurring_schedule_with_the_configured_settings() {
 }
 
 #[test]
-fn the_definition_substitutions_fill_every_placeholder_of_the_state_machine_definition() {
-    let definition = tools::read(&tools::definition_path());
-    let mut used = tools::placeholders(&definition);
-    used.sort();
-    let substitutions = properties("DeletionWorkflow")["DefinitionSubstitutions"].as_object().unwrap();
-    let given: Vec<String> = substitutions.keys().cloned().collect();
-    assert_eq!(used, given);
-    assert_eq!(properties("DeletionWorkflow")["StateMachineType"], "STANDARD");
+fn the_organization_sweep_runs_on_its_own_schedule_which_is_off_until_enabled() {
+    let machine = json!({ "Ref": "OrganizationSweep" });
+    let schedules: Vec<&Value> = resources()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Scheduler::Schedule" && r["Properties"]["Target"]["Arn"] == machine)
+        .map(|r| &r["Properties"])
+        .collect();
+    assert_eq!(schedules.len(), 1, "{schedules:?}");
+    let schedule = schedules[0];
+    assert_eq!(schedule["ScheduleExpression"], json!({ "Ref": "OrganizationSweepSchedule" }));
+    assert_eq!(schedule["State"], json!({ "Ref": "OrganizationSweepScheduleState" }));
+    assert_eq!(schedule["FlexibleTimeWindow"], json!({ "Mode": "OFF" }));
+    assert!(schedule.get("Name").is_none(), "CloudFormation names it, whatever the stack's name: {schedule}");
+    // A run with the settings: every member of the input is optional.
+    assert_eq!(schedule["Target"]["Input"], "{}");
+    // The role Scheduler assumes may start this state machine and do nothing else.
+    let role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0].as_str().unwrap();
+    let granted: Vec<Value> = properties(role)["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(granted.len(), 1, "{granted:?}");
+    assert_eq!((&granted[0]["Action"], &granted[0]["Resource"]), (&json!("states:StartExecution"), &machine), "{role}");
+
+    let parameters = tools::transformed_template()["Parameters"].as_object().unwrap();
+    assert_eq!(parameters["OrganizationSweepScheduleState"]["Default"], "DISABLED", "off until the member roles are deployed");
+    assert_eq!(parameters["OrganizationSweepScheduleState"]["AllowedValues"], json!(["ENABLED", "DISABLED"]));
+    assert_eq!(parameters["OrganizationSweepMaxConcurrency"]["Default"], 10);
+    assert_eq!(parameters["OrganizationSweepToleratedFailurePercentage"]["Default"], 10);
+    assert_eq!(
+        (
+            &parameters["OrganizationSweepToleratedFailurePercentage"]["MinValue"],
+            &parameters["OrganizationSweepToleratedFailurePercentage"]["MaxValue"]
+        ),
+        (&json!(0), &json!(100))
+    );
+    assert_eq!(parameters["OrganizationSweepRegions"]["Default"], "");
+    // The same regions as AllowedRegions accepts.
+    assert_eq!(parameters["OrganizationSweepRegions"]["AllowedPattern"], parameters["AllowedRegions"]["AllowedPattern"]);
+    for name in [
+        "OrganizationSweepSchedule",
+        "OrganizationSweepScheduleState",
+        "OrganizationSweepMaxConcurrency",
+        "OrganizationSweepToleratedFailurePercentage",
+        "OrganizationSweepRegions",
+    ] {
+        assert!(parameters[name]["Description"].is_string(), "parameter {name} is described");
+    }
+    // Without regions of its own, it sweeps the stack's region.
+    let substitutions = &properties("OrganizationSweep")["DefinitionSubstitutions"];
+    assert_eq!(
+        substitutions["OrganizationSweepRegions"],
+        json!({ "Fn::If": ["HasOrganizationSweepRegions", { "Ref": "OrganizationSweepRegions" }, { "Ref": "AWS::Region" }] })
+    );
+    assert_eq!(substitutions["SweepInstancesFunctionArn"], json!({ "Fn::GetAtt": ["SweepInstancesFunction", "Arn"] }));
+}
+
+#[test]
+fn a_failed_or_timed_out_organization_sweep_raises_an_alarm() {
+    let alarm = properties("OrganizationSweepFailedAlarm");
+    let machine = json!([{ "Name": "StateMachineArn", "Value": { "Ref": "OrganizationSweep" } }]);
+    let mut watched: Vec<String> = Vec::new();
+    for stat in alarm["Metrics"].as_array().unwrap().iter().filter_map(|m| m.get("MetricStat")) {
+        let metric = &stat["Metric"];
+        assert_eq!((&metric["Namespace"], &metric["Dimensions"]), (&json!("AWS/States"), &machine), "{metric}");
+        watched.push(metric["MetricName"].as_str().unwrap().to_owned());
+    }
+    watched.sort();
+    assert_eq!(watched, ["ExecutionsFailed", "ExecutionsTimedOut"]);
+    assert_eq!((&alarm["Threshold"], &alarm["ComparisonOperator"]), (&json!(1), &json!("GreaterThanOrEqualToThreshold")));
+    assert_eq!(alarm["AlarmActions"], properties("DeletionWorkflowFailedAlarm")["AlarmActions"], "the alarms' topic");
+}
+
+#[test]
+fn the_definition_substitutions_fill_every_placeholder_of_each_state_machine_definition() {
+    for (id, path) in [("DeletionWorkflow", tools::definition_path()), ("OrganizationSweep", tools::organization_sweep_definition_path())] {
+        let definition = tools::read(&path);
+        let mut used = tools::placeholders(&definition);
+        used.sort();
+        let substitutions = properties(id)["DefinitionSubstitutions"].as_object().unwrap();
+        let given: Vec<String> = substitutions.keys().cloned().collect();
+        assert_eq!(used, given, "{id}");
+        assert_eq!(properties(id)["StateMachineType"], "STANDARD", "{id}");
+    }
 }
 
 #[test]

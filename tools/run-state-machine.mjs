@@ -5,13 +5,24 @@
 //                  "lambdaEndpoint": "http://127.0.0.1:PORT"}
 // Standard output, one JSON object: {"status": "SUCCEEDED" | "FAILED" | "TIMED_OUT", "output",
 //   "error", "cause", "states": [names entered, in order], "retries": [{"state", "error"}],
-//   "caught": [{"state", "error"}]}.
+//   "caught": [{"state", "error"}], "iterations": [{"index", "status", "states", "retries",
+//   "caught", and "output" or "error" and "cause"}], "tasks": {"<state>": {"invocations",
+//   "maxInFlight"}}}.
+// `states`, `retries` and `caught` are those of the top-level states; `iterations` holds the same
+// for each item of a Map state, by the item's index (empty without a Map); `tasks` counts each Task
+// state's invocations (retries included) and the most of them under way at once.
 //
 // Task states of the `arn:aws:states:::lambda:invoke` integration get a local handler that does what
 // the integration does: it invokes `FunctionName` with `Payload`, returns
 // {"ExecutedVersion", "Payload", "StatusCode"} (so `ResultSelector` sees `$.Payload` as in AWS),
 // and turns a function error into an error named by its errorType, whose cause is the error payload
-// as a JSON string. Wait states and retry intervals take 0 ms; everything else runs as defined.
+// as a JSON string. That holds at any depth: the states of a Map's `ItemProcessor` (or `Iterator`)
+// and of a Parallel's branches are bound too. Wait states and retry intervals take 0 ms; everything
+// else runs as aws-local-stepfunctions runs it. Of a Map in DISTRIBUTED mode it runs the items as
+// an inline Map does, each as a nested execution, with `ItemsPath`, `ItemSelector` and
+// `MaxConcurrency`/`MaxConcurrencyPath`; it ignores `ProcessorConfig`, `Label`,
+// `ToleratedFailurePercentage`/`Count` (and their paths: any failed item fails the Map),
+// `ItemReader`, `ItemBatcher` and `ResultWriter` (docs/testing.md).
 
 // aws-local-stepfunctions calls Promise.withResolvers (Node.js 22); Node.js 20 lacks it.
 if (typeof Promise.withResolvers !== 'function') {
@@ -38,14 +49,23 @@ function namedError(name, message) {
   return error;
 }
 
-function lambdaInvoke(endpoint) {
+/** Each Task state's invocations, and the most of them under way at once. */
+const tasks = {};
+
+function lambdaInvoke(endpoint, stateName) {
+  const task = (tasks[stateName] ??= { invocations: 0, maxInFlight: 0, inFlight: 0 });
   return async ({ FunctionName, Payload }) => {
     const url = `${endpoint}/2015-03-31/functions/${encodeURIComponent(FunctionName)}/invocations`;
+    task.invocations += 1;
+    task.inFlight += 1;
+    task.maxInFlight = Math.max(task.maxInFlight, task.inFlight);
     let response;
     try {
       response = await fetch(url, { method: 'POST', body: JSON.stringify(Payload ?? {}) });
     } catch (error) {
       throw namedError('Lambda.SdkClientException', `${url}: ${error.message}`);
+    } finally {
+      task.inFlight -= 1;
     }
     const text = await response.text();
     if (response.status === 429) throw namedError('Lambda.TooManyRequestsException', text);
@@ -69,40 +89,73 @@ function lambdaInvoke(endpoint) {
 const request = await readStdinJson();
 const definition = loadDefinition(request.definition, request.substitutions);
 
+// aws-local-stepfunctions looks the overrides up by state name, at every depth; so a name must
+// mean one state in the whole definition.
 const taskResourceLocalHandlers = {};
 const waitTimeOverrides = {};
 const retryIntervalOverrides = {};
-for (const [name, state] of Object.entries(definition.States)) {
-  if (state.Type === 'Task') {
-    if (state.Resource !== LAMBDA_INVOKE) {
-      throw new Error(`state ${name}: only ${LAMBDA_INVOKE} tasks can run locally, not ${state.Resource}`);
+const seen = new Set();
+function bind(machine) {
+  for (const [name, state] of Object.entries(machine.States)) {
+    if (seen.has(name)) throw new Error(`state ${name}: the name is used twice, and the local overrides go by name`);
+    seen.add(name);
+    if (state.Type === 'Task') {
+      if (state.Resource !== LAMBDA_INVOKE) {
+        throw new Error(`state ${name}: only ${LAMBDA_INVOKE} tasks can run locally, not ${state.Resource}`);
+      }
+      taskResourceLocalHandlers[name] = lambdaInvoke(request.lambdaEndpoint, name);
     }
-    taskResourceLocalHandlers[name] = lambdaInvoke(request.lambdaEndpoint);
+    if (state.Type === 'Wait') waitTimeOverrides[name] = 0;
+    if (state.Retry) retryIntervalOverrides[name] = 0;
+    if (state.Type === 'Map') bind(state.ItemProcessor ?? state.Iterator);
+    if (state.Type === 'Parallel') state.Branches.forEach(bind);
   }
-  if (state.Type === 'Wait') waitTimeOverrides[name] = 0;
-  if (state.Retry) retryIntervalOverrides[name] = 0;
 }
+bind(definition);
 
 const machine = new StateMachine(definition);
 const execution = machine.run(request.input, {
   overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
 });
 
-const report = { status: 'SUCCEEDED', output: null, error: null, cause: null, states: [], retries: [], caught: [] };
+const report = {
+  status: 'SUCCEEDED',
+  output: null,
+  error: null,
+  cause: null,
+  states: [],
+  retries: [],
+  caught: [],
+  iterations: [],
+  tasks: {},
+};
+// The last error of the top-level states, and of each item's, for the retry or catch that follows.
+const lastErrors = new Map();
+const scope = (event) => {
+  if (event.index === undefined) return report;
+  report.iterations[event.index] ??= { index: event.index, status: 'RUNNING', states: [], retries: [], caught: [] };
+  return report.iterations[event.index];
+};
 const collecting = (async () => {
   for await (const event of execution.eventLogs) {
     switch (event.type) {
       case 'StateEntered':
-        report.states.push(event.state.name);
+        scope(event).states.push(event.state.name);
         break;
       case 'StateRetried':
-        report.retries.push({ state: event.state.name, error: report.lastError ?? null });
+        scope(event).retries.push({ state: event.state.name, error: lastErrors.get(event.index) ?? null });
         break;
       case 'StateFailed':
-        report.lastError = event.Error;
+        lastErrors.set(event.index, event.Error);
         break;
       case 'StateCaught':
-        report.caught.push({ state: event.state.name, error: report.lastError ?? null });
+        scope(event).caught.push({ state: event.state.name, error: lastErrors.get(event.index) ?? null });
+        break;
+      case 'MapIterationSucceeded':
+        Object.assign(scope(event), { status: 'SUCCEEDED', output: event.output ?? null });
+        break;
+      case 'MapIterationFailed':
+        Object.assign(scope(event), { status: 'FAILED', error: event.Error ?? null, cause: event.Cause ?? null });
         break;
       case 'ExecutionFailed':
         report.status = 'FAILED';
@@ -129,5 +182,5 @@ try {
   }
 }
 await collecting;
-delete report.lastError;
+for (const [name, { invocations, maxInFlight }] of Object.entries(tasks)) report.tasks[name] = { invocations, maxInFlight };
 process.stdout.write(JSON.stringify(report) + '\n');

@@ -81,6 +81,67 @@ pub fn definition_path() -> PathBuf {
     repo_path("statemachine/deletion-workflow.asl.json")
 }
 
+/// The `OrganizationSweep` state machine's definition file.
+pub fn organization_sweep_definition_path() -> PathBuf {
+    repo_path("statemachine/organization-sweep.asl.json")
+}
+
+/// What CloudFormation substitutes into the definition of the state machine `logical_id` with the
+/// template's default parameters in the stack's region ([`super::REGION`]), each function's ARN
+/// (`Fn::GetAtt [<function>, Arn]`) being the one `function_arns` gives it.
+pub fn state_machine_substitutions(logical_id: &str, function_arns: &[(&str, &str)]) -> Value {
+    let template = transformed_template();
+    let substitutions = template["Resources"][logical_id]["Properties"]["DefinitionSubstitutions"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{logical_id} has no DefinitionSubstitutions"));
+    let mut values = serde_json::Map::new();
+    for (name, value) in substitutions {
+        let resolved = resolve(template, value, function_arns);
+        assert!(!resolved.is_null(), "no value for the substitution {name}: {value}");
+        values.insert(name.clone(), resolved);
+    }
+    Value::Object(values)
+}
+
+/// A template value with the default parameters: `Ref` of a parameter or of `AWS::Region`,
+/// `Fn::GetAtt` of a function's ARN from `function_arns`, and `Fn::If` on a condition made of
+/// `Fn::Not`, `Fn::Equals` and such values; anything else is `null`.
+fn resolve(template: &Value, value: &Value, function_arns: &[(&str, &str)]) -> Value {
+    let Value::Object(object) = value else { return value.clone() };
+    if let Some(name) = object.get("Ref").and_then(Value::as_str) {
+        return match name {
+            "AWS::Region" => Value::from(super::REGION),
+            "AWS::AccountId" => Value::from(super::ACCOUNT),
+            _ => template["Parameters"][name]["Default"].clone(),
+        };
+    }
+    if let Some(attribute) = object.get("Fn::GetAtt").and_then(Value::as_array) {
+        return function_arns
+            .iter()
+            .find(|(function, _)| attribute[0] == *function && attribute[1] == "Arn")
+            .map_or(Value::Null, |(_, arn)| Value::from(*arn));
+    }
+    if let Some(branches) = object.get("Fn::If").and_then(Value::as_array) {
+        let condition = &template["Conditions"][branches[0].as_str().unwrap()];
+        let chosen = if resolve(template, condition, function_arns) == Value::Bool(true) { &branches[1] } else { &branches[2] };
+        return resolve(template, chosen, function_arns);
+    }
+    if let Some(operand) = object.get("Fn::Not").and_then(Value::as_array) {
+        return Value::Bool(resolve(template, &operand[0], function_arns) == Value::Bool(false));
+    }
+    if let Some(operands) = object.get("Fn::Equals").and_then(Value::as_array) {
+        let text = |v: Value| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        return Value::Bool(text(resolve(template, &operands[0], function_arns)) == text(resolve(template, &operands[1], function_arns)));
+    }
+    if let Some(name) = object.get("Condition").and_then(Value::as_str) {
+        return resolve(template, &template["Conditions"][name], function_arns);
+    }
+    Value::Null
+}
+
 /// The `${Name}` placeholders of a text, in order of first appearance.
 pub fn placeholders(text: &str) -> Vec<String> {
     let mut names = Vec::new();
