@@ -11,6 +11,7 @@
 //! shortens it. A mark counts as notice given only when it was set *and* announced; when the
 //! announcement fails the mark is removed again, so that the next run gives notice anew.
 
+use aws_sdk_supplychain::types::InstanceState;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use futures_util::stream::{self, StreamExt};
@@ -92,6 +93,11 @@ impl Notice {
     /// action (being deleted, deleted, or not yet created).
     pub fn cancels(&self, examined: &Examined) -> Option<String> {
         examined.tags.get(&self.tag)?;
+        // Only an instance the sweep could still delete has a deletion to cancel: one already being
+        // deleted keeps its mark, which records the notice it was given.
+        if !matches!(examined.state, InstanceState::Active | InstanceState::DeleteFailed) {
+            return None;
+        }
         match &examined.decision {
             Decision::Kept => Some(format!("the policy no longer selects it: {}", why_kept(&self.settings, &examined.tags))),
             Decision::Skipped(Reason::DeletionProtected | Reason::InvalidExpiryTag, detail) => {
