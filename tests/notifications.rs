@@ -1,0 +1,1065 @@
+//! The deletion notices and the audit archive of template.yaml (docs/notice-and-audit.md): the
+//! sweep's notice settings reach it as its environment; with NotificationTopicArn, one rule per kind
+//! of message sends a readable text to the topic, each text rendered here from the fixtures exactly
+//! as EventBridge renders an input transformer; the archive keeps every event of the sweep and of
+//! the functions, checked by archiving and replaying the fixtures on moto's EventBridge; and IAM lets
+//! the sweep write only its schedule tag, while the protection tag stays denied, in the stack and
+//! in the member role.
+
+#[path = "support/policies.rs"]
+mod policies;
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use policies::Resolver;
+use serde_json::{json, Map, Value};
+use support::{tools, FIXTURE_ID, FIXTURE_ID_2};
+
+const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
+const FUNCTIONS_SOURCE: &str = "supplychain-delete-instance";
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:supply-chain-notices";
+/// Where a stack deployed for these tests lives: the pseudo parameters CloudFormation fills in.
+const PSEUDO: [(&str, &str); 4] = [
+    ("AWS::Partition", "aws"),
+    ("AWS::Region", "us-east-1"),
+    ("AWS::AccountId", "123456789012"),
+    ("AWS::StackName", "supplychain-delete-instance"),
+];
+
+/// The notice rules, each with the fixture of the one kind of event it takes.
+const NOTICE_RULES: [(&str, &str); 5] = [
+    ("DeletionScheduledNoticeRule", "sweep/deletion-scheduled.json"),
+    ("DeletionCancelledNoticeRule", "sweep/deletion-cancelled.json"),
+    ("DeletedNoticeRule", "outcomes/deleted.json"),
+    ("DeletionFailedNoticeRule", "outcomes/deletion-failed.json"),
+    ("DeletionTimedOutNoticeRule", "outcomes/deletion-timed-out.json"),
+];
+
+fn template() -> &'static Value {
+    tools::transformed_template()
+}
+
+fn properties(logical_id: &str) -> &'static Value {
+    let resource =
+        template()["Resources"].get(logical_id).unwrap_or_else(|| panic!("no resource {logical_id} in the transformed template"));
+    &resource["Properties"]
+}
+
+fn fixture(name: &str) -> Value {
+    support::fixture(name)
+}
+
+/// A template as CloudFormation reads it (cfn-lint's decoder: YAML with the short forms of the
+/// intrinsic functions), as JSON.
+fn decoded(path: &Path) -> Value {
+    let output = tools::run(
+        Command::new(tools::venv_bin("python"))
+            .arg("-c")
+            .arg("import json,sys; from cfnlint.decode import decode; t,m=decode(sys.argv[1]); assert not m, m; print(json.dumps(t))")
+            .arg(path),
+        "",
+    );
+    tools::json_stdout(&format!("cfn-lint's decoder on {}", path.display()), &output)
+}
+
+fn member_template() -> &'static Value {
+    static TEMPLATE: OnceLock<Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| decoded(&tools::repo_path("member-role.yaml")))
+}
+
+// ---------------------------------------------------------------- the template
+
+#[test]
+fn sam_validate_with_lint_accepts_both_templates_and_the_transform_keeps_the_notices_and_the_archive() {
+    tools::assert_sam_validate_with_lint_accepts("template.yaml");
+    tools::assert_sam_validate_with_lint_accepts("member-role.yaml");
+    for (rule, _) in NOTICE_RULES {
+        assert_eq!(template()["Resources"][rule]["Type"], "AWS::Events::Rule", "{rule}");
+    }
+    assert_eq!(template()["Resources"]["AuditArchive"]["Type"], "AWS::Events::Archive");
+    assert_eq!(template()["Outputs"]["AuditArchiveArn"]["Value"], json!({ "Fn::GetAtt": ["AuditArchive", "Arn"] }));
+}
+
+#[test]
+fn the_notice_parameters_have_their_defaults_and_reach_the_sweep_as_its_environment() {
+    let parameters = template()["Parameters"].as_object().unwrap();
+    let expected = [
+        ("NoticeHours", json!({"Type": "Number", "Default": 168, "MinValue": 0})),
+        ("ScheduleTag", json!({"Type": "String", "Default": "DeletionScheduledFor"})),
+        ("OwnerTag", json!({"Type": "String", "Default": "Owner"})),
+        ("NotificationTopicArn", json!({"Type": "String", "Default": ""})),
+        ("AuditRetentionDays", json!({"Type": "Number", "Default": 400, "MinValue": 0})),
+    ];
+    for (name, wanted) in expected {
+        let parameter = &parameters[name];
+        for (field, value) in wanted.as_object().unwrap() {
+            assert_eq!(&parameter[field], value, "{name}.{field}");
+        }
+        assert!(parameter["Description"].as_str().is_some_and(|d| d.len() > 40), "parameter {name} is described");
+    }
+    let environment = &properties("SweepInstancesFunction")["Environment"]["Variables"];
+    for (variable, parameter) in [("NOTICE_HOURS", "NoticeHours"), ("SCHEDULE_TAG", "ScheduleTag"), ("OWNER_TAG", "OwnerTag")] {
+        assert_eq!(environment[variable], json!({ "Ref": parameter }), "{variable}");
+    }
+    // The pattern of each tag parameter takes its default, and OwnerTag alone may be empty.
+    let takes = |name: &str, value: &str| {
+        let pattern = parameters[name]["AllowedPattern"].as_str().unwrap();
+        let output = tools::run(
+            Command::new(tools::venv_bin("python"))
+                .arg("-c")
+                .arg("import re,sys; print(bool(re.fullmatch(sys.argv[1], sys.argv[2])))")
+                .args([pattern, value]),
+            "",
+        );
+        String::from_utf8_lossy(&output.stdout).trim() == "True"
+    };
+    assert!(takes("ScheduleTag", "DeletionScheduledFor") && !takes("ScheduleTag", ""));
+    assert!(takes("OwnerTag", "Owner") && takes("OwnerTag", ""));
+    assert!(takes("NotificationTopicArn", TOPIC) && takes("NotificationTopicArn", ""));
+    assert!(!takes("NotificationTopicArn", "arn:aws:sqs:us-east-1:123456789012:not-a-topic"));
+}
+
+#[test]
+fn the_notice_rules_exist_only_when_a_topic_is_given_and_send_to_it_with_the_stack_s_dead_letter_queue() {
+    assert_eq!(
+        template()["Conditions"]["HasNotificationTopic"],
+        json!({ "Fn::Not": [{ "Fn::Equals": [{ "Ref": "NotificationTopicArn" }, ""] }] })
+    );
+    let off = Resolver::new(template(), &[]);
+    let on = Resolver::new(template(), &[("NotificationTopicArn", TOPIC)]);
+    for (rule, _) in NOTICE_RULES {
+        assert!(!off.holds(rule) && on.holds(rule), "{rule}");
+        let deployed = on.resolve(properties(rule)).unwrap();
+        assert_eq!(deployed["EventBusName"], json!({ "Ref": "EventBus" }), "{rule}: on the stack's bus");
+        assert_eq!(deployed["State"], "ENABLED");
+        let targets = deployed["Targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1, "{rule}: one target, so one input transformer");
+        let target = &targets[0];
+        assert_eq!(target["Arn"], TOPIC, "{rule}");
+        assert_eq!(target["DeadLetterConfig"]["Arn"], json!({ "Fn::GetAtt": ["InvocationDeadLetterQueue", "Arn"] }), "{rule}");
+        assert!(target["RetryPolicy"]["MaximumRetryAttempts"].as_u64().is_some(), "{rule}");
+    }
+    // The failed-invocations queue takes what the rules of this bus could not deliver.
+    let queue_policy = &properties("InvocationDeadLetterQueuePolicy")["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        queue_policy["Condition"]["ArnLike"]["aws:SourceArn"][0]["Fn::Sub"][0],
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${Bus}/*"
+    );
+    // The archive is there either way.
+    assert!(off.holds("AuditArchive") && on.holds("AuditArchive"));
+}
+
+// ---------------------------------------------------------------- patterns, with moto's matcher
+
+/// Every fixture the notice rules and the archive are checked against, by name.
+fn events_on_the_bus() -> Value {
+    let mut events = Map::new();
+    for name in [
+        "sweep/deletion-scheduled.json",
+        "sweep/deletion-cancelled.json",
+        "sweep/deletion-requested.json",
+        "sweep/sweep-completed.json",
+        "check/deletion-started.json",
+        "outcomes/deleted.json",
+        "outcomes/deletion-failed.json",
+        "outcomes/deletion-timed-out.json",
+        "eventbridge-deletion-requested.json",
+        "eventbridge-with-metadata.json",
+        "eventbridge-forwarded-from-member.json",
+    ] {
+        events.insert(name.to_owned(), fixture(name));
+    }
+    // The notices' detail-types from any other source are not the sweep's.
+    let mut impostor = fixture("sweep/deletion-scheduled.json");
+    impostor["source"] = json!("someone-else");
+    events.insert("a Deletion Scheduled from another source".to_owned(), impostor);
+    Value::Object(events)
+}
+
+#[test]
+fn each_notice_rule_takes_its_one_kind_of_event_and_nothing_else() {
+    let path = std::env::temp_dir().join(format!("notice-events-{}.json", std::process::id()));
+    std::fs::write(&path, events_on_the_bus().to_string()).unwrap();
+    let output = tools::run(
+        Command::new(tools::venv_bin("python"))
+            .arg(tools::tools_dir().join("template_check.py"))
+            .arg("match-events")
+            .arg(tools::repo_path("template.yaml"))
+            .arg(&path),
+        "",
+    );
+    let _ = std::fs::remove_file(&path);
+    let matches = tools::json_stdout("the pattern check", &output);
+    for (rule, wanted) in NOTICE_RULES {
+        let matched: Vec<&String> = matches[rule]
+            .as_object()
+            .unwrap_or_else(|| panic!("no rule {rule}"))
+            .iter()
+            .filter(|(_, m)| **m == true)
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(matched, [wanted], "{rule}");
+    }
+}
+
+/// Whether each event of `events` matches `pattern`, decided by moto's EventBridge pattern matcher.
+fn moto_matches(pattern: &Value, events: &Value) -> Value {
+    let output = tools::run(
+        Command::new(tools::venv_bin("python"))
+            .arg("-c")
+            .arg(
+                "import json,sys\n\
+             from moto.events.models import EventPattern\n\
+             pattern = EventPattern.load(sys.argv[1])\n\
+             print(json.dumps({name: pattern.matches_event(event) for name, event in json.load(sys.stdin).items()}))",
+            )
+            .arg(pattern.to_string()),
+        &events.to_string(),
+    );
+    tools::json_stdout("moto's pattern matcher", &output)
+}
+
+// ---------------------------------------------------------------- the messages
+
+/// The predefined variables an input template may name without defining them.
+const PREDEFINED: [&str; 5] =
+    ["aws.events.rule-arn", "aws.events.rule-name", "aws.events.event", "aws.events.event.ingestion-time", "aws.events.event.json"];
+
+/// The value at `path` in `event`: EventBridge's input paths are JSONPath in dot notation, with
+/// array indices (`$.resources[0]`), names made of letters, digits, `_` and `-`. `None` when the
+/// event has nothing there.
+fn at_path<'e>(event: &'e Value, path: &str) -> Option<&'e Value> {
+    let rest = path.strip_prefix('$').unwrap_or_else(|| panic!("the input path {path} does not start at $"));
+    let mut here = event;
+    for segment in rest.split('.').skip(1) {
+        let (name, indices) = segment.split_once('[').map_or((segment, ""), |(n, i)| (n, i));
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "{path}: {segment:?} is not a name EventBridge's JSONPath reads (dot notation only)"
+        );
+        here = here.get(name)?;
+        if !indices.is_empty() {
+            for index in format!("[{indices}").split('[').skip(1) {
+                let index: usize = index.strip_suffix(']').and_then(|i| i.parse().ok()).unwrap_or_else(|| panic!("{path}: bad index"));
+                here = here.get(index)?;
+            }
+        }
+    }
+    Some(here)
+}
+
+/// What EventBridge sends the target for `event` through the input transformer `transformer`, as
+/// its documentation describes it (EventBridge User Guide, "Amazon EventBridge input
+/// transformation"): each `<name>` of the template is replaced by the value at its path in
+/// InputPathsMap; a string template keeps its quotes, and a string value goes in as its text,
+/// unescaped ("EventBridge doesn't escape values extracted by Input Path"); a variable whose path is
+/// not in the event "isn't created and won't appear in the output", so it leaves nothing (the
+/// sentence is "... from detail " where the value would be). A template naming a variable it does
+/// not define is refused by PutTargets, so it fails here.
+fn render(transformer: &Value, event: &Value) -> String {
+    let template = transformer["InputTemplate"].as_str().expect("an InputTemplate");
+    let paths = transformer["InputPathsMap"].as_object().expect("an InputPathsMap");
+    assert!(paths.len() <= 100, "at most 100 variables");
+    for name in paths.keys() {
+        assert!(!name.to_ascii_lowercase().starts_with("aws"), "{name}: a variable's name cannot start with AWS");
+    }
+    // A string template: a JSON string, for SNS a plain message.
+    assert!(
+        matches!(serde_json::from_str::<Value>(template), Ok(Value::String(_))),
+        "the template is not a JSON string, the form whose output is plain text: {template}"
+    );
+    let mut rendered = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('<') {
+        rendered.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('>').unwrap_or_else(|| panic!("an unclosed < in {template}"));
+        let name = &after[..close];
+        assert!(!PREDEFINED.contains(&name), "{name}: these messages use no predefined variable");
+        let path = paths
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("<{name}> is not defined in InputPathsMap: PutTargets refuses the target"));
+        match at_path(event, path) {
+            Some(Value::String(text)) => rendered.push_str(text),
+            Some(other) => rendered.push_str(&other.to_string()),
+            None => {}
+        }
+        rest = &after[close + 1..];
+    }
+    rendered.push_str(rest);
+    rendered
+}
+
+fn transformer_of(rule: &str) -> &'static Value {
+    &properties(rule)["Targets"][0]["InputTransformer"]
+}
+
+/// The message each rule sends for `fixture`.
+fn message(rule: &str, event: &Value) -> String {
+    render(transformer_of(rule), event)
+}
+
+#[test]
+fn a_scheduled_deletion_tells_which_instance_where_when_why_and_how_to_keep_it() {
+    let event = fixture("sweep/deletion-scheduled.json");
+    assert_eq!(
+        message("DeletionScheduledNoticeRule", &event),
+        format!(
+            "\"Supply Chain instance «example-team» ({FIXTURE_ID}) in account 123456789012, region us-east-1, will be deleted after \
+             2026-11-28T09:00:00Z: tag ExpiresAt=\"2026-11-20\" has passed. To keep it, set the tag DeletionProtection=true, \
+             or move the tag ExpiresAt to a later time.\""
+        )
+    );
+    // An instance without a name: the name's variable is not created, and the rest still reads.
+    let mut unnamed = event.clone();
+    unnamed["detail"].as_object_mut().unwrap().remove("instanceName");
+    assert!(message("DeletionScheduledNoticeRule", &unnamed).starts_with(&format!("\"Supply Chain instance «» ({FIXTURE_ID}) in account")));
+    // Every value comes from the event: another account, region and time read as such.
+    let mut elsewhere = event.clone();
+    elsewhere["detail"]["accountId"] = json!("210987654321");
+    elsewhere["detail"]["region"] = json!("eu-west-1");
+    elsewhere["detail"]["scheduledFor"] = json!("2027-01-04T10:00:00Z");
+    let text = message("DeletionScheduledNoticeRule", &elsewhere);
+    assert!(text.contains("in account 210987654321, region eu-west-1, will be deleted after 2027-01-04T10:00:00Z:"), "{text}");
+}
+
+#[test]
+fn a_cancelled_deletion_tells_which_instance_is_kept_and_why() {
+    assert_eq!(
+        message("DeletionCancelledNoticeRule", &fixture("sweep/deletion-cancelled.json")),
+        format!(
+            "\"Supply Chain instance «example-protected» ({FIXTURE_ID_2}) in account 123456789012, region us-east-1, will no longer be \
+             deleted after 2026-11-28T09:00:00Z: the policy no longer selects it: tag ExpiresAt=\"2026-11-20\" has passed, but the \
+             instance is protected by its tag DeletionProtection=\"true\".\""
+        )
+    );
+}
+
+#[test]
+fn each_outcome_tells_what_became_of_the_instance_with_its_arn() {
+    let arn = format!("arn:aws:scn:us-east-1:123456789012:instance/{FIXTURE_ID}");
+    assert_eq!(
+        message("DeletedNoticeRule", &fixture("outcomes/deleted.json")),
+        format!(
+            "\"Supply Chain instance «example-team» ({FIXTURE_ID}) in account 123456789012 was deleted at 2026-11-28T09:04:10Z; its \
+             deletion started at 2026-11-28T09:00:04.512Z. Instance: {arn}\""
+        )
+    );
+    // In a member account and another region: the account from the record, the region in the ARN.
+    assert_eq!(
+        message("DeletionFailedNoticeRule", &fixture("outcomes/deletion-failed.json")),
+        "\"Supply Chain instance «member-team» (20000000-0000-4000-8000-000000000002) in account 210987654321 could not be deleted: \
+         at 2026-11-28T09:02:41Z it was DeleteFailed, with the message «The KMS key is disabled». Its deletion started at \
+         2026-11-28T09:00:06Z. Instance: arn:aws:scn:eu-west-1:210987654321:instance/20000000-0000-4000-8000-000000000002\""
+    );
+    assert_eq!(
+        message("DeletionTimedOutNoticeRule", &fixture("outcomes/deletion-timed-out.json")),
+        "\"Supply Chain instance «» (7a1e3c9b-40d2-4f6e-8c1b-9e5a3d7f2c18) in account 123456789012 was still Deleting at \
+         2026-11-28T11:00:07Z, longer than MaxWaitSeconds after its deletion started at 2026-11-28T09:00:05Z; it is no longer \
+         followed, so look at it in Supply Chain. Instance: arn:aws:scn:us-east-1:123456789012:instance/7a1e3c9b-40d2-4f6e-8c1b-9e5a3d7f2c18\""
+    );
+}
+
+#[test]
+fn every_message_is_one_line_of_plain_words_from_the_paths_it_defines() {
+    for (rule, name) in NOTICE_RULES {
+        let transformer = transformer_of(rule);
+        let template = transformer["InputTemplate"].as_str().unwrap();
+        assert!(!template.contains('\n') && !template.contains("  "), "{rule}: the folded YAML left a line break or a double space");
+        // Every variable defined is used, and every path is one the fixture has.
+        let event = fixture(name);
+        for (variable, path) in transformer["InputPathsMap"].as_object().unwrap() {
+            assert!(template.contains(&format!("<{variable}>")), "{rule}: {variable} is defined and never used");
+            assert!(at_path(&event, path.as_str().unwrap()).is_some() || variable == "name", "{rule}: {name} has nothing at {path}");
+        }
+        let text = render(transformer, &event);
+        assert!(!text.contains('<') && !text.contains('>'), "{rule}: a placeholder was left: {text}");
+        assert!(text.len() < 1024, "{rule}: {text}");
+    }
+    // A template naming a variable it does not define is refused, as PutTargets refuses it.
+    let broken = json!({ "InputPathsMap": { "id": "$.detail.instanceId" }, "InputTemplate": "\"<id> is <state>\"" });
+    let refused = std::panic::catch_unwind(|| render(&broken, &fixture("sweep/deletion-scheduled.json")));
+    assert!(refused.is_err());
+}
+
+// ---------------------------------------------------------------- the archive
+
+#[test]
+fn the_archive_keeps_the_events_of_both_sources_of_the_stack_s_bus_for_audit_retention_days() {
+    let archive = properties("AuditArchive");
+    assert_eq!(
+        archive["SourceArn"],
+        json!({ "Fn::If": ["CreateEventBus", { "Fn::GetAtt": ["EventBus", "Arn"] },
+            { "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}" }] })
+    );
+    assert_eq!(archive["RetentionDays"], json!({ "Ref": "AuditRetentionDays" }));
+    assert_eq!(archive["EventPattern"], json!({ "source": [FUNCTIONS_SOURCE, SWEEP_SOURCE] }));
+    let matched = moto_matches(&archive["EventPattern"], &events_on_the_bus());
+    let kept: BTreeSet<&str> = matched.as_object().unwrap().iter().filter(|(_, m)| **m == true).map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        kept,
+        BTreeSet::from([
+            "sweep/deletion-scheduled.json",
+            "sweep/deletion-cancelled.json",
+            "sweep/deletion-requested.json",
+            "sweep/sweep-completed.json",
+            "check/deletion-started.json",
+            "outcomes/deleted.json",
+            "outcomes/deletion-failed.json",
+            "outcomes/deletion-timed-out.json",
+        ])
+    );
+}
+
+/// The JSON code blocks of docs/notice-and-audit.md.
+fn documented_patterns() -> Vec<Value> {
+    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+    let text = tools::read(&tools::repo_path("docs/notice-and-audit.md"));
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for event in Parser::new(&text) {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(language))) if language.as_ref() == "json" => current = Some(String::new()),
+            Event::Text(text) => {
+                if let Some(block) = current.as_mut() {
+                    block.push_str(&text);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some(block) = current.take() {
+                    blocks.push(
+                        serde_json::from_str(&block).unwrap_or_else(|e| panic!("a json block of the page does not parse ({e}):\n{block}")),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+fn documented_pattern(containing: &str) -> Value {
+    let found: Vec<Value> = documented_patterns().into_iter().filter(|p| p.to_string().contains(containing)).collect();
+    assert_eq!(found.len(), 1, "json blocks of docs/notice-and-audit.md with {containing}: {found:?}");
+    found.into_iter().next().unwrap()
+}
+
+#[test]
+fn the_documented_owner_rule_takes_that_owner_s_notices_only() {
+    let pattern = documented_pattern("\"owner\"");
+    let matched = moto_matches(&pattern, &events_on_the_bus());
+    let taken: Vec<&String> = matched.as_object().unwrap().iter().filter(|(_, m)| **m == true).map(|(n, _)| n).collect();
+    assert_eq!(taken, ["sweep/deletion-scheduled.json"], "planning-team's notice, not platform-team's cancellation");
+}
+
+/// The SDK configuration of moto's server.
+async fn moto() -> aws_config::SdkConfig {
+    support::sdk_config(&support::moto_endpoint(), support::SECRET_ACCESS_KEY).await
+}
+
+fn unique() -> String {
+    format!("{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos())
+}
+
+#[tokio::test]
+async fn the_archive_on_moto_keeps_both_sources_and_a_replay_into_the_documented_rule_returns_one_instance_s_history() {
+    let config = moto().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let unique = unique();
+    let bus = format!("audit-{unique}");
+    let bus_arn = events.create_event_bus().name(&bus).send().await.expect("create bus").event_bus_arn.unwrap();
+
+    // The archive as the stack deploys it, with the default retention.
+    let deployed = Resolver::new(template(), &[]).resolve(properties("AuditArchive")).unwrap();
+    let retention = deployed["RetentionDays"].as_i64().expect("AuditRetentionDays's default, a number");
+    let archive_name = format!("audit-{}", &unique[unique.len().saturating_sub(12)..]);
+    let archive_arn = events
+        .create_archive()
+        .archive_name(&archive_name)
+        .event_source_arn(&bus_arn)
+        .event_pattern(deployed["EventPattern"].to_string())
+        .retention_days(retention as i32)
+        .send()
+        .await
+        .expect("create archive")
+        .archive_arn
+        .unwrap();
+
+    // Every fixture put on the bus, as its producer puts it.
+    let all = events_on_the_bus();
+    let entries: Vec<aws_sdk_eventbridge::types::PutEventsRequestEntry> = all
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|event| {
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(&bus)
+                .source(event["source"].as_str().unwrap())
+                .detail_type(event["detail-type"].as_str().unwrap())
+                .detail(event["detail"].to_string())
+                .set_resources(Some(event["resources"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect()))
+                .build()
+        })
+        .collect();
+    for chunk in entries.chunks(10) {
+        let put = events.put_events().set_entries(Some(chunk.to_vec())).send().await.expect("put events");
+        assert_eq!(put.failed_entry_count, 0);
+    }
+    let described = events.describe_archive().archive_name(&archive_name).send().await.expect("describe archive");
+    assert_eq!(described.event_count, 8, "the events of the sweep and of the functions, not the producers' nor the impostor's");
+    assert_eq!(described.retention_days, Some(400));
+
+    // The documented history rule, for the fixtures' instance, delivering to a queue.
+    let pattern = documented_pattern("$or").to_string().replace("INSTANCE_ID", FIXTURE_ID);
+    let queue_url = sqs.create_queue().queue_name(format!("history-{unique}")).send().await.unwrap().queue_url.unwrap();
+    let queue_arn = support::queue_arn(&sqs, &queue_url).await;
+    let rule_arn =
+        events.put_rule().name("instance-history").event_bus_name(&bus).event_pattern(pattern).send().await.unwrap().rule_arn.unwrap();
+    events
+        .put_targets()
+        .rule("instance-history")
+        .event_bus_name(&bus)
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("history").arn(queue_arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    // The rule takes replayed events only: nothing reached it while the fixtures were put.
+    let now = SystemTime::now();
+    events
+        .start_replay()
+        .replay_name(format!("history-{}", &unique[unique.len().saturating_sub(12)..]))
+        .event_source_arn(&archive_arn)
+        .event_start_time(aws_smithy_types::DateTime::from(now - Duration::from_secs(3600)))
+        .event_end_time(aws_smithy_types::DateTime::from(now))
+        .destination(aws_sdk_eventbridge::types::ReplayDestination::builder().arn(&bus_arn).filter_arns(rule_arn).build().unwrap())
+        .send()
+        .await
+        .expect("start replay");
+    let mut history = Vec::new();
+    loop {
+        let batch = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
+        let messages = batch.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for message in messages {
+            history.push(serde_json::from_str::<Value>(message.body().unwrap()).unwrap());
+            sqs.delete_message().queue_url(&queue_url).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+    let kinds: BTreeSet<String> = history.iter().map(|e| e["detail-type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(
+            [
+                "Supply Chain Instance Deletion Scheduled",
+                "Supply Chain Instance Deletion Requested",
+                "Supply Chain Instance Deletion Started",
+                "Supply Chain Instance Deleted"
+            ]
+            .map(String::from)
+        ),
+        "{history:?}"
+    );
+    assert_eq!(history.len(), 4, "{history:?}");
+    assert!(history.iter().all(|e| e["replay-name"].is_string()), "every one of them a replayed event");
+}
+
+#[test]
+fn the_documented_proof_rule_takes_the_replayed_notices_cancellations_and_deletions() {
+    let pattern = documented_pattern("Supply Chain Instance Deleted");
+    let mut events = Map::new();
+    for (name, event) in events_on_the_bus().as_object().unwrap() {
+        let mut replayed = event.clone();
+        replayed["replay-name"] = json!("audit-2026-11");
+        events.insert(format!("replayed {name}"), replayed);
+        events.insert(name.clone(), event.clone());
+    }
+    let matched = moto_matches(&pattern, &Value::Object(events));
+    let taken: BTreeSet<&str> = matched.as_object().unwrap().iter().filter(|(_, m)| **m == true).map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        taken,
+        BTreeSet::from([
+            "replayed sweep/deletion-scheduled.json",
+            "replayed sweep/deletion-cancelled.json",
+            "replayed outcomes/deleted.json",
+        ])
+    );
+}
+
+/// The proof script of docs/notice-and-audit.md run on `events`, as `aws logs filter-log-events`
+/// prints them, with `notice_hours`: its exit status and what it printed.
+fn proof(events: &[Value], notice_hours: u32) -> (bool, Value) {
+    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
+    let text = tools::read(&tools::repo_path("docs/notice-and-audit.md"));
+    let mut script = None;
+    let mut inside = false;
+    for event in Parser::new(&text) {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(language))) if language.as_ref() == "python" => {
+                assert!(script.is_none(), "one python block");
+                inside = true;
+                script = Some(String::new());
+            }
+            Event::Text(text) if inside => script.as_mut().unwrap().push_str(&text),
+            Event::End(TagEnd::CodeBlock) => inside = false,
+            _ => {}
+        }
+    }
+    let script = script.expect("the page's python block");
+    // As CloudWatch Logs holds what a rule writes there: each event's JSON as a message.
+    let exported = json!({ "events": events.iter().map(|e| json!({ "message": e.to_string() })).collect::<Vec<_>>() });
+    let output =
+        tools::run(Command::new(tools::venv_bin("python")).arg("-c").arg(&script).arg(notice_hours.to_string()), &exported.to_string());
+    assert!(output.status.code().is_some_and(|c| c <= 1), "the script failed: {}", String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), tools::json_stdout("the proof script", &output))
+}
+
+#[test]
+fn the_documented_proof_passes_a_deletion_noticed_in_time_and_names_each_way_one_was_not() {
+    let scheduled = fixture("sweep/deletion-scheduled.json");
+    let deleted = fixture("outcomes/deleted.json");
+    let others =
+        [fixture("sweep/deletion-cancelled.json"), fixture("outcomes/deletion-failed.json"), fixture("outcomes/deletion-timed-out.json")];
+    let with = |events: &[&Value]| -> Vec<Value> { events.iter().map(|e| (*e).clone()).chain(others.iter().cloned()).collect() };
+
+    assert_eq!(proof(&with(&[&scheduled, &deleted]), 168), (true, json!([])));
+
+    let problem = |events: Vec<Value>, hours: u32| -> String {
+        let (passed, printed) = proof(&events, hours);
+        assert!(!passed, "{printed}");
+        assert_eq!(printed.as_array().unwrap().len(), 1, "{printed}");
+        assert_eq!(printed[0]["instanceId"], FIXTURE_ID);
+        printed[0]["problem"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(problem(with(&[&deleted]), 168), "no Deletion Scheduled for this mark");
+    assert_eq!(problem(with(&[&scheduled, &deleted]), 169), "less notice than NoticeHours");
+    let mut cancellation = fixture("sweep/deletion-cancelled.json");
+    cancellation["detail"]["instanceId"] = json!(FIXTURE_ID);
+    assert_eq!(problem(with(&[&scheduled, &cancellation, &deleted]), 168), "the mark was cancelled");
+    let mut early = deleted.clone();
+    early["detail"]["startedAt"] = json!("2026-11-28T08:59:00Z");
+    assert_eq!(problem(with(&[&scheduled, &early]), 168), "deleted before it was due");
+    // As the sweep requests deletions with NoticeHours 0: without a mark.
+    let mut unmarked = deleted.clone();
+    unmarked["detail"].as_object_mut().unwrap().remove("scheduledFor");
+    assert_eq!(problem(with(&[&scheduled, &unmarked]), 168), "requested by the sweep without a mark");
+
+    // A producer's own request is not the sweep's to notice.
+    let mut by_a_producer = deleted.clone();
+    for member in ["sweepId", "reason", "reasonDetail", "scheduledFor"] {
+        by_a_producer["detail"].as_object_mut().unwrap().remove(member);
+    }
+    by_a_producer["detail"]["request"] = json!({ "requestedBy": "team-planning" });
+    assert_eq!(proof(&with(&[&by_a_producer]), 168), (true, json!([])));
+}
+
+// ---------------------------------------------------------------- IAM
+
+/// A template's parameter values for a deployment with `given`: the defaults, `given` over them,
+/// and the pseudo parameters.
+fn parameter_values(template: &Value, given: &[(&str, &str)]) -> Map<String, Value> {
+    let mut values: Map<String, Value> = PSEUDO.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect();
+    for (name, declaration) in template["Parameters"].as_object().unwrap() {
+        if let Some(default) = declaration.get("Default") {
+            values.insert(name.clone(), Value::from(default.as_str().map_or_else(|| default.to_string(), str::to_owned)));
+        }
+    }
+    for (name, value) in given {
+        values.insert(name.to_string(), Value::from(*value));
+    }
+    values
+}
+
+/// `text` with each `${Name}` of `values` substituted, as Fn::Sub does.
+fn substituted(text: &str, values: &Map<String, Value>) -> String {
+    let mut out = text.to_owned();
+    for (name, value) in values {
+        if let Some(value) = value.as_str() {
+            out = out.replace(&format!("${{{name}}}"), value);
+        }
+    }
+    out
+}
+
+/// A statement as IAM holds it once deployed: every `Ref` and `Fn::Sub` filled in, condition keys
+/// included (the JSON policy texts write the protection tag inside a key).
+fn deployed(value: &Value, values: &Map<String, Value>) -> Value {
+    match value {
+        Value::String(text) => Value::from(substituted(text, values)),
+        Value::Array(items) => Value::Array(items.iter().map(|i| deployed(i, values)).collect()),
+        Value::Object(object) => {
+            if let Some(name) = object.get("Ref").and_then(Value::as_str) {
+                // A resource of the stack: its name stands for it, and matches no instance ARN.
+                return values.get(name).cloned().unwrap_or_else(|| Value::from(format!("<{name}>")));
+            }
+            if let Some(sub) = object.get("Fn::Sub") {
+                let (text, variables) = match sub {
+                    Value::String(text) => (text.as_str(), Map::new()),
+                    Value::Array(parts) => (parts[0].as_str().unwrap(), parts[1].as_object().cloned().unwrap_or_default()),
+                    other => panic!("unexpected Fn::Sub {other}"),
+                };
+                let mut all = values.clone();
+                for (name, variable) in variables {
+                    all.insert(name, deployed(&variable, values));
+                }
+                return Value::from(substituted(text, &all));
+            }
+            Value::Object(object.iter().map(|(k, v)| (substituted(k, values), deployed(v, values))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Every identity statement of `role` in `template` deployed with `given`, read but not yet
+/// substituted: its inline policies and the managed policies of the stack it attaches.
+fn role_statements(template: &Value, role: &str, given: &[(&str, &str)]) -> Vec<Value> {
+    let resolver = Resolver::new(template, given);
+    let properties = resolver.resolve(&template["Resources"][role]["Properties"]).unwrap();
+    let mut documents: Vec<Value> = properties["Policies"].as_array().into_iter().flatten().map(|p| p["PolicyDocument"].clone()).collect();
+    for attached in properties["ManagedPolicyArns"].as_array().into_iter().flatten() {
+        let id = attached["Ref"].as_str().unwrap_or_else(|| panic!("{role} attaches a policy that is not the stack's: {attached}"));
+        assert!(resolver.holds(id), "{role} attaches {id}, which the stack does not hold");
+        documents.push(resolver.resolve(&template["Resources"][id]["Properties"]["PolicyDocument"]).unwrap());
+    }
+    documents.iter().flat_map(|d| policies::statements(&policies::document(d))).collect()
+}
+
+/// One request to Supply Chain, as IAM sees it.
+struct Request {
+    action: &'static str,
+    instance: String,
+    /// aws:TagKeys: the keys a TagResource or UntagResource names (absent when it names none).
+    tag_keys: Vec<String>,
+    /// The instance's tags (aws:ResourceTag/<key>).
+    tags: Vec<(String, String)>,
+}
+
+impl Request {
+    fn new(action: &'static str, instance: String, tag_keys: &[&str]) -> Request {
+        Request { action, instance, tag_keys: tag_keys.iter().map(|k| k.to_string()).collect(), tags: Vec::new() }
+    }
+
+    /// The same request on an instance tagged `key` = `value`.
+    fn on_tagged(mut self, key: &str, value: &str) -> Request {
+        self.tags.push((key.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum Decision {
+    Allowed,
+    NotAllowed,
+    Denied,
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head) && (head.len()..=text.len()).any(|at| text.is_char_boundary(at) && glob(tail, &text[at..]))
+        }
+    }
+}
+
+/// Whether `condition` holds for `request`, for the operators these templates use, with IAM's rules
+/// (IAM User Guide, "IAM JSON policy elements: Condition operators" and "Single-valued vs.
+/// multivalued context keys"): keys are named without regard to case; ForAllValues holds when every
+/// value of the request is in the list, and so for a request without any; ForAnyValue when one is;
+/// Null false when the key is present.
+fn holds(condition: &Value, request: &Request) -> bool {
+    condition.as_object().into_iter().flatten().all(|(operator, keys)| {
+        keys.as_object().unwrap().iter().all(|(key, wanted)| {
+            let wanted = policies::string_set(wanted);
+            let key = key.to_ascii_lowercase();
+            let values: Vec<String> = if key == "aws:tagkeys" {
+                request.tag_keys.iter().map(|k| k.to_string()).collect()
+            } else if let Some(tag) = key.strip_prefix("aws:resourcetag/") {
+                request.tags.iter().filter(|(k, _)| k.eq_ignore_ascii_case(tag)).map(|(_, v)| v.to_string()).collect()
+            } else {
+                panic!("the context key {key} is not modelled here")
+            };
+            let equal = |value: &String| wanted.contains(value);
+            let equal_ignoring_case = |value: &String| wanted.iter().any(|w| w.eq_ignore_ascii_case(value));
+            match operator.as_str() {
+                "StringEquals" => values.iter().any(equal),
+                "StringEqualsIgnoreCase" => values.iter().any(equal_ignoring_case),
+                "ForAllValues:StringEquals" => values.iter().all(equal),
+                "ForAnyValue:StringEquals" => values.iter().any(equal),
+                "ForAnyValue:StringEqualsIgnoreCase" => values.iter().any(equal_ignoring_case),
+                "Null" => {
+                    let absent = values.is_empty();
+                    wanted == BTreeSet::from([absent.to_string()])
+                }
+                other => panic!("the condition operator {other} is not modelled here"),
+            }
+        })
+    })
+}
+
+/// What IAM decides for `request` given `statements` (deployed): an explicit Deny wins, then an
+/// Allow, else the request is not allowed.
+fn decide(statements: &[Value], request: &Request) -> Decision {
+    let applies = |statement: &&Value| {
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none(), "{statement}");
+        policies::string_set(&statement["Action"]).iter().any(|a| glob(&a.to_ascii_lowercase(), &request.action.to_ascii_lowercase()))
+            && policies::string_set(&statement["Resource"]).iter().any(|r| glob(r, &request.instance))
+            && holds(&statement["Condition"], request)
+    };
+    let matching: Vec<&Value> = statements.iter().filter(applies).collect();
+    if matching.iter().any(|s| s["Effect"] == "Deny") {
+        Decision::Denied
+    } else if matching.iter().any(|s| s["Effect"] == "Allow") {
+        Decision::Allowed
+    } else {
+        Decision::NotAllowed
+    }
+}
+
+fn instance(region: &str, account: &str) -> String {
+    format!("arn:aws:scn:{region}:{account}:instance/{FIXTURE_ID}")
+}
+
+/// The requests that show what a role may do with tags on an instance of `region` and `account`,
+/// and what IAM must decide for each when the schedule tag is `schedule`.
+fn tagging_cases(schedule: &str, region: &str, account: &str) -> Vec<(String, Request, Decision)> {
+    let on = |action: &'static str, keys: &[&str]| Request::new(action, instance(region, account), keys);
+    let lowered = schedule.to_ascii_lowercase();
+    vec![
+        ("marking with the schedule tag".into(), on("scn:TagResource", &[schedule]), Decision::Allowed),
+        ("removing the mark".into(), on("scn:UntagResource", &[schedule]), Decision::Allowed),
+        ("tagging the schedule tag and another".into(), on("scn:TagResource", &[schedule, "Owner"]), Decision::NotAllowed),
+        ("untagging the schedule tag and another".into(), on("scn:UntagResource", &[schedule, "Owner"]), Decision::NotAllowed),
+        ("a request naming no tag key".into(), on("scn:TagResource", &[]), Decision::NotAllowed),
+        ("untagging without keys".into(), on("scn:UntagResource", &[]), Decision::NotAllowed),
+        ("the schedule tag in another case, another key".into(), on("scn:TagResource", &[&lowered]), Decision::NotAllowed),
+        ("the protection tag".into(), on("scn:TagResource", &["DeletionProtection"]), Decision::Denied),
+        ("the protection tag in another case".into(), on("scn:UntagResource", &["deletionprotection"]), Decision::Denied),
+        ("the protection tag beside the schedule tag".into(), on("scn:TagResource", &[schedule, "DeletionProtection"]), Decision::Denied),
+    ]
+}
+
+fn assert_decisions(what: &str, statements: &[Value], cases: Vec<(String, Request, Decision)>) {
+    for (case, request, wanted) in cases {
+        assert_eq!(decide(statements, &request), wanted, "{what}: {case}");
+    }
+}
+
+/// The statements of `role` in the stack deployed with `given`, as IAM holds them.
+fn deployed_role(role: &str, given: &[(&str, &str)]) -> Vec<Value> {
+    let values = parameter_values(template(), given);
+    role_statements(template(), role, given).iter().map(|s| deployed(s, &values)).collect()
+}
+
+#[test]
+fn the_sweep_may_write_only_its_schedule_tag_in_its_own_account_and_the_regions_it_reaches() {
+    let template = template();
+    // As written: one statement allows tagging, the sweep's, on its parameter's key.
+    let tagging: Vec<(String, Value)> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::IAM::Role")
+        .flat_map(|(id, _)| role_statements(template, id, &[]).into_iter().map(move |s| (id.clone(), s)))
+        .filter(|(_, s)| {
+            s["Effect"] == "Allow" && policies::string_set(&s["Action"]).iter().any(|a| policies::DENIED_TAGGING.contains(&a.as_str()))
+        })
+        .collect();
+    assert_eq!(tagging.len(), 1, "{tagging:?}");
+    let (role, statement) = &tagging[0];
+    assert_eq!(role, "SweepInstancesRole");
+    assert_eq!(statement["Sid"], "ScheduledDeletionMark");
+    assert_eq!(policies::string_set(&statement["Action"]), policies::DENIED_TAGGING.map(String::from).into());
+    let written_statement = |sid: &str| -> &Value {
+        properties("SweepInstancesRole")["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    };
+    // On the instances the sweep reads, and no others.
+    let written = written_statement("ScheduledDeletionMark");
+    assert_eq!(written["Resource"], written_statement("ReadTags")["Resource"]);
+    assert_eq!(
+        written["Condition"],
+        json!({ "ForAllValues:StringEquals": { "aws:TagKeys": [{ "Ref": "ScheduleTag" }] }, "Null": { "aws:TagKeys": "false" } })
+    );
+
+    // As IAM decides, with the default tag and with another.
+    for schedule in ["DeletionScheduledFor", "DeleteAfter"] {
+        let statements = deployed_role("SweepInstancesRole", &[("ScheduleTag", schedule)]);
+        let mut cases = tagging_cases(schedule, "us-east-1", "123456789012");
+        cases.push((
+            "an instance of another region".into(),
+            Request::new("scn:TagResource", instance("eu-west-1", "123456789012"), &[schedule]),
+            Decision::NotAllowed,
+        ));
+        cases.push((
+            "an instance of another account".into(),
+            Request::new("scn:TagResource", instance("us-east-1", "210987654321"), &[schedule]),
+            Decision::NotAllowed,
+        ));
+        assert_decisions(&format!("the sweep's role with ScheduleTag {schedule}"), &statements, cases);
+    }
+    // With AllowedRegions, the sweep reads and marks the instances of those regions too.
+    let statements = deployed_role("SweepInstancesRole", &[("AllowedRegions", "eu-west-1")]);
+    assert_decisions(
+        "the sweep's role with AllowedRegions",
+        &statements,
+        tagging_cases("DeletionScheduledFor", "eu-west-1", "123456789012"),
+    );
+    // Set to the protection tag by mistake, the schedule tag gives nothing: the deny wins.
+    let statements = deployed_role("SweepInstancesRole", &[("ScheduleTag", "DeletionProtection")]);
+    for (case, request, _) in tagging_cases("DeletionProtection", "us-east-1", "123456789012") {
+        let wanted = if request.tag_keys.is_empty() { Decision::NotAllowed } else { Decision::Denied };
+        assert_eq!(decide(&statements, &request), wanted, "ScheduleTag DeletionProtection: {case}");
+    }
+
+    // The other functions write no tag at all.
+    for role in ["DeleteInstanceRole", "CheckInstanceStatusRole"] {
+        let mark = Request::new("scn:TagResource", instance("us-east-1", "123456789012"), &["DeletionScheduledFor"]);
+        assert_eq!(decide(&deployed_role(role, &[]), &mark), Decision::NotAllowed, "{role}");
+    }
+}
+
+#[test]
+fn the_evaluation_notices_each_way_the_schedule_tag_grant_could_be_weakened() {
+    let statements = deployed_role("SweepInstancesRole", &[]);
+    let weakened = |change: &dyn Fn(&mut Vec<Value>)| {
+        let mut copy = statements.clone();
+        change(&mut copy);
+        copy
+    };
+    let grant = |statements: &mut Vec<Value>| -> usize { statements.iter().position(|s| s["Sid"] == "ScheduledDeletionMark").unwrap() };
+    let cases: [(&str, Vec<Value>, &str); 3] = [
+        (
+            "without Null",
+            weakened(&|s| {
+                let at = grant(s);
+                s[at]["Condition"].as_object_mut().unwrap().remove("Null");
+            }),
+            "a request naming no tag key",
+        ),
+        (
+            "ForAnyValue instead of ForAllValues",
+            weakened(&|s| {
+                let at = grant(s);
+                let keys = s[at]["Condition"].as_object_mut().unwrap().remove("ForAllValues:StringEquals").unwrap();
+                s[at]["Condition"]["ForAnyValue:StringEquals"] = keys;
+            }),
+            "tagging the schedule tag and another",
+        ),
+        ("without the protection denies", weakened(&|s| s.retain(|s| s["Effect"] != "Deny")), "the protection tag beside the schedule tag"),
+    ];
+    for (what, statements, case) in cases {
+        let (_, request, wanted) =
+            tagging_cases("DeletionScheduledFor", "us-east-1", "123456789012").into_iter().find(|(c, _, _)| c == case).unwrap();
+        assert_ne!(decide(&statements, &request), wanted, "the evaluation does not notice {what}");
+    }
+}
+
+#[test]
+fn iam_still_denies_each_function_deleting_a_protected_instance_or_changing_its_protection_tag() {
+    let template = template();
+    let instances = json!({ "Fn::Sub": "arn:${AWS::Partition}:scn:*:${AWS::AccountId}:instance/*" });
+    let values = parameter_values(template, &[]);
+    for role in ["DeleteInstanceRole", "CheckInstanceStatusRole", "SweepInstancesRole"] {
+        let statements = role_statements(template, role, &[]);
+        // The denies as the stack's protection check wants them; the one tagging grant aside, which
+        // the test above holds to the schedule tag.
+        let others: Vec<Value> = statements.iter().filter(|s| s["Sid"] != "ScheduledDeletionMark").cloned().collect();
+        assert_eq!(policies::protection_findings(&others, "DeletionProtectionTag", &instances), Vec::<String>::new(), "{role}");
+        // And as IAM decides: a protected instance is never deleted, its tag never changed.
+        let deployed_statements: Vec<Value> = statements.iter().map(|s| deployed(s, &values)).collect();
+        for (action, keys) in [("scn:DeleteInstance", &[][..]), ("scn:UntagResource", &["DeletionProtection"][..])] {
+            let request = Request::new(action, instance("us-east-1", "123456789012"), keys).on_tagged("DeletionProtection", "TRUE");
+            assert_eq!(decide(&deployed_statements, &request), Decision::Denied, "{role}: {action}");
+        }
+    }
+    // The evaluation tells a deny from an allow: the delete role may delete an unprotected instance.
+    let unprotected = Request::new("scn:DeleteInstance", instance("us-east-1", "123456789012"), &[]);
+    assert_eq!(decide(&deployed_role("DeleteInstanceRole", &[]), &unprotected), Decision::Allowed);
+}
+
+const MEMBER_REQUIRED: [(&str, &str); 2] = [
+    ("DeleteFunctionRoleArn", "arn:aws:iam::111122223333:role/supplychain-delete-instance-DeleteInstanceRole-1A2B3C"),
+    ("CheckFunctionRoleArn", "arn:aws:iam::111122223333:role/supplychain-delete-instance-CheckInstanceStatusRole-4D5E6F"),
+];
+const MEMBER_SWEEP: (&str, &str) =
+    ("SweepFunctionRoleArn", "arn:aws:iam::111122223333:role/supplychain-delete-instance-SweepInstancesRole-7A8B9C");
+const MEMBER_ACCOUNT: &str = "444455556666";
+
+fn member_statements(given: &[(&str, &str)]) -> Vec<Value> {
+    let mut all: Vec<(&str, &str)> = MEMBER_REQUIRED.to_vec();
+    all.extend_from_slice(given);
+    let mut values = parameter_values(member_template(), &all);
+    values.insert("AWS::AccountId".into(), json!(MEMBER_ACCOUNT));
+    role_statements(member_template(), "MemberRole", &all).iter().map(|s| deployed(s, &values)).collect()
+}
+
+#[test]
+fn the_member_role_lets_a_trusted_sweep_write_only_its_schedule_tag_in_any_region_of_the_account() {
+    let member = member_template();
+    assert_eq!(member["Parameters"]["ScheduleTag"]["Default"], template()["Parameters"]["ScheduleTag"]["Default"]);
+    assert_eq!(member["Parameters"]["ScheduleTag"]["AllowedPattern"], template()["Parameters"]["ScheduleTag"]["AllowedPattern"]);
+
+    // Without the sweep, the role writes no tag.
+    let mark = Request::new("scn:TagResource", instance("us-east-1", MEMBER_ACCOUNT), &["DeletionScheduledFor"]);
+    assert_eq!(decide(&member_statements(&[]), &mark), Decision::NotAllowed);
+
+    // With it, the schedule tag alone, in every region of this account and no other account.
+    let statements = member_statements(&[MEMBER_SWEEP]);
+    for region in ["us-east-1", "eu-west-1"] {
+        assert_decisions(
+            &format!("the member role in {region}"),
+            &statements,
+            tagging_cases("DeletionScheduledFor", region, MEMBER_ACCOUNT),
+        );
+    }
+    let elsewhere = Request::new("scn:TagResource", instance("us-east-1", "123456789012"), &["DeletionScheduledFor"]);
+    assert_eq!(decide(&statements, &elsewhere), Decision::NotAllowed);
+    let other_tag = member_statements(&[MEMBER_SWEEP, ("ScheduleTag", "DeleteAfter")]);
+    assert_decisions("the member role with ScheduleTag DeleteAfter", &other_tag, tagging_cases("DeleteAfter", "us-east-1", MEMBER_ACCOUNT));
+    // Set to the protection tag by mistake, the schedule tag gives nothing: the deny wins.
+    let mistaken = member_statements(&[MEMBER_SWEEP, ("ScheduleTag", "DeletionProtection")]);
+    for (case, request, _) in tagging_cases("DeletionProtection", "us-east-1", MEMBER_ACCOUNT) {
+        let wanted = if request.tag_keys.is_empty() { Decision::NotAllowed } else { Decision::Denied };
+        assert_eq!(decide(&mistaken, &request), wanted, "the member role with ScheduleTag DeletionProtection: {case}");
+    }
+
+    // The grant, as written, is the parameter's key.
+    let policy = member["Resources"]["MemberRole"]["Properties"]["Policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p.get("Fn::If").filter(|branches| branches[0] == "TrustSweep").map(|branches| branches[1].clone()))
+        .expect("a policy that exists when the sweep is trusted");
+    assert_eq!(
+        policy["PolicyDocument"]["Statement"][0]["Condition"],
+        json!({ "ForAllValues:StringEquals": { "aws:TagKeys": [{ "Ref": "ScheduleTag" }] }, "Null": { "aws:TagKeys": "false" } })
+    );
+}
+
+#[test]
+fn the_member_role_still_denies_deleting_a_protected_instance_or_changing_its_protection_tag_with_the_sweep_trusted() {
+    let statements = member_statements(&[MEMBER_SWEEP]);
+    for (action, keys) in [
+        ("scn:DeleteInstance", &[][..]),
+        ("scn:TagResource", &["DeletionProtection"][..]),
+        ("scn:UntagResource", &["DELETIONPROTECTION"][..]),
+    ] {
+        let request = Request::new(action, instance("ap-southeast-2", MEMBER_ACCOUNT), keys).on_tagged("DeletionProtection", "true");
+        assert_eq!(decide(&statements, &request), Decision::Denied, "{action}");
+    }
+    let unprotected = Request::new("scn:DeleteInstance", instance("ap-southeast-2", MEMBER_ACCOUNT), &[]);
+    assert_eq!(decide(&statements, &unprotected), Decision::Allowed);
+}
