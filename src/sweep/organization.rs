@@ -274,7 +274,16 @@ fn summary_of(request: SummaryRequest) -> OrganizationSummary {
             }
             (_, error) => {
                 let (error_type, error) = match error {
-                    Some(TargetError { error, cause }) => (error, message_of(cause.as_deref().unwrap_or(""))),
+                    Some(TargetError { error, cause: Some(cause) }) => (error, message_of(&cause)),
+                    // The state machine keeps the errorType only (a Cause is kilobytes, and hundreds
+                    // would pass a state's 256 KiB): the message is where the error happened.
+                    Some(TargetError { error, cause: None }) => {
+                        let words = format!(
+                            "the sweep of this target failed with {error}; its message is in the sweep function's log and in \
+                             the child execution's history"
+                        );
+                        (error, words)
+                    }
                     None => ("Unexpected".to_owned(), "the target's result holds neither a report nor an error".to_owned()),
                 };
                 summary.failed.push(FailedTarget { account_id: result.account_id, region: result.region, error_type, error });
