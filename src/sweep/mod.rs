@@ -145,25 +145,27 @@ impl SweepFunction {
         let examining = invocation.budget.ending_before(self.settings.send_reserve);
         let mut report = SweepReport::new(sweep_id, mode, true);
         let mut examined = Vec::new();
-        match request.target {
-            Some(target) => {
+        let targets = match request.target {
+            Some(target) => vec![target],
+            None => self.configured_targets(),
+        };
+        match <[Target; 1]>::try_from(targets) {
+            // One target, named or the only one configured: its failure is the run's, and the
+            // report names it at the top where it is another than the function's own.
+            Ok([target]) => {
                 let (resolved, swept) = self.sweep_target(&target, false, invocation, &examining, now).await?;
                 report.target = resolved;
                 report.complete = swept.complete;
                 examined = swept.examined;
             }
-            None => {
-                let targets = self.configured_targets();
-                let several = targets.len() > 1;
+            Err(targets) => {
                 for target in targets {
-                    let (status, swept) = self.sweep_one_of_several(&target, several, invocation, &examining, now).await?;
+                    let (status, swept) = self.sweep_one_of_several(&target, invocation, &examining, now).await;
                     report.complete &= status.status == TargetStatus::Swept;
                     if let Some(swept) = swept {
                         examined.extend(swept.examined);
                     }
-                    if several {
-                        report.targets.push(status);
-                    }
+                    report.targets.push(status);
                 }
             }
         }
@@ -188,17 +190,16 @@ impl SweepFunction {
             .collect()
     }
 
-    /// One of the configured targets: what became of it, and what it examined. In a run of
-    /// several, a target the deadline came before is deferred, and one that fails is reported with
-    /// its errorType while the run goes on with the others; the only target's failure is the run's.
+    /// One of several configured targets: what became of it, and what it examined. A target the
+    /// deadline came before is deferred, and one that fails is reported with its errorType while
+    /// the run goes on with the others.
     async fn sweep_one_of_several(
         &self,
         target: &Target,
-        several: bool,
         invocation: &Invocation,
         examining: &Budget,
         now: DateTime,
-    ) -> Result<(TargetReport, Option<Swept>), Error> {
+    ) -> (TargetReport, Option<Swept>) {
         let status = |status, examined, error: Option<&Error>| TargetReport {
             target: target.clone(),
             status,
@@ -206,21 +207,20 @@ impl SweepFunction {
             error_type: error.map(|e| e.error_type().to_owned()),
             error: error.map(ToString::to_string),
         };
-        if several && examining.remaining().is_none() {
+        if examining.remaining().is_none() {
             info!(account_id = ?target.account_id, region = ?target.region, outcome = "deferred", "target deferred to the next run");
-            return Ok((status(TargetStatus::Deferred, 0, None), None));
+            return (status(TargetStatus::Deferred, 0, None), None);
         }
-        match self.sweep_target(target, several, invocation, examining, now).await {
+        match self.sweep_target(target, true, invocation, examining, now).await {
             Ok((_, swept)) => {
                 let done = if swept.complete { TargetStatus::Swept } else { TargetStatus::Incomplete };
-                Ok((status(done, swept.examined.len(), None), Some(swept)))
+                (status(done, swept.examined.len(), None), Some(swept))
             }
-            Err(error) if several => {
+            Err(error) => {
                 warn!(account_id = ?target.account_id, region = ?target.region, error_type = error.error_type(), error = %error, "target not swept");
                 metrics::count_by(metrics::TARGETS_FAILED, metrics::ERROR_TYPE, error.error_type());
-                Ok((status(TargetStatus::Failed, 0, Some(&error)), None))
+                (status(TargetStatus::Failed, 0, Some(&error)), None)
             }
-            Err(error) => Err(error),
         }
     }
 
