@@ -252,7 +252,9 @@ impl SupplyChains {
                     provider
                 }
             };
-            config = config.credentials_provider(provider);
+            // `set_`, not `credentials_provider(..)`: that wraps the provider anew, with a cache partition
+            // of its own, and each region would assume the role again.
+            config.set_credentials_provider(Some(provider));
             role_arn = Some(role);
         }
         let client = SupplyChain {

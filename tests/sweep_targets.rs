@@ -711,3 +711,36 @@ async fn the_plan_fixture_plans_each_of_its_accounts_in_each_of_its_regions() {
     assert!(plan.get("excluded").is_none(), "no ALLOWED_ACCOUNT_IDS: every account is planned");
     assert!(emulator.calls().is_empty());
 }
+
+#[tokio::test]
+async fn one_assume_role_per_member_account_serves_every_region_of_it_for_the_life_of_the_process() {
+    let (emulator, moto) = stack().await;
+    let counts = Counts { expired: 1, kept: 1, ..Default::default() };
+    let seeded = [
+        seed(&emulator, 1, MEMBER, REGION, counts),
+        seed(&emulator, 2, MEMBER, OTHER_REGION, counts),
+        seed(&emulator, 3, MEMBER_2, REGION, counts),
+        seed(&emulator, 4, MEMBER_2, OTHER_REGION, counts),
+    ];
+    let accounts = format!("{MEMBER},{MEMBER_2}");
+    let regions = format!("{REGION},{OTHER_REGION}");
+    let process = sweep_process(&emulator, &moto, &[("SWEEP_ACCOUNTS", &accounts), ("SWEEP_REGIONS", &regions)]).await;
+
+    // WHEN two scheduled runs sweep both accounts in both regions, and a direct invoke one of them
+    for _ in 0..2 {
+        let report = sweep(&process, json!({})).await;
+        assert!(report["targets"].as_array().unwrap().iter().all(|t| t["status"] == "swept"), "{report}");
+    }
+    let one = sweep(&process, json!({"accountId": MEMBER_2, "region": OTHER_REGION})).await;
+    assert_eq!(ids(&one["selected"]), seeded[3].expired);
+
+    // THEN each account's role was assumed once, its session shared by its regions and the runs
+    assert_eq!(assumed(&emulator), BTreeMap::from([(role_of(MEMBER), 1), (role_of(MEMBER_2), 1)]));
+    let swept: Vec<&Seeded> = seeded.iter().collect();
+    let twice: BTreeMap<_, _> = reads_of(&swept).into_iter().map(|(key, count)| (key, count * 2)).collect();
+    let mut expected = twice;
+    for (operation, count) in [("ListInstances", 1), ("ListTagsForResource", 2)] {
+        *expected.get_mut(&(operation.to_owned(), MEMBER_2.to_owned(), OTHER_REGION.to_owned())).unwrap() += count;
+    }
+    assert_eq!(calls_by_target(&emulator), expected);
+}

@@ -205,7 +205,9 @@ impl SweepFunction {
             status,
             examined,
             error_type: error.map(|e| e.error_type().to_owned()),
-            error: error.map(ToString::to_string),
+            // Cut: a credentials error carries the SDK's whole context (kilobytes), and a report
+            // of many failed targets must stay readable and within an event.
+            error: error.map(|e| e.to_string().chars().take(1_024).collect()),
         };
         if examining.remaining().is_none() {
             info!(account_id = ?target.account_id, region = ?target.region, outcome = "deferred", "target deferred to the next run");

@@ -144,12 +144,39 @@ pub fn protection_findings(statements: &[Value], tag_parameter: &str, instances:
             let lower = action.to_ascii_lowercase();
             if lower == "*" || (lower.starts_with("scn:") && lower.contains('*')) {
                 findings.push(format!("an Allow of the wildcard {action}"));
-            } else if DENIED_TAGGING.iter().any(|a| a.eq_ignore_ascii_case(&action)) {
-                findings.push(format!("an Allow of {action}, which the functions never call"));
+            } else if DENIED_TAGGING.iter().any(|a| a.eq_ignore_ascii_case(&action)) && !only_another_tag_key(allow, &tag) {
+                findings.push(format!(
+                    "an Allow of {action} not limited to one tag key other than {tag} (ForAllValues:StringEquals and Null on \
+                     aws:TagKeys): the sweep's schedule mark is the only tag the functions write"
+                ));
             }
         }
     }
     findings
+}
+
+/// Whether an Allow of tagging writes one tag key only, and not `protection`: every key of a request
+/// must be that one (`ForAllValues:StringEquals`), and a request must name keys (`Null` false), as
+/// `ForAllValues` holds for a request without any.
+fn only_another_tag_key(allow: &Value, protection: &str) -> bool {
+    let Some(condition) = allow["Condition"].as_object() else { return false };
+    let mut operators: Vec<&str> = condition.keys().map(String::as_str).collect();
+    operators.sort();
+    // As written (a `Ref` of the schedule tag's parameter) or as deployed (its value).
+    let keys = match condition.get("ForAllValues:StringEquals").map(|c| &c["aws:TagKeys"]) {
+        Some(Value::Array(keys)) => keys.clone(),
+        Some(key) => vec![key.clone()],
+        None => Vec::new(),
+    };
+    let not_protection = |key: &Value| match key.as_str() {
+        Some(key) => !key.eq_ignore_ascii_case(protection),
+        None => key != &serde_json::json!({"Ref": "DeletionProtectionTag"}),
+    };
+    operators == ["ForAllValues:StringEquals", "Null"]
+        && condition["ForAllValues:StringEquals"].as_object().is_some_and(|c| c.len() == 1)
+        && condition["Null"] == serde_json::json!({"aws:TagKeys": "false"})
+        && keys.len() == 1
+        && keys.iter().all(not_protection)
 }
 
 /// A template's parameters and conditions, to resolve what a stack deployed with given parameter
