@@ -15,7 +15,9 @@ use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETED, DELETION_FAILED, DELETION_TIMED_OUT};
 use crate::input::{parse_check_event, CheckEvent, Payload, CHECK_SHAPES};
 use crate::metrics;
-use crate::model::{timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, Target};
+use crate::model::{
+    timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, SweepOrigin, Target,
+};
 use crate::scheduler::{Scheduled, ScheduledCheck, Scheduler};
 use crate::supply_chain::{SupplyChain, SupplyChains};
 
@@ -95,7 +97,10 @@ impl ReportedInstance {
     }
 }
 
-/// The detail of a final announcement.
+/// The detail of a final announcement: the deletion's audit record. From it alone a reader knows
+/// what was deleted (`instance`, the target, `resources`), why and at whose request (`request`, and
+/// for the sweep's requests `sweepId`, `reason`, `reasonDetail`, `scheduledFor`) and when
+/// (`startedAt`, when `DeleteInstance` was sent; `finishedAt`, when the end was seen).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Finished<'a> {
@@ -106,6 +111,9 @@ struct Finished<'a> {
     /// Who asked for the deletion and why, as the Deletion Started event had it.
     #[serde(skip_serializing_if = "Option::is_none")]
     request: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// The sweep run and the policy's reason, when the sweep asked for the deletion.
+    #[serde(flatten)]
+    sweep: Option<&'a SweepOrigin>,
     outcome: &'a Outcome,
     attempts: u32,
     started_at: String,
@@ -302,6 +310,7 @@ impl CheckFunction {
             instance: &instance,
             target: &request.target,
             request: request.request.as_ref(),
+            sweep: request.sweep.as_ref(),
             outcome: &outcome,
             attempts: request.attempt,
             started_at: timestamp(request.started_at),
@@ -350,6 +359,7 @@ impl CheckFunction {
             instance_id: request.instance_id.clone(),
             target: request.target.clone(),
             request: request.request.clone(),
+            sweep: request.sweep.clone(),
             attempt: request.attempt + 1,
             started_at: request.started_at,
             last_seen: seen.record(request.last_seen.as_ref()).cloned(),

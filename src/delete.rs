@@ -1,10 +1,12 @@
 //! The delete function: check deletion protection, delete (or describe, in a dry run), treat a
 //! deletion already under way as success, and announce each deletion on the bus.
 
+use std::time::SystemTime;
+
+use aws_smithy_types::DateTime;
 use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
-use serde_json::Value;
 use tracing::{info, warn};
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
@@ -16,7 +18,7 @@ use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETION_STARTED};
 use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
 use crate::metrics;
-use crate::model::{DeleteOutput, DeleteRequest, DeletionProtection, InstanceId, InstanceRecord};
+use crate::model::{DeleteOutput, DeleteRequest, DeletionProtection, DeletionStarted, InstanceId, InstanceRecord};
 use crate::supply_chain::{SupplyChain, SupplyChains};
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
@@ -186,8 +188,10 @@ impl DeleteFunction {
             };
             info!(instance_id = %id, state = instance.state.as_str(), outcome = "dry run", "instance would be deleted");
             metrics::count(metrics::DRY_RUNS, 1);
-            return Ok(Deletion { output: DeleteOutput { instance, target, dry_run: true }, arn, supply_chain });
+            return Ok(Deletion { output: DeleteOutput { instance, target, dry_run: true }, arn, supply_chain, started_at: None });
         }
+        // The start of the deletion as its final announcement records it.
+        let started_at = DateTime::from(SystemTime::now());
         let instance = match supply_chain.delete_instance(id, budget).await {
             Ok(instance) => {
                 info!(instance_id = %id, state = instance.state.as_str(), outcome = "deletion started", "instance deletion requested");
@@ -209,13 +213,15 @@ impl DeleteFunction {
             Err(error) => return Err(error),
         };
         metrics::count(metrics::DELETIONS_STARTED, 1);
-        Ok(Deletion { output: DeleteOutput { instance, target, dry_run: false }, arn, supply_chain })
+        Ok(Deletion { output: DeleteOutput { instance, target, dry_run: false }, arn, supply_chain, started_at: Some(started_at) })
     }
 
-    /// The Deletion Started announcement of a deletion, when there is one to follow.
+    /// The Deletion Started announcement of a deletion: of every deletion the service answered,
+    /// so that the checker follows each one to its end and announces it, even one that the answer
+    /// already shows ended (`Deleted`, or `DeleteFailed` at once). A dry run deletes nothing.
     fn announcement(&self, request: &DeleteRequest, deletion: &Deletion, invocation: &Invocation) -> Option<Announcement> {
         let output = &deletion.output;
-        if output.dry_run || !output.instance.deletion_started() {
+        if output.dry_run {
             return None;
         }
         // The ARN found for the protection check, else built from the record's own account.
@@ -223,11 +229,14 @@ impl DeleteFunction {
             .arn
             .clone()
             .or_else(|| deletion.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance)));
-        let mut detail = serde_json::to_value(output).expect("a record always serialises");
-        // Who asked and why, as the producer put it: bounded by `MAX_METADATA_BYTES` at parsing.
-        if !request.metadata.is_empty() {
-            detail["request"] = Value::Object(request.metadata.clone());
-        }
+        let detail = DeletionStarted {
+            output: output.clone(),
+            started_at: deletion.started_at,
+            sweep: request.sweep.clone(),
+            // Who asked and why, as the producer put it: bounded by `MAX_METADATA_BYTES` at parsing.
+            request: (!request.metadata.is_empty()).then(|| request.metadata.clone()),
+        };
+        let detail = serde_json::to_value(detail).expect("a record always serialises");
         Some(Announcement { detail_type: DELETION_STARTED, detail, resources: arn.into_iter().collect() })
     }
 }
@@ -271,13 +280,14 @@ struct Located {
     read: Option<InstanceRecord>,
 }
 
-/// One request's result: the output, the instance's ARN when the request needed it, and the client
-/// of the instance's account and region.
+/// One request's result: the output, the instance's ARN when the request needed it, the client
+/// of the instance's account and region, and when `DeleteInstance` was sent (none in a dry run).
 #[derive(Debug)]
 struct Deletion {
     output: DeleteOutput,
     arn: Option<String>,
     supply_chain: SupplyChain,
+    started_at: Option<DateTime>,
 }
 
 #[cfg(test)]
@@ -469,6 +479,53 @@ mod tests {
         assert_eq!(error.error_type(), "InstanceNotFound");
         assert!(error.to_string().contains("ListTagsForResource failed"), "{error}");
         assert_eq!((tags.num_calls(), delete.num_calls()), (1, 0));
+    }
+
+    /// A request read as the function reads it, and the invocation it is made in.
+    fn request_and_invocation(function: &DeleteFunction, payload: serde_json::Value) -> (DeleteRequest, Invocation) {
+        let Ok(DeleteEvent::Direct(request)) = parse_delete_event(&payload) else { panic!("not a direct request") };
+        let mut context = lambda_runtime::Context::default();
+        context.invoked_function_arn = FUNCTION_ARN.to_owned();
+        (request, Invocation::new(&context, &function.settings.common))
+    }
+
+    #[tokio::test]
+    async fn a_deletion_the_service_answers_as_failed_at_once_is_announced_with_when_it_was_sent() {
+        let tags = no_tags();
+        let delete = mock!(Client::delete_instance)
+            .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::DeleteFailed)).build());
+        let function = function(&[&tags, &delete]);
+        let (request, invocation) = request_and_invocation(&function, json!({"instanceId": ID, "ticket": "OPS-7"}));
+        let before = DateTime::from(SystemTime::now()).as_secs_f64();
+
+        let deletion = function.delete(&request, &invocation).await.unwrap();
+        let after = DateTime::from(SystemTime::now()).as_secs_f64();
+        let announcement = function.announcement(&request, &deletion, &invocation).expect("announced, so that its end is too");
+
+        assert_eq!(announcement.detail_type, DELETION_STARTED);
+        assert_eq!(announcement.detail["instance"]["state"], "DeleteFailed");
+        assert_eq!(announcement.detail["request"], json!({"ticket": "OPS-7"}));
+        let started = announcement.detail["startedAt"].as_str().unwrap();
+        let started = DateTime::from_str(started, aws_smithy_types::date_time::Format::DateTime).unwrap().as_secs_f64();
+        // Written to the millisecond, rounded to the nearest.
+        assert!(started >= before - 0.001 && started <= after + 0.001, "{before} <= {started} <= {after}");
+        assert!(announcement.detail.get("sweepId").is_none(), "{}", announcement.detail);
+        assert_eq!((tags.num_calls(), delete.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_is_not_announced_and_has_no_start() {
+        let tags = no_tags();
+        let get =
+            mock!(Client::get_instance).then_output(|| GetInstanceOutput::builder().instance(instance(InstanceState::Active)).build());
+        let function = function(&[&tags, &get]);
+        let (request, invocation) = request_and_invocation(&function, json!({"instanceId": ID, "dryRun": true}));
+
+        let deletion = function.delete(&request, &invocation).await.unwrap();
+
+        assert_eq!(deletion.started_at, None);
+        assert_eq!(function.announcement(&request, &deletion, &invocation), None);
+        assert_eq!((tags.num_calls(), get.num_calls()), (1, 1));
     }
 
     #[tokio::test]

@@ -60,6 +60,10 @@ fn now_secs() -> f64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64()
 }
 
+fn time_secs(time: &str) -> f64 {
+    aws_smithy_types::DateTime::from_str(time, aws_smithy_types::date_time::Format::DateTime).unwrap().as_secs_f64()
+}
+
 fn at_secs(expression: &str) -> f64 {
     let time = expression.strip_prefix("at(").and_then(|e| e.strip_suffix(')')).expect(expression);
     aws_smithy_types::DateTime::from_str(&format!("{time}Z"), aws_smithy_types::date_time::Format::DateTime).unwrap().as_secs_f64()
@@ -102,7 +106,10 @@ async fn a_deletion_is_announced_followed_by_schedules_and_announced_as_deleted(
     let input: Value = serde_json::from_str(target.input().unwrap()).unwrap();
     assert_eq!(input["statusCheck"]["instanceId"], FIXTURE_ID);
     assert_eq!(input["statusCheck"]["attempt"], 2);
-    assert_eq!(input["statusCheck"]["startedAt"], started["time"]);
+    // The deletion is followed from when the delete function sent DeleteInstance, which its event records.
+    let sent = started["detail"]["startedAt"].as_str().expect("the Deletion Started event says when DeleteInstance was sent");
+    assert!(sent.ends_with('Z') && time_secs(sent) <= time_secs(started["time"].as_str().unwrap()) + 1.0, "{sent} vs {}", started["time"]);
+    assert_eq!(input["statusCheck"]["startedAt"], sent);
 
     // Second check: the interval doubles.
     let second = stack.check(stack.moto.fire(&name).await).await;
@@ -123,12 +130,29 @@ async fn a_deletion_is_announced_followed_by_schedules_and_announced_as_deleted(
     assert_eq!(done["detail"]["outcome"], "Deleted");
     assert_eq!(done["detail"]["attempts"], 3);
     assert_eq!(done["detail"]["instance"]["state"], "Deleted");
-    assert_eq!(done["detail"]["startedAt"], started["time"]);
+    assert_eq!(done["detail"]["startedAt"], sent);
     assert!(done["detail"]["finishedAt"].as_str().unwrap().ends_with('Z'));
     assert_eq!(done["detail"]["deduplicationId"], format!("{FIXTURE_ID}:Deleted"));
     assert_eq!(stack.emulator.call_count("GetInstance"), 3);
     // Only the marker of the announced end is left.
     assert_eq!(stack.moto.schedule_names().await, [marker_name(&id(), &format!("{FIXTURE_ID}:Deleted"))]);
+}
+
+#[tokio::test]
+async fn a_started_event_of_an_earlier_version_is_followed_from_its_time() {
+    let stack = stack(SeedInstance::default(), &[]).await;
+    stack.start_deletion().await;
+    // Written before the delete function said when it sent DeleteInstance: the event's time stands for it.
+    let earlier = fixture_now("check/deletion-started.json");
+    assert!(earlier["detail"].get("startedAt").is_none(), "{earlier}");
+
+    let report = stack.check(earlier.clone()).await;
+
+    assert_eq!(report["outcome"], "Deleted");
+    let received = stack.moto.received().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["detail"]["startedAt"], earlier["time"]);
+    assert!(received[0]["detail"].get("sweepId").is_none(), "{}", received[0]);
 }
 
 #[tokio::test]
@@ -153,6 +177,7 @@ async fn a_deletion_that_outlasts_the_maximum_wait_is_announced_as_timed_out() {
     // The deletion started two hours ago, as far as the checker can tell.
     let two_hours_ago = aws_smithy_types::DateTime::from_secs(now_secs() as i64 - 7_200);
     started["time"] = json!(two_hours_ago.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap());
+    started["detail"]["startedAt"] = started["time"].clone();
 
     let report = stack.check(started).await;
 
@@ -173,6 +198,7 @@ async fn the_last_check_before_the_maximum_wait_is_scheduled_at_its_end() {
     let mut started = stack.start_deletion().await;
     let started_at = now_secs() as i64 - 3_300;
     started["time"] = json!(aws_smithy_types::DateTime::from_secs(started_at).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap());
+    started["detail"]["startedAt"] = started["time"].clone();
 
     stack.check(started).await;
 

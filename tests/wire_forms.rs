@@ -8,7 +8,7 @@ mod support;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use supplychain_delete_instance::model::{DeleteOutput, InstanceRecord};
+use supplychain_delete_instance::model::{DeleteOutput, DeletionStarted, InstanceRecord, Recheck};
 use supplychain_delete_instance::sweep::SweepDeletionRequest;
 use supplychain_delete_instance::SweepReport;
 use support::*;
@@ -31,6 +31,29 @@ fn the_delete_functions_output_writes_back_exactly_as_the_fixtures_hold_it() {
 fn the_deletion_started_record_writes_back_exactly_as_the_fixture_holds_it() {
     let detail = &fixture("check/deletion-started.json")["detail"];
     assert_eq!(&round_trip::<DeleteOutput>(detail), detail);
+}
+
+#[test]
+fn a_deletion_started_detail_with_its_start_and_sweep_and_one_without_them_write_back_exactly() {
+    for name in ["check/deletion-started.json", "check/deletion-started-by-sweep.json"] {
+        let detail = &fixture(name)["detail"];
+        assert_eq!(&round_trip::<DeletionStarted>(detail), detail, "{name}");
+    }
+    let by_sweep: DeletionStarted = serde_json::from_value(fixture("check/deletion-started-by-sweep.json")["detail"].clone()).unwrap();
+    let sweep = by_sweep.sweep.expect("the sweep's members read back");
+    assert_eq!((sweep.reason.as_str(), sweep.scheduled_for.as_deref()), ("ExpiryTagPassed", Some("2026-11-28T09:00:00Z")));
+}
+
+#[test]
+fn a_recheck_written_before_deletions_carried_their_sweep_writes_back_exactly() {
+    let recheck = fixture("check/status-check.json");
+    assert_eq!(round_trip::<Recheck>(&recheck), recheck);
+}
+
+#[test]
+fn the_sweeps_deletion_request_with_its_reason_in_words_and_scheduled_time_is_as_the_sweep_writes_it() {
+    let request = &fixture("eventbridge-deletion-requested-by-sweep.json")["detail"];
+    assert_eq!(&round_trip::<SweepDeletionRequest>(request), request);
 }
 
 #[test]

@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 use super::{as_object, instance_id_of, invalid, refuse_near_misses};
 use crate::error::{quoted, Error};
 use crate::events::DELETION_STARTED;
-use crate::model::{carried_request, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest, Target};
+use crate::model::{
+    carried_request, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest, SweepOrigin, Target,
+};
 
 /// The shapes the status checker accepts, for error messages.
 /// The shapes the status checker accepts, for error messages.
@@ -66,7 +68,14 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
             Some(Value::Object(metadata)) => Some(carried_request(metadata)),
             _ => None,
         };
-        return Ok(CheckEvent::Follow(FollowRequest { instance_id, target, request, attempt: 1, started_at, last_seen }));
+        // The delete function writes when it sent DeleteInstance; earlier versions did not, and
+        // then the event's time stands for it.
+        let started_at = match payload.get("startedAt") {
+            Some(Value::String(time)) => parse_time(&format!("\"startedAt\" in {what}"), time)?,
+            _ => started_at,
+        };
+        let sweep = SweepOrigin::written_in(payload);
+        return Ok(CheckEvent::Follow(FollowRequest { instance_id, target, request, sweep, attempt: 1, started_at, last_seen }));
     }
     // The checker's own schedules: each input is read with the type that wrote it.
     if object.contains_key("deletionAnnounced") {
@@ -78,7 +87,8 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
         let Recheck { status_check } = read_own(
             "\"statusCheck\"",
             event,
-            "{\"statusCheck\": {\"instanceId\", \"attempt\" (a whole number from 1), \"startedAt\" (RFC 3339), \"lastSeen\"}}",
+            "{\"statusCheck\": {\"instanceId\", \"attempt\" (a whole number from 1), \"startedAt\" (RFC 3339), \"lastSeen\", \
+             \"request\", \"sweepId\", \"reason\", \"reasonDetail\", \"scheduledFor\"}}",
         )?;
         if status_check.attempt == 0 {
             return Err(invalid("\"statusCheck.attempt\" must be a whole number from 1".to_owned()));
@@ -129,6 +139,32 @@ mod tests {
         let CheckEvent::Follow(follow) = parse_check_event(&event, now).unwrap() else { panic!() };
         assert_eq!(follow.attempt, 1);
         assert_eq!(follow.started_at, aws_smithy_types::DateTime::from_secs(1_767_323_045));
+    }
+
+    #[test]
+    fn a_started_event_is_followed_from_when_delete_instance_was_sent_with_the_sweep_behind_it() {
+        let now = aws_smithy_types::DateTime::from_secs(0);
+        let event = json!({"detail-type": DELETION_STARTED, "source": EVENT_SOURCE, "time": "2026-01-02T03:04:05Z",
+            "detail": {"instance": {"instanceId": ID, "state": "Deleting"}, "startedAt": "2026-01-02T03:04:04.75Z",
+                "sweepId": "s-1", "reason": "ExpiryTagPassed", "reasonDetail": "tag passed", "scheduledFor": "2026-01-01T03:04:04Z",
+                "request": {"sweepId": "s-1", "reason": "ExpiryTagPassed", "detail": "tag passed", "scheduledFor": "2026-01-01T03:04:04Z"}}});
+        let CheckEvent::Follow(follow) = parse_check_event(&event, now).unwrap() else { panic!() };
+        assert_eq!(follow.started_at, aws_smithy_types::DateTime::from_millis(1_767_323_044_750));
+        let sweep = follow.sweep.expect("the sweep carried");
+        assert_eq!(
+            (sweep.sweep_id.as_str(), sweep.reason.as_str(), sweep.reason_detail.as_deref()),
+            ("s-1", "ExpiryTagPassed", Some("tag passed"))
+        );
+        assert_eq!(sweep.scheduled_for.as_deref(), Some("2026-01-01T03:04:04Z"));
+        assert_eq!(follow.request.unwrap()["detail"], "tag passed");
+    }
+
+    #[test]
+    fn a_started_event_whose_start_is_not_a_time_is_refused() {
+        let now = aws_smithy_types::DateTime::from_secs(0);
+        let event = json!({"detail-type": DELETION_STARTED, "source": EVENT_SOURCE, "time": "2026-01-02T03:04:05Z",
+            "detail": {"instance": {"instanceId": ID, "state": "Deleting"}, "startedAt": "yesterday"}});
+        assert!(matches!(parse_check_event(&event, now), Err(Error::InvalidInput(m)) if m.contains("\"startedAt\" in the event's detail")));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use serde_json::{Map, Value};
 
 use super::{as_object, instance_id_of, invalid, read_json, refuse_near_misses};
 use crate::error::{kind_of, quoted, Error};
-use crate::events::EVENT_SOURCE;
-use crate::model::{AccountId, DeleteRequest, Target};
+use crate::events::{DELETION_REQUESTED, EVENT_SOURCE, SWEEP_SOURCE};
+use crate::model::{AccountId, DeleteRequest, SweepOrigin, Target};
 
 /// The shapes the delete function accepts, for error messages.
 /// The shapes the delete function accepts, for error messages.
@@ -79,7 +79,7 @@ fn parse_request_object(what: &str, object: &Map<String, Value>) -> Result<Delet
              PutEvents' 256 KiB limit"
         )));
     }
-    Ok(DeleteRequest { instance_id, target, sender: None, dry_run, metadata })
+    Ok(DeleteRequest { instance_id, target, sender: None, dry_run, metadata, sweep: None })
 }
 
 fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest, Error> {
@@ -94,7 +94,16 @@ fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest
     // EventBridge sets `account` to the account that put the event; no sender can forge it.
     let sender = event.get("account").map(|account| AccountId::parse("the EventBridge event's \"account\"", account)).transpose()?;
     match event.get("detail") {
-        Some(Value::Object(detail)) => Ok(DeleteRequest { sender, ..parse_request_object("the EventBridge event's detail", detail)? }),
+        Some(Value::Object(detail)) => {
+            let what = "the EventBridge event's detail";
+            let request = parse_request_object(what, detail)?;
+            // The sweep's own requests say why it asked, and the outcome must tell it. Only its
+            // source and detail-type mark one: other producers' members stay metadata alone.
+            let from_sweep = event.get("source").and_then(Value::as_str) == Some(SWEEP_SOURCE)
+                && event.get("detail-type").and_then(Value::as_str) == Some(DELETION_REQUESTED);
+            let sweep = if from_sweep { Some(SweepOrigin::read(what, detail)?) } else { None };
+            Ok(DeleteRequest { sender, sweep, ..request })
+        }
         Some(other) => {
             Err(invalid(format!("the EventBridge event's \"detail\" is {}, but it must be an object; {DELETE_SHAPES}", kind_of(other))))
         }
@@ -172,6 +181,7 @@ mod tests {
             sender: None,
             dry_run,
             metadata: Map::new(),
+            sweep: None,
         }
     }
 
@@ -266,6 +276,48 @@ mod tests {
         assert_eq!(request.instance_id.as_str(), ID);
         assert!(!request.dry_run);
         assert_eq!(Value::Object(request.metadata), json!({"requestedBy": "nightly-cleanup", "ticket": 42}));
+    }
+
+    #[test]
+    fn a_deletion_requested_by_the_sweep_names_its_run_and_reason_and_keeps_its_detail_as_metadata() {
+        let detail = json!({"instanceId": ID, "reason": "ExpiryTagPassed", "sweepId": "8f14e45f-ceea-467f-a0e6-b7bd8a2c3e11",
+            "detail": "tag ExpiresAt passed", "scheduledFor": "2026-11-28T09:00:02Z"});
+        let event = json!({"detail-type": DELETION_REQUESTED, "source": SWEEP_SOURCE, "account": "123456789012", "detail": detail});
+        let DeleteEvent::EventBridge(request) = parse_delete_event(&event).unwrap() else { panic!("not an EventBridge request") };
+        let sweep = request.sweep.expect("a sweep request");
+        assert_eq!((sweep.sweep_id.as_str(), sweep.reason.as_str()), ("8f14e45f-ceea-467f-a0e6-b7bd8a2c3e11", "ExpiryTagPassed"));
+        assert_eq!(
+            (sweep.reason_detail.as_deref(), sweep.scheduled_for.as_deref()),
+            (Some("tag ExpiresAt passed"), Some("2026-11-28T09:00:02Z"))
+        );
+        let mut metadata = detail.as_object().unwrap().clone();
+        metadata.remove("instanceId");
+        assert_eq!(request.metadata, metadata, "the request as the sweep put it");
+        // The same through an SQS queue that a rule delivers to.
+        let batch = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": event.to_string()}]});
+        let DeleteEvent::Sqs(items) = parse_delete_event(&batch).unwrap() else { panic!("not a batch") };
+        assert_eq!(items[0].request.as_ref().unwrap().sweep.as_ref().map(|s| s.reason.as_str()), Some("ExpiryTagPassed"));
+    }
+
+    #[test]
+    fn sweep_members_from_another_source_or_detail_type_are_metadata_alone() {
+        let detail = json!({"instanceId": ID, "reason": "ExpiryTagPassed", "sweepId": "s-1"});
+        for (source, detail_type) in [("ops", DELETION_REQUESTED), (SWEEP_SOURCE, "Supply Chain Instance Deletion Wanted")] {
+            let event = json!({"detail-type": detail_type, "source": source, "detail": detail});
+            let DeleteEvent::EventBridge(request) = parse_delete_event(&event).unwrap() else { panic!("not an EventBridge request") };
+            assert_eq!(request.sweep, None, "{source} {detail_type}");
+            assert_eq!(Value::Object(request.metadata), json!({"reason": "ExpiryTagPassed", "sweepId": "s-1"}));
+        }
+        let direct = json!({"instanceId": ID, "reason": "ExpiryTagPassed", "sweepId": "s-1"});
+        let DeleteEvent::Direct(request) = parse_delete_event(&direct).unwrap() else { panic!("not direct") };
+        assert_eq!(request.sweep, None);
+    }
+
+    #[test]
+    fn a_sweep_request_that_does_not_say_why_is_refused_before_any_call() {
+        let event = json!({"detail-type": DELETION_REQUESTED, "source": SWEEP_SOURCE, "detail": {"instanceId": ID, "sweepId": "s-1"}});
+        let m = message(parse_delete_event(&event));
+        assert!(m.contains("the EventBridge event's detail has no \"reason\""), "{m}");
     }
 
     #[test]

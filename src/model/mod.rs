@@ -14,5 +14,5 @@ pub use id::InstanceId;
 pub use outcome::Outcome;
 pub use protection::DeletionProtection;
 pub use record::{timestamp, DeleteOutput, InstanceRecord, UnusableInstance};
-pub use requests::{carried_request, AnnouncedMarker, DeleteRequest, FollowRequest, Recheck, ReportRequest};
+pub use requests::{carried_request, AnnouncedMarker, DeleteRequest, DeletionStarted, FollowRequest, Recheck, ReportRequest, SweepOrigin};
 pub use target::{AccountId, Reach, Region, Target, TARGET_MEMBERS};

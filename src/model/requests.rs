@@ -1,13 +1,15 @@
 //! What the functions are asked to do, once an event has been read: a deletion, a status check
 //! of a deletion being followed (which is also the input of its re-check schedule), a Step
-//! Functions status check, and the marker of an announced end.
+//! Functions status check, and the marker of an announced end; and what a deletion carries from
+//! its request to its final announcement: the sweep behind it, when and who asked.
 
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::{timestamp, AccountId, InstanceId, InstanceRecord, Outcome, Target};
+use super::{timestamp, AccountId, DeleteOutput, InstanceId, InstanceRecord, Outcome, Target};
+use crate::error::{kind_of, quoted, Error};
 
 /// One deletion to make (or, with `dry_run`, to describe).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,124 @@ pub struct DeleteRequest {
     /// The request's other members (who asked, why, a workflow's state): not acted on, but carried
     /// under `request` in the Deletion Started announcement so that subscribers see them.
     pub metadata: Map<String, Value>,
+    /// The sweep run and policy reason, when the sweep asked for the deletion.
+    pub sweep: Option<SweepOrigin>,
+}
+
+/// Why the sweep asked for a deletion: its run and the policy's reason, read from its `Supply Chain
+/// Instance Deletion Requested` event and written as top-level members of the Deletion Started
+/// announcement, each re-check and the final announcement, so that the outcome alone tells why the
+/// instance was deleted. The request's `request` still holds the event's detail as the sweep put it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepOrigin {
+    /// The run that selected the instance (the sweep report's `sweepId`).
+    pub sweep_id: String,
+    /// The policy's reason name, as the sweep's report writes it (`ExpiryTagPassed`, `MaxAgeExceeded`).
+    pub reason: String,
+    /// The reason in words (the sweep's `detail`), cut past [`MAX_REASON_DETAIL_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_detail: Option<String>,
+    /// When the deletion was scheduled for, when the sweep gave notice first: RFC 3339, as the
+    /// sweep wrote it (its schedule mark's value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<String>,
+}
+
+/// The longest `sweepId`, `reason` or `scheduledFor` accepted: the sweep writes a request id, a
+/// reason name and a tag's value.
+pub const MAX_SWEEP_MEMBER_CHARS: usize = 256;
+
+/// The most of the reason in words that a deletion carries at the top level. Every announcement and
+/// re-check repeats it beside `request` (which holds it whole in the Deletion Started event), so it
+/// is bounded to keep them within PutEvents' and Scheduler's limits.
+pub const MAX_REASON_DETAIL_BYTES: usize = 1024;
+
+impl SweepOrigin {
+    /// Reads the sweep's members from the detail of its Deletion Requested event: `sweepId` and
+    /// `reason` strings, and the optional `detail` (the reason in words) and `scheduledFor` strings.
+    /// `what` names the detail in errors: a sweep request that does not say why is refused.
+    pub fn read(what: &str, detail: &Map<String, Value>) -> Result<SweepOrigin, Error> {
+        let text = |member: &str| -> Result<Option<&str>, Error> {
+            match detail.get(member) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => Ok(Some(text)),
+                Some(other) => Err(Error::InvalidInput(format!(
+                    "{what} has \"{member}\" {}, but the sweep's deletion requests carry it as a string",
+                    kind_of(other)
+                ))),
+            }
+        };
+        let short = |member: &str| -> Result<Option<String>, Error> {
+            match text(member)? {
+                Some(text) if !text.is_empty() && text.chars().count() <= MAX_SWEEP_MEMBER_CHARS => Ok(Some(text.to_owned())),
+                Some(text) => Err(Error::InvalidInput(format!(
+                    "{what} has \"{member}\" {}, but it must be 1 to {MAX_SWEEP_MEMBER_CHARS} characters",
+                    quoted(text)
+                ))),
+                None => Ok(None),
+            }
+        };
+        let named = |member: &str| -> Result<String, Error> {
+            short(member)?.ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{what} has no \"{member}\": a deletion the sweep requests names its run (\"sweepId\") and the policy's \
+                     reason (\"reason\"), which its final announcement records"
+                ))
+            })
+        };
+        Ok(SweepOrigin {
+            sweep_id: named("sweepId")?,
+            reason: named("reason")?,
+            reason_detail: text("detail")?.map(cut_reason_detail),
+            // The schedule mark's value, which the sweep read as a time before it asked: recorded as
+            // it was written, never acted on.
+            scheduled_for: short("scheduledFor")?,
+        })
+    }
+
+    /// The sweep's members a Deletion Started detail carries (`sweepId`, `reason`, `reasonDetail`,
+    /// `scheduledFor`), or none when they are not all there as the delete function writes them.
+    pub fn written_in(detail: &Map<String, Value>) -> Option<SweepOrigin> {
+        let members: Map<String, Value> = ["sweepId", "reason", "reasonDetail", "scheduledFor"]
+            .into_iter()
+            .filter_map(|member| detail.get(member).map(|value| (member.to_owned(), value.clone())))
+            .collect();
+        if members.is_empty() {
+            return None;
+        }
+        serde_json::from_value(Value::Object(members)).ok()
+    }
+}
+
+/// The reason in words, whole up to [`MAX_REASON_DETAIL_BYTES`], else its start and a note.
+fn cut_reason_detail(text: &str) -> String {
+    if text.len() <= MAX_REASON_DETAIL_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_REASON_DETAIL_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes; the request's \"detail\" holds it whole)", &text[..end], text.len())
+}
+
+/// The detail of a `Supply Chain Instance Deletion Started` announcement: the delete function's
+/// output, when it sent `DeleteInstance`, the sweep behind the deletion, and the request's metadata.
+/// The delete function writes it; the checker reads its members back and carries them to the end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletionStarted {
+    #[serde(flatten)]
+    pub output: DeleteOutput,
+    /// When the delete function sent `DeleteInstance`. Left out by versions before it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
+    pub started_at: Option<DateTime>,
+    #[serde(flatten)]
+    pub sweep: Option<SweepOrigin>,
+    /// Who asked and why, as the producer put it: bounded at parsing (`MAX_METADATA_BYTES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<Map<String, Value>>,
 }
 
 /// One status check of a deletion being followed. The checker writes the next one into its
@@ -35,13 +155,19 @@ pub struct FollowRequest {
     pub target: Target,
     /// 1 for the check triggered by the Deletion Started event, then one more per scheduled re-check.
     pub attempt: u32,
-    /// When the deletion was first seen; `MAX_WAIT_SECONDS` counts from here. RFC 3339 on the wire.
+    /// When the delete function sent `DeleteInstance` (the Deletion Started detail's `startedAt`),
+    /// else when the deletion was first seen (the event's `time`); `MAX_WAIT_SECONDS` counts from
+    /// here, and the final announcement's `startedAt` is this. RFC 3339 on the wire.
     #[serde(serialize_with = "write_time", deserialize_with = "read_time")]
     pub started_at: DateTime,
     /// Who asked for the deletion and why (`request` of the Deletion Started event), carried to the
     /// final announcement; cut to a note past [`MAX_CARRIED_REQUEST_BYTES`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<Map<String, Value>>,
+    /// The sweep run and reason behind the deletion, when the sweep asked for it; on the wire its
+    /// members stand beside the others (`sweepId`, `reason`, `reasonDetail`, `scheduledFor`).
+    #[serde(flatten)]
+    pub sweep: Option<SweepOrigin>,
     /// The last record of the instance seen, if any; a partial one is not used.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "read_record_if_whole")]
     pub last_seen: Option<InstanceRecord>,
@@ -120,6 +246,25 @@ fn read_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime, D::
     DateTime::from_str(&text, Format::DateTime).map_err(|_| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time")))
 }
 
+/// An optional time, RFC 3339 on the wire as [`timestamp`] writes it.
+mod optional_time {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(time: &Option<DateTime>, serializer: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => write_time(time, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime>, D::Error> {
+        match Option::<Value>::deserialize(deserializer)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => read_time(value).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 fn read_record_if_whole<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<InstanceRecord>, D::Error> {
     Ok(Option::<Value>::deserialize(deserializer)?.and_then(|value| serde_json::from_value(value).ok()))
 }
@@ -140,6 +285,7 @@ mod tests {
             status_check: FollowRequest {
                 instance_id: id(),
                 request: Some(Map::from_iter([("requestedBy".to_owned(), json!("team-planning"))])),
+                sweep: None,
                 target: serde_json::from_value(json!({"accountId": "222222222222", "region": "eu-west-1"})).unwrap(),
                 attempt: 3,
                 started_at: DateTime::from_secs(1_767_323_045),
@@ -175,6 +321,106 @@ mod tests {
             json!({"deletionAnnounced": {"instanceId": id().as_str(), "outcome": "TimedOut", "announcedAt": "2026-01-02T03:04:05.25Z"}})
         );
         assert_eq!(serde_json::from_value::<AnnouncedMarker>(written).unwrap(), marker);
+    }
+
+    fn sweep_detail() -> Map<String, Value> {
+        let detail = json!({"instanceId": id().as_str(), "reason": "ExpiryTagPassed", "sweepId": "8f14e45f-ceea-467f-a0e6-b7bd8a2c3e11",
+            "detail": "tag ExpiresAt=\"2026-11-01\" passed", "scheduledFor": "2026-11-28T09:00:02Z"});
+        detail.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_sweep_request_gives_its_run_its_reason_in_name_and_words_and_its_scheduled_time() {
+        let origin = SweepOrigin::read("the detail", &sweep_detail()).unwrap();
+        assert_eq!(
+            origin,
+            SweepOrigin {
+                sweep_id: "8f14e45f-ceea-467f-a0e6-b7bd8a2c3e11".into(),
+                reason: "ExpiryTagPassed".into(),
+                reason_detail: Some("tag ExpiresAt=\"2026-11-01\" passed".into()),
+                scheduled_for: Some("2026-11-28T09:00:02Z".into()),
+            }
+        );
+        // The request as the sweep sends it today, without notice: no words, no scheduled time.
+        let mut today = sweep_detail();
+        today.remove("detail");
+        today.remove("scheduledFor");
+        let origin = SweepOrigin::read("the detail", &today).unwrap();
+        assert_eq!((origin.reason_detail, origin.scheduled_for), (None, None));
+    }
+
+    #[test]
+    fn a_sweep_request_without_its_run_or_reason_or_with_a_member_of_another_kind_is_refused() {
+        let cases: [(&str, Value, &str); 6] = [
+            ("sweepId", Value::Null, "has no \"sweepId\""),
+            ("reason", Value::Null, "has no \"reason\""),
+            ("reason", json!(""), "1 to 256 characters"),
+            ("sweepId", json!("x".repeat(MAX_SWEEP_MEMBER_CHARS + 1)), "1 to 256 characters"),
+            ("detail", json!(["words"]), "\"detail\" an array"),
+            ("scheduledFor", json!(1_795_856_402), "\"scheduledFor\" a number"),
+        ];
+        for (member, value, expected) in cases {
+            let mut detail = sweep_detail();
+            detail.insert(member.to_owned(), value);
+            let error = SweepOrigin::read("the detail", &detail).unwrap_err();
+            assert!(matches!(&error, Error::InvalidInput(m) if m.contains(expected)), "{member}: {error}");
+        }
+        // The schedule mark's value is recorded as the sweep wrote it.
+        let mut offset = sweep_detail();
+        offset.insert("scheduledFor".into(), json!(" 2026-11-28T11:00:02+02:00"));
+        assert_eq!(SweepOrigin::read("the detail", &offset).unwrap().scheduled_for.as_deref(), Some(" 2026-11-28T11:00:02+02:00"));
+    }
+
+    #[test]
+    fn a_long_reason_in_words_is_cut_on_a_character_boundary_with_a_note() {
+        let mut detail = sweep_detail();
+        detail.insert("detail".into(), json!("é".repeat(MAX_REASON_DETAIL_BYTES)));
+        let words = SweepOrigin::read("the detail", &detail).unwrap().reason_detail.unwrap();
+        let (kept, note) = words.split_once('…').unwrap();
+        assert!(kept.len() <= MAX_REASON_DETAIL_BYTES && kept.chars().all(|c| c == 'é'), "{kept}");
+        assert!(note.contains("2048 bytes") && note.contains("holds it whole"), "{note}");
+    }
+
+    #[test]
+    fn a_recheck_of_a_sweep_deletion_carries_the_sweep_beside_its_members_and_reads_back() {
+        let recheck = Recheck {
+            status_check: FollowRequest {
+                instance_id: id(),
+                target: Target::default(),
+                attempt: 2,
+                started_at: DateTime::from_millis(1_767_323_045_250),
+                request: Some(sweep_detail()),
+                sweep: Some(SweepOrigin::read("the detail", &sweep_detail()).unwrap()),
+                last_seen: None,
+            },
+        };
+        let written = serde_json::to_value(&recheck).unwrap();
+        let check = &written["statusCheck"];
+        assert_eq!((&check["sweepId"], &check["reason"]), (&json!("8f14e45f-ceea-467f-a0e6-b7bd8a2c3e11"), &json!("ExpiryTagPassed")));
+        assert_eq!((&check["reasonDetail"], &check["scheduledFor"]), (&sweep_detail()["detail"], &json!("2026-11-28T09:00:02Z")));
+        assert_eq!(check["startedAt"], "2026-01-02T03:04:05.25Z");
+        assert_eq!(serde_json::from_value::<Recheck>(written).unwrap(), recheck);
+        // A re-check written before the sweep was carried reads with none.
+        let earlier = json!({"statusCheck": {"instanceId": id().as_str(), "attempt": 2, "startedAt": "2026-01-02T03:04:05Z"}});
+        assert_eq!(serde_json::from_value::<Recheck>(earlier).unwrap().status_check.sweep, None);
+    }
+
+    #[test]
+    fn a_deletion_started_detail_reads_back_as_written_and_the_sweep_is_found_in_it() {
+        let detail = json!({"instance": {"instanceId": id().as_str(), "awsAccountId": "123456789012", "state": "Deleting"},
+            "startedAt": "2026-11-28T09:00:04.512Z", "sweepId": "8f14e45f-ceea-467f-a0e6-b7bd8a2c3e11", "reason": "MaxAgeExceeded",
+            "request": {"reason": "MaxAgeExceeded", "sweepId": "8f14e45f-ceea-467f-a0e6-b7bd8a2c3e11"}});
+        let read: DeletionStarted = serde_json::from_value(detail.clone()).unwrap();
+        assert_eq!(read.started_at, Some(DateTime::from_millis(1_795_856_404_512)));
+        assert_eq!(read.sweep.as_ref().map(|s| s.reason.as_str()), Some("MaxAgeExceeded"));
+        assert_eq!(serde_json::to_value(&read).unwrap(), detail);
+        assert_eq!(SweepOrigin::written_in(detail.as_object().unwrap()), read.sweep);
+        // Written by an earlier version: the record alone.
+        let earlier = json!({"instance": {"instanceId": id().as_str(), "awsAccountId": "123456789012", "state": "Deleting"}});
+        let read: DeletionStarted = serde_json::from_value(earlier.clone()).unwrap();
+        assert_eq!((read.started_at, &read.sweep, &read.request), (None, &None, &None));
+        assert_eq!(serde_json::to_value(&read).unwrap(), earlier);
+        assert_eq!(SweepOrigin::written_in(earlier.as_object().unwrap()), None);
     }
 
     #[test]
