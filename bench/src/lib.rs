@@ -18,7 +18,12 @@
 //!
 //! Beside them, `sweep-instances` sweeps a fleet of [`SWEEP_FLEET`] instances in report mode, once
 //! per round in one process, on an emulator of its own over plain HTTP: its time, and its calls,
-//! which must be exactly one ListInstances per page and one ListTagsForResource per instance.
+//! which must be exactly one ListInstances per page and one ListTagsForResource per instance. The
+//! same binary sweeps an organization (accounts x regions, in one invocation and as the
+//! OrganizationSweep state machine's steps on one warm process) and gives notice before deletion
+//! (day 0, day 3, day 8), each run's calls checked against the exact counts its fleet requires
+//! (`organization`). From the measured times and counts, `cost` prices one followed deletion and
+//! one organization sweep at the list prices of BENCHMARKS.md's price table.
 //!
 //! Subjects are interleaved: each round starts every subject once, so load from other processes on
 //! the machine falls on all of them alike and the ratios, taken within one run, stay meaningful
@@ -43,7 +48,7 @@ pub const SWEEP_FLEET: usize = 500;
 /// The other account of the many-accounts subjects, whose member role trusts the home account.
 pub const MEMBER: &str = "210987654321";
 /// The member role's name, the functions' default (`MEMBER_ROLE_NAME`).
-const MEMBER_ROLE: &str = "SupplyChainInstanceDeletion";
+pub(crate) const MEMBER_ROLE: &str = "SupplyChainInstanceDeletion";
 /// The emulator runs without credentials: it checks the form of each signature, not its value.
 const ACCESS_KEY_ID: &str = "AKIABENCHMARK0000001";
 const SECRET_ACCESS_KEY: &str = "bench/secret/key/for/the/local/emulator";
@@ -74,6 +79,16 @@ pub struct Options {
     pub aarch64_bin_dir: Option<PathBuf>,
     /// Scratch directory (certificates, zips, logs).
     pub work_dir: PathBuf,
+    /// The organization sweep's member accounts (each in two regions).
+    pub org_accounts: usize,
+    /// Instances in each of the organization's targets.
+    pub org_instances: usize,
+    /// The cap of the organization sweep's runs (delete mode).
+    pub org_cap: usize,
+    /// Instances of the notice subject.
+    pub notice_instances: usize,
+    /// The Markdown file whose price table the cost is computed with (BENCHMARKS.md).
+    pub prices: PathBuf,
 }
 
 /// The outcome of a run: the table as Markdown, and every number as JSON.
@@ -83,18 +98,27 @@ pub struct Report {
     pub json: Value,
 }
 
+mod cost;
 mod floors;
 mod measure;
+mod organization;
 mod report;
 mod subjects;
+mod sweeps;
 
+pub use cost::{parse_prices, Prices, PRICE_KEYS};
 use floors::*;
 use measure::*;
+use organization::*;
 use report::*;
 use subjects::*;
+pub use sweeps::{check_calls, ExpectedCalls};
 
 /// Runs the benchmark and returns the report.
 pub async fn run(options: &Options) -> Result<Report, String> {
+    // The prices first: a run that cannot price what it measured fails before measuring.
+    let price_table = std::fs::read_to_string(&options.prices).map_err(|e| format!("{}: {e}", options.prices.display()))?;
+    let prices = parse_prices(&price_table).map_err(|e| format!("{}: {e}", options.prices.display()))?;
     std::fs::create_dir_all(&options.work_dir).map_err(|e| format!("{}: {e}", options.work_dir.display()))?;
     let identity = TlsIdentity::generate()?;
     let ca_file = options.work_dir.join("ca.pem");
@@ -143,8 +167,11 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     }
 
     let sweep = measure_sweep(options, options.rounds).await?;
+    let organization = measure_organization(options, options.rounds).await?;
+    let notice = measure_notice(options, options.rounds).await?;
     let sizes = sizes(options)?;
-    Ok(report(options, &subjects, &samples, &Floors { service: floor, handshakes, sdk: sdk_floor }, &sizes, &sweep))
+    let sweeps = Sweeps { one_target: sweep, organization, notice };
+    Ok(report(options, &subjects, &samples, &Floors { service: floor, handshakes, sdk: sdk_floor }, &sizes, &sweeps, &prices))
 }
 
 /// `0..n` in an order drawn from `seed` (Fisher-Yates over a xorshift generator: reproducible, and

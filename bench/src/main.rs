@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use supplychain_bench::{run, Options};
 
 const HELP: &str = "\
-bench: cold start, invocations, memory and size of the functions, beside a boto3 peer and the floors
+bench: cold start, invocations, memory and size of the functions, beside a boto3 peer and the floors;
+the sweep of one target, of an organization and with notice, each run's calls checked; what the work
+costs at the list prices of BENCHMARKS.md
 
 USAGE:
     bench [OPTIONS]
@@ -24,6 +26,11 @@ OPTIONS:
     --variant LABEL=DIR    also run DIR/delete-instance (another build of it) as subject LABEL
     --aarch64-bin-dir DIR  aarch64 binaries, for their sizes
     --results FILE         where to write the table (default bench/results/latest.md; JSON beside it)
+    --org-accounts N       member accounts of the organization sweep, each in 2 regions (default 20)
+    --org-instances N      instances in each of its targets (default 50)
+    --org-cap N            its cap on deletion requests, delete mode (default 25)
+    --notice-instances N   instances of the notice subject, all expired (default 500)
+    --prices FILE          the Markdown whose price table prices the work (default BENCHMARKS.md)
     -h, --help             print this help
 ";
 
@@ -66,6 +73,11 @@ async fn main() {
         variants: Vec::new(),
         aarch64_bin_dir: None,
         work_dir: std::env::temp_dir().join(format!("supplychain-bench-{}", std::process::id())),
+        org_accounts: 20,
+        org_instances: 50,
+        org_cap: 25,
+        notice_instances: 500,
+        prices: repo.join("BENCHMARKS.md"),
     };
     let mut results = repo.join("bench/results/latest.md");
     let mut args = std::env::args().skip(1);
@@ -91,6 +103,11 @@ async fn main() {
                 options.variants.push((label.to_owned(), PathBuf::from(dir)));
             }
             "--results" => results = PathBuf::from(value()),
+            "--org-accounts" => options.org_accounts = number(value()).max(1),
+            "--org-instances" => options.org_instances = number(value()),
+            "--org-cap" => options.org_cap = number(value()),
+            "--notice-instances" => options.notice_instances = number(value()).max(1),
+            "--prices" => options.prices = PathBuf::from(value()),
             "-h" | "--help" => {
                 print!("{HELP}");
                 return;

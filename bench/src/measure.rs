@@ -1,14 +1,12 @@
 //! Measuring a subject: its cold start, warm invocations, CPU and peak memory; and the sweep.
 
-use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome, RuntimeApi};
 use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance};
 
-use supplychain_testkit::{ACCOUNT, REGION, SWEEP_ARN};
+use supplychain_testkit::{ACCOUNT, REGION};
 
 use crate::*;
 
@@ -118,10 +116,10 @@ pub(crate) struct SweepSamples {
 /// The sweep, in report mode, `runs` times in one process against a fleet of [`SWEEP_FLEET`]
 /// instances (one in five expired), on an emulator of its own over plain HTTP and a stand-in bus
 /// that accepts every PutEvents entry. Every run must examine the whole fleet with exactly one
-/// ListInstances per page and one ListTagsForResource per instance, or the measurement fails.
+/// ListInstances per page, one ListTagsForResource per instance and one PutEvents (the report), or
+/// the measurement fails.
 pub(crate) async fn measure_sweep(options: &Options, runs: usize) -> Result<SweepSamples, String> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use supplychain_emulator::http::{bind, json_response, serve, stop_pair};
+    use crate::sweeps::*;
 
     let config = EmulatorConfig { account_id: ACCOUNT.into(), region: REGION.into(), ..Default::default() };
     let emulator = Emulator::start(config).await.map_err(|e| format!("sweep emulator: {e}"))?;
@@ -129,87 +127,32 @@ pub(crate) async fn measure_sweep(options: &Options, runs: usize) -> Result<Swee
         let expires = if n % 5 == 0 { "2020-01-31" } else { "9999-12-31" };
         emulator.seed(SeedInstance { tags: [("ExpiresAt".to_owned(), expires.to_owned())].into(), ..Default::default() });
     }
-    // PutEvents (awsJson 1.1) answered with one event id per entry.
-    let puts = Arc::new(AtomicUsize::new(0));
-    let (listener, bus_addr) = bind(([127, 0, 0, 1], 0).into()).await.map_err(|e| format!("bus: {e}"))?;
-    let (_stop_bus, bus_stop) = stop_pair();
-    let counted = Arc::clone(&puts);
-    tokio::spawn(serve(
-        listener,
-        move |request: supplychain_emulator::http::Request| {
-            let counted = Arc::clone(&counted);
-            async move {
-                counted.fetch_add(1, Ordering::SeqCst);
-                let body: Value = serde_json::from_slice(request.body()).unwrap_or_default();
-                let count = body["Entries"].as_array().map_or(0, Vec::len);
-                let entries: Vec<Value> = (0..count).map(|i| json!({ "EventId": format!("bench-{i}") })).collect();
-                let answer = json!({ "FailedEntryCount": 0, "Entries": entries });
-                Ok(json_response(200, answer.to_string().into_bytes(), &[]))
-            }
-        },
-        bus_stop,
-    ));
-
-    let runtime = RuntimeApi::start().await.map_err(|e| format!("runtime API: {e}"))?;
-    let program = options.bin_dir.join("sweep-instances");
-    let log_path = options.work_dir.join("sweep-instances.log");
-    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let mut child = tokio::process::Command::new(&program)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "sweep-instances")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .env("AWS_ENDPOINT_URL_SUPPLYCHAIN", emulator.endpoint())
-        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", format!("http://{bus_addr}"))
-        .env("EVENT_BUS_NAME", "bench")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
+    let bus = Bus::start().await?;
+    let process = SweepProcess::start(options, &sweep_env(&emulator, &bus, &[]), "sweep-instances").await?;
     let mut samples = SweepSamples::default();
-    let pages = SWEEP_FLEET.div_ceil(20);
-    let expected = [("ListInstances".to_owned(), pages), ("ListTagsForResource".to_owned(), SWEEP_FLEET)];
+    let expected = [
+        ExpectedCalls::new("ListInstances", pages(SWEEP_FLEET), "pages of 20"),
+        ExpectedCalls::new("ListTagsForResource", SWEEP_FLEET, "one per instance"),
+        ExpectedCalls::new("PutEvents", 1, "the report"),
+    ];
     for run in 0..runs.max(1) {
         emulator.clear_calls();
-        puts.store(0, Ordering::SeqCst);
-        let invoke = Invoke {
-            function_arn: SWEEP_ARN.to_owned(),
-            deadline: Deadline::In(Duration::from_secs(120)),
-            give_up_after: Duration::from_secs(180),
-            ..Default::default()
-        };
-        let completed =
-            runtime.invoke(json!({ "mode": "report" }), invoke).await.map_err(|e| format!("sweep invocation: {e}; logs:\n{}", logs()))?;
-        let report = match &completed.outcome {
-            Outcome::Response(report) if report["complete"] == true && report["examined"] == SWEEP_FLEET => report,
-            other => return Err(format!("sweep run {}: unexpected answer {other:?}; logs:\n{}", run + 1, logs())),
-        };
-        samples.runs.push(completed.completed - completed.handed_out);
-        let mut calls: Vec<(String, usize)> = Vec::new();
-        for call in emulator.calls() {
-            match calls.iter_mut().find(|(operation, _)| *operation == call.operation) {
-                Some((_, count)) => *count += 1,
-                None => calls.push((call.operation, 1)),
-            }
+        bus.take();
+        let what = format!("sweep run {}", run + 1);
+        let (report, took) = process.invoke(json!({ "mode": "report" })).await.map_err(|e| format!("{what}: {e}"))?;
+        if report["complete"] != true || report["examined"] != SWEEP_FLEET {
+            return Err(format!("{what}: unexpected answer {report}; logs:\n{}", process.logs()));
         }
-        calls.sort();
-        if calls != expected {
-            return Err(format!("sweep run {}: calls {calls:?}, expected exactly {expected:?}", run + 1));
-        }
-        samples.calls = calls;
-        samples.puts = puts.load(Ordering::SeqCst);
+        samples.runs.push(took);
+        let mut calls = emulator_calls(&emulator);
+        samples.puts = bus.take().len();
+        calls.insert("PutEvents".to_owned(), samples.puts);
+        check_calls(&what, &expected, &calls)?;
+        calls.remove("PutEvents");
+        samples.calls = calls.into_iter().collect();
         samples.selected = report["counts"]["selected"].as_u64().unwrap_or(0);
     }
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    process.stop().await;
     Ok(samples)
 }
 

@@ -133,14 +133,23 @@ pub(crate) fn ratio_text(value: Option<f64>) -> String {
     }
 }
 
+/// The sweep's measurements: one target, the organization, and notice.
+pub(crate) struct Sweeps {
+    pub(crate) one_target: SweepSamples,
+    pub(crate) organization: OrganizationSamples,
+    pub(crate) notice: NoticeSamples,
+}
+
 pub(crate) fn report(
     options: &Options,
     subjects: &[Subject],
     samples: &[Samples],
     floors: &Floors,
     sizes: &[Size],
-    sweep: &SweepSamples,
+    sweeps: &Sweeps,
+    prices: &crate::cost::Prices,
 ) -> Report {
+    let sweep = &sweeps.one_target;
     let (floor, handshakes, sdk) = (&floors.service, &floors.handshakes, &floors.sdk);
     let mut md = String::new();
     let find = |label: &str| subjects.iter().position(|s| s.label.starts_with(label)).map(|i| &samples[i]);
@@ -345,6 +354,22 @@ pub(crate) fn report(
         sweep.selected,
     ));
 
+    let (organization_md, organization_json) = organization_report(&sweeps.organization, &sweeps.notice, sweep);
+    md.push_str(&organization_md);
+    // Warm: the median warm invocation; cold: init and the first invocation, which Lambda bills together.
+    let invocation = |label: &str| {
+        find(label).and_then(|s| Some(crate::cost::Invocation { warm: median(&s.warm)?, cold: median(&s.init)? + median(&s.first)? }))
+    };
+    let measured = crate::cost::Measured {
+        delete: invocation("delete-instance (default"),
+        check: invocation("check-instance-status"),
+        boto3: invocation("boto3 peer"),
+        organization: &sweeps.organization,
+    };
+    let (cost_md, cost_json) = crate::cost::cost_report(prices, &measured);
+    md.push('\n');
+    md.push_str(&cost_md);
+
     let json = json!({
         "profile": options.profile,
         "rounds": options.rounds,
@@ -372,6 +397,9 @@ pub(crate) fn report(
             "callsPerRun": sweep.calls.iter().map(|(o, n)| (o.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             "putEventsPerRun": sweep.puts,
         },
+        "organization": organization_json["organization"],
+        "notice": organization_json["notice"],
+        "cost": cost_json,
     });
     Report { markdown: md, json }
 }

@@ -1,6 +1,9 @@
 //! Runs the benchmark once in its short mode, on the debug binaries, so it cannot rot: every subject
 //! must start, answer each invocation correctly and be measured (the one naming another account
-//! with exactly one AssumeRole per process), and the results table must be complete. Benchmarks are not tests: no time is checked here.
+//! with exactly one AssumeRole per process), the organization sweep and the notice runs (small
+//! fleets) must make exactly the calls their fleets require, the cost must be priced from
+//! BENCHMARKS.md's table, and the results table must be complete. Benchmarks are not tests: no time
+//! is checked here. Beside it, the checks the harness relies on are shown to fail when they must.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -28,6 +31,9 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
     );
     let mut command = Command::new(&bench);
     command.args(["--quick", "--levers", "--results"]).arg(&results).arg("--python").arg(&python);
+    // Small fleets: 3 accounts x 2 regions x 25 instances (2 pages, 2 Deleted, 5 expired a target), a
+    // cap of 5 across the 6 targets; 30 instances given notice.
+    command.args(["--org-accounts", "3", "--org-instances", "25", "--org-cap", "5", "--notice-instances", "30"]);
 
     let output = command.output().unwrap();
 
@@ -58,6 +64,26 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
         "| Warm invocation in another account (client kept) vs in its own |",
         // Every process naming another account assumed its role once, and no other process did.
         "| AssumeRole calls per process | 0 in each of 2 | 1 in each of 2 | |",
+        // The organization: first run, 3 AssumeRole (one per account, shared by its 2 regions),
+        // 6 targets x 2 pages, 6 x 23 tag reads, 5 requests in one PutEvents and the report.
+        "| One invocation (SWEEP_ACCOUNTS x SWEEP_REGIONS), first run |",
+        "| 3 | 12 | 138 | 2 | 5 |",
+        "| One invocation, later runs |",
+        "| Plan, 6 one-target invokes and summary on one warm process, first round |",
+        "| Plan, one-target invokes and summary, later rounds |",
+        "| Against the sweep of 500 instances in one target (its later runs) |",
+        // Notice: day 0 marks and announces all 30; day 3 neither marks nor requests; day 8 requests the cap.
+        "| day 0 |",
+        "| 2 | 30 | 30 | 4 | 30 | 0 | 30 | 0 | 0 |",
+        "| day 3 |",
+        "| 2 | 30 | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
+        "| day 8 |",
+        "| 2 | 30 | 0 | 2 | 0 | 10 | 0 | 30 | 10 |",
+        "| This project, every invocation warm |",
+        "| boto3 peer, every invocation cold |",
+        "| Step Functions polling loop (Wait, GetInstance, Choice per check) |",
+        "| This project, OrganizationSweep (Distributed Map, one child per target) |",
+        "| Step Functions alone (SDK integrations in each child, no function) |",
     ] {
         assert!(table.contains(row), "no row {row} in:\n{table}");
     }
@@ -74,5 +100,67 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
     }
     assert_eq!(json["manyAccounts"]["assumeRolesPerProcess"], serde_json::json!([1, 1]), "{}", json["manyAccounts"]);
     assert!(json["manyAccounts"]["warmRatio"].as_f64().unwrap() > 0.0, "{}", json["manyAccounts"]);
+    let organization = &json["organization"];
+    assert_eq!(organization["oneInvocation"]["firstCalls"]["AssumeRole"], 3, "{organization}");
+    assert!(organization["oneInvocation"]["laterCalls"].get("AssumeRole").is_none(), "the roles are kept: {organization}");
+    assert_eq!(organization["stateMachineSteps"]["entries"]["Supply Chain Instance Sweep Completed"], 6, "{organization}");
+    assert_eq!(organization["stateMachineSteps"]["entries"]["Supply Chain Organization Sweep Completed"], 1, "{organization}");
+    let days = json["notice"]["days"].as_array().unwrap();
+    assert_eq!(days[0]["calls"]["TagResource"], 30, "{days:?}");
+    assert!(days[1]["calls"].get("TagResource").is_none() && days[1]["entries"].get("Supply Chain Instance Deletion Requested").is_none());
+    assert_eq!(days[2]["entries"]["Supply Chain Instance Deletion Requested"], 10, "{days:?}");
+    // Every row of the cost is priced.
+    for table in ["followedDeletion", "organizationSweep"] {
+        for row in json["cost"][table]["rows"].as_array().unwrap() {
+            assert!(row["usd"].as_f64().unwrap() > 0.0, "{row}");
+        }
+    }
     let _ = std::fs::remove_dir_all(results.parent().unwrap());
+}
+
+#[test]
+fn a_call_count_that_differs_from_the_fleets_fails_the_check_and_names_the_rule() {
+    use supplychain_bench::{check_calls, ExpectedCalls};
+    let expected = [
+        ExpectedCalls::new("ListInstances", 6, "3 targets x 2 pages of 20"),
+        ExpectedCalls::new("AssumeRole", 3, "one per member account and process"),
+    ];
+    let measured = |calls: &[(&str, usize)]| calls.iter().map(|(op, n)| (op.to_string(), *n)).collect();
+
+    assert_eq!(check_calls("run 1", &expected, &measured(&[("ListInstances", 6), ("AssumeRole", 3)])), Ok(()));
+    // One AssumeRole per account and region instead of per account.
+    let error = check_calls("run 1", &expected, &measured(&[("ListInstances", 6), ("AssumeRole", 6)])).unwrap_err();
+    assert!(error.starts_with("run 1: "), "{error}");
+    assert!(error.contains("AssumeRole 6, expected exactly 3 (one per member account and process)"), "{error}");
+    // A call of an operation the run must not make at all.
+    let error = check_calls("run 1", &expected, &measured(&[("ListInstances", 6), ("AssumeRole", 3), ("TagResource", 1)])).unwrap_err();
+    assert!(error.contains("TagResource 1, expected none"), "{error}");
+}
+
+#[test]
+fn the_price_table_of_benchmarks_md_names_every_price_once() {
+    let text = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md")).unwrap();
+
+    let prices = supplychain_bench::parse_prices(&text).unwrap();
+
+    for key in supplychain_bench::PRICE_KEYS {
+        assert!(prices.get(key) > 0.0, "{key}");
+    }
+}
+
+#[test]
+fn the_benchmark_stops_before_measuring_when_it_cannot_price_the_work() {
+    let dir = std::env::temp_dir().join(format!("supplychain-bench-prices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prices = dir.join("no-prices.md");
+    std::fs::write(&prices, "# Benchmarks\n\nNo price table here.\n").unwrap();
+
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_bench")).arg("--prices").arg(&prices).arg("--results").arg(dir.join("r.md")).output().unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no row for lambda-arm64-gb-second"), "{stderr}");
+    assert!(!dir.join("r.md").exists(), "nothing was measured");
+    let _ = std::fs::remove_dir_all(&dir);
 }
