@@ -1,6 +1,6 @@
 //! Notice before deletion (`NOTICE_HOURS`, src/sweep/notice.rs), day by day through the compiled
 //! sweep binary. Each day is a new sweep process whose wall clock libfaketime moves ahead of the
-//! real one (`faketime -f +SECONDS`); the Supply Chain emulator keeps the instances and their tags
+//! real one (libfaketime preloaded, `FAKETIME=+SECONDS`); the Supply Chain emulator keeps the instances and their tags
 //! between days, on the real clock, and moto's EventBridge carries the notices to a subscriber.
 //! Between days the test changes tags as an owner would, with the SDK. Every run is a delete-mode
 //! run, `events/sweep/notice-delete.json`, with `NOTICE_HOURS=168` unless a test says otherwise.
@@ -166,8 +166,9 @@ impl World {
     async fn sweep_with(&self, day: Day, notice_hours: &str) -> Run {
         self.emulator.clear_calls();
         let offset = format!("+{}", day.0);
-        let sweep =
-            FunctionProcess::spawn_through(&["faketime", "-f", &offset], SWEEP_BIN, "sweep-instances", &self.env(notice_hours)).await;
+        let mut env = self.env(notice_hours);
+        env.extend(faked_clock(&offset));
+        let mut sweep = FunctionProcess::spawn(SWEEP_BIN, "sweep-instances", &env).await;
         let from = now_secs() + day.0 as i64;
         // Lambda's deadline as the faked clock reads it: a minute from the run's own now.
         let deadline_ms = (SystemTime::now() + Duration::from_secs(day.0 + 60)).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
@@ -175,6 +176,9 @@ impl World {
         let outcome = sweep.invoke_with(fixture("sweep/notice-delete.json"), options).await;
         let to = now_secs() + day.0 as i64;
         let report = outcome.response().cloned().unwrap_or_else(|| panic!("{outcome:?}\n{}", sweep.logs()));
+        // Ended as Lambda ends it, so that libfaketime removes its files from /dev/shm on exit.
+        sweep.terminate();
+        assert!(sweep.exit_within(Duration::from_secs(10)).await.is_some(), "the sweep exits on SIGTERM");
         let events = self.moto.received().await.into_iter().filter(|event| event["source"] == SWEEP_SOURCE).collect();
         Run { report, events, calls: self.emulator.calls(), clock: (from, to) }
     }

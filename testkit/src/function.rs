@@ -168,3 +168,26 @@ pub fn error_of(outcome: &Outcome) -> (&str, &str) {
 pub fn error_type(outcome: &Outcome) -> &str {
     error_of(outcome).0
 }
+
+/// The environment that moves a function process's wall clock `offset` ahead (libfaketime's
+/// `FAKETIME`, such as `+86400`), with Debian's libfaketime preloaded (the `faketime` package,
+/// which `scripts/setup test` installs).
+///
+/// The library is preloaded directly rather than through the `faketime` command: that wrapper keeps
+/// a semaphore and a shared-memory file in /dev/shm named by its pid, which a killed process leaves
+/// behind, and a later wrapper that gets the same pid then fails to start (`sem_open: File exists`).
+/// The library itself keeps such a pair while the process runs and removes it when the process
+/// exits: end the process with [`FunctionProcess::terminate`] (SIGTERM, which the functions answer
+/// by exiting), not by dropping it, which kills it.
+pub fn faked_clock(offset: &str) -> Vec<(&'static str, String)> {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib")
+        .map(|entries| entries.filter_map(Result::ok).map(|entry| entry.path().join("faketime")).collect())
+        .unwrap_or_default();
+    dirs.push(std::path::PathBuf::from("/usr/lib/faketime"));
+    let library = dirs
+        .into_iter()
+        .map(|dir| dir.join("libfaketime.so.1"))
+        .find(|library| library.is_file())
+        .expect("libfaketime.so.1 is installed (scripts/setup test installs Debian's faketime)");
+    vec![("LD_PRELOAD", library.display().to_string()), ("FAKETIME", offset.to_owned())]
+}

@@ -21,7 +21,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 
 pub use emulators::{emulator, emulator_with, https_emulator, seed, seed_with_tags, states};
-pub use function::{error_of, error_type, lambda_command, response, FunctionProcess};
+pub use function::{error_of, error_type, faked_clock, lambda_command, response, FunctionProcess};
 pub use moto::{moto_endpoint, queue_arn, Moto};
 
 /// The account and region every local run stands in.
