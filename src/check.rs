@@ -324,18 +324,31 @@ impl CheckFunction {
         {
             return Err(error);
         }
+        self.remember_announced(marker, id, &outcome, now, invocation).await?;
+        let took = request.elapsed(now);
+        metrics::finished(&outcome, Some(took));
+        info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, announced = detail_type, "deletion finished");
+        Ok(ended(Some(detail_type)))
+    }
+
+    /// The marker schedule that records an end as announced, so that a later check of the same
+    /// deletion does not announce it again.
+    async fn remember_announced(
+        &self,
+        name: String,
+        id: &InstanceId,
+        outcome: &Outcome,
+        now: DateTime,
+        invocation: &Invocation,
+    ) -> Result<(), Error> {
         let marker = ScheduledCheck {
-            name: marker,
+            name,
             at: DateTime::from_secs(now.secs() + MARKER_LIFETIME.as_secs() as i64),
             target_arn: self.target_arn(invocation)?,
             input: serde_json::to_value(AnnouncedMarker::new(id.clone(), outcome.clone(), now)).expect("a marker always serialises"),
             description: "Marks the end of an AWS Supply Chain instance deletion as announced".to_owned(),
         };
-        self.scheduler.schedule(&marker, &invocation.budget).await?;
-        let took = request.elapsed(now);
-        metrics::finished(&outcome, Some(took));
-        info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, announced = detail_type, "deletion finished");
-        Ok(ended(Some(detail_type)))
+        self.scheduler.schedule(&marker, &invocation.budget).await.map(|_| ())
     }
 
     /// Schedules invoke the checker itself, by the ARN it was invoked with.

@@ -197,19 +197,24 @@ impl SweepSettings {
             })?,
             owner_tag: tag(get, "OWNER_TAG", "Owner"),
         };
-        // The mark is written and removed by the sweep: were it the expiry or the protection tag,
-        // marking would move an expiry or removing a mark would lift a protection.
-        let taken = [
-            ("EXPIRY_TAG", settings.expiry_tag.clone()),
-            ("DELETION_PROTECTION_TAG", settings.protection.as_ref().map(|p| p.tag().to_owned())),
-        ];
-        if let Some((name, _)) = taken.iter().find(|(_, tag)| tag.as_deref() == Some(settings.schedule_tag.as_str())) {
-            return Err(ConfigError(format!(
-                "SCHEDULE_TAG is {:?}, the same tag as {name}; the sweep's mark needs a tag of its own",
-                settings.schedule_tag
-            )));
-        }
+        schedule_tag_of_its_own(&settings)?;
         Ok(settings)
+    }
+}
+
+/// The mark is written and removed by the sweep: were it the expiry or the protection tag, marking
+/// would move an expiry, or removing a mark would lift a protection.
+fn schedule_tag_of_its_own(settings: &SweepSettings) -> Result<(), ConfigError> {
+    let taken = [
+        ("EXPIRY_TAG", settings.expiry_tag.clone()),
+        ("DELETION_PROTECTION_TAG", settings.protection.as_ref().map(|p| p.tag().to_owned())),
+    ];
+    match taken.iter().find(|(_, tag)| tag.as_deref() == Some(settings.schedule_tag.as_str())) {
+        Some((name, _)) => Err(ConfigError(format!(
+            "SCHEDULE_TAG is {:?}, the same tag as {name}; the sweep's mark needs a tag of its own",
+            settings.schedule_tag
+        ))),
+        None => Ok(()),
     }
 }
 

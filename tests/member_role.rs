@@ -241,19 +241,14 @@ fn the_role_allows_exactly_the_supply_chain_calls_the_central_functions_make() {
     };
     // With notice, the sweep sets and removes its schedule mark (a grant limited to that tag key:
     // tests/notifications.rs evaluates it).
-    let scn: BTreeSet<String> = [
-        "scn:DeleteInstance",
-        "scn:GetInstance",
-        "scn:ListTagsForResource",
-        "scn:ListInstances",
-        "scn:TagResource",
-        "scn:UntagResource",
-    ]
-    .map(String::from)
-    .into();
+    let scn: BTreeSet<String> =
+        ["scn:DeleteInstance", "scn:GetInstance", "scn:ListTagsForResource", "scn:ListInstances", "scn:TagResource", "scn:UntagResource"]
+            .map(String::from)
+            .into();
     // Without the sweep, no mark to write: the calls of the delete function and the checker.
     let statements = role_statements(&[]);
-    let without_marks: BTreeSet<String> = scn.iter().filter(|a| !["scn:TagResource", "scn:UntagResource"].contains(&a.as_str())).cloned().collect();
+    let without_marks: BTreeSet<String> =
+        scn.iter().filter(|a| !["scn:TagResource", "scn:UntagResource"].contains(&a.as_str())).cloned().collect();
     assert_eq!(allowed(&statements), without_marks);
     let statements = role_statements(&[("SweepFunctionRoleArn", "arn:aws:iam::111122223333:role/sweep")]);
     assert_eq!(allowed(&statements), scn);

@@ -37,45 +37,7 @@ const LAMBDA_SUCCESS: &str = "Lambda Function Invocation Result - Success";
 pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Result<CheckEvent, Error> {
     let object = as_object("the event", event, CHECK_SHAPES)?;
     if let Some(detail_type) = object.get("detail-type") {
-        let started_at = match object.get("time").and_then(Value::as_str) {
-            Some(time) => parse_time("the event's \"time\"", time)?,
-            None => now,
-        };
-        let detail = match object.get("detail") {
-            Some(Value::Object(detail)) => detail,
-            _ => return Err(invalid(format!("the EventBridge event has no \"detail\" object; {CHECK_SHAPES}"))),
-        };
-        let (what, payload) = match detail_type.as_str() {
-            Some(DELETION_STARTED) => ("the event's detail", detail),
-            Some(LAMBDA_SUCCESS) => match detail.get("responsePayload") {
-                Some(Value::Object(payload)) => ("the destination record's responsePayload", payload),
-                _ => return Err(invalid(format!("the Lambda destination record has no \"responsePayload\" object; {CHECK_SHAPES}"))),
-            },
-            _ => {
-                return Err(invalid(format!(
-                    "the EventBridge event's detail-type is {}, which the status checker does not follow; {CHECK_SHAPES}",
-                    detail_type
-                )))
-            }
-        };
-        let instance_id = instance_id_of(what, payload, CHECK_SHAPES)?;
-        if payload.get("dryRun") == Some(&Value::Bool(true)) {
-            return Ok(CheckEvent::DryRun(instance_id));
-        }
-        let target = Target::read(what, payload)?;
-        let last_seen = last_seen(payload);
-        let request = match payload.get("request") {
-            Some(Value::Object(metadata)) => Some(carried_request(metadata)),
-            _ => None,
-        };
-        // The delete function writes when it sent DeleteInstance; earlier versions did not, and
-        // then the event's time stands for it.
-        let started_at = match payload.get("startedAt") {
-            Some(Value::String(time)) => parse_time(&format!("\"startedAt\" in {what}"), time)?,
-            _ => started_at,
-        };
-        let sweep = SweepOrigin::written_in(payload);
-        return Ok(CheckEvent::Follow(FollowRequest { instance_id, target, request, sweep, attempt: 1, started_at, last_seen }));
+        return eventbridge_event(object, detail_type, now);
     }
     // The checker's own schedules: each input is read with the type that wrote it.
     if object.contains_key("deletionAnnounced") {
@@ -103,6 +65,49 @@ pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Resu
     let last_seen = last_seen(object);
     let deletion_seen = last_seen.as_ref().is_some_and(InstanceRecord::deletion_started);
     Ok(CheckEvent::Report(ReportRequest { instance_id, target, deletion_seen, last_seen }))
+}
+
+/// An EventBridge event: a Deletion Started announcement, or a Lambda destination's success record.
+fn eventbridge_event(object: &Map<String, Value>, detail_type: &Value, now: aws_smithy_types::DateTime) -> Result<CheckEvent, Error> {
+    let started_at = match object.get("time").and_then(Value::as_str) {
+        Some(time) => parse_time("the event's \"time\"", time)?,
+        None => now,
+    };
+    let detail = match object.get("detail") {
+        Some(Value::Object(detail)) => detail,
+        _ => return Err(invalid(format!("the EventBridge event has no \"detail\" object; {CHECK_SHAPES}"))),
+    };
+    let (what, payload) = match detail_type.as_str() {
+        Some(DELETION_STARTED) => ("the event's detail", detail),
+        Some(LAMBDA_SUCCESS) => match detail.get("responsePayload") {
+            Some(Value::Object(payload)) => ("the destination record's responsePayload", payload),
+            _ => return Err(invalid(format!("the Lambda destination record has no \"responsePayload\" object; {CHECK_SHAPES}"))),
+        },
+        _ => {
+            return Err(invalid(format!(
+                "the EventBridge event's detail-type is {}, which the status checker does not follow; {CHECK_SHAPES}",
+                detail_type
+            )))
+        }
+    };
+    let instance_id = instance_id_of(what, payload, CHECK_SHAPES)?;
+    if payload.get("dryRun") == Some(&Value::Bool(true)) {
+        return Ok(CheckEvent::DryRun(instance_id));
+    }
+    let target = Target::read(what, payload)?;
+    let last_seen = last_seen(payload);
+    let request = match payload.get("request") {
+        Some(Value::Object(metadata)) => Some(carried_request(metadata)),
+        _ => None,
+    };
+    // The delete function writes when it sent DeleteInstance; earlier versions did not, and
+    // then the event's time stands for it.
+    let started_at = match payload.get("startedAt") {
+        Some(Value::String(time)) => parse_time(&format!("\"startedAt\" in {what}"), time)?,
+        _ => started_at,
+    };
+    let sweep = SweepOrigin::written_in(payload);
+    Ok(CheckEvent::Follow(FollowRequest { instance_id, target, request, sweep, attempt: 1, started_at, last_seen }))
 }
 
 /// An input of the checker's own schedules, read with the type that wrote it; `shape` says what it

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use super::{Examined, Notices, Reason, SweepEntry, SweepFunction, SweepReport};
 use crate::config::SweepSettings;
-use crate::deadline::Invocation;
+use crate::deadline::{Budget, Invocation};
 use crate::error::Error;
 use crate::events::{Announcement, DELETION_CANCELLED, DELETION_SCHEDULED};
 use crate::model::timestamp;
@@ -159,18 +159,19 @@ impl SweepFunction {
     /// Marks and announces the instances to mark, and unmarks and announces the cancelled ones, a
     /// few at a time. A failure is reported for its instance (`MarkFailed`) and the others go on.
     pub(super) async fn give_notice(&self, report: &mut SweepReport, notices: Notices, notice: &Notice, invocation: &Invocation) {
-        let budget = &invocation.budget;
-        let concurrency = self.settings.concurrency;
+        self.mark(report, notices.to_mark, notice, &invocation.budget).await;
+        self.cancel(report, notices.to_cancel, notice, &invocation.budget).await;
+    }
 
-        // Mark.
-        let calls: Vec<_> = notices
-            .to_mark
-            .iter()
-            .map(|(examined, _, _)| examined.client.tag(&examined.arn, &notice.tag, &notice.scheduled_for, budget))
-            .collect();
+    /// Sets each mark, then announces the marks set; a mark whose notice could not be announced is
+    /// removed again.
+    async fn mark(&self, report: &mut SweepReport, to_mark: Vec<(Examined, Reason, String)>, notice: &Notice, budget: &Budget) {
+        let concurrency = self.settings.concurrency;
+        let calls: Vec<_> =
+            to_mark.iter().map(|(examined, _, _)| examined.client.tag(&examined.arn, &notice.tag, &notice.scheduled_for, budget)).collect();
         let tagged: Vec<Result<(), Error>> = stream::iter(calls).buffered(concurrency).collect().await;
         let mut marked = Vec::new();
-        for ((examined, reason, detail), result) in notices.to_mark.into_iter().zip(tagged) {
+        for ((examined, reason, detail), result) in to_mark.into_iter().zip(tagged) {
             match result {
                 Ok(()) => marked.push((examined, reason, detail)),
                 Err(error) => report
@@ -212,13 +213,15 @@ impl SweepFunction {
             }
         }
         report.counts.marked = Some(marks);
+    }
 
-        // Cancel.
-        let calls: Vec<_> =
-            notices.to_cancel.iter().map(|(examined, _)| examined.client.untag(&examined.arn, &notice.tag, budget)).collect();
+    /// Removes each mark to cancel, then announces the cancellations.
+    async fn cancel(&self, report: &mut SweepReport, to_cancel: Vec<(Examined, String)>, notice: &Notice, budget: &Budget) {
+        let concurrency = self.settings.concurrency;
+        let calls: Vec<_> = to_cancel.iter().map(|(examined, _)| examined.client.untag(&examined.arn, &notice.tag, budget)).collect();
         let untagged: Vec<Result<(), Error>> = stream::iter(calls).buffered(concurrency).collect().await;
         let mut unmarked = Vec::new();
-        for ((examined, why), result) in notices.to_cancel.into_iter().zip(untagged) {
+        for ((examined, why), result) in to_cancel.into_iter().zip(untagged) {
             match result {
                 Ok(()) => unmarked.push((examined, why)),
                 Err(error) => report.skipped.push(failed(
