@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use policies::Resolver;
 use serde_json::{json, Map, Value};
@@ -464,7 +464,7 @@ async fn moto() -> aws_config::SdkConfig {
 }
 
 fn unique() -> String {
-    format!("{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos())
+    support::unique_name()
 }
 
 #[tokio::test]

@@ -184,7 +184,7 @@ async fn organization(members: usize) -> (Vec<String>, String) {
             }
         }
     }
-    let unique = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos();
+    let unique = unique_name();
     let mut created = Vec::new();
     for n in 0..=members {
         let status = client

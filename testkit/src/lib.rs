@@ -37,6 +37,16 @@ pub const SWEEP_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:swee
 /// The role EventBridge Scheduler would assume to invoke the checker.
 pub const SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/supplychain-delete-instance-scheduler";
 
+/// A name no other test of this run has: the wall clock's nanoseconds, the process and a counter.
+/// The clock alone is not enough: tests start in parallel threads, and under libfaketime (the
+/// suite's year-ahead run) two threads can read the same instant.
+pub fn unique_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{nanos:x}-{:x}-{n}", std::process::id())
+}
+
 /// A path of the repository, from its root.
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)

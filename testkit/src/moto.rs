@@ -1,8 +1,6 @@
 //! moto's server, started by `scripts/test`, standing in for EventBridge, EventBridge Scheduler and
 //! SQS: a bus, a subscriber queue and a schedule group of one's own, behind a fault proxy.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use aws_config::SdkConfig;
 use serde_json::Value;
 
@@ -35,7 +33,7 @@ impl Moto {
     pub async fn start() -> Moto {
         let endpoint = moto_endpoint();
         let sdk_config = sdk_config(&endpoint, SECRET_ACCESS_KEY).await;
-        let unique = format!("{:x}", SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos());
+        let unique = crate::unique_name();
         let (bus, group, queue) = (format!("bus-{unique}"), format!("group-{unique}"), format!("queue-{unique}"));
         let events = aws_sdk_eventbridge::Client::new(&sdk_config);
         let sqs = aws_sdk_sqs::Client::new(&sdk_config);
