@@ -28,27 +28,14 @@ const MEMBER_ACCOUNT: &str = "444455556666";
 /// The parameters a StackSet is given at the least: the two roles without defaults.
 const REQUIRED: [(&str, &str); 2] = [("DeleteFunctionRoleArn", CENTRAL_DELETE_ROLE), ("CheckFunctionRoleArn", CENTRAL_CHECK_ROLE)];
 
-/// A template as CloudFormation reads it (cfn-lint's decoder: YAML with the short forms of the
-/// intrinsic functions), as JSON.
-fn decoded(path: &Path) -> Value {
-    let output = tools::run(
-        Command::new(tools::venv_bin("python"))
-            .arg("-c")
-            .arg("import json,sys; from cfnlint.decode import decode; t,m=decode(sys.argv[1]); assert not m, m; print(json.dumps(t))")
-            .arg(path),
-        "",
-    );
-    tools::json_stdout(&format!("cfn-lint's decoder on {}", path.display()), &output)
-}
-
 fn member_template() -> &'static Value {
     static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| decoded(&tools::repo_path("member-role.yaml")))
+    TEMPLATE.get_or_init(|| tools::cfn_decoded(&tools::repo_path("member-role.yaml")))
 }
 
 fn central_template() -> &'static Value {
     static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| decoded(&tools::repo_path("template.yaml")))
+    TEMPLATE.get_or_init(|| tools::cfn_decoded(&tools::repo_path("template.yaml")))
 }
 
 fn role() -> &'static Value {

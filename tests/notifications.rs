@@ -11,7 +11,7 @@ mod policies;
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -54,22 +54,9 @@ fn fixture(name: &str) -> Value {
     support::fixture(name)
 }
 
-/// A template as CloudFormation reads it (cfn-lint's decoder: YAML with the short forms of the
-/// intrinsic functions), as JSON.
-fn decoded(path: &Path) -> Value {
-    let output = tools::run(
-        Command::new(tools::venv_bin("python"))
-            .arg("-c")
-            .arg("import json,sys; from cfnlint.decode import decode; t,m=decode(sys.argv[1]); assert not m, m; print(json.dumps(t))")
-            .arg(path),
-        "",
-    );
-    tools::json_stdout(&format!("cfn-lint's decoder on {}", path.display()), &output)
-}
-
 fn member_template() -> &'static Value {
     static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| decoded(&tools::repo_path("member-role.yaml")))
+    TEMPLATE.get_or_init(|| tools::cfn_decoded(&tools::repo_path("member-role.yaml")))
 }
 
 // ---------------------------------------------------------------- the template

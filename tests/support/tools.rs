@@ -206,3 +206,16 @@ pub fn assert_sam_validate_with_lint_accepts(template: &str) {
     let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success() && printed.contains("is a valid SAM Template"), "sam validate --lint {template}:\n{printed}");
 }
+
+/// A template as cfn-lint's decoder reads it (the short forms of intrinsic functions as their long
+/// forms), refusing one that decodes with findings.
+pub fn cfn_decoded(path: &Path) -> Value {
+    let output = run(
+        Command::new(venv_bin("python"))
+            .arg("-c")
+            .arg("import json,sys; from cfnlint.decode import decode; t,m=decode(sys.argv[1]); assert not m, m; print(json.dumps(t))")
+            .arg(path),
+        "",
+    );
+    json_stdout(&format!("cfn-lint's decoder on {}", path.display()), &output)
+}
