@@ -8,6 +8,7 @@ use crate::dead_letters::DeadLetterQueue;
 use crate::delete::DeleteFunction;
 use crate::events::EventBus;
 use crate::http_client;
+use crate::notice_key::NoticeKey;
 use crate::scheduler::Scheduler;
 use crate::supply_chain::{SupplyChain, SupplyChains};
 use crate::sweep::SweepFunction;
@@ -41,7 +42,9 @@ pub async fn sweep_function_from_env() -> Result<SweepFunction, ConfigError> {
     let bus = adapters.bus.clone().ok_or_else(|| ConfigError("EVENT_BUS_NAME is not set, but the sweep needs it".to_owned()))?;
     let supply_chains = adapters.supply_chains(&settings.common, "supplychain-instance-sweep");
     let organizations = aws_sdk_organizations::Client::new(&adapters.sdk_config);
-    Ok(SweepFunction::new(supply_chains, bus, settings).with_organizations(organizations))
+    // The key is the stack's, in the function's own account and region, whatever target is swept.
+    let notice_key = settings.notice_key_id.as_ref().map(|key| NoticeKey::new(aws_sdk_kms::Client::new(&adapters.sdk_config), key));
+    Ok(SweepFunction::new(supply_chains, bus, settings).with_organizations(organizations).with_notice_key(notice_key))
 }
 
 /// The adapters, all made from one SDK configuration.

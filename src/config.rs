@@ -131,6 +131,9 @@ pub struct SweepSettings {
     pub notice: Duration,
     /// `SCHEDULE_TAG` (`DeletionScheduledFor`): the tag holding when a marked instance is due.
     pub schedule_tag: String,
+    /// `NOTICE_KEY_ID`: the stack's KMS HMAC key (id, ARN or alias) that signs and checks the
+    /// marks; required with notice, so that no mark the sweep did not write counts as notice.
+    pub notice_key_id: Option<String>,
     /// `OWNER_TAG` (`Owner`): the tag naming an instance's owner, in its notices; empty: none.
     pub owner_tag: Option<String>,
 }
@@ -196,7 +199,16 @@ impl SweepSettings {
                 ConfigError("SCHEDULE_TAG is empty, but the sweep needs a tag to mark the instances it schedules".to_owned())
             })?,
             owner_tag: tag(get, "OWNER_TAG", "Owner"),
+            notice_key_id: get("NOTICE_KEY_ID").map(|key| key.trim().to_owned()).filter(|key| !key.is_empty()),
         };
+        if !settings.notice.is_zero() && settings.notice_key_id.is_none() {
+            return Err(ConfigError(format!(
+                "NOTICE_KEY_ID is not set, but NOTICE_HOURS is {}: the sweep signs every mark it writes with that KMS HMAC key \
+                 (template.yaml's NoticeKey), so that a mark it did not write never counts as notice; set it, or set \
+                 NOTICE_HOURS=0 for deletions without notice",
+                settings.notice.as_secs() / 3_600
+            )));
+        }
         schedule_tag_of_its_own(&settings)?;
         Ok(settings)
     }
@@ -415,7 +427,7 @@ mod tests {
         assert!(error.to_string().contains("shorter than"), "{error}");
     }
     fn sweep(pairs: &[(&str, &str)]) -> Result<SweepSettings, ConfigError> {
-        let mut all = vec![("EVENT_BUS_NAME", "bus")];
+        let mut all = vec![("EVENT_BUS_NAME", "bus"), ("NOTICE_KEY_ID", "alias/notice")];
         all.extend_from_slice(pairs);
         SweepSettings::from_lookup(&lookup(&all))
     }
@@ -452,6 +464,15 @@ mod tests {
         assert_eq!(settings.age_rule, None);
         assert_eq!(settings.protection, Some(DeletionProtection::new("DeletionProtection")));
         assert_eq!((settings.max_deletions, settings.concurrency), (10, 8));
+    }
+
+    #[test]
+    fn notice_needs_the_key_that_signs_its_marks() {
+        let error = SweepSettings::from_lookup(&lookup(&[("EVENT_BUS_NAME", "bus")])).unwrap_err();
+        assert!(error.0.contains("NOTICE_KEY_ID is not set, but NOTICE_HOURS is 168"), "{error}");
+        let without = SweepSettings::from_lookup(&lookup(&[("EVENT_BUS_NAME", "bus"), ("NOTICE_HOURS", "0")])).unwrap();
+        assert_eq!(without.notice_key_id, None);
+        assert_eq!(sweep(&[]).unwrap().notice_key_id.as_deref(), Some("alias/notice"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
+use aws_smithy_types::DateTime;
 use serde_json::Value;
 
 use crate::deadline::Budget;
@@ -63,12 +64,20 @@ pub struct EventBus {
     client: Client,
     name: String,
     source: &'static str,
+    /// The `time` of every event put; `None`: when PutEvents receives it.
+    time: Option<DateTime>,
 }
 
 impl EventBus {
     /// A bus announcing under [`EVENT_SOURCE`].
     pub fn new(client: Client, name: impl Into<String>) -> Self {
-        EventBus { client, name: name.into(), source: EVENT_SOURCE }
+        EventBus { client, name: name.into(), source: EVENT_SOURCE, time: None }
+    }
+
+    /// The same bus, putting every event with `time`: the instant the events speak of, where it is
+    /// not when they are put (a notice counts from its run's clock).
+    pub(crate) fn dated(&self, time: DateTime) -> Self {
+        EventBus { time: Some(time), ..self.clone() }
     }
 
     /// The same bus, announcing under `source` (the sweep's own, which its IAM policy is limited to).
@@ -114,6 +123,7 @@ impl EventBus {
                 .detail_type(a.detail_type)
                 .detail(detail)
                 .set_resources(Some(a.resources.clone()))
+                .set_time(self.time)
                 .build()
         });
         let sent = budget.within(OP, self.client.put_events().set_entries(Some(entries.collect())).send()).await;

@@ -13,7 +13,7 @@
 //! - [`input`]: the accepted event shapes, read into the model;
 //! - [`deadline`]: the invocation's time budget; [`metrics`]: the EMF metrics of each invocation;
 //! - the adapters to AWS services: [`supply_chain`], [`events`] (the bus), [`scheduler`],
-//!   [`dead_letters`], over one HTTP client ([`http_client`]);
+//!   [`dead_letters`], [`notice_key`] (KMS), over one HTTP client ([`http_client`]);
 //! - the functions: [`delete`], [`check`], [`sweep`];
 //! - [`clients`]: the composition root, which builds every adapter and each function;
 //!   [`runtime`] and [`shutdown`]: how the binaries serve invocations on Lambda.
@@ -30,6 +30,7 @@ pub mod http_client;
 pub mod input;
 pub mod metrics;
 pub mod model;
+pub mod notice_key;
 pub mod runtime;
 pub mod scheduler;
 pub mod shutdown;

@@ -28,7 +28,7 @@ const HOUR: u64 = 3_600;
 /// `NOTICE_HOURS`'s default, 168, in seconds.
 const NOTICE: u64 = 168 * HOUR;
 const OWNER: &str = "planning-team@example.com";
-const KEEP: &str = "To keep it, set the tag DeletionProtection=true, or move the tag ExpiresAt to a later time.";
+const KEEP: &str = "To keep it, set the tag DeletionProtection=true, or add or move the tag ExpiresAt to a later time.";
 
 /// How far a run's clock is ahead of the real one.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +59,13 @@ fn time_from_now(offset: i64) -> String {
 
 fn rfc3339(secs: i64) -> String {
     DateTime::from_secs(secs).fmt(Format::DateTime).unwrap()
+}
+
+/// The time a mark holds: what comes before its signature (`<time> sig=<base64>`).
+fn time_of(mark: &str) -> &str {
+    let (time, signature) = mark.split_once(" sig=").unwrap_or_else(|| panic!("{mark:?} is not a signed mark"));
+    assert_eq!(signature.len(), 44, "a base64 HMAC-SHA256: {mark:?}");
+    time
 }
 
 /// The seconds of an RFC 3339 time.
@@ -108,11 +115,11 @@ impl Run {
             .unwrap_or_else(|| panic!("{id} is not in {list}: {}", self.report))
     }
 
-    /// Asserts that a mark set in this run holds the run's time plus the notice.
+    /// Asserts that a mark set in this run holds the run's time plus the notice, signed.
     fn assert_fresh_mark(&self, mark: &str) {
         let (from, to) = self.clock;
         let expected = (from + NOTICE as i64)..=(to + NOTICE as i64);
-        assert!(expected.contains(&secs_of(mark)), "mark {mark}, expected between {} and {}", rfc3339(from), rfc3339(to));
+        assert!(expected.contains(&secs_of(time_of(mark))), "mark {mark}, expected between {} and {}", rfc3339(from), rfc3339(to));
     }
 }
 
@@ -164,7 +171,17 @@ impl World {
     }
 
     async fn sweep_with(&self, day: Day, notice_hours: &str) -> Run {
+        self.run(day, notice_hours, fixture("sweep/notice-delete.json")).await
+    }
+
+    /// A report-mode run on `day`: it changes nothing, marks included.
+    async fn report_only(&self, day: Day) -> Run {
+        self.run(day, "168", json!({"mode": "report"})).await
+    }
+
+    async fn run(&self, day: Day, notice_hours: &str, payload: Value) -> Run {
         self.emulator.clear_calls();
+        self.moto.proxy.clear_calls();
         let offset = format!("+{}", day.0);
         let mut env = self.env(notice_hours);
         env.extend(faked_clock(&offset));
@@ -173,7 +190,7 @@ impl World {
         // Lambda's deadline as the faked clock reads it: a minute from the run's own now.
         let deadline_ms = (SystemTime::now() + Duration::from_secs(day.0 + 60)).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         let options = Invoke { function_arn: SWEEP_ARN.to_owned(), deadline: Deadline::AtEpochMillis(deadline_ms), ..Default::default() };
-        let outcome = sweep.invoke_with(fixture("sweep/notice-delete.json"), options).await;
+        let outcome = sweep.invoke_with(payload, options).await;
         let to = now_secs() + day.0 as i64;
         let report = outcome.response().cloned().unwrap_or_else(|| panic!("{outcome:?}\n{}", sweep.logs()));
         // Ended as Lambda ends it, so that libfaketime removes its files from /dev/shm on exit.
@@ -211,14 +228,20 @@ async fn day_0_marks_the_selected_instance_for_now_plus_the_notice_and_announces
 
     let mark = world.mark(A).await.expect("marked");
     day_0.assert_fresh_mark(&mark);
+    let mark = time_of(&mark).to_owned();
     assert_eq!(world.mark(B).await, None, "a kept instance is not marked");
     let sweep_id = day_0.report["sweepId"].as_str().unwrap();
     let scheduled = day_0.of_type(SCHEDULED);
     assert_eq!(scheduled.len(), 1, "{:?}", day_0.events);
+    // The event's time is the instant the notice counts from: scheduledFor is exactly the notice later.
+    let announced_at = secs_of(scheduled[0]["time"].as_str().unwrap());
+    assert_eq!(secs_of(&mark) - announced_at, NOTICE as i64, "{}", scheduled[0]);
+    assert!((day_0.clock.0 - 1..=day_0.clock.1).contains(&announced_at), "{}", scheduled[0]);
     assert_eq!(
         scheduled[0]["detail"],
         json!({
             "instanceId": A,
+            "instanceArn": world.arn(A),
             "instanceName": "team-a",
             "accountId": ACCOUNT,
             "region": REGION,
@@ -266,6 +289,8 @@ async fn day_3_neither_requests_nor_marks_again_an_instance_whose_notice_is_runn
     assert_eq!((day_3.calls_about("ListTagsForResource", A), day_3.calls_about("ListTagsForResource", B)), (1, 1));
     assert_eq!(day_3.calls_of("TagResource"), 0, "not marked again");
     assert_eq!(day_3.calls.len(), 3, "{operations:?}");
+    assert_eq!(world.moto.proxy.call_count("VerifyMac"), 1, "A's mark checked once; B has none");
+    assert_eq!(world.moto.proxy.call_count("GenerateMac"), 0, "no mark signed on day 3");
     assert_eq!(world.mark(A).await.as_deref(), Some(mark.as_str()), "the mark is the day-0 one");
 
     assert_eq!(
@@ -282,7 +307,7 @@ async fn once_the_notice_ran_out_the_instance_is_requested_with_its_mark_and_aga
     let world = World::start().await;
     let expired = world.seed_expired(A);
     world.sweep(DAY_0).await;
-    let mark = world.mark(A).await.expect("marked on day 0");
+    let mark = time_of(&world.mark(A).await.expect("marked on day 0")).to_owned();
 
     let due = world.sweep(DAY_7_AND_AN_HOUR).await;
 
@@ -342,7 +367,7 @@ async fn an_expiry_the_owner_moves_on_day_5_cancels_the_notice_and_the_instance_
     world.seed_expired(A);
     world.seed_expired(B);
     world.sweep(DAY_0).await;
-    let mark = world.mark(A).await.expect("marked on day 0");
+    let mark = time_of(&world.mark(A).await.expect("marked on day 0")).to_owned();
     let moved = time_from_now(30 * 24 * HOUR as i64);
     world.tag(A, "ExpiresAt", &moved).await;
 
@@ -359,6 +384,7 @@ async fn an_expiry_the_owner_moves_on_day_5_cancels_the_notice_and_the_instance_
         cancelled[0]["detail"],
         json!({
             "instanceId": A,
+            "instanceArn": world.arn(A),
             "instanceName": "team-a",
             "accountId": ACCOUNT,
             "region": REGION,
@@ -388,7 +414,7 @@ async fn protection_set_on_day_6_cancels_the_notice_and_the_delete_function_refu
     let world = World::start().await;
     world.seed_expired(A);
     world.sweep(DAY_0).await;
-    let mark = world.mark(A).await.expect("marked on day 0");
+    let mark = time_of(&world.mark(A).await.expect("marked on day 0")).to_owned();
     world.tag(A, "DeletionProtection", "true").await;
 
     let day_6 = world.sweep(DAY_6).await;
@@ -449,7 +475,10 @@ async fn a_mark_that_is_not_a_time_is_reported_and_replaced_by_a_fresh_one_and_t
         assert_eq!(skipped["reason"], "InvalidScheduleTag");
         assert_eq!(
             skipped["detail"],
-            format!("tag {MARK}={invalid:?} is not an RFC 3339 time; a fresh mark replaces it and the notice starts again")
+            format!(
+                "tag {MARK}={invalid:?} does not count as notice: it carries no signature of this sweep; a fresh notice replaces \
+                 it and the notice starts again"
+            )
         );
         let mark = world.mark(id).await.unwrap();
         run.assert_fresh_mark(&mark);
@@ -517,7 +546,7 @@ async fn without_notice_the_sweep_requests_at_once_as_before_and_ignores_marks()
 }
 
 #[tokio::test]
-async fn a_throttled_or_refused_mark_is_reported_mark_failed_and_given_on_the_next_run_never_counting_as_notice() {
+async fn a_mark_throttled_or_refused_after_its_announcement_is_reported_mark_failed_and_announced_again_on_the_next_run() {
     let world = World::start().await;
     for id in [A, B, C] {
         world.seed_expired(id);
@@ -531,13 +560,17 @@ async fn a_throttled_or_refused_mark_is_reported_mark_failed_and_given_on_the_ne
     let day_0 = world.sweep(DAY_0).await;
 
     assert_eq!(day_0.listed("marked"), [A]);
-    assert_eq!(day_0.about(SCHEDULED), [A]);
+    assert_eq!(day_0.about(SCHEDULED), [A, B, C], "announced first, marked after");
     assert_eq!(day_0.report["counts"]["marked"], 1);
     for (id, error_type) in [(B, "Throttled"), (C, "AccessDenied")] {
         let skipped = day_0.entry("skipped", id);
         assert_eq!(skipped["reason"], "MarkFailed");
         let detail = skipped["detail"].as_str().unwrap();
-        assert!(detail.starts_with(&format!("TagResource failed, so no notice was given: {error_type}: ")), "{detail}");
+        assert!(
+            detail.starts_with(&format!("the notice was announced, but the mark could not be written ({error_type}: "))
+                && detail.ends_with("it does not count, and the next run gives notice again"),
+            "{detail}"
+        );
         assert_eq!(world.mark(id).await, None, "{id}");
     }
     assert_eq!(day_0.calls_about("TagResource", B), 3, "throttling is retried by the SDK first");
@@ -566,7 +599,7 @@ async fn a_throttled_or_refused_mark_is_reported_mark_failed_and_given_on_the_ne
 }
 
 #[tokio::test]
-async fn a_notice_that_cannot_be_announced_is_unmarked_again_and_reported_mark_failed() {
+async fn a_notice_that_cannot_be_announced_writes_no_mark_and_is_reported_mark_failed() {
     let world = World::start().await;
     world.seed_expired(A);
     world.seed_expired(B);
@@ -578,16 +611,13 @@ async fn a_notice_that_cannot_be_announced_is_unmarked_again_and_reported_mark_f
 
     assert_eq!(day_0.listed("marked"), [A]);
     assert!(world.mark(A).await.is_some());
-    assert_eq!(world.mark(B).await, None, "not announced, so not notice: the mark went again");
-    assert_eq!((day_0.calls_about("TagResource", B), day_0.calls_about("UntagResource", B)), (1, 1));
-    assert_eq!(day_0.calls_about("UntagResource", A), 0);
+    assert_eq!(world.mark(B).await, None, "not announced, so never marked");
+    assert_eq!((day_0.calls_about("TagResource", B), day_0.calls_about("UntagResource", B)), (0, 0));
+    assert_eq!(day_0.calls_about("TagResource", A), 1);
     let skipped = day_0.entry("skipped", B);
     assert_eq!(skipped["reason"], "MarkFailed");
     let detail = skipped["detail"].as_str().unwrap();
-    assert!(
-        detail.starts_with("the notice could not be announced (PublishFailed: ") && detail.ends_with("; the mark was removed"),
-        "{detail}"
-    );
+    assert!(detail.starts_with("the notice could not be announced, so no mark was written: PublishFailed: "), "{detail}");
     assert!(detail.contains("InternalFailure"), "{detail}");
     assert_eq!(day_0.report["counts"]["marked"], 1);
     assert_eq!(world.moto.proxy.call_count("PutEvents"), 2, "the notices, then the report; none retried");
@@ -598,4 +628,121 @@ async fn a_notice_that_cannot_be_announced_is_unmarked_again_and_reported_mark_f
     assert_eq!(day_3.about(SCHEDULED), [B]);
     day_3.assert_fresh_mark(&world.mark(B).await.unwrap());
     assert_eq!(day_3.listed("requested"), Vec::<String>::new());
+}
+
+// The threat: anyone with scn:TagResource on an instance (an owner's pipeline, a tagger without
+// delete rights) writes or copies the schedule tag. A mark counts as notice only when the sweep's
+// key signed it for this instance, this time and this selection; every other mark is replaced by a
+// fresh notice, so the full notice always runs.
+
+#[tokio::test]
+async fn a_past_mark_written_by_a_tagger_never_makes_a_deletion_due_and_a_fresh_notice_replaces_it() {
+    let world = World::start().await;
+    let expired = time_from_now(-(HOUR as i64));
+    let forged = [
+        "2020-01-01T00:00:00Z",
+        // The shape of a real mark, with a signature made up: KMS refuses it.
+        "2020-01-01T00:00:00Z sig=ZmFrZWZha2VmYWtlZmFrZWZha2VmYWtlZmFrZWZha2U=",
+        // Not base64 at all: refused without a call.
+        "2020-01-01T00:00:00Z sig=!!",
+    ];
+    for (id, mark) in [A, B, C].into_iter().zip(forged) {
+        world.seed(id, "Active", &[("ExpiresAt", &expired), (MARK, mark)]);
+    }
+
+    let run = world.sweep(DAY_0).await;
+
+    assert_eq!(run.about(REQUESTED), Vec::<String>::new(), "no deletion without notice");
+    assert_eq!(run.calls_of("DeleteInstance"), 0);
+    assert_eq!(run.about(SCHEDULED), [A, B, C], "each given notice from now");
+    for (id, mark) in [A, B, C].into_iter().zip(forged) {
+        let skipped = run.entry("skipped", id);
+        assert_eq!(skipped["reason"], "InvalidScheduleTag");
+        let detail = skipped["detail"].as_str().unwrap();
+        assert!(detail.starts_with(&format!("tag {MARK}={mark:?} does not count as notice: ")), "{detail}");
+        run.assert_fresh_mark(&world.mark(id).await.unwrap());
+    }
+    assert_eq!(world.moto.proxy.call_count("VerifyMac"), 1, "only the mark shaped as a signed one is sent to KMS");
+    assert_eq!(world.moto.proxy.call_count("GenerateMac"), 3);
+
+    // And on day 3, the fresh marks count: nothing is requested before their time.
+    let day_3 = world.sweep(DAY_3).await;
+    assert_eq!((day_3.about(REQUESTED), day_3.about(SCHEDULED)), (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn a_mark_copied_from_another_instance_does_not_count_there() {
+    let world = World::start().await;
+    world.seed_expired(A);
+    world.sweep(DAY_0).await;
+    let signed = world.mark(A).await.expect("marked on day 0");
+    // B expires later and gets a copy of A's tags, signed mark included.
+    world.seed_expired(B);
+    world.tag(B, MARK, &signed).await;
+
+    let due = world.sweep(DAY_7_AND_AN_HOUR).await;
+
+    assert_eq!(due.about(REQUESTED), [A], "A's own mark counts; its copy on B does not");
+    assert_eq!(due.entry("skipped", B)["reason"], "InvalidScheduleTag");
+    assert_eq!(due.about(SCHEDULED), [B]);
+    due.assert_fresh_mark(&world.mark(B).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_mark_whose_time_was_moved_earlier_does_not_count() {
+    let world = World::start().await;
+    world.seed_expired(A);
+    world.sweep(DAY_0).await;
+    let signed = world.mark(A).await.expect("marked on day 0");
+    let earlier = signed.replacen(time_of(&signed), &time_from_now(-(HOUR as i64)), 1);
+    world.tag(A, MARK, &earlier).await;
+
+    let day_3 = world.sweep(DAY_3).await;
+
+    assert_eq!(day_3.about(REQUESTED), Vec::<String>::new());
+    assert_eq!(day_3.entry("skipped", A)["reason"], "InvalidScheduleTag");
+    assert_eq!(day_3.about(SCHEDULED), [A], "the notice starts again");
+}
+
+#[tokio::test]
+async fn a_stale_mark_from_an_earlier_selection_never_makes_a_deletion_due_whatever_mode_ran_meanwhile() {
+    let world = World::start().await;
+    world.seed_expired(A);
+    world.sweep(DAY_0).await;
+    let day_0_mark = world.mark(A).await.expect("marked on day 0");
+    // The owner moves the expiry away; a report-mode run leaves the mark where it is.
+    world.tag(A, "ExpiresAt", &time_from_now(30 * 24 * HOUR as i64)).await;
+    let report_run = world.report_only(DAY_3).await;
+    assert_eq!((report_run.calls_of("TagResource"), report_run.calls_of("UntagResource")), (0, 0));
+    assert_eq!(world.mark(A).await, Some(day_0_mark.clone()));
+    // Later the owner sets an expiry that has passed again: a new selection, which needs its own notice.
+    let new_expiry = time_from_now(-(2 * HOUR as i64));
+    world.tag(A, "ExpiresAt", &new_expiry).await;
+
+    let due = world.sweep(DAY_7_AND_AN_HOUR).await;
+
+    assert_eq!(due.about(REQUESTED), Vec::<String>::new(), "the day-0 mark was for another expiry");
+    assert_eq!(due.entry("skipped", A)["reason"], "InvalidScheduleTag");
+    assert_eq!(due.about(SCHEDULED), [A]);
+    assert_eq!(due.of_type(SCHEDULED)[0]["detail"]["reason"], format!("tag ExpiresAt={new_expiry:?} has passed"));
+    due.assert_fresh_mark(&world.mark(A).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_mark_that_cannot_be_checked_is_neither_requested_nor_replaced() {
+    let world = World::start().await;
+    world.seed_expired(A);
+    world.sweep(DAY_0).await;
+    let mark = world.mark(A).await.expect("marked on day 0");
+    world.moto.proxy.inject(FaultRule::new("VerifyMac", 100, Fault::Throttle));
+
+    let due = world.sweep(DAY_7_AND_AN_HOUR).await;
+
+    assert_eq!((due.about(REQUESTED), due.about(SCHEDULED)), (vec![], vec![]));
+    let skipped = due.entry("skipped", A);
+    assert_eq!(skipped["reason"], "MarkFailed");
+    let detail = skipped["detail"].as_str().unwrap();
+    assert!(detail.contains("could not be checked (Throttled: "), "{detail}");
+    assert_eq!(world.mark(A).await, Some(mark), "the mark stays for the next run");
+    assert_eq!(due.calls_of("TagResource"), 0);
 }

@@ -356,6 +356,46 @@ async fn a_refused_announcement_fails_the_run_with_publish_failed() {
     assert!(error.is_retryable());
 }
 
+/// The cap bounds what one run requests, and Lambda retries a failed run (`MaximumRetryAttempts`):
+/// were a run to fail after some of its requests went out, its retry would request up to the cap
+/// again. So once a request is sent the run answers its report, with the requests that could not be
+/// put listed as `RequestFailed`.
+#[tokio::test]
+async fn a_run_that_sent_some_requests_never_fails_so_a_retry_never_requests_past_the_cap() {
+    let (emulator, fleet) = fleet_emulator().await;
+    let moto = moto().await;
+    let mut env = moto.function_env(emulator.endpoint());
+    env.extend([("MAX_AGE_DAYS", "30".to_owned()), ("NAME_PREFIX", "trial-".to_owned())]);
+    let sweep = FunctionProcess::spawn(SWEEP_BIN, "sweep-instances", &env).await;
+    // Twelve requests take two PutEvents (ten entries a call): the second one fails on each of the
+    // SDK's three attempts, and reaches no bus.
+    moto.proxy.inject(FaultRule::new("PutEvents", 3, Fault::Internal).after(1));
+
+    let outcome = sweep.invoke(json!({"mode": "delete", "maxDeletions": 12}), SWEEP_ARN, Duration::from_secs(30)).await;
+
+    let report = response(&outcome);
+    let selected = fleet.selected();
+    assert_eq!(ids(&report["requested"]), selected[..10], "{report}");
+    let failed: Vec<&Value> = report["skipped"].as_array().unwrap().iter().filter(|e| e["reason"] == "RequestFailed").collect();
+    assert_eq!(failed.iter().map(|e| e["instanceId"].as_str().unwrap()).collect::<Vec<_>>(), selected[10..12]);
+    assert!(failed[0]["detail"].as_str().unwrap().contains("could not be put: PublishFailed: "), "{}", failed[0]);
+    assert_eq!(report["counts"]["requested"], 10);
+    let events = sweep_events(&moto).await;
+    assert_eq!(of_type(&events, "Supply Chain Instance Deletion Requested").len(), 10);
+    assert_eq!(of_type(&events, "Supply Chain Instance Sweep Completed").len(), 1);
+    assert_eq!(moto.proxy.call_count("PutEvents"), 5, "ten requests, three attempts at two, the report");
+
+    // A report that cannot be put after requests went out does not fail the run either.
+    moto.proxy.clear_calls();
+    moto.proxy.inject(FaultRule::new("PutEvents", 3, Fault::Internal).after(1));
+
+    let outcome = sweep.invoke(json!({"mode": "delete", "maxDeletions": 3}), SWEEP_ARN, Duration::from_secs(30)).await;
+
+    assert_eq!(ids(&response(&outcome)["requested"]), selected[..3]);
+    assert_eq!(moto.proxy.call_count("PutEvents"), 4, "the requests, then three attempts at the report");
+    assert_eq!(of_type(&sweep_events(&moto).await, "Supply Chain Instance Sweep Completed").len(), 0);
+}
+
 #[tokio::test]
 async fn a_short_deadline_stops_examining_sends_what_was_selected_and_reports_incomplete() {
     let (emulator, _) = fleet_emulator().await;

@@ -7,9 +7,9 @@
 //! and cancels the mark of one the policy no longer selects ([`notice`]).
 //!
 //! One run is, for each target, [`SweepFunction::list`] and [`SweepFunction::examine`] (each
-//! instance's tags read and decided on); then, for all of them, [`sort`], the notices (delete mode,
-//! [`SweepFunction::give_notice`]), [`SweepFunction::request`] (delete mode), and
-//! [`SweepFunction::report`]. The organization sweep's two steps are in [`organization`].
+//! instance's tags read and decided on); then, for all of them, the marks read (delete mode with
+//! notice), [`sort`], the notices ([`notice::Notice::give`]), [`SweepFunction::request`] (delete
+//! mode), and [`SweepFunction::report`]. The organization sweep's two steps are in [`organization`].
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -29,6 +29,7 @@ use crate::input::sweep::{parse_sweep_event, SweepEvent, SweepRequest, SWEEP_SHA
 use crate::input::Payload;
 use crate::metrics;
 use crate::model::Target;
+use crate::notice_key::NoticeKey;
 use crate::supply_chain::{Listed, SupplyChain, SupplyChains};
 
 mod notice;
@@ -36,7 +37,7 @@ pub mod organization;
 mod policy;
 mod report;
 
-use notice::Notice;
+use notice::{Mark, Notice, NoticeWork};
 pub use organization::{OrganizationPlan, OrganizationSummary, PlannedTarget};
 pub use policy::Reason;
 use policy::{decide, Decision};
@@ -52,6 +53,8 @@ pub struct SweepFunction {
     settings: SweepSettings,
     /// Lists the organization's accounts for the organization sweep's plan.
     organizations: Option<aws_sdk_organizations::Client>,
+    /// Signs and checks the notice marks: required with notice (`NOTICE_KEY_ID`).
+    notice_key: Option<NoticeKey>,
 }
 
 /// What one invocation answers: a run's report, or a step of the organization sweep.
@@ -81,6 +84,11 @@ struct Examined {
 }
 
 impl Examined {
+    /// Whether the sweep could delete it: only `Active` and `DeleteFailed` instances are deleted.
+    fn deletable(&self) -> bool {
+        policy::deletable(&self.state)
+    }
+
     fn entry(&self, reason: Reason, detail: &str) -> SweepEntry {
         SweepEntry {
             instance_id: self.instance_id.clone(),
@@ -110,7 +118,18 @@ struct Swept {
 impl SweepFunction {
     /// `bus` announces under [`SWEEP_SOURCE`], whatever source it was built with.
     pub fn new(supply_chains: impl Into<SupplyChains>, bus: EventBus, settings: SweepSettings) -> Self {
-        SweepFunction { supply_chains: supply_chains.into(), bus: bus.with_source(SWEEP_SOURCE), settings, organizations: None }
+        SweepFunction {
+            supply_chains: supply_chains.into(),
+            bus: bus.with_source(SWEEP_SOURCE),
+            settings,
+            organizations: None,
+            notice_key: None,
+        }
+    }
+
+    /// The stack's HMAC key, which signs and checks the notice marks.
+    pub fn with_notice_key(self, key: Option<NoticeKey>) -> Self {
+        SweepFunction { notice_key: key, ..self }
     }
 
     /// The Organizations client the plan lists accounts with.
@@ -169,13 +188,35 @@ impl SweepFunction {
                 }
             }
         }
-        let notice = (mode == SweepMode::Delete && !self.settings.notice.is_zero()).then(|| Notice::new(&self.settings, now));
-        let (mut report, to_request, notices) = sort(examined, report, cap, notice.as_ref());
+        let notice = self.notice(mode, now)?;
+        let marks = match &notice {
+            Some(notice) => notice.read_all(&examined, self.settings.concurrency, &invocation.budget).await,
+            None => HashMap::new(),
+        };
+        let (mut report, to_request, work) = sort(examined, report, cap, notice.as_ref(), marks);
         if let Some(notice) = &notice {
-            self.give_notice(&mut report, notices, notice, invocation).await;
+            let given = notice.give(&self.bus, work, &report.sweep_id, self.settings.concurrency, &invocation.budget).await;
+            report.counts.marked = Some(given.marked.len());
+            report.counts.cancelled = Some(given.cancelled.len());
+            report.marked = given.marked;
+            report.cancelled = given.cancelled;
+            report.skipped.extend(given.failed);
         }
         self.request(&mut report, to_request, invocation).await?;
         self.report(report, started, invocation).await
+    }
+
+    /// The notice rules of a run in `mode`: in delete mode with `NOTICE_HOURS` above 0.
+    fn notice(&self, mode: SweepMode, now: DateTime) -> Result<Option<Notice>, Error> {
+        if mode != SweepMode::Delete || self.settings.notice.is_zero() {
+            return Ok(None);
+        }
+        // The settings require the key with notice; a function built without it never gives notice
+        // it could not sign.
+        let key = self.notice_key.clone().ok_or_else(|| {
+            Error::Unexpected("notice is on (NOTICE_HOURS above 0), but the sweep has no key to sign its marks (NOTICE_KEY_ID)".to_owned())
+        })?;
+        Ok(Some(Notice::new(&self.settings, key, now)))
     }
 
     /// `SWEEP_ACCOUNTS` x `SWEEP_REGIONS`, each defaulting to the function's own.
@@ -357,8 +398,10 @@ impl SweepFunction {
     }
 
     /// In delete mode, puts one Deletion Requested event per instance to request on the bus; each
-    /// one put is listed as requested. A request that could not be put fails the run, so that the
-    /// schedule's retry sends it again.
+    /// one put is listed as requested. When none could be put, the run fails, so that the
+    /// schedule's retry sends them again. Once any went out, the run no longer fails: a retry would
+    /// request up to the cap again, beyond what this run already asked for. The ones that could not
+    /// be put are reported (`RequestFailed`), and the next run selects them anew.
     async fn request(&self, report: &mut SweepReport, to_request: Vec<ToRequest>, invocation: &Invocation) -> Result<(), Error> {
         if to_request.is_empty() {
             return Ok(());
@@ -381,13 +424,26 @@ impl SweepFunction {
             })
             .collect();
         let published = self.bus.publish(&announcements, &invocation.budget).await;
+        if let Some(Err(error)) = published.first().filter(|_| published.iter().all(Result::is_err)) {
+            warn!(error_type = error.error_type(), error = %error, "no deletion request could be sent");
+            return Err(error.clone());
+        }
         for (request, result) in to_request.into_iter().zip(published) {
-            if let Err(error) = result {
-                warn!(instance_id = %request.entry.instance_id, error_type = error.error_type(), error = %error, "deletion request not sent");
-                return Err(error);
+            match result {
+                Ok(()) => {
+                    info!(instance_id = %request.entry.instance_id, outcome = "deletion requested", "deletion requested");
+                    report.requested.push(request.entry);
+                }
+                Err(error) => {
+                    warn!(instance_id = %request.entry.instance_id, error_type = error.error_type(), error = %error, "deletion request not sent");
+                    let words = format!(
+                        "{} (the Deletion Requested event could not be put: {}: {error}; the next run selects it anew)",
+                        request.entry.detail,
+                        error.error_type()
+                    );
+                    report.skipped.push(SweepEntry { reason: Reason::RequestFailed, detail: words, ..request.entry });
+                }
             }
-            info!(instance_id = %request.entry.instance_id, outcome = "deletion requested", "deletion requested");
-            report.requested.push(request.entry);
         }
         Ok(())
     }
@@ -409,7 +465,11 @@ impl SweepFunction {
         };
         if let Some(Err(error)) = self.bus.publish(&[announcement], &invocation.budget).await.into_iter().next() {
             warn!(error_type = error.error_type(), error = %error, "report not put on the bus");
-            return Err(error);
+            // Once a request went out, a retry of the run would request up to the cap again: the
+            // report is still returned, and the failed announcement counted (AnnouncementsFailed).
+            if report.requested.is_empty() {
+                return Err(error);
+            }
         }
         info!(
             sweep_id = %report.sweep_id,
@@ -427,73 +487,74 @@ impl SweepFunction {
     }
 }
 
-/// What the notice step has to do: instances to mark (with the invalid mark they replace, if
-/// any) and marks to cancel (with the reason in words).
-#[derive(Default)]
-struct Notices {
-    to_mark: Vec<(Examined, Reason, String)>,
-    to_cancel: Vec<(Examined, String)>,
-}
-
 /// Sorts the decisions into the report's lists: every selected instance is listed as selected; in
 /// delete mode the first `cap` of those to request are requested and the rest deferred to the next
-/// run. With notice, an instance is requested only when its mark is due; one without a valid mark
-/// is to be marked, and a marked one the policy no longer selects is to be cancelled.
-fn sort(examined: Vec<Examined>, mut report: SweepReport, cap: usize, notice: Option<&Notice>) -> (SweepReport, Vec<ToRequest>, Notices) {
+/// run. With notice, an instance is requested only when its mark (read in `marks`, by place) counts
+/// and is due; one without a mark that counts is to be given notice, and a marked one the policy no
+/// longer selects is to be cancelled.
+fn sort(
+    examined: Vec<Examined>,
+    mut report: SweepReport,
+    cap: usize,
+    notice: Option<&Notice>,
+    mut marks: HashMap<usize, Mark>,
+) -> (SweepReport, Vec<ToRequest>, NoticeWork) {
     report.examined = examined.len();
     let mut to_request = Vec::new();
-    let mut notices = Notices::default();
+    let mut work = NoticeWork::default();
     let mut due = 0;
-    for done in examined {
-        match &done.decision {
+    for (index, done) in examined.into_iter().enumerate() {
+        let (reason, detail) = match &done.decision {
+            Decision::Selected(reason, detail) => (*reason, detail.clone()),
             Decision::Kept | Decision::Skipped(..) => {
                 if let Decision::Skipped(reason, detail) = &done.decision {
                     report.skipped.push(done.entry(*reason, detail));
                 }
                 if let Some(why) = notice.and_then(|notice| notice.cancels(&done)) {
-                    notices.to_cancel.push((done, why));
+                    work.to_cancel.push((done, why));
                 }
+                continue;
             }
-            Decision::Selected(reason, detail) => {
-                let (reason, detail) = (*reason, detail.clone());
-                report.selected.push(done.entry(reason, &detail));
-                if report.mode != SweepMode::Delete {
-                    continue;
-                }
-                let scheduled_for = match notice.map(|notice| notice.state_of(&done)) {
-                    None => None,
-                    Some(notice::Mark::Due(when)) => {
-                        due += 1;
-                        Some(when)
-                    }
-                    Some(notice::Mark::Pending) => continue,
-                    Some(notice::Mark::Missing) => {
-                        notices.to_mark.push((done, reason, detail));
-                        continue;
-                    }
-                    Some(notice::Mark::Invalid(value)) => {
-                        let problem = notice.map(|n| n.invalid_mark(&value)).unwrap_or_default();
-                        report.skipped.push(done.entry(Reason::InvalidScheduleTag, &problem));
-                        notices.to_mark.push((done, reason, detail));
-                        continue;
-                    }
-                };
-                let detail = match &scheduled_for {
-                    Some(when) => format!("scheduled for deletion at {when}, with notice: {detail}"),
-                    None => detail,
-                };
-                if to_request.len() < cap {
-                    to_request.push(ToRequest { entry: done.entry(reason, &detail), arn: done.arn.clone(), scheduled_for });
-                } else {
-                    report.deferred.push(done.entry(reason, &detail));
-                }
+        };
+        report.selected.push(done.entry(reason, &detail));
+        if report.mode != SweepMode::Delete {
+            continue;
+        }
+        let scheduled_for = match notice.map(|_| marks.remove(&index).unwrap_or(Mark::Missing)) {
+            None => None,
+            Some(Mark::Due(when)) => {
+                due += 1;
+                Some(when)
             }
+            Some(Mark::Pending) => continue,
+            Some(Mark::Unchecked(words)) => {
+                report.skipped.push(done.entry(Reason::MarkFailed, &words));
+                continue;
+            }
+            Some(Mark::Missing) => {
+                work.to_mark.push((done, reason, detail));
+                continue;
+            }
+            Some(Mark::Invalid(problem)) => {
+                report.skipped.push(done.entry(Reason::InvalidScheduleTag, &problem));
+                work.to_mark.push((done, reason, detail));
+                continue;
+            }
+        };
+        let detail = match &scheduled_for {
+            Some(when) => format!("scheduled for deletion at {when}, with notice: {detail}"),
+            None => detail,
+        };
+        if to_request.len() < cap {
+            to_request.push(ToRequest { entry: done.entry(reason, &detail), arn: done.arn.clone(), scheduled_for });
+        } else {
+            report.deferred.push(done.entry(reason, &detail));
         }
     }
     if notice.is_some() {
         report.counts.due = Some(due);
     }
-    (report, to_request, notices)
+    (report, to_request, work)
 }
 
 /// The run's EMF metrics: how many instances were examined, selected, requested, deferred and

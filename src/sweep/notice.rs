@@ -1,41 +1,56 @@
 //! Notice before deletion. With `NOTICE_HOURS` above 0, the sweep in delete mode:
 //!
-//! 1. marks a selected instance that has no mark: the tag `SCHEDULE_TAG` set to now + notice, and
-//!    `Supply Chain Instance Deletion Scheduled` announced, naming its owner (`OWNER_TAG`) and how
-//!    to keep it;
-//! 2. requests its deletion once that time has passed, if the policy still selects it;
+//! 1. gives notice for a selected instance that has no mark this sweep wrote: it announces
+//!    `Supply Chain Instance Deletion Scheduled` (naming its owner, `OWNER_TAG`, and how to keep
+//!    it), and only once the bus has accepted that announcement writes the mark, the tag
+//!    `SCHEDULE_TAG` holding the time of the deletion (now + notice) and its signature;
+//! 2. requests its deletion once that time has passed, if the policy still selects it for the same
+//!    reason;
 //! 3. removes the mark of an instance the policy no longer selects (its expiry tag moved, protection
 //!    set, the age rule no longer applying) and announces `Supply Chain Instance Deletion Cancelled`.
 //!
-//! A mark that is not a time is replaced by a fresh one, which restarts the notice: a mark never
-//! shortens it. A mark counts as notice given only when it was set *and* announced; when the
-//! announcement fails the mark is removed again, so that the next run gives notice anew.
+//! A mark counts as notice only if its signature verifies ([`crate::notice_key`]): a MAC made with
+//! the stack's KMS HMAC key over the instance's ARN, the mark's time and what the instance was
+//! selected on (the expiry tag's value, or the age rule). So a mark written by anyone else (a
+//! tagger, a pipeline copying tags from another instance), a mark copied from another instance, one
+//! whose time was edited, and one written for a selection that has since changed never count:
+//! each is reported (`InvalidScheduleTag`) and replaced by a fresh notice, which starts the whole
+//! notice again. A mark never shortens the notice.
 
-use aws_sdk_supplychain::types::InstanceState;
+use std::collections::HashMap;
+
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
-use super::{Examined, Notices, Reason, SweepEntry, SweepFunction, SweepReport};
+use super::policy::{why_kept, Decision, Reason};
+use super::{Examined, SweepEntry};
 use crate::config::SweepSettings;
-use crate::deadline::{Budget, Invocation};
+use crate::deadline::Budget;
 use crate::error::Error;
-use crate::events::{Announcement, DELETION_CANCELLED, DELETION_SCHEDULED};
+use crate::events::{Announcement, EventBus, DELETION_CANCELLED, DELETION_SCHEDULED};
 use crate::model::timestamp;
-use crate::sweep::policy::{why_kept, Decision};
+use crate::notice_key::NoticeKey;
 
-/// The notice rules of one run, with its clock.
+/// What comes between a mark's time and its signature: `2026-12-13T09:00:00Z sig=<base64>`.
+const SIGNATURE: &str = " sig=";
+
+/// The notice rules of one run, with its clock and the key that signs and checks marks.
 pub(super) struct Notice {
-    tag: String,
+    pub tag: String,
     owner_tag: Option<String>,
-    now: DateTime,
+    /// The instant the notice of this run counts from, in whole seconds: the Deletion Scheduled
+    /// events are put with this time, so that `scheduledFor` minus the event's `time` is exactly
+    /// `NOTICE_HOURS`.
+    pub now: DateTime,
     /// The time a mark set in this run holds: now + notice.
-    scheduled_for: String,
+    pub scheduled_for: String,
     /// How an owner keeps an instance, in words, from the settings.
     keep: String,
     settings: SweepSettings,
+    key: NoticeKey,
 }
 
 /// What a selected instance's mark says.
@@ -43,23 +58,28 @@ pub(super) struct Notice {
 pub(super) enum Mark {
     /// No mark: notice is to be given.
     Missing,
-    /// A mark that is not an RFC 3339 time.
+    /// A mark that does not count (not written by this sweep, copied, edited, or for another
+    /// selection): why, in words. A fresh notice replaces it.
     Invalid(String),
+    /// The mark could not be checked (KMS failed): nothing is done with the instance this run.
+    Unchecked(String),
     /// Notice given; its time has not come.
     Pending,
-    /// Notice given and its time has passed: the mark's value.
+    /// Notice given and its time has passed: the mark's time.
     Due(String),
 }
 
 impl Notice {
-    pub fn new(settings: &SweepSettings, now: DateTime) -> Notice {
+    pub fn new(settings: &SweepSettings, key: NoticeKey, now: DateTime) -> Notice {
+        let now = DateTime::from_secs(now.secs());
         let ends = DateTime::from_secs(now.secs().saturating_add(settings.notice.as_secs() as i64));
         let mut ways = Vec::new();
         if let Some(protection) = &settings.protection {
             ways.push(format!("set the tag {}=true", protection.tag()));
         }
         if let Some(expiry) = &settings.expiry_tag {
-            ways.push(format!("move the tag {expiry} to a later time"));
+            // "add": an instance the age rule selected has no expiry tag yet.
+            ways.push(format!("add or move the tag {expiry} to a later time"));
         }
         let keep = if ways.is_empty() {
             "Ask the sweep's operators to keep it.".to_owned()
@@ -73,19 +93,73 @@ impl Notice {
             scheduled_for: timestamp(ends),
             keep,
             settings: settings.clone(),
+            key,
         }
     }
 
-    /// The mark of a selected instance.
-    pub fn state_of(&self, examined: &Examined) -> Mark {
-        match examined.tags.get(&self.tag) {
-            None => Mark::Missing,
-            Some(value) => match DateTime::from_str(value.trim(), Format::DateTimeWithOffset) {
-                Err(_) => Mark::Invalid(value.clone()),
-                Ok(when) if when.secs() <= self.now.secs() => Mark::Due(value.clone()),
-                Ok(_) => Mark::Pending,
+    /// What was selected, as the signature binds it: the reason with the expiry tag's value, or
+    /// with the age rule. When it changes, an earlier mark no longer counts.
+    fn selection(&self, examined: &Examined) -> String {
+        match examined.decision {
+            Decision::Selected(Reason::MaxAgeExceeded, _) => match &self.settings.age_rule {
+                Some(rule) => format!("MaxAgeExceeded name prefix {:?} older than {} days", rule.name_prefix, rule.max_age_days),
+                None => "MaxAgeExceeded".to_owned(),
             },
+            Decision::Selected(reason, _) => {
+                let tag = self.settings.expiry_tag.as_deref().unwrap_or_default();
+                format!("{} tag {tag:?}={:?}", reason.as_str(), examined.tags.get(tag).map(String::as_str).unwrap_or_default())
+            }
+            _ => String::new(),
         }
+    }
+
+    /// The text the key signs for a mark of `examined` at `time`.
+    fn signed_text(&self, examined: &Examined, time: &str) -> String {
+        format!(
+            "supplychain-delete-instance notice mark v1\ninstance {}\nscheduledFor {time}\nselected {}",
+            examined.arn,
+            self.selection(examined)
+        )
+    }
+
+    /// The mark of a selected instance, its signature checked with `VerifyMac`.
+    pub async fn read(&self, examined: &Examined, budget: &Budget) -> Mark {
+        let Some(value) = examined.tags.get(&self.tag) else {
+            return Mark::Missing;
+        };
+        let Some((time, mac)) = value.trim().split_once(SIGNATURE) else {
+            return Mark::Invalid(self.invalid_mark(value, "it carries no signature of this sweep"));
+        };
+        let Ok(when) = DateTime::from_str(time, Format::DateTimeWithOffset) else {
+            return Mark::Invalid(self.invalid_mark(value, "it does not start with an RFC 3339 time"));
+        };
+        match self.key.verifies(&self.signed_text(examined, time), mac, budget).await {
+            Ok(false) => Mark::Invalid(self.invalid_mark(
+                value,
+                "its signature does not match: this sweep did not write it for this instance, this time and what the instance is \
+                 selected on now",
+            )),
+            Err(error) => Mark::Unchecked(format!(
+                "the mark {:?} could not be checked ({}: {error}), so nothing is done with the instance this run",
+                value,
+                error.error_type()
+            )),
+            Ok(true) if when.secs() <= self.now.secs() => Mark::Due(time.to_owned()),
+            Ok(true) => Mark::Pending,
+        }
+    }
+
+    /// The marks of the selected instances (by their place in `examined`), checked a few at a time.
+    pub async fn read_all(&self, examined: &[Examined], concurrency: usize, budget: &Budget) -> HashMap<usize, Mark> {
+        let selected = examined.iter().enumerate().filter(|(_, e)| matches!(e.decision, Decision::Selected(..)));
+        let reads: Vec<_> = selected.map(|(index, examined)| async move { (index, self.read(examined, budget).await) }).collect();
+        stream::iter(reads).buffer_unordered(concurrency).collect().await
+    }
+
+    /// The value of a fresh mark of `examined`: this run's time and its signature (`GenerateMac`).
+    pub async fn sign(&self, examined: &Examined, budget: &Budget) -> Result<String, Error> {
+        let mac = self.key.sign(&self.signed_text(examined, &self.scheduled_for), budget).await?;
+        Ok(format!("{}{SIGNATURE}{mac}", self.scheduled_for))
     }
 
     /// Why a marked instance the policy does not select is no longer scheduled, or `None` when
@@ -95,7 +169,7 @@ impl Notice {
         examined.tags.get(&self.tag)?;
         // Only an instance the sweep could still delete has a deletion to cancel: one already being
         // deleted keeps its mark, which records the notice it was given.
-        if !matches!(examined.state, InstanceState::Active | InstanceState::DeleteFailed) {
+        if !examined.deletable() {
             return None;
         }
         match &examined.decision {
@@ -107,9 +181,9 @@ impl Notice {
         }
     }
 
-    /// The report's words for a mark that is not a time.
-    pub fn invalid_mark(&self, value: &str) -> String {
-        format!("tag {}={value:?} is not an RFC 3339 time; a fresh mark replaces it and the notice starts again", self.tag)
+    /// The report's words for a mark that does not count.
+    fn invalid_mark(&self, value: &str, why: &str) -> String {
+        format!("tag {}={value:?} does not count as notice: {why}; a fresh notice replaces it and the notice starts again", self.tag)
     }
 
     fn owner(&self, examined: &Examined) -> Option<String> {
@@ -117,7 +191,7 @@ impl Notice {
     }
 
     /// The detail of Deletion Scheduled.
-    fn scheduled(&self, examined: &Examined, reason: Reason, detail: &str, sweep_id: &str) -> Value {
+    pub fn scheduled(&self, examined: &Examined, reason: Reason, detail: &str, sweep_id: &str) -> Value {
         let mut event = self.about(examined);
         event.insert("scheduledFor".into(), json!(self.scheduled_for));
         event.insert("reason".into(), json!(detail));
@@ -131,9 +205,11 @@ impl Notice {
     }
 
     /// The detail of Deletion Cancelled.
-    fn cancelled(&self, examined: &Examined, why: &str, sweep_id: &str) -> Value {
+    pub fn cancelled(&self, examined: &Examined, why: &str, sweep_id: &str) -> Value {
         let mut event = self.about(examined);
-        event.insert("scheduledFor".into(), json!(examined.tags.get(&self.tag)));
+        // The mark's time, without its signature: what the owner was told.
+        let mark = examined.tags.get(&self.tag).map(|value| value.split(SIGNATURE).next().unwrap_or_default().trim());
+        event.insert("scheduledFor".into(), json!(mark));
         event.insert("reason".into(), json!(why));
         event.insert("sweepId".into(), json!(sweep_id));
         if let Some(owner) = self.owner(examined) {
@@ -142,10 +218,12 @@ impl Notice {
         Value::Object(event)
     }
 
-    /// What every notice names: the instance, its account and its region.
+    /// What every notice names: the instance (with its ARN, which the commands that keep it take),
+    /// its account and its region.
     fn about(&self, examined: &Examined) -> Map<String, Value> {
         let mut event = Map::new();
         event.insert("instanceId".into(), json!(examined.instance_id));
+        event.insert("instanceArn".into(), json!(examined.arn));
         if let Some(name) = &examined.instance_name {
             event.insert("instanceName".into(), json!(name));
         }
@@ -155,76 +233,116 @@ impl Notice {
     }
 }
 
-impl SweepFunction {
-    /// Marks and announces the instances to mark, and unmarks and announces the cancelled ones, a
-    /// few at a time. A failure is reported for its instance (`MarkFailed`) and the others go on.
-    pub(super) async fn give_notice(&self, report: &mut SweepReport, notices: Notices, notice: &Notice, invocation: &Invocation) {
-        self.mark(report, notices.to_mark, notice, &invocation.budget).await;
-        self.cancel(report, notices.to_cancel, notice, &invocation.budget).await;
+/// What the notice step has to do: instances to give notice for (with the reason they were
+/// selected and its words) and marks to cancel (with the reason in words).
+#[derive(Default)]
+pub(super) struct NoticeWork {
+    pub to_mark: Vec<(Examined, Reason, String)>,
+    pub to_cancel: Vec<(Examined, String)>,
+}
+
+/// What the notice step did: the entries of the report's lists.
+#[derive(Default)]
+pub(super) struct NoticeGiven {
+    pub marked: Vec<SweepEntry>,
+    pub cancelled: Vec<SweepEntry>,
+    /// Instances whose notice or cancellation failed (`MarkFailed`), with why.
+    pub failed: Vec<SweepEntry>,
+}
+
+impl Notice {
+    /// Gives notice for the instances to mark, and cancels the marks to cancel, a few at a time. A
+    /// failure is reported for its instance (`MarkFailed`) and the others go on.
+    pub(super) async fn give(&self, bus: &EventBus, work: NoticeWork, sweep_id: &str, concurrency: usize, budget: &Budget) -> NoticeGiven {
+        let mut given = NoticeGiven::default();
+        self.mark(bus, work.to_mark, sweep_id, concurrency, budget, &mut given).await;
+        self.cancel(bus, work.to_cancel, sweep_id, concurrency, budget, &mut given).await;
+        given
     }
 
-    /// Sets each mark, then announces the marks set; a mark whose notice could not be announced is
-    /// removed again.
-    async fn mark(&self, report: &mut SweepReport, to_mark: Vec<(Examined, Reason, String)>, notice: &Notice, budget: &Budget) {
-        let concurrency = self.settings.concurrency;
-        let calls: Vec<_> =
-            to_mark.iter().map(|(examined, _, _)| examined.client.tag(&examined.arn, &notice.tag, &notice.scheduled_for, budget)).collect();
-        let tagged: Vec<Result<(), Error>> = stream::iter(calls).buffered(concurrency).collect().await;
-        let mut marked = Vec::new();
-        for ((examined, reason, detail), result) in to_mark.into_iter().zip(tagged) {
-            match result {
-                Ok(()) => marked.push((examined, reason, detail)),
-                Err(error) => report
-                    .skipped
-                    .push(failed(&examined, &format!("TagResource failed, so no notice was given: {}: {error}", error.error_type()))),
+    /// Signs each mark, announces the notices, and only then writes the marks of the notices the
+    /// bus accepted: a mark never exists without its announcement. A mark that could not be written
+    /// after its announcement leaves the instance unmarked, so the next run announces again.
+    async fn mark(
+        &self,
+        bus: &EventBus,
+        to_mark: Vec<(Examined, Reason, String)>,
+        sweep_id: &str,
+        concurrency: usize,
+        budget: &Budget,
+        given: &mut NoticeGiven,
+    ) {
+        let signing: Vec<_> = to_mark.iter().map(|(examined, _, _)| self.sign(examined, budget)).collect();
+        let signed: Vec<Result<String, Error>> = stream::iter(signing).buffered(concurrency).collect().await;
+        let mut to_announce = Vec::new();
+        for ((examined, reason, detail), value) in to_mark.into_iter().zip(signed) {
+            match value {
+                Ok(value) => to_announce.push((examined, reason, detail, value)),
+                Err(error) => given.failed.push(failed(
+                    &examined,
+                    &format!("the mark could not be signed, so no notice was given: {}: {error}", error.error_type()),
+                )),
             }
         }
-        let announcements: Vec<Announcement> = marked
+        let announcements: Vec<Announcement> = to_announce
             .iter()
-            .map(|(examined, reason, detail)| Announcement {
+            .map(|(examined, reason, detail, _)| Announcement {
                 detail_type: DELETION_SCHEDULED,
-                detail: notice.scheduled(examined, *reason, detail, &report.sweep_id),
+                detail: self.scheduled(examined, *reason, detail, sweep_id),
                 resources: vec![examined.arn.clone()],
             })
             .collect();
-        let published = self.bus.publish(&announcements, budget).await;
-        let mut marks = 0;
-        for ((examined, reason, detail), result) in marked.into_iter().zip(published) {
+        let published = bus.dated(self.now).publish(&announcements, budget).await;
+        let mut announced = Vec::new();
+        for ((examined, reason, detail, value), result) in to_announce.into_iter().zip(published) {
             match result {
-                Ok(()) => {
-                    info!(instance_id = %examined.instance_id, scheduled_for = %notice.scheduled_for, outcome = "marked", "deletion scheduled");
-                    marks += 1;
-                    report.marked.push(examined.entry(reason, &format!("scheduled for deletion at {}: {detail}", notice.scheduled_for)));
-                }
+                Ok(()) => announced.push((examined, reason, detail, value)),
                 Err(error) => {
-                    // Not announced, so not notice: the mark goes, and the next run gives notice anew.
-                    let removed = examined.client.untag(&examined.arn, &notice.tag, budget).await;
-                    let words = match removed {
-                        Ok(()) => format!("the notice could not be announced ({}: {error}); the mark was removed", error.error_type()),
-                        Err(untag) => format!(
-                            "the notice could not be announced ({}: {error}) and the mark could not be removed ({}: {untag})",
-                            error.error_type(),
-                            untag.error_type()
-                        ),
-                    };
-                    warn!(instance_id = %examined.instance_id, error_type = error.error_type(), "{words}");
-                    report.skipped.push(failed(&examined, &words));
+                    warn!(instance_id = %examined.instance_id, error_type = error.error_type(), error = %error, "notice not announced");
+                    let words = format!("the notice could not be announced, so no mark was written: {}: {error}", error.error_type());
+                    given.failed.push(failed(&examined, &words));
                 }
             }
         }
-        report.counts.marked = Some(marks);
+        let writing: Vec<_> =
+            announced.iter().map(|(examined, _, _, value)| examined.client.tag(&examined.arn, &self.tag, value, budget)).collect();
+        let written: Vec<Result<(), Error>> = stream::iter(writing).buffered(concurrency).collect().await;
+        for ((examined, reason, detail, _), result) in announced.into_iter().zip(written) {
+            match result {
+                Ok(()) => {
+                    info!(instance_id = %examined.instance_id, scheduled_for = %self.scheduled_for, outcome = "marked", "deletion scheduled");
+                    given.marked.push(examined.entry(reason, &format!("scheduled for deletion at {}: {detail}", self.scheduled_for)));
+                }
+                Err(error) => {
+                    warn!(instance_id = %examined.instance_id, error_type = error.error_type(), error = %error, "announced notice not marked");
+                    let words = format!(
+                        "the notice was announced, but the mark could not be written ({}: {error}); it does not count, and the next \
+                         run gives notice again",
+                        error.error_type()
+                    );
+                    given.failed.push(failed(&examined, &words));
+                }
+            }
+        }
     }
 
     /// Removes each mark to cancel, then announces the cancellations.
-    async fn cancel(&self, report: &mut SweepReport, to_cancel: Vec<(Examined, String)>, notice: &Notice, budget: &Budget) {
-        let concurrency = self.settings.concurrency;
-        let calls: Vec<_> = to_cancel.iter().map(|(examined, _)| examined.client.untag(&examined.arn, &notice.tag, budget)).collect();
+    async fn cancel(
+        &self,
+        bus: &EventBus,
+        to_cancel: Vec<(Examined, String)>,
+        sweep_id: &str,
+        concurrency: usize,
+        budget: &Budget,
+        given: &mut NoticeGiven,
+    ) {
+        let calls: Vec<_> = to_cancel.iter().map(|(examined, _)| examined.client.untag(&examined.arn, &self.tag, budget)).collect();
         let untagged: Vec<Result<(), Error>> = stream::iter(calls).buffered(concurrency).collect().await;
         let mut unmarked = Vec::new();
         for ((examined, why), result) in to_cancel.into_iter().zip(untagged) {
             match result {
                 Ok(()) => unmarked.push((examined, why)),
-                Err(error) => report.skipped.push(failed(
+                Err(error) => given.failed.push(failed(
                     &examined,
                     &format!("UntagResource failed, so the scheduled deletion stands: {}: {error}", error.error_type()),
                 )),
@@ -234,27 +352,22 @@ impl SweepFunction {
             .iter()
             .map(|(examined, why)| Announcement {
                 detail_type: DELETION_CANCELLED,
-                detail: notice.cancelled(examined, why, &report.sweep_id),
+                detail: self.cancelled(examined, why, sweep_id),
                 resources: vec![examined.arn.clone()],
             })
             .collect();
-        let published = self.bus.publish(&announcements, budget).await;
-        let mut cancels = 0;
+        let published = bus.publish(&announcements, budget).await;
         for ((examined, why), result) in unmarked.into_iter().zip(published) {
-            cancels += 1;
-            if let Err(error) = &result {
-                warn!(instance_id = %examined.instance_id, error_type = error.error_type(), error = %error, "cancellation not announced");
-            }
             info!(instance_id = %examined.instance_id, outcome = "cancelled", reason = %why, "scheduled deletion cancelled");
             let words = match result {
                 Ok(()) => why,
                 Err(error) => {
+                    warn!(instance_id = %examined.instance_id, error_type = error.error_type(), error = %error, "cancellation not announced");
                     format!("{why} (the mark was removed, but the cancellation could not be announced: {}: {error})", error.error_type())
                 }
             };
-            report.cancelled.push(examined.entry(Reason::NotSelected, &words));
+            given.cancelled.push(examined.entry(Reason::NotSelected, &words));
         }
-        report.counts.cancelled = Some(cancels);
     }
 }
 

@@ -29,9 +29,12 @@ pub enum Reason {
     InvalidScheduleTag,
     /// Cancelled: it was marked for deletion, but the policy no longer selects it.
     NotSelected,
-    /// Skipped: its schedule mark could not be set or removed (or its notice not announced), so the
-    /// notice does not count; the next run tries again.
+    /// Skipped: its notice could not be given (the mark not signed or written, the notice not
+    /// announced), its mark not checked or not removed; the next run tries again.
     MarkFailed,
+    /// Skipped: selected and due, but its Deletion Requested event could not be put on the bus
+    /// while others of the run were; the next run selects it anew.
+    RequestFailed,
 }
 
 impl Reason {
@@ -47,6 +50,7 @@ impl Reason {
             Reason::InvalidScheduleTag => "InvalidScheduleTag",
             Reason::NotSelected => "NotSelected",
             Reason::MarkFailed => "MarkFailed",
+            Reason::RequestFailed => "RequestFailed",
         }
     }
 }
@@ -93,13 +97,18 @@ pub(crate) fn decide(settings: &SweepSettings, instance: &InstanceRecord, tags: 
             );
         }
     }
-    if !matches!(instance.state, InstanceState::Active | InstanceState::DeleteFailed) {
+    if !deletable(&instance.state) {
         return Decision::Skipped(
             Reason::StateNotEligible,
             format!("{detail}, but the instance is {}; only Active and DeleteFailed instances are deleted", instance.state.as_str()),
         );
     }
     Decision::Selected(reason, detail)
+}
+
+/// The one rule of which states the sweep may ask to delete: `Active` and `DeleteFailed`.
+pub(crate) fn deletable(state: &InstanceState) -> bool {
+    matches!(state, InstanceState::Active | InstanceState::DeleteFailed)
 }
 
 /// Why the policy keeps an instance it does not select, in words (for a cancelled notice).
@@ -145,7 +154,12 @@ mod tests {
     const NOW: i64 = 1_800_000_000; // 2027-01-15T08:00:00Z
 
     fn settings(age_rule: Option<AgeRule>) -> SweepSettings {
-        let mut settings = SweepSettings::from_lookup(&|name| (name == "EVENT_BUS_NAME").then(|| "bus".to_owned())).unwrap();
+        let mut settings = SweepSettings::from_lookup(&|name| match name {
+            "EVENT_BUS_NAME" => Some("bus".to_owned()),
+            "NOTICE_HOURS" => Some("0".to_owned()),
+            _ => None,
+        })
+        .unwrap();
         settings.age_rule = age_rule;
         settings
     }
@@ -187,6 +201,7 @@ mod tests {
             InvalidScheduleTag,
             NotSelected,
             MarkFailed,
+            RequestFailed,
         ] {
             assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
         }

@@ -1,5 +1,6 @@
-//! moto's server, started by `scripts/test`, standing in for EventBridge, EventBridge Scheduler and
-//! SQS: a bus, a subscriber queue and a schedule group of one's own, behind a fault proxy.
+//! moto's server, started by `scripts/test`, standing in for EventBridge, EventBridge Scheduler, SQS
+//! and KMS: a bus, a subscriber queue, a schedule group and a notice key of one's own, behind a
+//! fault proxy.
 
 use aws_config::SdkConfig;
 use serde_json::Value;
@@ -24,6 +25,9 @@ pub struct Moto {
     pub queue_url: String,
     /// The queue of the re-checks Scheduler could not deliver (`SCHEDULE_DEAD_LETTER_ARN`).
     pub schedule_dead_letter_arn: String,
+    /// The HMAC key (`HMAC_256`, `GENERATE_VERIFY_MAC`) that signs the sweep's notice marks
+    /// (`NOTICE_KEY_ID`), as the stack's `NoticeKey`.
+    pub notice_key: String,
     pub sdk_config: SdkConfig,
     /// The functions' configuration, through the proxy.
     pub function_config: SdkConfig,
@@ -60,9 +64,21 @@ impl Moto {
             .await
             .expect("put targets");
         scheduler.create_schedule_group().name(&group).send().await.expect("create schedule group");
+        let notice_key = aws_sdk_kms::Client::new(&sdk_config)
+            .create_key()
+            .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
+            .description(format!("notice marks of {unique}"))
+            .send()
+            .await
+            .expect("create key")
+            .key_metadata
+            .expect("key metadata")
+            .arn
+            .expect("key arn");
         let proxy = supplychain_emulator::FaultProxy::start(&endpoint).await.expect("proxy starts");
         let function_config = self::sdk_config(&proxy.endpoint(), SECRET_ACCESS_KEY).await;
-        Moto { proxy, endpoint, bus, group, queue_url, schedule_dead_letter_arn, sdk_config, function_config }
+        Moto { proxy, endpoint, bus, group, queue_url, schedule_dead_letter_arn, notice_key, sdk_config, function_config }
     }
 
     /// Delivers the events of `source` too (for example the sweep's) to the subscriber queue.
@@ -100,7 +116,14 @@ impl Moto {
                 return events;
             }
             for message in messages {
-                events.push(serde_json::from_str(message.body().unwrap()).unwrap());
+                let mut event: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+                // EventBridge delivers the whole event, `account` (the sender) included; moto's default
+                // input template for an SQS target leaves it out. moto's backend is the one account
+                // every test stands in.
+                if let Some(event) = event.as_object_mut().filter(|event| event.contains_key("detail-type")) {
+                    event.entry("account").or_insert_with(|| Value::String(crate::ACCOUNT.to_owned()));
+                }
+                events.push(event);
                 sqs.delete_message().queue_url(&self.queue_url).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
             }
         }
@@ -131,7 +154,8 @@ impl Moto {
     }
 
     /// The environment that wires a function binary to Supply Chain at `supply_chain_endpoint` and to
-    /// this bus, schedule group and scheduler role, with EventBridge and Scheduler through the proxy.
+    /// this bus, schedule group, scheduler role and notice key, with EventBridge, Scheduler and KMS
+    /// through the proxy.
     /// The sweep requests deletions at once (`NOTICE_HOURS=0`, the behaviour of a sweep without
     /// notice), so that a deletion it requests can be followed to its end in one run; the notice
     /// tests set their own `NOTICE_HOURS` after these, which wins.
@@ -141,6 +165,8 @@ impl Moto {
             ("AWS_ENDPOINT_URL_SUPPLYCHAIN", supply_chain_endpoint),
             ("AWS_ENDPOINT_URL_EVENTBRIDGE", self.proxy.endpoint()),
             ("AWS_ENDPOINT_URL_SCHEDULER", self.proxy.endpoint()),
+            ("AWS_ENDPOINT_URL_KMS", self.proxy.endpoint()),
+            ("NOTICE_KEY_ID", self.notice_key.clone()),
             ("EVENT_BUS_NAME", self.bus.clone()),
             ("SCHEDULE_GROUP", self.group.clone()),
             ("SCHEDULER_ROLE_ARN", SCHEDULER_ROLE_ARN.to_owned()),
