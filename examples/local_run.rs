@@ -9,6 +9,12 @@
 //! `events/sweep/seed.json`: the sweep's deletion requests go to the delete function, as the
 //! stack's rule sends them, and each deletion is followed as above.
 //!
+//! `events/sweep/notice-delete.json` runs the sweep with notice as the stack deploys it
+//! (`NOTICE_HOURS=168`, marks signed with moto's KMS key): day 0 announces and marks each selected
+//! instance and requests nothing, a past mark a tagger wrote among them replaced by a fresh notice;
+//! then a second sweep process runs with its clock 169 hours ahead (libfaketime, as the tests move
+//! it), finds the notices ran out, and requests the deletions, followed as above.
+//!
 //! The emulator holds a second account, [`MEMBER_ACCOUNT`], whose member role trusts the home
 //! account, and serves a second region, [`OTHER_REGION`]; the functions reach them through STS
 //! `AssumeRole` at the emulator, as deployed they reach a member account of the organization. An
@@ -21,7 +27,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use supplychain_emulator::runtime_api::Outcome;
+use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
 use supplychain_emulator::{Account, Emulator, EmulatorConfig, Role, SeedInstance};
 use supplychain_testkit::*;
 
@@ -31,6 +37,10 @@ const MEMBER_ACCOUNT: &str = "210987654321";
 const MEMBER_ROLE: &str = "SupplyChainInstanceDeletion";
 /// A region beside the home one, which the functions may reach (`ALLOWED_REGIONS`).
 const OTHER_REGION: &str = "eu-west-1";
+/// The stack's default notice, in hours (`NoticeHours`).
+const NOTICE_HOURS: u64 = 168;
+/// What a tagger writes on an instance in the notice run: a mark in the past the sweep never wrote.
+const FORGED_MARK: (&str, &str) = ("DeletionScheduledFor", "2020-01-01T00:00:00Z");
 
 #[tokio::main]
 async fn main() {
@@ -39,6 +49,7 @@ async fn main() {
         .unwrap_or_else(|e| panic!("{event_file}: {e}"));
 
     let sweeping = event_file.contains("sweep/");
+    let notice = event_file.ends_with("sweep/notice-delete.json");
     let seed_file = if sweeping { "events/sweep/seed.json" } else { "events/seed.json" };
 
     let home = EmulatorConfig::default();
@@ -56,7 +67,11 @@ async fn main() {
         }
     }
     let seeds: Vec<SeedInstance> = serde_json::from_str(&std::fs::read_to_string(repo_path(seed_file)).unwrap()).unwrap();
-    for seed in seeds {
+    for (index, mut seed) in seeds.into_iter().enumerate() {
+        if notice && index == 0 {
+            seed.tags.insert(FORGED_MARK.0.to_owned(), FORGED_MARK.1.to_owned());
+            println!("• a tagger writes {}={} on the first instance: a past mark the sweep never wrote", FORGED_MARK.0, FORGED_MARK.1);
+        }
         let instance = emulator.seed(seed);
         println!("• emulator: instance {} ({}) is {}", instance.instance_id, placement(&emulator, &instance.instance_id), instance.state);
     }
@@ -76,19 +91,75 @@ async fn main() {
         ("MAX_AGE_DAYS", "30".to_owned()),
         ("NAME_PREFIX", "trial-".to_owned()),
     ]);
+    if notice {
+        // After function_env's NOTICE_HOURS=0: the last value set wins.
+        env.push(("NOTICE_HOURS", NOTICE_HOURS.to_string()));
+    }
     let delete = FunctionProcess::spawn(binaries.join("delete-instance").to_str().unwrap(), "delete-instance", &env).await;
     let check = FunctionProcess::spawn(binaries.join("check-instance-status").to_str().unwrap(), "check-instance-status", &env).await;
 
-    if sweeping {
-        let sweep = FunctionProcess::spawn(binaries.join("sweep-instances").to_str().unwrap(), "sweep-instances", &env).await;
+    let mut schedules_fired = 0;
+    if notice {
+        println!("\n▶ sweep-instances ← {event_file} (day 0, NOTICE_HOURS={NOTICE_HOURS})");
+        sweep_once(&binaries, &env, &event, None).await;
+        schedules_fired += follow(&moto, &delete, &check).await;
+        let hours = NOTICE_HOURS + 1;
+        println!("\n⏩ the sweep's clock moves {hours} hours ahead (libfaketime): the notices given on day 0 have run out");
+        println!("\n▶ sweep-instances ← {event_file} (day 7, an hour after the notice ran out)");
+        sweep_once(&binaries, &env, &event, Some(hours * 3_600)).await;
+    } else if sweeping {
         println!("\n▶ sweep-instances ← {event_file}");
-        print_outcome(&sweep.invoke(event, SWEEP_ARN, Duration::from_secs(60)).await);
+        sweep_once(&binaries, &env, &event, None).await;
     } else {
         println!("\n▶ delete-instance ← {event_file}");
         print_outcome(&delete.invoke(event, DELETE_ARN, Duration::from_secs(30)).await);
     }
+    schedules_fired += follow(&moto, &delete, &check).await;
 
-    // Follow every announcement until each deletion has ended.
+    println!("\n• schedules fired: {schedules_fired}");
+    for instance in emulator.instances() {
+        let states: Vec<String> = emulator.history(&instance.instance_id).into_iter().map(|c| c.state).collect();
+        println!("• instance {} ({}): {}", instance.instance_id, placement(&emulator, &instance.instance_id), states.join(" → "));
+    }
+    // Each call acts in the account of the credentials that signed it (the member's for the role's
+    // sessions) and in the region of its signature; AssumeRole names the role it asked for.
+    println!("• calls received by the emulator, in the account and region each acted in:");
+    println!("    {:<12} {:<10} {:<19} instance or role → status", "account", "region", "operation");
+    for call in emulator.calls() {
+        let subject = call.role_arn.or(call.instance_id).unwrap_or_else(|| "-".to_owned());
+        let (account, region) = (call.account_id.unwrap_or_default(), call.region.unwrap_or_default());
+        println!("    {account:<12} {region:<10} {:<19} {subject} → {}", call.operation, call.status);
+    }
+    print_metrics(&[("delete-instance", delete.logs()), ("check-instance-status", check.logs())]);
+}
+
+/// Runs the sweep once in a process of its own, its clock `ahead` seconds ahead of the real one
+/// when given (libfaketime, which the process removes its files of when it exits on SIGTERM).
+async fn sweep_once(binaries: &std::path::Path, env: &[(&str, String)], event: &Value, ahead: Option<u64>) {
+    let mut env = env.to_vec();
+    if let Some(seconds) = ahead {
+        env.extend(faked_clock(&format!("+{seconds}")));
+    }
+    let mut sweep = FunctionProcess::spawn(binaries.join("sweep-instances").to_str().unwrap(), "sweep-instances", &env).await;
+    // Lambda's deadline as the sweep's own clock reads it: a minute from its now.
+    let deadline = SystemTime::now() + Duration::from_secs(ahead.unwrap_or(0) + 60);
+    let options = Invoke {
+        function_arn: SWEEP_ARN.to_owned(),
+        deadline: Deadline::AtEpochMillis(deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64),
+        ..Default::default()
+    };
+    print_outcome(&sweep.invoke_with(event.clone(), options).await);
+    sweep.terminate();
+    if sweep.exit_within(Duration::from_secs(10)).await.is_none() {
+        eprintln!("the sweep did not exit on SIGTERM");
+        std::process::exit(1);
+    }
+}
+
+/// Follows every announcement on the bus until each deletion has ended: a request goes to the
+/// delete function, a Deletion Started to the checker, and each re-check schedule is fired when it
+/// falls due. Answers how many schedules it fired.
+async fn follow(moto: &Moto, delete: &FunctionProcess, check: &FunctionProcess) -> usize {
     let mut following = 0usize;
     let mut schedules_fired = 0usize;
     loop {
@@ -108,7 +179,10 @@ async fn main() {
                     println!("\n▶ delete-instance ← the sweep's Deletion Requested event");
                     print_outcome(&delete.invoke(announced, DELETE_ARN, Duration::from_secs(30)).await);
                 }
-                "Supply Chain Instance Sweep Completed" => {}
+                // The sweep's report and notices end nothing that is followed.
+                "Supply Chain Instance Sweep Completed"
+                | "Supply Chain Instance Deletion Scheduled"
+                | "Supply Chain Instance Deletion Cancelled" => {}
                 _ => following = following.saturating_sub(1),
             }
         }
@@ -117,7 +191,7 @@ async fn main() {
             continue;
         }
         if following == 0 {
-            break;
+            return schedules_fired;
         }
         let Some(name) = moto.schedule_names().await.into_iter().find(|n| !is_marker(n)) else {
             eprintln!("a deletion is being followed but no check is scheduled");
@@ -132,22 +206,6 @@ async fn main() {
         println!("▶ check-instance-status ← {input}");
         print_outcome(&check.invoke(input, CHECK_ARN, Duration::from_secs(30)).await);
     }
-
-    println!("\n• schedules fired: {schedules_fired}");
-    for instance in emulator.instances() {
-        let states: Vec<String> = emulator.history(&instance.instance_id).into_iter().map(|c| c.state).collect();
-        println!("• instance {} ({}): {}", instance.instance_id, placement(&emulator, &instance.instance_id), states.join(" → "));
-    }
-    // Each call acts in the account of the credentials that signed it (the member's for the role's
-    // sessions) and in the region of its signature; AssumeRole names the role it asked for.
-    println!("• calls received by the emulator, in the account and region each acted in:");
-    println!("    {:<12} {:<10} {:<19} instance or role → status", "account", "region", "operation");
-    for call in emulator.calls() {
-        let subject = call.role_arn.or(call.instance_id).unwrap_or_else(|| "-".to_owned());
-        let (account, region) = (call.account_id.unwrap_or_default(), call.region.unwrap_or_default());
-        println!("    {account:<12} {region:<10} {:<19} {subject} → {}", call.operation, call.status);
-    }
-    print_metrics(&[("delete-instance", delete.logs()), ("check-instance-status", check.logs())]);
 }
 
 /// What the functions' EMF lines would put in CloudWatch: each metric summed over the run (a
