@@ -2,9 +2,10 @@
 //! sweep's notice settings reach it as its environment; with NotificationTopicArn, one rule per kind
 //! of message sends a readable text to the topic, each text rendered here from the fixtures exactly
 //! as EventBridge renders an input transformer; the archive keeps every event of the sweep and of
-//! the functions, checked by archiving and replaying the fixtures on moto's EventBridge; and IAM lets
-//! the sweep write only its schedule tag, while the protection tag stays denied, in the stack and
-//! in the member role.
+//! the functions, checked by archiving and replaying the fixtures on moto's EventBridge; the proof
+//! that nothing was deleted without notice (scripts/notice-proof) is run on what such a replay
+//! writes to a log group, honest histories and broken ones; and IAM lets the sweep write only its
+//! schedule tag, while the protection tag stays denied, in the stack and in the member role.
 
 #[path = "support/policies.rs"]
 mod policies;
@@ -299,8 +300,8 @@ fn a_scheduled_deletion_tells_which_instance_where_when_why_and_how_to_keep_it()
         message("DeletionScheduledNoticeRule", &event),
         format!(
             "\"Supply Chain instance «example-team» ({FIXTURE_ID}) in account 123456789012, region us-east-1, will be deleted after \
-             2026-11-28T09:00:00Z: tag ExpiresAt=\"2026-11-20\" has passed. To keep it, set the tag DeletionProtection=true, \
-             or move the tag ExpiresAt to a later time.\""
+             2026-11-28T09:00:01Z: tag ExpiresAt=\"2026-11-20\" has passed. To keep it, set the tag DeletionProtection=true, \
+             or add or move the tag ExpiresAt to a later time. Instance: arn:aws:scn:us-east-1:123456789012:instance/{FIXTURE_ID}\""
         )
     );
     // An instance without a name: the name's variable is not created, and the rest still reads.
@@ -317,13 +318,40 @@ fn a_scheduled_deletion_tells_which_instance_where_when_why_and_how_to_keep_it()
 }
 
 #[test]
+fn the_owner_s_notice_names_the_instance_arn_the_commands_that_keep_it_take() {
+    // The ARN comes from the notice's detail (instanceArn), not from the id: an instance of a member
+    // account in another region names that account and region in it.
+    let by_age = fixture("sweep/deletion-scheduled-by-age.json");
+    let arn = "arn:aws:scn:eu-west-1:210987654321:instance/20000000-0000-4000-8000-000000000002";
+    assert_eq!(by_age["detail"]["instanceArn"], arn);
+    let text = message("DeletionScheduledNoticeRule", &by_age);
+    assert!(text.ends_with(&format!(" Instance: {arn}\"")), "{text}");
+    // Selected by the age rule, the instance has no expiry tag to move: the words say to add one.
+    assert!(
+        text.contains("more than 45 days ago. To keep it, set the tag DeletionProtection=true, or add or move the tag ExpiresAt"),
+        "{text}"
+    );
+    let mut other = by_age.clone();
+    other["detail"]["instanceArn"] = json!("arn:aws:scn:eu-west-1:210987654321:instance/another");
+    assert!(message("DeletionScheduledNoticeRule", &other).ends_with("Instance: arn:aws:scn:eu-west-1:210987654321:instance/another\""));
+    // The cancellation names it too, so that the owner can find what was kept.
+    let cancelled = fixture("sweep/deletion-cancelled.json");
+    let text = message("DeletionCancelledNoticeRule", &cancelled);
+    assert!(text.ends_with(&format!(" Instance: {}\"", cancelled["detail"]["instanceArn"].as_str().unwrap())), "{text}");
+    for rule in ["DeletionScheduledNoticeRule", "DeletionCancelledNoticeRule"] {
+        assert_eq!(transformer_of(rule)["InputPathsMap"]["arn"], "$.detail.instanceArn", "{rule}");
+    }
+}
+
+#[test]
 fn a_cancelled_deletion_tells_which_instance_is_kept_and_why() {
     assert_eq!(
         message("DeletionCancelledNoticeRule", &fixture("sweep/deletion-cancelled.json")),
         format!(
             "\"Supply Chain instance «example-protected» ({FIXTURE_ID_2}) in account 123456789012, region us-east-1, will no longer be \
-             deleted after 2026-11-28T09:00:00Z: the policy no longer selects it: tag ExpiresAt=\"2026-11-20\" has passed, but the \
-             instance is protected by its tag DeletionProtection=\"true\".\""
+             deleted after 2026-11-28T09:00:01Z: the policy no longer selects it: tag ExpiresAt=\"2026-11-20\" has passed, but the \
+             instance is protected by its tag DeletionProtection=\"true\". Instance: \
+             arn:aws:scn:us-east-1:123456789012:instance/{FIXTURE_ID_2}\""
         )
     );
 }
@@ -454,81 +482,150 @@ fn unique() -> String {
     support::unique_name()
 }
 
+/// `history` moved in time as a whole, so that its latest event was put a minute ago, and the
+/// instant its earliest event was put: every RFC 3339 time in it (each envelope's `time`,
+/// `scheduledFor`, `startedAt`, ...) moves by the same whole seconds, so that what the proof
+/// measures between them is as the fixtures hold it, and a replay of the last days finds them.
+fn recent(history: &[Value]) -> (Vec<Value>, SystemTime) {
+    use aws_smithy_types::date_time::Format;
+    use aws_smithy_types::DateTime;
+    fn visit(value: &mut Value, change: &mut dyn FnMut(&mut String)) {
+        match value {
+            Value::String(text) => change(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| visit(item, change)),
+            Value::Object(members) => members.values_mut().for_each(|member| visit(member, change)),
+            _ => {}
+        }
+    }
+    let times = |event: &Value| -> i64 { DateTime::from_str(event["time"].as_str().unwrap(), Format::DateTime).unwrap().secs() };
+    let (Some(first), Some(last)) = (history.iter().map(times).min(), history.iter().map(times).max()) else {
+        return (Vec::new(), SystemTime::now());
+    };
+    let now = DateTime::from(SystemTime::now()).secs();
+    let by = now - 60 - last;
+    let mut moved = history.to_vec();
+    for event in &mut moved {
+        visit(event, &mut |text| {
+            if let Ok(time) = DateTime::from_str(text, Format::DateTime) {
+                let later = DateTime::from_secs_and_nanos(time.secs() + by, time.subsec_nanos());
+                *text = later.fmt(Format::DateTime).unwrap();
+            }
+        });
+    }
+    (moved, SystemTime::try_from(DateTime::from_secs(first + by)).unwrap())
+}
+
+/// A bus of its own on moto, archived as the stack archives its bus (`AuditArchive` as deployed).
+struct AuditedBus {
+    events: aws_sdk_eventbridge::Client,
+    name: String,
+    arn: String,
+    archive_name: String,
+    archive_arn: String,
+    unique: String,
+}
+
+impl AuditedBus {
+    async fn new() -> AuditedBus {
+        let events = aws_sdk_eventbridge::Client::new(&moto().await);
+        let unique = unique();
+        let name = format!("audit-{unique}");
+        let arn = events.create_event_bus().name(&name).send().await.expect("create bus").event_bus_arn.unwrap();
+        let deployed = Resolver::new(template(), &[]).resolve(properties("AuditArchive")).unwrap();
+        let retention = deployed["RetentionDays"].as_i64().expect("AuditRetentionDays's default, a number");
+        let archive_name = format!("audit-{}", &unique[unique.len().saturating_sub(12)..]);
+        let archive_arn = events
+            .create_archive()
+            .archive_name(&archive_name)
+            .event_source_arn(&arn)
+            .event_pattern(deployed["EventPattern"].to_string())
+            .retention_days(retention as i32)
+            .send()
+            .await
+            .expect("create archive")
+            .archive_arn
+            .unwrap();
+        AuditedBus { events, name, arn, archive_name, archive_arn, unique }
+    }
+
+    /// Puts `history` on the bus as each producer puts it: source, detail-type, detail, resources,
+    /// and the event's `time` as PutEvents' `Time` (the sweep puts its notices dated so).
+    async fn put(&self, history: &[Value]) {
+        use aws_smithy_types::date_time::Format;
+        let entries: Vec<aws_sdk_eventbridge::types::PutEventsRequestEntry> = history
+            .iter()
+            .map(|event| {
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&self.name)
+                    .time(aws_smithy_types::DateTime::from_str(event["time"].as_str().unwrap(), Format::DateTime).unwrap())
+                    .source(event["source"].as_str().unwrap())
+                    .detail_type(event["detail-type"].as_str().unwrap())
+                    .detail(event["detail"].to_string())
+                    .set_resources(Some(event["resources"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect()))
+                    .build()
+            })
+            .collect();
+        // PutEvents takes at most 10 entries.
+        for chunk in entries.chunks(10) {
+            let put = self.events.put_events().set_entries(Some(chunk.to_vec())).send().await.expect("put events");
+            assert_eq!(put.failed_entry_count, 0);
+        }
+    }
+
+    /// A rule of the bus with `pattern`, delivering to `target`; its ARN.
+    async fn rule(&self, name: &str, pattern: &Value, target: &str) -> String {
+        let rule_arn = self
+            .events
+            .put_rule()
+            .name(name)
+            .event_bus_name(&self.name)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .unwrap()
+            .rule_arn
+            .unwrap();
+        let target = aws_sdk_eventbridge::types::Target::builder().id(name).arn(target).build().unwrap();
+        self.events.put_targets().rule(name).event_bus_name(&self.name).targets(target).send().await.unwrap();
+        rule_arn
+    }
+
+    /// Replays the archive from `since` to now into the rule `rule_arn` alone (`FilterArns`, as
+    /// the page says to).
+    async fn replay_into(&self, rule_arn: &str, since: SystemTime) {
+        let now = SystemTime::now();
+        self.events
+            .start_replay()
+            .replay_name(format!("replay-{}", &self.unique[self.unique.len().saturating_sub(12)..]))
+            .event_source_arn(&self.archive_arn)
+            .event_start_time(aws_smithy_types::DateTime::from(since.min(now - Duration::from_secs(3600))))
+            .event_end_time(aws_smithy_types::DateTime::from(now))
+            .destination(aws_sdk_eventbridge::types::ReplayDestination::builder().arn(&self.arn).filter_arns(rule_arn).build().unwrap())
+            .send()
+            .await
+            .expect("start replay");
+    }
+}
+
 #[tokio::test]
 async fn the_archive_on_moto_keeps_both_sources_and_a_replay_into_the_documented_rule_returns_one_instance_s_history() {
-    let config = moto().await;
-    let events = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let unique = unique();
-    let bus = format!("audit-{unique}");
-    let bus_arn = events.create_event_bus().name(&bus).send().await.expect("create bus").event_bus_arn.unwrap();
-
-    // The archive as the stack deploys it, with the default retention.
-    let deployed = Resolver::new(template(), &[]).resolve(properties("AuditArchive")).unwrap();
-    let retention = deployed["RetentionDays"].as_i64().expect("AuditRetentionDays's default, a number");
-    let archive_name = format!("audit-{}", &unique[unique.len().saturating_sub(12)..]);
-    let archive_arn = events
-        .create_archive()
-        .archive_name(&archive_name)
-        .event_source_arn(&bus_arn)
-        .event_pattern(deployed["EventPattern"].to_string())
-        .retention_days(retention as i32)
-        .send()
-        .await
-        .expect("create archive")
-        .archive_arn
-        .unwrap();
+    let bus = AuditedBus::new().await;
+    let sqs = aws_sdk_sqs::Client::new(&moto().await);
 
     // Every fixture put on the bus, as its producer puts it.
-    let all = events_on_the_bus();
-    let entries: Vec<aws_sdk_eventbridge::types::PutEventsRequestEntry> = all
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|event| {
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name(&bus)
-                .source(event["source"].as_str().unwrap())
-                .detail_type(event["detail-type"].as_str().unwrap())
-                .detail(event["detail"].to_string())
-                .set_resources(Some(event["resources"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect()))
-                .build()
-        })
-        .collect();
-    for chunk in entries.chunks(10) {
-        let put = events.put_events().set_entries(Some(chunk.to_vec())).send().await.expect("put events");
-        assert_eq!(put.failed_entry_count, 0);
-    }
-    let described = events.describe_archive().archive_name(&archive_name).send().await.expect("describe archive");
+    let all: Vec<Value> = events_on_the_bus().as_object().unwrap().values().cloned().collect();
+    let (history, since) = recent(&all);
+    bus.put(&history).await;
+    let described = bus.events.describe_archive().archive_name(&bus.archive_name).send().await.expect("describe archive");
     assert_eq!(described.event_count, 8, "the events of the sweep and of the functions, not the producers' nor the impostor's");
     assert_eq!(described.retention_days, Some(400));
 
     // The documented history rule, for the fixtures' instance, delivering to a queue.
-    let pattern = documented_pattern("$or").to_string().replace("INSTANCE_ID", FIXTURE_ID);
-    let queue_url = sqs.create_queue().queue_name(format!("history-{unique}")).send().await.unwrap().queue_url.unwrap();
-    let queue_arn = support::queue_arn(&sqs, &queue_url).await;
-    let rule_arn =
-        events.put_rule().name("instance-history").event_bus_name(&bus).event_pattern(pattern).send().await.unwrap().rule_arn.unwrap();
-    events
-        .put_targets()
-        .rule("instance-history")
-        .event_bus_name(&bus)
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("history").arn(queue_arn).build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let pattern: Value = serde_json::from_str(&documented_pattern("$or").to_string().replace("INSTANCE_ID", FIXTURE_ID)).unwrap();
+    let queue_url = sqs.create_queue().queue_name(format!("history-{}", bus.unique)).send().await.unwrap().queue_url.unwrap();
+    let rule_arn = bus.rule("instance-history", &pattern, &support::queue_arn(&sqs, &queue_url).await).await;
     // The rule takes replayed events only: nothing reached it while the fixtures were put.
-    let now = SystemTime::now();
-    events
-        .start_replay()
-        .replay_name(format!("history-{}", &unique[unique.len().saturating_sub(12)..]))
-        .event_source_arn(&archive_arn)
-        .event_start_time(aws_smithy_types::DateTime::from(now - Duration::from_secs(3600)))
-        .event_end_time(aws_smithy_types::DateTime::from(now))
-        .destination(aws_sdk_eventbridge::types::ReplayDestination::builder().arn(&bus_arn).filter_arns(rule_arn).build().unwrap())
-        .send()
-        .await
-        .expect("start replay");
+    bus.replay_into(&rule_arn, since).await;
     let mut history = Vec::new();
     loop {
         let batch = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.unwrap();
@@ -559,9 +656,22 @@ async fn the_archive_on_moto_keeps_both_sources_and_a_replay_into_the_documented
     assert!(history.iter().all(|e| e["replay-name"].is_string()), "every one of them a replayed event");
 }
 
+// ---------------------------------------------------------------- the proof
+
+/// The kinds of event the proof reads: the notices, and each event of a deletion attempt.
+const PROOF_KINDS: [&str; 6] = [
+    "Supply Chain Instance Deletion Scheduled",
+    "Supply Chain Instance Deletion Cancelled",
+    "Supply Chain Instance Deletion Started",
+    "Supply Chain Instance Deleted",
+    "Supply Chain Instance Deletion Failed",
+    "Supply Chain Instance Deletion Timed Out",
+];
+
 #[test]
-fn the_documented_proof_rule_takes_the_replayed_notices_cancellations_and_deletions() {
-    let pattern = documented_pattern("Supply Chain Instance Deleted");
+fn the_documented_proof_rule_takes_every_replayed_notice_cancellation_start_and_outcome_and_nothing_live() {
+    let pattern = documented_pattern("Supply Chain Instance Deletion Timed Out");
+    assert_eq!(pattern["detail-type"], json!(PROOF_KINDS));
     let mut events = Map::new();
     for (name, event) in events_on_the_bus().as_object().unwrap() {
         let mut replayed = event.clone();
@@ -576,76 +686,274 @@ fn the_documented_proof_rule_takes_the_replayed_notices_cancellations_and_deleti
         BTreeSet::from([
             "replayed sweep/deletion-scheduled.json",
             "replayed sweep/deletion-cancelled.json",
+            "replayed check/deletion-started.json",
             "replayed outcomes/deleted.json",
+            "replayed outcomes/deletion-failed.json",
+            "replayed outcomes/deletion-timed-out.json",
         ])
     );
 }
 
-/// The proof script of docs/notice-and-audit.md run on `events`, as `aws logs filter-log-events`
-/// prints them, with `notice_hours`: its exit status and what it printed.
-fn proof(events: &[Value], notice_hours: u32) -> (bool, Value) {
-    use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
-    let text = tools::read(&tools::repo_path("docs/notice-and-audit.md"));
-    let mut script = None;
-    let mut inside = false;
-    for event in Parser::new(&text) {
-        match event {
-            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(language))) if language.as_ref() == "python" => {
-                assert!(script.is_none(), "one python block");
-                inside = true;
-                script = Some(String::new());
-            }
-            Event::Text(text) if inside => script.as_mut().unwrap().push_str(&text),
-            Event::End(TagEnd::CodeBlock) => inside = false,
-            _ => {}
-        }
+/// What `scripts/notice-proof` made of an export: its exit status, the problems it printed on
+/// standard output, its summary on standard error.
+#[derive(Debug)]
+struct Proof {
+    code: Option<i32>,
+    problems: Vec<Value>,
+    summary: String,
+}
+
+impl Proof {
+    /// The problems named `problem`.
+    fn named(&self, problem: &str) -> Vec<&Value> {
+        self.problems.iter().filter(|p| p["problem"] == problem).collect()
     }
-    let script = script.expect("the page's python block");
-    // As CloudWatch Logs holds what a rule writes there: each event's JSON as a message.
-    let exported = json!({ "events": events.iter().map(|e| json!({ "message": e.to_string() })).collect::<Vec<_>>() });
-    let output =
-        tools::run(Command::new(tools::venv_bin("python")).arg("-c").arg(&script).arg(notice_hours.to_string()), &exported.to_string());
-    assert!(output.status.code().is_some_and(|c| c <= 1), "the script failed: {}", String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), tools::json_stdout("the proof script", &output))
+
+    /// Asserts the proof failed (exit 1) with `problem` for the instance `instance_id` (or, with
+    /// `None`, for the history as a whole), and returns that problem.
+    fn fails_with(&self, problem: &str, instance_id: Option<&str>) -> &Value {
+        assert_eq!(self.code, Some(1), "{self:?}");
+        assert!(self.summary.contains("NOT PROVED"), "{self:?}");
+        let named = self.named(problem);
+        assert_eq!(named.len(), 1, "one problem {problem:?}: {self:?}");
+        assert_eq!(named[0]["instanceId"].as_str(), instance_id, "{self:?}");
+        named[0]
+    }
+}
+
+/// `scripts/notice-proof --notice-hours <hours>` run on `export` (what `aws logs
+/// filter-log-events` prints), by its own interpreter line, as the page runs it.
+fn run_proof(export: &Value, hours: &str) -> Proof {
+    let path = std::env::temp_dir().join(format!("audit-{}.json", unique()));
+    std::fs::write(&path, export.to_string()).unwrap();
+    let output = tools::run(Command::new(tools::repo_path("scripts/notice-proof")).args(["--notice-hours", hours]).arg(&path), "");
+    let _ = std::fs::remove_file(&path);
+    let problems = tools::json_stdout("scripts/notice-proof", &output).as_array().expect("a list of problems").clone();
+    Proof { code: output.status.code(), problems, summary: String::from_utf8_lossy(&output.stderr).into_owned() }
+}
+
+/// CloudWatch Logs on moto, through boto3 as the AWS CLI calls it: `create` makes a log group;
+/// `export` prints what `aws logs filter-log-events --log-group-name <group>` prints, every page
+/// followed (two events a page, so that there are several) and merged into one `events` list, as
+/// the CLI does by default; `page` prints the first page alone, as `--no-paginate` does.
+const LOGS: &str = r#"
+import json, sys, boto3
+what, group = sys.argv[1], sys.argv[2]
+logs = boto3.client("logs")
+if what == "create":
+    logs.create_log_group(logGroupName=group)
+elif what == "page":
+    print(json.dumps(logs.filter_log_events(logGroupName=group, limit=2), default=str))
+else:
+    merged = {"events": [], "searchedLogStreams": []}
+    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, PaginationConfig={"PageSize": 2}):
+        for key in merged:
+            merged[key] += page.get(key, [])
+    print(json.dumps(merged))
+"#;
+
+fn logs(what: &str, group: &str) -> Value {
+    let output = tools::run(
+        Command::new(tools::venv_bin("python"))
+            .args(["-c", LOGS, what, group])
+            .env("AWS_ENDPOINT_URL", support::moto_endpoint())
+            .env("AWS_ACCESS_KEY_ID", support::ACCESS_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", support::SECRET_ACCESS_KEY)
+            .env("AWS_DEFAULT_REGION", support::REGION),
+        "",
+    );
+    assert!(output.status.success(), "CloudWatch Logs on moto, {what}: {}", String::from_utf8_lossy(&output.stderr));
+    if what == "create" {
+        return Value::Null;
+    }
+    tools::json_stdout("CloudWatch Logs on moto", &output)
+}
+
+/// `history` the documented way, on moto: put on a bus archived as the stack archives it,
+/// replayed into the page's proof rule, which writes to a log group of its own, exported as
+/// `filter-log-events` prints it (`page`: one page of several, as `--no-paginate` prints it).
+async fn replayed_export(history: &[Value], page: bool) -> Value {
+    let bus = AuditedBus::new().await;
+    let (history, since) = recent(history);
+    bus.put(&history).await;
+    let group = format!("/supplychain/audit-{}", bus.unique);
+    logs("create", &group);
+    let log_group_arn = format!("arn:aws:logs:{}:123456789012:log-group:{group}", support::REGION);
+    let rule_arn = bus.rule("notice-proof", &documented_pattern("Supply Chain Instance Deletion Timed Out"), &log_group_arn).await;
+    bus.replay_into(&rule_arn, since).await;
+    logs(if page { "page" } else { "export" }, &group)
+}
+
+/// An honest history: each deletion the sweep requested (one Deleted, one Deletion Failed in a
+/// member account, by the age rule) after its notice of exactly NoticeHours (168), a cancelled
+/// notice of another instance, and outcomes of producers' own requests, which need no notice.
+fn honest_history() -> Vec<Value> {
+    [
+        "sweep/deletion-scheduled.json",
+        "sweep/deletion-scheduled-by-age.json",
+        "sweep/deletion-cancelled.json",
+        "outcomes/deleted.json",
+        "outcomes/deletion-failed-by-sweep.json",
+        "outcomes/deletion-failed.json",
+        "outcomes/deletion-timed-out.json",
+    ]
+    .map(fixture)
+    .to_vec()
+}
+
+/// The honest history without the events of `leave_out`, with `added`.
+fn history_with(leave_out: &[&str], added: &[Value]) -> Vec<Value> {
+    let mut history: Vec<Value> = honest_history().into_iter().filter(|e| !leave_out.contains(&e["id"].as_str().unwrap())).collect();
+    history.extend_from_slice(added);
+    history
+}
+
+#[tokio::test]
+async fn the_proof_passes_an_honest_history_read_back_from_the_archive_through_the_documented_log_group() {
+    let export = replayed_export(&honest_history(), false).await;
+    let events = export["events"].as_array().unwrap();
+    assert_eq!(events.len(), honest_history().len(), "every event replayed into the log group and exported: {export}");
+    for entry in events {
+        let event: Value = serde_json::from_str(entry["message"].as_str().expect("each log event's message")).unwrap();
+        assert!(event["replay-name"].is_string() && PROOF_KINDS.contains(&event["detail-type"].as_str().unwrap()), "{event}");
+    }
+    let proof = run_proof(&export, "168");
+    assert_eq!((proof.code, &proof.problems), (Some(0), &Vec::new()), "{proof:?}");
+    assert!(proof.summary.contains("proved: 7 events read, from "), "{proof:?}");
+    assert!(proof.summary.contains(", 2 of them of deletions the sweep requested, each after a Deletion Scheduled"), "{proof:?}");
+}
+
+#[tokio::test]
+async fn the_proof_fails_a_deletion_the_sweep_requested_without_any_notice() {
+    let notice = fixture("sweep/deletion-scheduled.json");
+    let export = replayed_export(&history_with(&[notice["id"].as_str().unwrap()], &[]), false).await;
+    let proof = run_proof(&export, "168");
+    let problem = proof.fails_with("no Deletion Scheduled for this mark", Some(FIXTURE_ID));
+    assert_eq!(problem["events"], json!(["Deleted"]));
+    assert_eq!(proof.problems.len(), 1, "the other deletion had its notice: {proof:?}");
+}
+
+#[tokio::test]
+async fn the_proof_fails_a_deletion_announced_one_second_short_of_notice_hours() {
+    let mut late = fixture("sweep/deletion-scheduled.json");
+    late["time"] = json!("2026-11-21T09:00:02Z");
+    let export = replayed_export(&history_with(&[late["id"].as_str().unwrap()], &[late.clone()]), false).await;
+    let proof = run_proof(&export, "168");
+    let problem = proof.fails_with("less notice than NoticeHours", Some(FIXTURE_ID));
+    assert!(problem["noticeAt"].is_string(), "{problem}");
+    // And the rule is exact: 167 hours and 59 minutes, the same history passes.
+    assert_eq!(run_proof(&export, &(167.0 + 59.0 / 60.0).to_string()).code, Some(0));
+}
+
+#[tokio::test]
+async fn the_proof_fails_when_the_replay_wrote_no_events_at_all() {
+    let export = replayed_export(&[], false).await;
+    assert_eq!(export["events"], json!([]));
+    let proof = run_proof(&export, "168");
+    proof.fails_with("no events were read", None);
+    assert_eq!(proof.problems.len(), 1, "{proof:?}");
+}
+
+#[tokio::test]
+async fn the_proof_fails_a_failed_deletion_the_sweep_requested_without_notice() {
+    let notice = fixture("sweep/deletion-scheduled-by-age.json");
+    let export = replayed_export(&history_with(&[notice["id"].as_str().unwrap()], &[]), false).await;
+    let proof = run_proof(&export, "168");
+    let problem = proof.fails_with("no Deletion Scheduled for this mark", Some("20000000-0000-4000-8000-000000000002"));
+    assert_eq!(problem["events"], json!(["Deletion Failed"]), "a deletion attempted without notice, whatever became of it");
+}
+
+#[tokio::test]
+async fn the_proof_fails_a_history_read_one_page_at_a_time() {
+    let export = replayed_export(&honest_history(), true).await;
+    assert!(export["nextToken"].is_string(), "{export}");
+    run_proof(&export, "168").fails_with("the export is one page of several (it holds a next token)", None);
+}
+
+/// `events` as CloudWatch Logs holds what the proof rule wrote: each event's JSON as a message.
+fn export_of(events: &[Value]) -> Value {
+    json!({ "events": events.iter().map(|e| json!({ "message": e.to_string() })).collect::<Vec<_>>() })
 }
 
 #[test]
-fn the_documented_proof_passes_a_deletion_noticed_in_time_and_names_each_way_one_was_not() {
-    let scheduled = fixture("sweep/deletion-scheduled.json");
+fn the_proof_names_each_other_way_a_deletion_the_sweep_requested_lacked_its_notice() {
+    let proof = |history: Vec<Value>| run_proof(&export_of(&history), "168");
     let deleted = fixture("outcomes/deleted.json");
-    let others =
-        [fixture("sweep/deletion-cancelled.json"), fixture("outcomes/deletion-failed.json"), fixture("outcomes/deletion-timed-out.json")];
-    let with = |events: &[&Value]| -> Vec<Value> { events.iter().map(|e| (*e).clone()).chain(others.iter().cloned()).collect() };
+    let notice = fixture("sweep/deletion-scheduled.json");
+    let id = |event: &Value| event["id"].as_str().unwrap().to_owned();
 
-    assert_eq!(proof(&with(&[&scheduled, &deleted]), 168), (true, json!([])));
-
-    let problem = |events: Vec<Value>, hours: u32| -> String {
-        let (passed, printed) = proof(&events, hours);
-        assert!(!passed, "{printed}");
-        assert_eq!(printed.as_array().unwrap().len(), 1, "{printed}");
-        assert_eq!(printed[0]["instanceId"], FIXTURE_ID);
-        printed[0]["problem"].as_str().unwrap().to_owned()
-    };
-    assert_eq!(problem(with(&[&deleted]), 168), "no Deletion Scheduled for this mark");
-    assert_eq!(problem(with(&[&scheduled, &deleted]), 169), "less notice than NoticeHours");
+    // Its mark cancelled before the deletion started.
     let mut cancellation = fixture("sweep/deletion-cancelled.json");
     cancellation["detail"]["instanceId"] = json!(FIXTURE_ID);
-    assert_eq!(problem(with(&[&scheduled, &cancellation, &deleted]), 168), "the mark was cancelled");
+    proof(history_with(&[], &[cancellation])).fails_with("the mark was cancelled", Some(FIXTURE_ID));
+    // Started before it was due.
     let mut early = deleted.clone();
-    early["detail"]["startedAt"] = json!("2026-11-28T08:59:00Z");
-    assert_eq!(problem(with(&[&scheduled, &early]), 168), "deleted before it was due");
-    // As the sweep requests deletions with NoticeHours 0: without a mark.
+    early["detail"]["startedAt"] = json!("2026-11-28T09:00:00.999Z");
+    proof(history_with(&[&id(&deleted)], &[early])).fails_with("its deletion started before it was due", Some(FIXTURE_ID));
+    // Requested without a mark, as with NoticeHours 0.
     let mut unmarked = deleted.clone();
     unmarked["detail"].as_object_mut().unwrap().remove("scheduledFor");
-    assert_eq!(problem(with(&[&scheduled, &unmarked]), 168), "requested by the sweep without a mark");
+    unmarked["detail"]["request"].as_object_mut().unwrap().remove("scheduledFor");
+    proof(history_with(&[&id(&deleted)], &[unmarked])).fails_with("requested by the sweep without a mark", Some(FIXTURE_ID));
+    // Its only notice put by another account than the stack's (a member's forged notice).
+    let mut forged = notice.clone();
+    forged["account"] = json!("210987654321");
+    let problem = proof(history_with(&[&id(&notice)], &[forged]))
+        .fails_with("the Deletion Scheduled of this mark was put by another account", Some(FIXTURE_ID))
+        .clone();
+    assert_eq!(problem["noticeFrom"], json!(["210987654321"]));
+    // A deletion whose outcome never came: its Deletion Started is checked too.
+    let started = json!({
+        "version": "0", "id": "5a0c7e3b-2f4d-4b1a-9e8c-6d2f0b4a8c17", "detail-type": "Supply Chain Instance Deletion Started",
+        "source": FUNCTIONS_SOURCE, "account": "123456789012", "time": "2026-11-28T10:00:03Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:scn:us-east-1:123456789012:instance/{FIXTURE_ID_2}")],
+        "detail": {
+            "instance": {"instanceId": FIXTURE_ID_2, "awsAccountId": "123456789012", "state": "Deleting"},
+            "startedAt": "2026-11-28T10:00:02.871Z", "sweepId": "8f14e45f-ceea-467f-a0e6-b7bd8a2c3e11", "reason": "ExpiryTagPassed",
+            "scheduledFor": "2026-11-28T10:00:00Z"
+        }
+    });
+    let problem = proof(history_with(&[], &[started])).fails_with("no Deletion Scheduled for this mark", Some(FIXTURE_ID_2)).clone();
+    assert_eq!(problem["events"], json!(["Deletion Started"]));
+    // No notice at all, though the sweep requested deletions.
+    let without_notices = history_with(&[&id(&notice), "e5b2d8f0-4c17-4a93-8d6e-1b9f3a7c2e05"], &[]);
+    proof(without_notices).fails_with("no Deletion Scheduled was read, though the sweep requested deletions", None);
 
-    // A producer's own request is not the sweep's to notice.
+    // A producer's own request is not the sweep's to notice; nor is a start and outcome of one
+    // deletion two problems.
     let mut by_a_producer = deleted.clone();
     for member in ["sweepId", "reason", "reasonDetail", "scheduledFor"] {
         by_a_producer["detail"].as_object_mut().unwrap().remove(member);
     }
     by_a_producer["detail"]["request"] = json!({ "requestedBy": "team-planning" });
-    assert_eq!(proof(&with(&[&by_a_producer]), 168), (true, json!([])));
+    let passed = proof(history_with(&[&id(&notice), &id(&deleted)], &[by_a_producer]));
+    assert_eq!((passed.code, passed.problems.len()), (Some(0), 0), "{passed:?}");
+    let mut started_too = deleted.clone();
+    started_too["detail-type"] = json!("Supply Chain Instance Deletion Started");
+    let twice = proof(history_with(&[&id(&notice)], &[started_too]));
+    assert_eq!(twice.fails_with("no Deletion Scheduled for this mark", Some(FIXTURE_ID))["events"], json!(["Deleted", "Deletion Started"]));
+}
+
+#[test]
+fn the_proof_refuses_what_is_not_an_export_and_says_how_to_run_it() {
+    let help = tools::run(Command::new(tools::repo_path("scripts/notice-proof")).arg("--help"), "");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for words in ["--notice-hours HOURS", "aws logs filter-log-events", "Exit status"] {
+        assert!(text.contains(words), "--help says {words:?}: {text}");
+    }
+    // Without NoticeHours, or with 0, nothing can be proved.
+    let none = tools::run(&mut Command::new(tools::repo_path("scripts/notice-proof")), "{\"events\": []}");
+    assert_eq!(none.status.code(), Some(2));
+    let zero = tools::run(Command::new(tools::repo_path("scripts/notice-proof")).args(["--notice-hours", "0"]), "{\"events\": []}");
+    assert_eq!(zero.status.code(), Some(2));
+    // A log group holding something else than events.
+    let other = tools::run(
+        Command::new(tools::repo_path("scripts/notice-proof")).args(["--notice-hours", "168"]),
+        &json!({ "events": [{ "message": "START RequestId: 1" }] }).to_string(),
+    );
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("is not an EventBridge event"));
 }
 
 // ---------------------------------------------------------------- IAM
@@ -985,12 +1293,14 @@ const MEMBER_SWEEP: (&str, &str) =
     ("SweepFunctionRoleArn", "arn:aws:iam::111122223333:role/supplychain-delete-instance-SweepInstancesRole-7A8B9C");
 const MEMBER_ACCOUNT: &str = "444455556666";
 
-fn member_statements(given: &[(&str, &str)]) -> Vec<Value> {
+/// The statements of the member role `role` (one per function: MemberRole, CheckMemberRole,
+/// SweepMemberRole) as deployed with `given`.
+fn member_statements(role: &str, given: &[(&str, &str)]) -> Vec<Value> {
     let mut all: Vec<(&str, &str)> = MEMBER_REQUIRED.to_vec();
     all.extend_from_slice(given);
     let mut values = parameter_values(member_template(), &all);
     values.insert("AWS::AccountId".into(), json!(MEMBER_ACCOUNT));
-    role_statements(member_template(), "MemberRole", &all).iter().map(|s| deployed(s, &values)).collect()
+    role_statements(member_template(), role, &all).iter().map(|s| deployed(s, &values)).collect()
 }
 
 #[test]
@@ -999,12 +1309,16 @@ fn the_member_role_lets_a_trusted_sweep_write_only_its_schedule_tag_in_any_regio
     assert_eq!(member["Parameters"]["ScheduleTag"]["Default"], template()["Parameters"]["ScheduleTag"]["Default"]);
     assert_eq!(member["Parameters"]["ScheduleTag"]["AllowedPattern"], template()["Parameters"]["ScheduleTag"]["AllowedPattern"]);
 
-    // Without the sweep, the role writes no tag.
+    // The delete function's and the checker's roles write no tag, the sweep trusted or not.
     let mark = Request::new("scn:TagResource", instance("us-east-1", MEMBER_ACCOUNT), &["DeletionScheduledFor"]);
-    assert_eq!(decide(&member_statements(&[]), &mark), Decision::NotAllowed);
+    for role in ["MemberRole", "CheckMemberRole"] {
+        for given in [&[][..], &[MEMBER_SWEEP][..]] {
+            assert_eq!(decide(&member_statements(role, given), &mark), Decision::NotAllowed, "{role}");
+        }
+    }
 
-    // With it, the schedule tag alone, in every region of this account and no other account.
-    let statements = member_statements(&[MEMBER_SWEEP]);
+    // The sweep's, the schedule tag alone, in every region of this account and no other account.
+    let statements = member_statements("SweepMemberRole", &[MEMBER_SWEEP]);
     for region in ["us-east-1", "eu-west-1"] {
         assert_decisions(
             &format!("the member role in {region}"),
@@ -1014,39 +1328,43 @@ fn the_member_role_lets_a_trusted_sweep_write_only_its_schedule_tag_in_any_regio
     }
     let elsewhere = Request::new("scn:TagResource", instance("us-east-1", "123456789012"), &["DeletionScheduledFor"]);
     assert_eq!(decide(&statements, &elsewhere), Decision::NotAllowed);
-    let other_tag = member_statements(&[MEMBER_SWEEP, ("ScheduleTag", "DeleteAfter")]);
+    let other_tag = member_statements("SweepMemberRole", &[MEMBER_SWEEP, ("ScheduleTag", "DeleteAfter")]);
     assert_decisions("the member role with ScheduleTag DeleteAfter", &other_tag, tagging_cases("DeleteAfter", "us-east-1", MEMBER_ACCOUNT));
     // Set to the protection tag by mistake, the schedule tag gives nothing: the deny wins.
-    let mistaken = member_statements(&[MEMBER_SWEEP, ("ScheduleTag", "DeletionProtection")]);
+    let mistaken = member_statements("SweepMemberRole", &[MEMBER_SWEEP, ("ScheduleTag", "DeletionProtection")]);
     for (case, request, _) in tagging_cases("DeletionProtection", "us-east-1", MEMBER_ACCOUNT) {
         let wanted = if request.tag_keys.is_empty() { Decision::NotAllowed } else { Decision::Denied };
         assert_eq!(decide(&mistaken, &request), wanted, "the member role with ScheduleTag DeletionProtection: {case}");
     }
 
-    // The grant, as written, is the parameter's key.
-    let policy = member["Resources"]["MemberRole"]["Properties"]["Policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|p| p.get("Fn::If").filter(|branches| branches[0] == "TrustSweep").map(|branches| branches[1].clone()))
-        .expect("a policy that exists when the sweep is trusted");
+    // The grant, as written, is the parameter's key, in the role that exists when the sweep is trusted.
+    assert_eq!(member["Resources"]["SweepMemberRole"]["Condition"], "TrustSweep");
+    let policy = &member["Resources"]["SweepMemberRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+    let grant = policies::statements(&policies::document(policy))
+        .into_iter()
+        .find(|s| s["Sid"] == "ScheduledDeletionMark")
+        .expect("the sweep's role writes its mark");
     assert_eq!(
-        policy["PolicyDocument"]["Statement"][0]["Condition"],
+        grant["Condition"],
         json!({ "ForAllValues:StringEquals": { "aws:TagKeys": [{ "Ref": "ScheduleTag" }] }, "Null": { "aws:TagKeys": "false" } })
     );
 }
 
 #[test]
 fn the_member_role_still_denies_deleting_a_protected_instance_or_changing_its_protection_tag_with_the_sweep_trusted() {
-    let statements = member_statements(&[MEMBER_SWEEP]);
-    for (action, keys) in [
-        ("scn:DeleteInstance", &[][..]),
-        ("scn:TagResource", &["DeletionProtection"][..]),
-        ("scn:UntagResource", &["DELETIONPROTECTION"][..]),
-    ] {
-        let request = Request::new(action, instance("ap-southeast-2", MEMBER_ACCOUNT), keys).on_tagged("DeletionProtection", "true");
-        assert_eq!(decide(&statements, &request), Decision::Denied, "{action}");
+    for role in ["MemberRole", "CheckMemberRole", "SweepMemberRole"] {
+        let statements = member_statements(role, &[MEMBER_SWEEP]);
+        for (action, keys) in [
+            ("scn:DeleteInstance", &[][..]),
+            ("scn:TagResource", &["DeletionProtection"][..]),
+            ("scn:UntagResource", &["DELETIONPROTECTION"][..]),
+        ] {
+            let request = Request::new(action, instance("ap-southeast-2", MEMBER_ACCOUNT), keys).on_tagged("DeletionProtection", "true");
+            assert_eq!(decide(&statements, &request), Decision::Denied, "{role}: {action}");
+        }
+        // Only the delete function's role deletes an unprotected instance.
+        let unprotected = Request::new("scn:DeleteInstance", instance("ap-southeast-2", MEMBER_ACCOUNT), &[]);
+        let wanted = if role == "MemberRole" { Decision::Allowed } else { Decision::NotAllowed };
+        assert_eq!(decide(&statements, &unprotected), wanted, "{role}");
     }
-    let unprotected = Request::new("scn:DeleteInstance", instance("ap-southeast-2", MEMBER_ACCOUNT), &[]);
-    assert_eq!(decide(&statements, &unprotected), Decision::Allowed);
 }

@@ -221,12 +221,13 @@ fn the_environment_sets_what_each_function_reads_from_the_parameters() {
     assert_eq!(check["POLL_INTERVAL_SECONDS"], json!({ "Ref": "PollIntervalSeconds" }));
     assert_eq!(check["MAX_POLL_INTERVAL_SECONDS"], json!({ "Ref": "MaxPollIntervalSeconds" }));
     assert_eq!(check["MAX_WAIT_SECONDS"], json!({ "Ref": "MaxWaitSeconds" }));
-    // Both act in other accounts and regions, within the same reach.
+    // Both act in other accounts and regions, within the same reach, each with its own member role.
     for variables in [delete, check] {
         assert_eq!(variables["ALLOWED_ACCOUNT_IDS"], json!({ "Ref": "AllowedAccountIds" }));
         assert_eq!(variables["ALLOWED_REGIONS"], json!({ "Ref": "AllowedRegions" }));
-        assert_eq!(variables["MEMBER_ROLE_NAME"], json!({ "Ref": "MemberRoleName" }));
     }
+    assert_eq!(delete["MEMBER_ROLE_NAME"], json!({ "Ref": "MemberRoleName" }));
+    assert_eq!(check["MEMBER_ROLE_NAME"], json!({ "Fn::Sub": "${MemberRoleName}-Checker" }));
     let sweep = &properties("SweepInstancesFunction")["Environment"]["Variables"];
     assert_eq!(sweep["EVENT_BUS_NAME"], bus);
     assert!(sweep.get("SSL_CERT_FILE").is_none() && sweep.get("SSL_CERT_DIR").is_none());
@@ -333,6 +334,8 @@ fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
             "${CheckInstanceStatusFunction.Arn}:*".to_owned(),
             "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${Bus}/*".to_owned(),
             "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}".to_owned(),
+            "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}-Checker".to_owned(),
+            "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}-Sweep".to_owned(),
             "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*".to_owned(),
             "arn:${AWS::Partition}:scn:${AWS::Region}:${AWS::AccountId}:instance/*".to_owned(),
             "arn:${AWS::Partition}:scn:*:${AWS::AccountId}:instance/*".to_owned(),
@@ -422,9 +425,10 @@ fn each_role_allows_exactly_the_calls_its_function_makes() {
     assert_eq!(sweeps["Condition"]["StringEquals"]["events:source"], "supplychain-instance-sweep");
     assert_eq!(sweeps["Resource"]["Fn::If"][1], json!({ "Fn::GetAtt": ["EventBus", "Arn"] }));
 
-    // Other accounts only through the member role, by its name.
-    for sid in ["AssumeMemberRole", "AssumeMemberRoleToCheck"] {
-        assert_eq!(statement(sid)["Resource"], json!({ "Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}" }), "{sid}");
+    // Other accounts only through the function's own member role, by its name.
+    for (sid, suffix) in [("AssumeMemberRole", ""), ("AssumeMemberRoleToCheck", "-Checker"), ("AssumeMemberRoleToSweep", "-Sweep")] {
+        let role = format!("arn:${{AWS::Partition}}:iam::*:role/${{MemberRoleName}}{suffix}");
+        assert_eq!(statement(sid)["Resource"], json!({ "Fn::Sub": role }), "{sid}");
     }
 
     // The checker passes the scheduler role and no other, to Scheduler only.
@@ -1270,7 +1274,8 @@ fn bus_arn() -> Value {
 
 /// What is wrong with the bus policy that lets the organization's accounts in (`template`
 /// transformed): it must exist only with an OrganizationId, on the stack's bus whether created or
-/// named, and allow only PutEvents of deletion requests by principals of that organization.
+/// named, and allow only PutEvents of deletion requests by the forwarding role of member-role.yaml
+/// in that organization's accounts.
 fn organization_bus_policy_findings(template: &Value) -> Vec<String> {
     let Some(policy) = template["Resources"].get("OrganizationEventBusPolicy") else {
         return vec!["no resource OrganizationEventBusPolicy".to_owned()];
@@ -1301,7 +1306,10 @@ fn organization_bus_policy_findings(template: &Value) -> Vec<String> {
         "Principal": "*",
         "Action": "events:PutEvents",
         "Resource": bus_arn(),
-        "Condition": { "StringEquals": { "aws:PrincipalOrgID": { "Ref": "OrganizationId" }, "events:detail-type": DELETION_REQUESTED } }
+        "Condition": {
+            "StringEquals": { "aws:PrincipalOrgID": { "Ref": "OrganizationId" }, "events:detail-type": DELETION_REQUESTED },
+            "ArnLike": { "aws:PrincipalArn": { "Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}-Forwarder" } }
+        }
     });
     if properties["Statement"] != expected {
         findings.push(format!("the statement is {}, not {expected}", properties["Statement"]));
@@ -1351,6 +1359,10 @@ fn the_organization_may_put_deletion_requests_on_the_bus_only_when_an_organizati
                 drop(p["Properties"]["Statement"]["Condition"]["StringEquals"].as_object_mut().unwrap().remove("events:detail-type"))
             }),
         ),
+        (
+            "any principal of the organization",
+            changed(&|p| drop(p["Properties"]["Statement"]["Condition"].as_object_mut().unwrap().remove("ArnLike"))),
+        ),
         ("no condition at all", changed(&|p| drop(p["Properties"]["Statement"].as_object_mut().unwrap().remove("Condition")))),
         ("every action of the bus", changed(&|p| p["Properties"]["Statement"]["Action"] = json!("events:*"))),
         ("the policy without an organization", changed(&|p| drop(p.as_object_mut().unwrap().remove("Condition")))),
@@ -1389,4 +1401,195 @@ fn the_function_roles_reach_other_regions_of_their_account_only_when_allowed_reg
         tools::transformed_template()["Conditions"]["HasAllowedRegions"],
         json!({ "Fn::Not": [{ "Fn::Equals": [{ "Ref": "AllowedRegions" }, ""] }] })
     );
+}
+
+// ---------------------------------------------------------------- issue 29: who may ask, and with which member role
+
+/// The statement of `OrganizationEventBusPolicy` as a stack deployed with `given` holds it.
+fn deployed_bus_policy(given: &[(&str, &str)]) -> Vec<Value> {
+    let stack = policies::Resolver::new(tools::transformed_template(), given);
+    assert!(stack.holds("OrganizationEventBusPolicy"));
+    vec![stack.deployed(&properties("OrganizationEventBusPolicy")["Statement"])]
+}
+
+#[test]
+fn the_organization_s_accounts_may_put_deletion_requests_on_the_bus_only_through_their_forwarding_role() {
+    use policies::{decide, Decision, Request};
+    let organization = "o-a1b2c3d4e5";
+    let put = |principal: &str, bus: &str| {
+        Request::new(principal, "events:PutEvents", bus)
+            .with("aws:PrincipalOrgID", &[organization])
+            .with("events:detail-type", &[DELETION_REQUESTED])
+    };
+    for (given, bus) in [
+        (vec![("OrganizationId", organization)], "<EventBus.Arn>"),
+        (vec![("OrganizationId", organization), ("EventBusName", "platform")], "arn:aws:events:us-east-1:123456789012:event-bus/platform"),
+        (vec![("OrganizationId", organization), ("MemberRoleName", "Cleaner")], "<EventBus.Arn>"),
+    ] {
+        let policy = deployed_bus_policy(&given);
+        let name = given.iter().find(|(p, _)| *p == "MemberRoleName").map_or("SupplyChainInstanceDeletion", |(_, v)| *v);
+        let forwarder = format!("arn:aws:iam::210987654321:role/{name}-Forwarder");
+        assert_eq!(decide(&policy, &put(&forwarder, bus)), Decision::Allowed, "{given:?}: the forwarding role");
+        for other in [
+            "arn:aws:iam::210987654321:role/developer".to_owned(),
+            format!("arn:aws:iam::210987654321:role/{name}"),
+            format!("arn:aws:iam::210987654321:role/{name}-Sweep"),
+            format!("arn:aws:iam::210987654321:role/platform/{name}-Forwarder"),
+            format!("arn:aws:iam::210987654321:user/{name}-Forwarder"),
+            "arn:aws:iam::210987654321:root".to_owned(),
+        ] {
+            assert_eq!(decide(&policy, &put(&other, bus)), Decision::NotAllowed, "{given:?}: {other}");
+        }
+        let outsider = put(&forwarder, bus).with("aws:PrincipalOrgID", &["o-zzzzzzzzzz"]);
+        assert_eq!(decide(&policy, &outsider), Decision::NotAllowed, "{given:?}: another organization's forwarder");
+        let announcement = put(&forwarder, bus).with("events:detail-type", &["Supply Chain Instance Deletion Started"]);
+        assert_eq!(decide(&policy, &announcement), Decision::NotAllowed, "{given:?}: another detail-type");
+        let other_action = Request::new(&forwarder, "events:PutRule", bus).with("aws:PrincipalOrgID", &[organization]);
+        assert_eq!(decide(&policy, &other_action), Decision::NotAllowed, "{given:?}: another action");
+    }
+}
+
+#[test]
+fn the_checker_and_the_notices_take_only_events_of_the_stack_s_own_account() {
+    // The stack's own rules, each with the one fixture it takes; the delete rule takes requests of
+    // other accounts (forwarded by member-role.yaml), and so matches on no account.
+    let own_account_rules = [
+        ("CheckInstanceStatusFunctionDeletionStarted", "check/deletion-started.json"),
+        ("DeletionScheduledNoticeRule", "sweep/deletion-scheduled.json"),
+        ("DeletionCancelledNoticeRule", "sweep/deletion-cancelled.json"),
+        ("DeletedNoticeRule", "outcomes/deleted.json"),
+        ("DeletionFailedNoticeRule", "outcomes/deletion-failed.json"),
+        ("DeletionTimedOutNoticeRule", "outcomes/deletion-timed-out.json"),
+    ];
+    let mut events = Map::new();
+    for (_, name) in own_account_rules {
+        let own = fixture(name);
+        assert_eq!(own["account"], "123456789012", "{name}: the fixture is the stack's own account's");
+        let mut foreign = own.clone();
+        foreign["account"] = json!("210987654321");
+        events.insert(format!("own {name}"), own);
+        events.insert(format!("foreign {name}"), foreign);
+    }
+    events.insert("foreign request".to_owned(), fixture("eventbridge-forwarded-from-member.json"));
+    let path = std::env::temp_dir().join(format!("account-events-{}.json", std::process::id()));
+    std::fs::write(&path, Value::Object(events).to_string()).unwrap();
+    let output = tools::run(
+        Command::new(tools::venv_bin("python"))
+            .arg(tools::tools_dir().join("template_check.py"))
+            .arg("match-events")
+            .arg(tools::repo_path("template.yaml"))
+            .arg(&path),
+        "",
+    );
+    let _ = std::fs::remove_file(&path);
+    let matches = tools::json_stdout("the pattern check", &output);
+    let taken = |rule: &str| -> Vec<String> {
+        let matched = matches[rule].as_object().unwrap_or_else(|| panic!("no rule {rule}: {matches}"));
+        matched.iter().filter(|(_, m)| **m == true).map(|(name, _)| name.clone()).collect()
+    };
+    for (rule, name) in own_account_rules {
+        assert_eq!(taken(rule), [format!("own {name}")], "{rule}");
+        let pattern = &properties(rule)["EventPattern"];
+        assert_eq!(pattern["account"], json!([{ "Ref": "AWS::AccountId" }]), "{rule}");
+    }
+    assert!(taken("DeleteInstanceFunctionDeletionRequested").contains(&"foreign request".to_owned()));
+    assert_eq!(properties("DeleteInstanceFunctionDeletionRequested")["EventPattern"].get("account"), None);
+}
+
+#[test]
+fn each_function_may_assume_only_its_own_member_role() {
+    use policies::{decide, Decision, Request};
+    for name in ["SupplyChainInstanceDeletion", "Cleaner"] {
+        let stack = policies::Resolver::new(tools::transformed_template(), &[("MemberRoleName", name)]);
+        let member_roles = [name.to_owned(), format!("{name}-Checker"), format!("{name}-Sweep"), format!("{name}-Forwarder")];
+        for (function, role, own) in [
+            ("DeleteInstanceFunction", "DeleteInstanceRole", 0),
+            ("CheckInstanceStatusFunction", "CheckInstanceStatusRole", 1),
+            ("SweepInstancesFunction", "SweepInstancesRole", 2),
+        ] {
+            let variable = stack.deployed(&properties(function)["Environment"]["Variables"]["MEMBER_ROLE_NAME"]);
+            assert_eq!(variable, member_roles[own].as_str(), "{function}");
+            let statements = stack.role_statements(role);
+            let assumable: Vec<&String> = member_roles
+                .iter()
+                .filter(|member| {
+                    let arn = format!("arn:aws:iam::210987654321:role/{member}");
+                    decide(&statements, &Request::new("arn:aws:iam::123456789012:role/function", "sts:AssumeRole", &arn))
+                        == Decision::Allowed
+                })
+                .collect();
+            assert_eq!(assumable, [&member_roles[own]], "{role} with MemberRoleName {name}");
+        }
+    }
+    // The longest name the parameter takes leaves room for the longest suffix within IAM's 64.
+    let pattern = &tools::transformed_template()["Parameters"]["MemberRoleName"]["AllowedPattern"];
+    assert_eq!(pattern, "^[A-Za-z0-9+=,.@_-]{1,54}$");
+    assert_eq!(54 + "-Forwarder".len(), 64);
+}
+
+// ---------------------------------------------------------------- the notice key
+
+/// The role ARN a deployed stack gives the sweep's role, put where the key policy holds
+/// `<SweepInstancesRole.Arn>`, so that ARN conditions compare real ARNs.
+const SWEEP_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/supplychain-delete-instance-SweepInstancesRole-1A2B3C";
+
+/// The key policy of NoticeKey as deployed with `given` parameters.
+fn notice_key_statements(given: &[(&str, &str)]) -> Vec<Value> {
+    let template = tools::transformed_template();
+    let resolver = policies::Resolver::new(template, given);
+    assert!(resolver.holds("NoticeKey"));
+    let deployed = resolver.deployed(&properties("NoticeKey")["KeyPolicy"]).to_string().replace("<SweepInstancesRole.Arn>", SWEEP_ROLE_ARN);
+    policies::statements(&serde_json::from_str(&deployed).unwrap())
+}
+
+#[test]
+fn the_notice_key_is_an_hmac_key_that_only_the_sweep_s_role_may_sign_or_check_marks_with() {
+    let key = properties("NoticeKey");
+    assert_eq!((key["KeySpec"].as_str(), key["KeyUsage"].as_str()), (Some("HMAC_256"), Some("GENERATE_VERIFY_MAC")));
+    assert_eq!(resource("NoticeKey")["Condition"], "HasNotice");
+    let sweep = &properties("SweepInstancesFunction")["Environment"]["Variables"];
+    assert_eq!(sweep["NOTICE_KEY_ID"], json!({ "Fn::If": ["HasNotice", { "Fn::GetAtt": ["NoticeKey", "Arn"] }, ""] }));
+    assert_eq!(sweep["NOTICE_HOURS"], json!({ "Ref": "NoticeHours" }));
+    let template = tools::transformed_template();
+    assert!(!policies::Resolver::new(template, &[("NoticeHours", "0")]).holds("NoticeKey"), "no notice, no key");
+
+    let statements = notice_key_statements(&[]);
+    let key_arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+    let decide = |principal: &str, action: &str| policies::decide(&statements, &policies::Request::new(principal, action, key_arn));
+    for action in ["kms:GenerateMac", "kms:VerifyMac"] {
+        assert_eq!(decide(SWEEP_ROLE_ARN, action), policies::Decision::Allowed, "{action}");
+        // Anyone else of the account, an administrator whose IAM policy allows kms:* included, is
+        // denied by the key policy itself.
+        for other in [
+            "arn:aws:iam::123456789012:role/Admin",
+            "arn:aws:iam::123456789012:role/supplychain-delete-instance-DeleteInstanceRole-1A2B3C",
+            "arn:aws:iam::123456789012:user/tagger",
+            "arn:aws:iam::210987654321:role/SupplyChainInstanceDeletion-Sweep",
+        ] {
+            assert_eq!(decide(other, action), policies::Decision::Denied, "{other} {action}");
+        }
+    }
+    // The account administers the key, without using it.
+    assert_eq!(decide("arn:aws:iam::123456789012:role/Admin", "kms:ScheduleKeyDeletion"), policies::Decision::Allowed);
+    assert_eq!(decide("arn:aws:iam::123456789012:role/Admin", "kms:DescribeKey"), policies::Decision::Allowed);
+    for statement in &statements {
+        let actions = policies::string_set(&statement["Action"]);
+        assert!(actions.iter().all(|a| !a.contains('*')), "no wildcard action in the key policy: {statement}");
+    }
+}
+
+#[test]
+fn a_key_policy_that_lets_another_principal_sign_is_caught() {
+    let statements = notice_key_statements(&[]);
+    let key_arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+    let without_deny: Vec<Value> = statements.iter().filter(|s| s["Effect"] != "Deny").cloned().collect();
+    let mut root_may_sign = without_deny.clone();
+    for statement in &mut root_may_sign {
+        if statement["Sid"] == "KeyAdministration" {
+            statement["Action"].as_array_mut().unwrap().push(json!("kms:GenerateMac"));
+        }
+    }
+    let admin = policies::Request::new("arn:aws:iam::123456789012:role/Admin", "kms:GenerateMac", key_arn);
+    assert_eq!(policies::decide(&statements, &admin), policies::Decision::Denied);
+    assert_eq!(policies::decide(&root_may_sign, &admin), policies::Decision::Allowed, "the weakening is visible to the check");
 }

@@ -7,7 +7,8 @@
   template_check.py match-events TEMPLATE EVENTS_JSON
       EVENTS_JSON is {"name": event, ...}. Prints {"rule logical id": {"name": bool, ...}, ...}: whether
       each event matches the pattern of each AWS::Events::Rule of the transformed template, decided by
-      moto's EventBridge pattern matcher.
+      moto's EventBridge pattern matcher, with the stack deployed in account 123456789012 (the
+      fixtures' account): a pattern's `Ref: AWS::AccountId` is that account.
 
 Exits 1 with the reason on standard error when the template cannot be read or transformed.
 """
@@ -68,13 +69,33 @@ def transformed(path):
         raise SystemExit(f"{path}: aws-sam-translator refused the template: {reasons}")
 
 
+# The account the stack is deployed in, for a pattern's `Ref: AWS::AccountId`: the fixtures' (and
+# testkit's ACCOUNT).
+ACCOUNT_ID = "123456789012"
+
+
+def deployed_pattern(logical_id, node):
+    """A rule's pattern as deployed: `Ref: AWS::AccountId` is the stack's account. Any other
+    intrinsic function is refused, since moto's matcher would read it as a filter that matches."""
+    if isinstance(node, dict):
+        if node == {"Ref": "AWS::AccountId"}:
+            return ACCOUNT_ID
+        intrinsic = [key for key in node if key == "Ref" or key.startswith("Fn::")]
+        if intrinsic:
+            raise SystemExit(f"{logical_id}: the pattern holds {node}, which this check cannot resolve")
+        return {key: deployed_pattern(logical_id, value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [deployed_pattern(logical_id, item) for item in node]
+    return node
+
+
 def match_events(path, events):
     template = transformed(path)
     results = {}
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Events::Rule":
             continue
-        pattern = EventPattern.load(json.dumps(resource["Properties"]["EventPattern"]))
+        pattern = EventPattern.load(json.dumps(deployed_pattern(logical_id, resource["Properties"]["EventPattern"])))
         results[logical_id] = {name: pattern.matches_event(event) for name, event in events.items()}
     return results
 

@@ -1,10 +1,12 @@
 //! IAM policies as the templates write them, for tests/template.rs and tests/member_role.rs: a
 //! policy document written as JSON text in `Fn::Sub` read back as JSON; the check that a role's
-//! statements keep deletion protection; and a template's conditions and `Fn::If` resolved for given
-//! parameter values, so that a test can ask what a stack deployed with them would hold.
+//! statements keep deletion protection; a template's conditions and `Fn::If` resolved for given
+//! parameter values, so that a test can ask what a stack deployed with them would hold; and an
+//! evaluator that decides a request against deployed statements as IAM does (identity, trust,
+//! resource policies and SCPs), for the operators and context keys these policies use.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -269,4 +271,256 @@ impl<'t> Resolver<'t> {
             other => Some(other.clone()),
         }
     }
+}
+
+/// The pseudo parameters a [`Resolver`] gives when a test does not: the stack of testkit's account
+/// and region.
+const PSEUDO_PARAMETERS: [(&str, &str); 4] = [
+    ("AWS::Partition", "aws"),
+    ("AWS::Region", "us-east-1"),
+    ("AWS::AccountId", "123456789012"),
+    ("AWS::StackName", "supplychain-delete-instance"),
+];
+
+impl Resolver<'_> {
+    /// `value` as IAM holds it once deployed, to evaluate: [`Resolver::resolve`], then every `Ref`,
+    /// `Fn::Sub` and `${Name}` filled in, condition keys included (the JSON policy texts write the
+    /// protection tag inside a key). A parameter or pseudo parameter is its value; a resource of the
+    /// stack is `<LogicalId>` and its attribute `<LogicalId.Attribute>`, which match no real ARN.
+    pub fn deployed(&self, value: &Value) -> Value {
+        self.resolve(value).map_or(Value::Null, |resolved| self.filled(&resolved))
+    }
+
+    fn value_of(&self, name: &str) -> String {
+        if let Some(value) = self.parameters.get(name) {
+            return match value {
+                Value::String(text) => text.clone(),
+                Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+                other => other.to_string(),
+            };
+        }
+        PSEUDO_PARAMETERS.iter().find(|(pseudo, _)| *pseudo == name).map_or_else(|| format!("<{name}>"), |(_, value)| value.to_string())
+    }
+
+    fn substituted(&self, text: &str, variables: &Map<String, Value>) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            let Some(end) = rest[start..].find('}') else { break };
+            let name = &rest[start + 2..start + end];
+            out.push_str(&rest[..start]);
+            match variables.get(name) {
+                Some(Value::String(value)) => out.push_str(value),
+                Some(other) => out.push_str(&other.to_string()),
+                None => out.push_str(&self.value_of(name)),
+            }
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn filled(&self, value: &Value) -> Value {
+        match value {
+            Value::String(text) => Value::from(self.substituted(text, &Map::new())),
+            Value::Array(items) => Value::Array(items.iter().map(|item| self.filled(item)).collect()),
+            Value::Object(object) => {
+                if let Some(name) = object.get("Ref").and_then(Value::as_str) {
+                    return Value::from(self.value_of(name));
+                }
+                if let Some(attribute) = object.get("Fn::GetAtt").and_then(Value::as_array) {
+                    let parts: Vec<&str> = attribute.iter().filter_map(Value::as_str).collect();
+                    return Value::from(format!("<{}>", parts.join(".")));
+                }
+                if let Some(sub) = object.get("Fn::Sub") {
+                    let (text, variables) = match sub {
+                        Value::String(text) => (text.as_str(), Map::new()),
+                        Value::Array(parts) => (
+                            parts[0].as_str().unwrap_or_else(|| panic!("Fn::Sub without a text: {sub}")),
+                            parts.get(1).and_then(Value::as_object).cloned().unwrap_or_default(),
+                        ),
+                        other => panic!("unexpected Fn::Sub {other}"),
+                    };
+                    let variables: Map<String, Value> = variables.iter().map(|(k, v)| (k.clone(), self.deployed(v))).collect();
+                    return Value::from(self.substituted(text, &variables));
+                }
+                Value::Object(object.iter().map(|(k, v)| (self.substituted(k, &Map::new()), self.filled(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Every statement of the identity policies of the role `logical_id`, as deployed: its inline
+    /// policies and the stack's managed policies it attaches.
+    pub fn role_statements(&self, logical_id: &str) -> Vec<Value> {
+        assert!(self.holds(logical_id), "the stack does not hold {logical_id}");
+        let properties = self.resolve(&self.template["Resources"][logical_id]["Properties"]).unwrap();
+        let mut documents: Vec<Value> =
+            properties["Policies"].as_array().into_iter().flatten().map(|p| p["PolicyDocument"].clone()).collect();
+        for attached in properties["ManagedPolicyArns"].as_array().into_iter().flatten() {
+            let id =
+                attached["Ref"].as_str().unwrap_or_else(|| panic!("{logical_id} attaches a policy that is not the stack's: {attached}"));
+            documents.push(self.resolve(&self.template["Resources"][id]["Properties"]["PolicyDocument"]).unwrap());
+        }
+        documents.iter().flat_map(|d| statements(&document(d))).map(|s| self.deployed(&s)).collect()
+    }
+
+    /// The trust policy's statements of the role `logical_id`, as deployed.
+    pub fn trust_statements(&self, logical_id: &str) -> Vec<Value> {
+        assert!(self.holds(logical_id), "the stack does not hold {logical_id}");
+        let trust = self.deployed(&self.template["Resources"][logical_id]["Properties"]["AssumeRolePolicyDocument"]);
+        statements(&trust)
+    }
+}
+
+/// One request as IAM sees it: who makes it, the action, the resource, and the request context's
+/// keys (named without regard to case, as IAM names them).
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The principal: a role's ARN (an assumed role's session is its role, as `aws:PrincipalArn`
+    /// gives it), or a service principal such as `events.amazonaws.com`.
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    context: BTreeMap<String, Vec<String>>,
+}
+
+impl Request {
+    /// A request of `principal`, with `aws:PrincipalArn` and `aws:PrincipalAccount` set from it
+    /// when it is an IAM ARN.
+    pub fn new(principal: &str, action: &str, resource: &str) -> Request {
+        let mut request =
+            Request { principal: principal.to_owned(), action: action.to_owned(), resource: resource.to_owned(), context: BTreeMap::new() };
+        if let Some(account) = principal.strip_prefix("arn:").and_then(|arn| arn.split(':').nth(3)) {
+            request = request.with("aws:PrincipalArn", &[principal]).with("aws:PrincipalAccount", &[account]);
+        }
+        request
+    }
+
+    /// The same request with the context key `key` holding `values` (none: the key is absent).
+    pub fn with(mut self, key: &str, values: &[&str]) -> Request {
+        let key = key.to_ascii_lowercase();
+        if values.is_empty() {
+            self.context.remove(&key);
+        } else {
+            self.context.insert(key, values.iter().map(|v| v.to_string()).collect());
+        }
+        self
+    }
+
+    /// A request on an instance tagged `key` = `value` (`aws:ResourceTag/<key>`).
+    pub fn on_tagged(self, key: &str, value: &str) -> Request {
+        self.with(&format!("aws:ResourceTag/{key}"), &[value])
+    }
+
+    fn values(&self, key: &str) -> &[String] {
+        self.context.get(&key.to_ascii_lowercase()).map_or(&[], Vec::as_slice)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Decision {
+    /// An Allow applies and no Deny does.
+    Allowed,
+    /// Neither applies: IAM's implicit deny (for an SCP, which only denies here: not denied).
+    NotAllowed,
+    /// An explicit Deny applies.
+    Denied,
+}
+
+/// What IAM decides for `request` given `statements` (deployed, [`Resolver::deployed`]): an explicit
+/// Deny wins, then an Allow, else the request is not allowed. A statement with a `Principal` (a trust
+/// or resource policy) applies only to the principals it names.
+pub fn decide(statements: &[Value], request: &Request) -> Decision {
+    let applies = |statement: &&Value| {
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none(), "not modelled: {statement}");
+        assert!(statement.get("NotPrincipal").is_none(), "not modelled: {statement}");
+        string_set(&statement["Action"]).iter().any(|a| glob(&a.to_ascii_lowercase(), &request.action.to_ascii_lowercase()))
+            && (statement.get("Resource").is_none() || string_set(&statement["Resource"]).iter().any(|r| glob(r, &request.resource)))
+            && statement.get("Principal").is_none_or(|principal| names_principal(principal, &request.principal))
+            && holds(&statement["Condition"], request)
+    };
+    let matching: Vec<&Value> = statements.iter().filter(applies).collect();
+    if matching.iter().any(|s| s["Effect"] == "Deny") {
+        Decision::Denied
+    } else if matching.iter().any(|s| s["Effect"] == "Allow") {
+        Decision::Allowed
+    } else {
+        Decision::NotAllowed
+    }
+}
+
+/// Whether a policy's `Principal` names `principal`: `*` (or `{"AWS": "*"}`) names everyone; an
+/// account (`123456789012` or its `:root` ARN) every principal of it; a role ARN that role; a
+/// service that service.
+fn names_principal(written: &Value, principal: &str) -> bool {
+    if written == "*" {
+        return true;
+    }
+    let account = principal.strip_prefix("arn:").and_then(|arn| arn.split(':').nth(3));
+    let object = written.as_object().unwrap_or_else(|| panic!("a Principal not modelled here: {written}"));
+    object.iter().any(|(kind, names)| match kind.as_str() {
+        "AWS" => string_set(names).iter().any(|name| {
+            name == "*"
+                || name == principal
+                || Some(name.as_str()) == account
+                || name.strip_suffix(":root").and_then(|root| root.split(':').nth(4)).is_some_and(|a| Some(a) == account)
+        }),
+        "Service" => string_set(names).contains(principal),
+        other => panic!("the principal kind {other} is not modelled here"),
+    })
+}
+
+/// Whether `condition` holds for `request`, for the operators these policies use, with IAM's rules
+/// (IAM User Guide, "IAM JSON policy elements: Condition operators" and "Single-valued vs.
+/// multivalued context keys"): every operator and every key of one must hold; a key holds when the
+/// request's value matches any of the listed ones; a negated operator holds when none does, and so
+/// when the key is absent, a positive one not; ForAllValues holds when every value of the request
+/// is listed, and so for a request without any; ForAnyValue when one is; Null false when the key is
+/// present. ARNs compare part by part, a wildcard never spanning a colon.
+pub fn holds(condition: &Value, request: &Request) -> bool {
+    condition.as_object().into_iter().flatten().all(|(operator, keys)| {
+        keys.as_object().unwrap_or_else(|| panic!("{operator}: {keys}")).iter().all(|(key, wanted)| {
+            let wanted = string_set(wanted);
+            let values = request.values(key);
+            let any = |matches: &dyn Fn(&str, &str) -> bool| values.iter().any(|v| wanted.iter().any(|w| matches(w, v)));
+            let exact = |w: &str, v: &str| w == v;
+            let ignoring_case = |w: &str, v: &str| w.eq_ignore_ascii_case(v);
+            let like = |w: &str, v: &str| glob(w, v);
+            match operator.as_str() {
+                "StringEquals" | "ForAnyValue:StringEquals" => any(&exact),
+                "StringNotEquals" => !any(&exact),
+                "StringEqualsIgnoreCase" | "ForAnyValue:StringEqualsIgnoreCase" => any(&ignoring_case),
+                "StringNotEqualsIgnoreCase" => !any(&ignoring_case),
+                "StringLike" => any(&like),
+                "StringNotLike" => !any(&like),
+                "ArnEquals" | "ArnLike" => any(&arn_like),
+                "ArnNotEquals" | "ArnNotLike" => !any(&arn_like),
+                "ForAllValues:StringEquals" => values.iter().all(|v| wanted.contains(v)),
+                "Null" => wanted == BTreeSet::from([values.is_empty().to_string()]),
+                other => panic!("the condition operator {other} is not modelled here"),
+            }
+        })
+    })
+}
+
+/// `*` any run of characters, `?` one character, the rest itself.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    fn matches(p: &[char], t: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('*', rest)) => (0..=t.len()).any(|at| matches(rest, &t[at..])),
+            Some(('?', rest)) => !t.is_empty() && matches(rest, &t[1..]),
+            Some((c, rest)) => t.first() == Some(c) && matches(rest, &t[1..]),
+        }
+    }
+    matches(&pattern, &text)
+}
+
+/// ArnLike: the six colon-separated parts of an ARN each matched by [`glob`], so that a wildcard
+/// of one part never reaches into the next.
+pub fn arn_like(pattern: &str, arn: &str) -> bool {
+    let (pattern, arn): (Vec<&str>, Vec<&str>) = (pattern.splitn(6, ':').collect(), arn.splitn(6, ':').collect());
+    pattern.len() == 6 && arn.len() == 6 && pattern.iter().zip(&arn).all(|(p, a)| glob(p, a))
 }
