@@ -20,10 +20,12 @@
 //! per round in one process, on an emulator of its own over plain HTTP: its time, and its calls,
 //! which must be exactly one ListInstances per page and one ListTagsForResource per instance. The
 //! same binary sweeps an organization (accounts x regions, in one invocation and as the
-//! OrganizationSweep state machine's steps on one warm process) and gives notice before deletion
-//! (day 0, day 3, day 8), each run's calls checked against the exact counts its fleet requires
-//! (`organization`). From the measured times and counts, `cost` prices one followed deletion and
-//! one organization sweep at the list prices of BENCHMARKS.md's price table.
+//! OrganizationSweep state machine's steps on one warm process, `organization`) and gives notice
+//! before deletion (day 0, day 3, day 8, each against report mode on its fleet, `notice`), against
+//! stand-ins for EventBridge and for KMS, which signs and checks the marks; each run's calls are
+//! checked against the exact counts its fleet requires. From the measured times and counts, `cost`
+//! prices one followed deletion and one organization sweep at the list prices of BENCHMARKS.md's
+//! price table.
 //!
 //! Subjects are interleaved: each round starts every subject once, so load from other processes on
 //! the machine falls on all of them alike and the ratios, taken within one run, stay meaningful
@@ -89,6 +91,25 @@ pub struct Options {
     pub notice_instances: usize,
     /// The Markdown file whose price table the cost is computed with (BENCHMARKS.md).
     pub prices: PathBuf,
+    /// One subject to run alone, with its table only; `None` runs them all.
+    pub only: Option<Only>,
+}
+
+/// A subject that can run alone (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// The notice before deletion: day 0, day 3 and day 8, each against report mode on its fleet.
+    Notice,
+}
+
+impl Only {
+    /// The subject named `name` on the command line.
+    pub fn parse(name: &str) -> Result<Only, String> {
+        match name {
+            "notice" => Ok(Only::Notice),
+            other => Err(format!("--only takes `notice`, the subject that runs alone; got '{other}'")),
+        }
+    }
 }
 
 /// The outcome of a run: the table as Markdown, and every number as JSON.
@@ -101,6 +122,7 @@ pub struct Report {
 mod cost;
 mod floors;
 mod measure;
+mod notice;
 mod organization;
 mod report;
 mod subjects;
@@ -109,6 +131,7 @@ mod sweeps;
 pub use cost::{parse_prices, Prices, PRICE_KEYS};
 use floors::*;
 use measure::*;
+use notice::*;
 use organization::*;
 use report::*;
 use subjects::*;
@@ -116,6 +139,9 @@ pub use sweeps::{check_calls, ExpectedCalls};
 
 /// Runs the benchmark and returns the report.
 pub async fn run(options: &Options) -> Result<Report, String> {
+    if options.only == Some(Only::Notice) {
+        return run_notice(options).await;
+    }
     // The prices first: a run that cannot price what it measured fails before measuring.
     let price_table = std::fs::read_to_string(&options.prices).map_err(|e| format!("{}: {e}", options.prices.display()))?;
     let prices = parse_prices(&price_table).map_err(|e| format!("{}: {e}", options.prices.display()))?;
@@ -172,6 +198,21 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     let sizes = sizes(options)?;
     let sweeps = Sweeps { one_target: sweep, organization, notice };
     Ok(report(options, &subjects, &samples, &Floors { service: floor, handshakes, sdk: sdk_floor }, &sizes, &sweeps, &prices))
+}
+
+/// The notice subject alone: its tables, and its numbers under `notice` as in the whole report.
+async fn run_notice(options: &Options) -> Result<Report, String> {
+    std::fs::create_dir_all(&options.work_dir).map_err(|e| format!("{}: {e}", options.work_dir.display()))?;
+    let notice = measure_notice(options, options.rounds).await?;
+    let (md, json) = notice_report(&notice);
+    let header = format!(
+        "Build: {}. The notice subject alone (--only notice), {} rounds. Times in ms: median (p10–p90).\n",
+        options.profile, options.rounds
+    );
+    Ok(Report {
+        markdown: format!("{header}{md}"),
+        json: serde_json::json!({ "profile": options.profile, "rounds": options.rounds, "notice": json }),
+    })
 }
 
 /// `0..n` in an order drawn from `seed` (Fisher-Yates over a xorshift generator: reproducible, and

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use supplychain_bench::{run, Options};
+use supplychain_bench::{run, Only, Options};
 
 const HELP: &str = "\
 bench: cold start, invocations, memory and size of the functions, beside a boto3 peer and the floors;
@@ -25,12 +25,14 @@ OPTIONS:
     --quick                a short run: 2 rounds of 5 warm invocations
     --variant LABEL=DIR    also run DIR/delete-instance (another build of it) as subject LABEL
     --aarch64-bin-dir DIR  aarch64 binaries, for their sizes
-    --results FILE         where to write the table (default bench/results/latest.md; JSON beside it)
+    --results FILE         where to write the table (default bench/results/latest.md, with --only notice
+                           bench/results/notice.md; JSON beside it)
     --org-accounts N       member accounts of the organization sweep, each in 2 regions (default 20)
     --org-instances N      instances in each of its targets (default 50)
     --org-cap N            its cap on deletion requests, delete mode (default 25)
     --notice-instances N   instances of the notice subject, all expired (default 500)
     --prices FILE          the Markdown whose price table prices the work (default BENCHMARKS.md)
+    --only notice          run the notice subject alone (needs sweep-instances only), its table only
     -h, --help             print this help
 ";
 
@@ -78,8 +80,9 @@ async fn main() {
         org_cap: 25,
         notice_instances: 500,
         prices: repo.join("BENCHMARKS.md"),
+        only: None,
     };
-    let mut results = repo.join("bench/results/latest.md");
+    let mut results = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| fail(&format!("{arg} needs a value")));
@@ -102,12 +105,13 @@ async fn main() {
                 let (label, dir) = v.split_once('=').unwrap_or_else(|| fail(&format!("--variant expects LABEL=DIR, got '{v}'")));
                 options.variants.push((label.to_owned(), PathBuf::from(dir)));
             }
-            "--results" => results = PathBuf::from(value()),
+            "--results" => results = Some(PathBuf::from(value())),
             "--org-accounts" => options.org_accounts = number(value()).max(1),
             "--org-instances" => options.org_instances = number(value()),
             "--org-cap" => options.org_cap = number(value()),
             "--notice-instances" => options.notice_instances = number(value()).max(1),
             "--prices" => options.prices = PathBuf::from(value()),
+            "--only" => options.only = Some(Only::parse(&value()).unwrap_or_else(|e| fail(&e))),
             "-h" | "--help" => {
                 print!("{HELP}");
                 return;
@@ -126,6 +130,8 @@ async fn main() {
     if options.profile.is_empty() {
         options.profile = options.bin_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     }
+    let results =
+        results.unwrap_or_else(|| repo.join(if options.only.is_some() { "bench/results/notice.md" } else { "bench/results/latest.md" }));
     let machine = machine();
     let report = run(&options).await.unwrap_or_else(|e| fail(&e));
     let _ = std::fs::remove_dir_all(&options.work_dir);

@@ -114,10 +114,10 @@ pub(crate) struct SweepSamples {
 }
 
 /// The sweep, in report mode, `runs` times in one process against a fleet of [`SWEEP_FLEET`]
-/// instances (one in five expired), on an emulator of its own over plain HTTP and a stand-in bus
-/// that accepts every PutEvents entry. Every run must examine the whole fleet with exactly one
-/// ListInstances per page, one ListTagsForResource per instance and one PutEvents (the report), or
-/// the measurement fails.
+/// instances (one in five expired), on an emulator of its own over plain HTTP, a stand-in bus that
+/// accepts every PutEvents entry and the KMS stand-in. Every run must examine the whole fleet with
+/// exactly one ListInstances per page, one ListTagsForResource per instance and one PutEvents (the
+/// report), and no KMS call (report mode reads no mark), or the measurement fails.
 pub(crate) async fn measure_sweep(options: &Options, runs: usize) -> Result<SweepSamples, String> {
     use crate::sweeps::*;
 
@@ -127,8 +127,8 @@ pub(crate) async fn measure_sweep(options: &Options, runs: usize) -> Result<Swee
         let expires = if n % 5 == 0 { "2020-01-31" } else { "9999-12-31" };
         emulator.seed(SeedInstance { tags: [("ExpiresAt".to_owned(), expires.to_owned())].into(), ..Default::default() });
     }
-    let bus = Bus::start().await?;
-    let process = SweepProcess::start(options, &sweep_env(&emulator, &bus, &[]), "sweep-instances").await?;
+    let stand_ins = StandIns::start().await?;
+    let process = SweepProcess::start(options, &sweep_env(&emulator, &stand_ins, &[]), "sweep-instances").await?;
     let mut samples = SweepSamples::default();
     let expected = [
         ExpectedCalls::new("ListInstances", pages(SWEEP_FLEET), "pages of 20"),
@@ -136,17 +136,15 @@ pub(crate) async fn measure_sweep(options: &Options, runs: usize) -> Result<Swee
         ExpectedCalls::new("PutEvents", 1, "the report"),
     ];
     for run in 0..runs.max(1) {
-        emulator.clear_calls();
-        bus.take();
+        stand_ins.clear(&emulator);
         let what = format!("sweep run {}", run + 1);
         let (report, took) = process.invoke(json!({ "mode": "report" })).await.map_err(|e| format!("{what}: {e}"))?;
         if report["complete"] != true || report["examined"] != SWEEP_FLEET {
             return Err(format!("{what}: unexpected answer {report}; logs:\n{}", process.logs()));
         }
         samples.runs.push(took);
-        let mut calls = emulator_calls(&emulator);
-        samples.puts = bus.take().len();
-        calls.insert("PutEvents".to_owned(), samples.puts);
+        let mut calls = stand_ins.take(&emulator).calls;
+        samples.puts = calls.get("PutEvents").copied().unwrap_or(0);
         check_calls(&what, &expected, &calls)?;
         calls.remove("PutEvents");
         samples.calls = calls.into_iter().collect();

@@ -1,9 +1,9 @@
-//! The sweep at the scale of an organization, and its notice before deletion, through the real
-//! `sweep-instances` binary against the emulator (plain HTTP, STS included) and a stand-in bus.
+//! The sweep at the scale of an organization, through the real `sweep-instances` binary against the
+//! emulator (plain HTTP, STS included) and the stand-ins (bus and KMS).
 //!
-//! **Organization.** `org_accounts` member accounts, each with the member role trusting the home
-//! account, in two regions, `org_instances` instances in each target: one in ten `Deleted`, one in
-//! five (of the others) expired. Swept in two ways, each `rounds` times:
+//! `org_accounts` member accounts, each with the member role trusting the home account, in two
+//! regions, `org_instances` instances in each target: one in ten `Deleted`, one in five (of the
+//! others) expired. Swept in two ways, each `rounds` times:
 //!
 //! - one invocation sweeping `SWEEP_ACCOUNTS` x `SWEEP_REGIONS`, every run in one process;
 //! - the `OrganizationSweep` state machine's steps on one warm process, as the Distributed Map's
@@ -14,21 +14,14 @@
 //! Both in delete mode without notice (`NOTICE_HOURS=0`) and with a cap (`org_cap`): what the
 //! nightly organization sweep runs, so that the requests, their batches and the cap across targets
 //! are measured too; the calls that grow with the fleet (ListInstances, ListTagsForResource,
-//! AssumeRole) are those of report mode.
+//! AssumeRole) are those of report mode. The notice before deletion is the subject of `notice`.
 //!
-//! **Notice.** `notice_instances` instances, all expired, `NOTICE_HOURS=168`, delete mode: a run
-//! on day 0, then one on day 3 and one on day 8 of the same instances, each in a process whose
-//! wall clock Debian's libfaketime moves ahead (the marks the day-0 run set are then pending, then
-//! due). Without libfaketime the later runs read instances seeded with the marks those days would
-//! see instead.
-//!
-//! Every run's calls are counted (the emulator's log, the bus's PutEvents) and must be exactly the
-//! ones its fleet requires, computed here from what was seeded: the run fails otherwise.
+//! Every run's calls are counted (the emulator's log, the bus's PutEvents, KMS's calls) and must be
+//! exactly the ones its fleet requires, computed here from what was seeded: the run fails otherwise.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_sdk_supplychain::primitives::{DateTime, DateTimeFormat};
 use serde_json::{json, Value};
 use supplychain_emulator::{Account, Emulator, EmulatorConfig, Role, SeedInstance};
 
@@ -41,12 +34,7 @@ use crate::*;
 pub(crate) const OTHER_REGION: &str = "eu-west-1";
 pub(crate) const DELETION_REQUESTED: &str = "Supply Chain Instance Deletion Requested";
 pub(crate) const SWEEP_COMPLETED: &str = "Supply Chain Instance Sweep Completed";
-pub(crate) const DELETION_SCHEDULED: &str = "Supply Chain Instance Deletion Scheduled";
 pub(crate) const ORGANIZATION_SWEEP_COMPLETED: &str = "Supply Chain Organization Sweep Completed";
-/// The notice period of the notice subject, the stack's default (7 days).
-const NOTICE_HOURS: u64 = 168;
-/// The cap of the notice subject's runs, the stack's default.
-const NOTICE_CAP: usize = 10;
 
 /// The organization's fleet: what each target holds, and so what each run must call.
 #[derive(Debug, Clone)]
@@ -192,7 +180,7 @@ pub(crate) async fn measure_organization(options: &Options, rounds: usize) -> Re
     };
     let emulator = Emulator::start(config).await.map_err(|e| format!("organization emulator: {e}"))?;
     fleet.seed(&emulator);
-    let bus = Bus::start().await?;
+    let stand_ins = StandIns::start().await?;
     let common = [
         ("ALLOWED_REGIONS", OTHER_REGION.to_owned()),
         ("MEMBER_ROLE_NAME", MEMBER_ROLE.to_owned()),
@@ -203,17 +191,16 @@ pub(crate) async fn measure_organization(options: &Options, rounds: usize) -> Re
     let requested = cap.min(selected);
 
     // One invocation over every target.
-    let mut env = sweep_env(&emulator, &bus, &common);
+    let mut env = sweep_env(&emulator, &stand_ins, &common);
     env.push(("SWEEP_ACCOUNTS".into(), fleet.accounts.join(",")));
     env.push(("SWEEP_REGIONS".into(), fleet.regions.join(",")));
     let process = SweepProcess::start(options, &env, "sweep-organization").await?;
     let mut single = Runs { init: process.init, ..Default::default() };
     for run in 0..rounds.max(1) {
-        emulator.clear_calls();
-        bus.take();
+        stand_ins.clear(&emulator);
         let what = format!("organization sweep in one invocation, run {}", run + 1);
         let (report, took) = process.invoke(json!({ "mode": "delete", "maxDeletions": cap })).await.map_err(|e| format!("{what}: {e}"))?;
-        let (calls, entries, report_bytes) = counted(&emulator, &bus);
+        let (calls, entries, report_bytes) = counted(stand_ins.take(&emulator));
         let examined = fleet.targets() * fleet.instances;
         let swept = report["targets"].as_array().map_or(0, |t| t.iter().filter(|t| t["status"] == "swept").count());
         if report["complete"] != true || report["examined"] != examined || swept != fleet.targets() {
@@ -245,14 +232,13 @@ pub(crate) async fn measure_organization(options: &Options, rounds: usize) -> Re
     process.stop().await;
 
     // The state machine's steps on one warm process.
-    let mut env = sweep_env(&emulator, &bus, &common);
+    let mut env = sweep_env(&emulator, &stand_ins, &common);
     env.push(("SWEEP_REGIONS".into(), fleet.regions.join(",")));
     let process = SweepProcess::start(options, &env, "sweep-organization-children").await?;
     let mut children = Runs { init: process.init, ..Default::default() };
     let (mut child_times, mut plan_times, mut summary_times) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds.max(1) {
-        emulator.clear_calls();
-        bus.take();
+        stand_ins.clear(&emulator);
         let what = format!("organization sweep as the state machine's steps, round {}", round + 1);
         let started = std::time::Instant::now();
         let request = json!({ "plan": { "accounts": fleet.accounts, "regions": fleet.regions, "mode": "delete", "maxDeletions": cap } });
@@ -282,7 +268,7 @@ pub(crate) async fn measure_organization(options: &Options, rounds: usize) -> Re
         if summary["swept"] != fleet.targets() || summary["counts"]["requested"] != requests {
             return Err(format!("{what}: expected {} targets swept and {requests} requested, summarized {summary}", fleet.targets()));
         }
-        let (calls, entries, report_bytes) = counted(&emulator, &bus);
+        let (calls, entries, report_bytes) = counted(stand_ins.take(&emulator));
         let puts: usize = shares.iter().map(|share| batches((*share).min(fleet.selected_per_target()))).sum::<usize>() + targets.len() + 1;
         let why = format!("each target's requests (its share of the cap), 10 an entry list; its report ({}); the summary", targets.len());
         let first = round == 0;
@@ -308,188 +294,16 @@ pub(crate) async fn measure_organization(options: &Options, rounds: usize) -> Re
     Ok(OrganizationSamples { fleet, cap, single, children, child_times, plan_times, summary_times })
 }
 
-/// The calls since the last clear (PutEvents from the bus), the bus's entries by detail-type, and
-/// the largest Sweep Completed entry.
-fn counted(emulator: &Emulator, bus: &Bus) -> (BTreeMap<String, usize>, BTreeMap<String, usize>, usize) {
-    let mut calls = emulator_calls(emulator);
-    let puts = bus.take();
-    if !puts.is_empty() {
-        calls.insert("PutEvents".to_owned(), puts.len());
-    }
-    let report_bytes = puts.iter().flatten().filter(|e| e.detail_type == SWEEP_COMPLETED).map(|e| e.bytes).max().unwrap_or(0);
-    (calls, entries_by_type(&puts), report_bytes)
-}
-
-// ----- notice ----------------------------------------------------------------------------------
-
-/// One day of the notice subject.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Day {
-    pub(crate) label: &'static str,
-    pub(crate) runs: Vec<Duration>,
-    pub(crate) calls: BTreeMap<String, usize>,
-    pub(crate) entries: BTreeMap<String, usize>,
-    /// The run's report counts.
-    pub(crate) counts: Value,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct NoticeSamples {
-    pub(crate) instances: usize,
-    /// How the later days' clock was had: libfaketime, or marks seeded as they would be.
-    pub(crate) clock: String,
-    pub(crate) days: Vec<Day>,
-}
-
-/// libfaketime as Debian installs it (the `faketime` package, which `scripts/setup test` installs).
-///
-/// It is preloaded into the sweep directly rather than through the `faketime` command: that wrapper
-/// keeps a semaphore and a shared-memory file in /dev/shm named by its pid, which a killed process
-/// leaves behind, and a later wrapper that happens to get the same pid then fails to start
-/// (`sem_open: File exists`). Preloaded with `FAKETIME` set, the library needs neither.
-fn libfaketime() -> Option<std::path::PathBuf> {
-    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib")
-        .map(|entries| entries.filter_map(Result::ok).map(|entry| entry.path().join("faketime")).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/lib/faketime", "/usr/local/lib/faketime"].map(std::path::PathBuf::from));
-    dirs.into_iter().map(|dir| dir.join("libfaketime.so.1")).find(|lib| lib.is_file())
-}
-
-fn time_from_now(seconds: i64) -> String {
-    DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + seconds).fmt(DateTimeFormat::DateTime).unwrap_or_default()
-}
-
-pub(crate) async fn measure_notice(options: &Options, rounds: usize) -> Result<NoticeSamples, String> {
-    let instances = options.notice_instances;
-    let faketime = libfaketime();
-    let clock = match &faketime {
-        Some(lib) => format!(
-            "each later day's run in a process whose wall clock is N days ahead (LD_PRELOAD={}, FAKETIME=+Nd, \
-             FAKETIME_DONT_FAKE_MONOTONIC=1), on the instances the day-0 run marked",
-            lib.display()
-        ),
-        None => "no libfaketime (Debian's faketime package): each later day's run on instances seeded with the mark the day-0 \
-                 run would have set, as that day sees it"
-            .to_owned(),
-    };
-    let mut days: Vec<Day> = ["day 0", "day 3", "day 8"].into_iter().map(|label| Day { label, ..Default::default() }).collect();
-    let requested = NOTICE_CAP.min(instances);
-    for round in 0..rounds.max(1) {
-        let day0 = Notice::start(instances, None).await?;
-        for (index, offset_days) in [0i64, 3, 8].into_iter().enumerate() {
-            let what = format!("notice, {} (round {})", days[index].label, round + 1);
-            // The emulator whose instances this day's run reads, and the clock it runs with.
-            let (owned, clock): (Option<Notice>, Vec<(String, String)>) = match (index, &faketime) {
-                (0, _) => (None, Vec::new()),
-                (_, Some(lib)) => (
-                    None,
-                    vec![
-                        ("LD_PRELOAD".into(), lib.display().to_string()),
-                        ("FAKETIME".into(), format!("+{offset_days}d")),
-                        // The wall clock only: timers and the invocation's budget keep the real monotonic clock.
-                        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
-                    ],
-                ),
-                // A mark set on day 0 holds day 0 + notice; that day sees it (notice - offset) ahead.
-                (_, None) => {
-                    let mark = time_from_now(NOTICE_HOURS as i64 * 3600 - offset_days * 86_400);
-                    (Some(Notice::start(instances, Some(mark)).await?), Vec::new())
-                }
-            };
-            let notice = owned.as_ref().unwrap_or(&day0);
-            notice.emulator.clear_calls();
-            notice.bus.take();
-            let mut env = sweep_env(
-                &notice.emulator,
-                &notice.bus,
-                &[("NOTICE_HOURS", NOTICE_HOURS.to_string()), ("MAX_DELETIONS_PER_SWEEP", NOTICE_CAP.to_string())],
-            );
-            env.extend(clock);
-            let process = SweepProcess::start(options, &env, &format!("sweep-notice-{index}")).await?;
-            let (report, took) = process.invoke(json!({ "mode": "delete" })).await.map_err(|e| format!("{what}: {e}"))?;
-            process.stop().await;
-            let (calls, entries, _) = counted(&notice.emulator, &notice.bus);
-            let counts = &report["counts"];
-            let listed = [
-                ExpectedCalls::new("ListInstances", pages(instances), "pages of 20"),
-                ExpectedCalls::new("ListTagsForResource", instances, "one per instance"),
-            ];
-            let (expected_calls, expected_entries, counts_hold) = match index {
-                0 => (
-                    vec![
-                        ExpectedCalls::new("TagResource", instances, "one mark per selected instance"),
-                        ExpectedCalls::new(
-                            "PutEvents",
-                            batches(instances) + 1,
-                            "one Deletion Scheduled each, 10 an entry list, and the report",
-                        ),
-                    ],
-                    vec![
-                        ExpectedCalls::new(DELETION_SCHEDULED, instances, "one per marked instance"),
-                        ExpectedCalls::new(SWEEP_COMPLETED, 1, "one report"),
-                    ],
-                    counts["marked"] == instances && counts["requested"] == 0,
-                ),
-                1 => (
-                    vec![ExpectedCalls::new("PutEvents", 1, "the report only: every mark is pending")],
-                    vec![ExpectedCalls::new(SWEEP_COMPLETED, 1, "one report")],
-                    counts["marked"] == 0 && counts["due"] == 0 && counts["requested"] == 0,
-                ),
-                _ => (
-                    vec![ExpectedCalls::new(
-                        "PutEvents",
-                        batches(requested) + 1,
-                        format!("{requested} Deletion Requested (every mark due, the cap {NOTICE_CAP}) and the report"),
-                    )],
-                    vec![
-                        ExpectedCalls::new(DELETION_REQUESTED, requested, format!("the cap of {NOTICE_CAP}")),
-                        ExpectedCalls::new(SWEEP_COMPLETED, 1, "one report"),
-                    ],
-                    counts["due"] == instances && counts["requested"] == requested && counts["marked"] == 0,
-                ),
-            };
-            let expected: Vec<ExpectedCalls> = listed.into_iter().chain(expected_calls).collect();
-            check_calls(&what, &expected, &calls)?;
-            check_calls(&what, &expected_entries, &entries)?;
-            if !counts_hold || report["complete"] != true {
-                return Err(format!("{what}: unexpected report counts {counts} (complete: {})", report["complete"]));
-            }
-            let day = &mut days[index];
-            day.runs.push(took);
-            day.calls = calls;
-            day.entries = entries;
-            day.counts = counts.clone();
-        }
-    }
-    Ok(NoticeSamples { instances, clock, days })
-}
-
-/// An emulator holding the notice subject's instances (all expired, an owner each), and its bus.
-struct Notice {
-    emulator: Emulator,
-    bus: Bus,
-}
-
-impl Notice {
-    /// With `mark`, every instance already carries the schedule tag with that time.
-    async fn start(instances: usize, mark: Option<String>) -> Result<Notice, String> {
-        let config = EmulatorConfig { account_id: ACCOUNT.into(), region: REGION.into(), ..Default::default() };
-        let emulator = Emulator::start(config).await.map_err(|e| format!("notice emulator: {e}"))?;
-        for _ in 0..instances {
-            let mut tags: BTreeMap<String, String> =
-                [("ExpiresAt".to_owned(), "2020-01-31".to_owned()), ("Owner".to_owned(), "team-bench".to_owned())].into();
-            if let Some(mark) = &mark {
-                tags.insert("DeletionScheduledFor".to_owned(), mark.clone());
-            }
-            emulator.seed(SeedInstance { tags, ..Default::default() });
-        }
-        Ok(Notice { emulator, bus: Bus::start().await? })
-    }
+/// The calls of a run by operation, the bus's entries by detail-type, and the largest Sweep
+/// Completed entry.
+fn counted(taken: Taken) -> (BTreeMap<String, usize>, BTreeMap<String, usize>, usize) {
+    let report_bytes = taken.puts.iter().flatten().filter(|e| e.detail_type == SWEEP_COMPLETED).map(|e| e.bytes).max().unwrap_or(0);
+    (taken.calls, entries_by_type(&taken.puts), report_bytes)
 }
 
 // ----- the report ------------------------------------------------------------------------------
 
-fn count(calls: &BTreeMap<String, usize>, operation: &str) -> usize {
+pub(crate) fn count(calls: &BTreeMap<String, usize>, operation: &str) -> usize {
     calls.get(operation).copied().unwrap_or(0)
 }
 
@@ -501,9 +315,9 @@ fn per(a: usize, b: usize) -> String {
     }
 }
 
-/// The "Organization sweep" and "Notice" tables, against the sweep of [`SWEEP_FLEET`] instances in
-/// one target (`sweep`), and their JSON.
-pub(crate) fn organization_report(org: &OrganizationSamples, notice: &NoticeSamples, sweep: &SweepSamples) -> (String, Value) {
+/// The "Organization sweep" tables, against the sweep of [`SWEEP_FLEET`] instances in one target
+/// (`sweep`), and their JSON.
+pub(crate) fn organization_report(org: &OrganizationSamples, sweep: &SweepSamples) -> (String, Value) {
     let fleet = &org.fleet;
     let later = |runs: &[Duration]| runs[runs.len().min(1)..].to_vec();
     let mut md = format!(
@@ -588,37 +402,6 @@ pub(crate) fn organization_report(org: &OrganizationSamples, notice: &NoticeSamp
         ));
     }
 
-    md.push_str(&format!(
-        "\n| Notice: {} instances, all expired, NOTICE_HOURS={NOTICE_HOURS}, delete mode, cap {NOTICE_CAP} | ms | ListInstances | \
-         ListTagsForResource | TagResource | PutEvents | Deletion Scheduled | Deletion Requested | Marked | Due | Requested |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
-        notice.instances
-    ));
-    let mut days = Vec::new();
-    for day in &notice.days {
-        let number = |name: &str| day.counts[name].as_u64().map_or("–".to_owned(), |n| n.to_string());
-        md.push_str(&format!(
-            "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            day.label,
-            ms(median(&day.runs)),
-            spread(&day.runs),
-            count(&day.calls, "ListInstances"),
-            count(&day.calls, "ListTagsForResource"),
-            count(&day.calls, "TagResource"),
-            count(&day.calls, "PutEvents"),
-            count(&day.entries, DELETION_SCHEDULED),
-            count(&day.entries, DELETION_REQUESTED),
-            number("marked"),
-            number("due"),
-            number("requested"),
-        ));
-        days.push(json!({
-            "day": day.label, "medianMs": median(&day.runs).map(|d| d.as_secs_f64() * 1000.0),
-            "calls": day.calls, "entries": day.entries, "counts": day.counts,
-        }));
-    }
-    md.push_str(&format!("\nClock: {}.\n", notice.clock));
-
     let runs_json = |runs: &Runs| {
         json!({
             "initMs": runs.init.as_secs_f64() * 1000.0,
@@ -635,7 +418,6 @@ pub(crate) fn organization_report(org: &OrganizationSamples, notice: &NoticeSamp
             "stateMachineSteps": runs_json(&org.children),
             "oneTargetInvokeMedianMs": median(&org.child_times).map(|d| d.as_secs_f64() * 1000.0),
         },
-        "notice": { "instances": notice.instances, "clock": notice.clock, "days": days },
     });
     (md, json)
 }

@@ -354,8 +354,10 @@ pub(crate) fn report(
         sweep.selected,
     ));
 
-    let (organization_md, organization_json) = organization_report(&sweeps.organization, &sweeps.notice, sweep);
+    let (organization_md, organization_json) = organization_report(&sweeps.organization, sweep);
     md.push_str(&organization_md);
+    let (notice_md, notice_json) = notice_report(&sweeps.notice);
+    md.push_str(&notice_md);
     // Warm: the median warm invocation; cold: init and the first invocation, which Lambda bills together.
     let invocation = |label: &str| {
         find(label).and_then(|s| Some(crate::cost::Invocation { warm: median(&s.warm)?, cold: median(&s.init)? + median(&s.first)? }))
@@ -398,7 +400,7 @@ pub(crate) fn report(
             "putEventsPerRun": sweep.puts,
         },
         "organization": organization_json["organization"],
-        "notice": organization_json["notice"],
+        "notice": notice_json,
         "cost": cost_json,
     });
     Report { markdown: md, json }

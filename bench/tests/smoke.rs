@@ -1,9 +1,9 @@
 //! Runs the benchmark once in its short mode, on the debug binaries, so it cannot rot: every subject
 //! must start, answer each invocation correctly and be measured (the one naming another account
 //! with exactly one AssumeRole per process), the organization sweep and the notice runs (small
-//! fleets) must make exactly the calls their fleets require, the cost must be priced from
-//! BENCHMARKS.md's table, and the results table must be complete. Benchmarks are not tests: no time
-//! is checked here. Beside it, the checks the harness relies on are shown to fail when they must.
+//! fleets; the notice's KMS calls included) must make exactly the calls their fleets require, the
+//! cost must be priced from BENCHMARKS.md's table, and the results table must be complete.
+//! Benchmarks are not tests: no time is checked here. Beside it, the checks the harness relies on are shown to fail when they must.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -72,13 +72,17 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
         "| Plan, 6 one-target invokes and summary on one warm process, first round |",
         "| Plan, one-target invokes and summary, later rounds |",
         "| Against the sweep of 500 instances in one target (its later runs) |",
-        // Notice: day 0 marks and announces all 30; day 3 neither marks nor requests; day 8 requests the cap.
+        // Notice: day 0 signs, announces and marks all 30; day 3 checks every mark (pending) and
+        // neither marks nor requests; day 8 checks every mark (due) and requests the cap.
         "| day 0 |",
-        "| 2 | 30 | 30 | 4 | 30 | 0 | 30 | 0 | 0 |",
+        "| 2 | 30 | 30 | 0 | 30 | 4 | 30 | 0 | 30 | 0 | 0 |",
         "| day 3 |",
-        "| 2 | 30 | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
+        "| 2 | 30 | 0 | 30 | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
         "| day 8 |",
-        "| 2 | 30 | 0 | 2 | 0 | 10 | 0 | 30 | 10 |",
+        "| 2 | 30 | 0 | 30 | 0 | 2 | 0 | 10 | 0 | 30 | 10 |",
+        "| day 0: a mark each (GenerateMac, Deletion Scheduled, TagResource) |",
+        "| day 3: a check each (VerifyMac), pending |",
+        "| day 8: a check each (VerifyMac), due; the cap requested |",
         "| This project, every invocation warm |",
         "| boto3 peer, every invocation cold |",
         "| Step Functions polling loop (Wait, GetInstance, Choice per check) |",
@@ -106,9 +110,7 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
     assert_eq!(organization["stateMachineSteps"]["entries"]["Supply Chain Instance Sweep Completed"], 6, "{organization}");
     assert_eq!(organization["stateMachineSteps"]["entries"]["Supply Chain Organization Sweep Completed"], 1, "{organization}");
     let days = json["notice"]["days"].as_array().unwrap();
-    assert_eq!(days[0]["calls"]["TagResource"], 30, "{days:?}");
-    assert!(days[1]["calls"].get("TagResource").is_none() && days[1]["entries"].get("Supply Chain Instance Deletion Requested").is_none());
-    assert_eq!(days[2]["entries"]["Supply Chain Instance Deletion Requested"], 10, "{days:?}");
+    assert_notice_days(days);
     // Every row of the cost is priced.
     for table in ["followedDeletion", "organizationSweep"] {
         for row in json["cost"][table]["rows"].as_array().unwrap() {
@@ -116,6 +118,52 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
         }
     }
     let _ = std::fs::remove_dir_all(results.parent().unwrap());
+}
+
+/// The notice's days: one GenerateMac and one mark per instance on day 0, one VerifyMac per
+/// instance on days 3 and 8, each day measured against report mode on its fleet.
+fn assert_notice_days(days: &[serde_json::Value]) {
+    assert_eq!(days.len(), 3, "{days:?}");
+    assert_eq!((&days[0]["calls"]["GenerateMac"], &days[0]["calls"]["TagResource"]), (&30.into(), &30.into()), "{days:?}");
+    assert!(days[0]["calls"].get("VerifyMac").is_none(), "no mark to check on day 0: {days:?}");
+    for day in &days[1..] {
+        assert_eq!(day["calls"]["VerifyMac"], 30, "{day}");
+        assert!(day["calls"].get("GenerateMac").is_none() && day["calls"].get("TagResource").is_none(), "{day}");
+    }
+    assert!(days[1]["entries"].get("Supply Chain Instance Deletion Requested").is_none(), "{days:?}");
+    assert_eq!(days[2]["entries"]["Supply Chain Instance Deletion Requested"], 10, "{days:?}");
+    for day in days {
+        assert_eq!(day["kmsCalls"], 30, "{day}");
+        assert!(day["reportModeMedianMs"].is_f64() && day["addedMedianMs"].is_f64() && day["kmsSpanMedianMs"].is_f64(), "{day}");
+    }
+}
+
+#[test]
+fn the_notice_subject_runs_alone_and_writes_its_table_only() {
+    let results = std::env::temp_dir().join(format!("supplychain-bench-notice-{}", std::process::id())).join("notice.md");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bench"));
+    command.args(["--only", "notice", "--rounds", "2", "--notice-instances", "30", "--results"]).arg(&results);
+
+    let output = command.output().unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench --only notice failed: {stderr}");
+    let table = std::fs::read_to_string(&results).unwrap();
+    assert!(table.contains("| 2 | 30 | 30 | 0 | 30 | 4 | 30 | 0 | 30 | 0 | 0 |"), "{table}");
+    assert!(table.contains("| Against report mode on the same fleet, same process (paired by round) |"), "{table}");
+    assert!(!table.contains("| Subject |") && !table.contains("Organization sweep"), "the notice's tables only: {table}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.with_extension("json")).unwrap()).unwrap();
+    assert_notice_days(json["notice"]["days"].as_array().unwrap());
+    let _ = std::fs::remove_dir_all(results.parent().unwrap());
+}
+
+#[test]
+fn only_a_subject_that_runs_alone_is_accepted() {
+    let output = Command::new(env!("CARGO_BIN_EXE_bench")).args(["--only", "organization"]).output().unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--only takes `notice`"), "{stderr}");
 }
 
 #[test]
