@@ -13,10 +13,11 @@ use crate::config::CheckSettings;
 use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETED, DELETION_FAILED, DELETION_TIMED_OUT};
-use crate::input::{parse_check_event, CheckEvent, Payload, CHECK_SHAPES};
+use crate::input::{home_account, parse_check_event, refuse_event_from_elsewhere, CheckEvent, Payload, CHECK_SHAPES};
 use crate::metrics;
+pub use crate::model::ReportedInstance;
 use crate::model::{
-    timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, SweepOrigin, Target,
+    timestamp, AccountId, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, SweepOrigin, Target,
 };
 use crate::scheduler::{Scheduled, ScheduledCheck, Scheduler};
 use crate::supply_chain::{SupplyChain, SupplyChains};
@@ -75,31 +76,10 @@ pub enum CheckResponse {
     },
 }
 
-/// The instance as a report shows it: the record just read, else the last one the input carried,
-/// else `{"instanceId": ...}` alone.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-#[allow(clippy::large_enum_variant)] // one short-lived value per check
-pub enum ReportedInstance {
-    Record(InstanceRecord),
-    Id {
-        #[serde(rename = "instanceId")]
-        instance_id: InstanceId,
-    },
-}
-
-impl ReportedInstance {
-    fn record(&self) -> Option<&InstanceRecord> {
-        match self {
-            ReportedInstance::Record(record) => Some(record),
-            ReportedInstance::Id { .. } => None,
-        }
-    }
-}
-
 /// The detail of a final announcement: the deletion's audit record. From it alone a reader knows
-/// what was deleted (`instance`, the target, `resources`), why and at whose request (`request`, and
-/// for the sweep's requests `sweepId`, `reason`, `reasonDetail`, `scheduledFor`) and when
+/// what was deleted (`instance`, the target, `resources`), why and at whose request (`request`, the
+/// sending account `sender`, and for the sweep's requests `sweepId`, `reason`, `reasonDetail`,
+/// `scheduledFor`) and when
 /// (`startedAt`, when `DeleteInstance` was sent; `finishedAt`, when the end was seen).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -114,6 +94,12 @@ struct Finished<'a> {
     /// The sweep run and the policy's reason, when the sweep asked for the deletion.
     #[serde(flatten)]
     sweep: Option<&'a SweepOrigin>,
+    /// The account that sent the request, as the Deletion Started event had it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<&'a AccountId>,
+    /// The instance was not found when the request was handled, as the Deletion Started event had it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    instance_not_found: bool,
     outcome: &'a Outcome,
     attempts: u32,
     started_at: String,
@@ -171,9 +157,18 @@ impl CheckFunction {
     pub async fn handle(&self, event: LambdaEvent<Payload>) -> Result<CheckResponse, Error> {
         let invocation = Invocation::new(&event.context, &self.settings.common);
         let now = DateTime::from(SystemTime::now());
-        let parsed = event.payload.json(CHECK_SHAPES).and_then(|json| parse_check_event(json, now)).inspect_err(|error| {
-            warn!(error_type = error.error_type(), error = %error, "event refused");
-        })?;
+        let home = home_account(&invocation.function_arn);
+        let parsed = event
+            .payload
+            .json(CHECK_SHAPES)
+            .and_then(|json| {
+                // Deletion Started comes from the stack's own delete function: another account's is refused before any call.
+                refuse_event_from_elsewhere(json, home.as_ref(), "the status checker")?;
+                parse_check_event(json, now)
+            })
+            .inspect_err(|error| {
+                warn!(error_type = error.error_type(), error = %error, "event refused");
+            })?;
         let result = match parsed {
             CheckEvent::Report(request) => self.report(&request, &invocation).await.map(CheckResponse::Report),
             CheckEvent::Follow(request) => self.follow(&request, &invocation).await.map(CheckResponse::Follow),
@@ -311,6 +306,8 @@ impl CheckFunction {
             target: &request.target,
             request: request.request.as_ref(),
             sweep: request.sweep.as_ref(),
+            sender: request.sender.as_ref(),
+            instance_not_found: request.instance_not_found,
             outcome: &outcome,
             attempts: request.attempt,
             started_at: timestamp(request.started_at),
@@ -373,6 +370,8 @@ impl CheckFunction {
             target: request.target.clone(),
             request: request.request.clone(),
             sweep: request.sweep.clone(),
+            sender: request.sender.clone(),
+            instance_not_found: request.instance_not_found,
             attempt: request.attempt + 1,
             started_at: request.started_at,
             last_seen: seen.record(request.last_seen.as_ref()).cloned(),

@@ -16,9 +16,11 @@ use crate::dead_letters::DeadLetterQueue;
 use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, EventBus, DELETION_STARTED};
-use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
+use crate::input::{home_account, parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
 use crate::metrics;
-use crate::model::{DeleteOutput, DeleteRequest, DeletionProtection, DeletionStarted, InstanceId, InstanceRecord};
+use crate::model::{
+    DeleteOutput, DeleteRequest, DeletionProtection, DeletionStarted, InstanceId, InstanceRecord, ReportedInstance, Target,
+};
 use crate::supply_chain::{SupplyChain, SupplyChains};
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
@@ -68,7 +70,7 @@ impl DeleteFunction {
                         return Err(error);
                     }
                 }
-                Ok(DeleteResponse::Instance(deletion.output))
+                deletion.answer.map(DeleteResponse::Instance).map_err(|not_found| not_found.error)
             }
             DeleteEvent::Sqs(items) => Ok(DeleteResponse::Batch(self.handle_batch(items, &invocation).await)),
         }
@@ -95,7 +97,7 @@ impl DeleteFunction {
                 Err(error) => Some(error).inspect(|error| metrics::refused(error)),
                 Ok(request) => {
                     let position = distinct.iter().position(|r| *r == request).expect("every request is in the list");
-                    outcomes[position].as_ref().err()
+                    outcomes[position].as_ref().map_or_else(Some, Deletion::error)
                 }
             };
             if let Some(error) = error {
@@ -163,7 +165,7 @@ impl DeleteFunction {
     async fn delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<Deletion, Error> {
         metrics::instance(request.instance_id.as_str());
         let result = self.try_delete(request, invocation).await;
-        if let Err(error) = &result {
+        if let Some(error) = result.as_ref().map_or_else(Some, Deletion::error) {
             metrics::refused(error);
             warn!(instance_id = %request.instance_id, error_type = error.error_type(), error = %error, "deletion not made");
         }
@@ -171,16 +173,40 @@ impl DeleteFunction {
     }
 
     async fn try_delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<Deletion, Error> {
-        let id = &request.instance_id;
-        let budget = &invocation.budget;
-        // Where the request may act is decided before any call.
+        // Whether the request may be the sweep's, and where it may act, are decided before any call.
+        request.refuse_borrowed_source(home_account(&invocation.function_arn).as_ref())?;
         let (target, supply_chain) =
             self.supply_chains.reaching(&request.target, request.sender.as_ref(), &self.settings.common, &invocation.function_arn).await?;
+        // Boxed: the futures of one request, nested, would otherwise pass the compiler's layout depth limit.
+        match Box::pin(self.delete_at(request, &target, &supply_chain, invocation)).await {
+            Err(Error::InstanceNotFound(reason)) if !request.dry_run => {
+                Box::pin(self.not_found(request, target, supply_chain, reason, invocation)).await
+            }
+            result => result,
+        }
+    }
+
+    /// Deletes the instance in `target` with its client, or describes it in a dry run.
+    async fn delete_at(
+        &self,
+        request: &DeleteRequest,
+        target: &Target,
+        supply_chain: &SupplyChain,
+        invocation: &Invocation,
+    ) -> Result<Deletion, Error> {
+        let id = &request.instance_id;
+        let budget = &invocation.budget;
         let located = match &self.settings.protection {
-            Some(protection) => Some(refuse_if_protected(&supply_chain, protection, id, invocation).await?),
+            Some(protection) => Some(refuse_if_protected(supply_chain, protection, id, invocation).await?),
             None => None,
         };
         let (arn, read) = located.map_or((None, None), |located| (Some(located.arn), located.read));
+        let answered = |instance, dry_run, started_at| Deletion {
+            answer: Ok(DeleteOutput { instance, target: target.clone(), dry_run }),
+            arn,
+            supply_chain: supply_chain.clone(),
+            started_at,
+        };
         if request.dry_run {
             let instance = match read {
                 Some(record) => record,
@@ -188,7 +214,7 @@ impl DeleteFunction {
             };
             info!(instance_id = %id, state = instance.state.as_str(), outcome = "dry run", "instance would be deleted");
             metrics::count(metrics::DRY_RUNS, 1);
-            return Ok(Deletion { output: DeleteOutput { instance, target, dry_run: true }, arn, supply_chain, started_at: None });
+            return Ok(answered(instance, true, None));
         }
         // The start of the deletion as its final announcement records it.
         let started_at = DateTime::from(SystemTime::now());
@@ -213,25 +239,69 @@ impl DeleteFunction {
             Err(error) => return Err(error),
         };
         metrics::count(metrics::DELETIONS_STARTED, 1);
-        Ok(Deletion { output: DeleteOutput { instance, target, dry_run: false }, arn, supply_chain, started_at: Some(started_at) })
+        Ok(answered(instance, false, Some(started_at)))
+    }
+
+    /// A deletion whose instance the service did not find: its tags, or `DeleteInstance`, answered
+    /// 404. The instance is read once more. Found with its deletion started or ended (a service may
+    /// answer 404 for a deleted instance's tags, or to deleting it again), the request is a deletion
+    /// already under way, as after a conflict. Not found, it ends in `InstanceNotFound`, but with a
+    /// bus its end is announced first, as for an instance already deleted (`instanceNotFound`):
+    /// nothing tells a deletion that an earlier attempt of this same request sent (whose
+    /// announcement failed, so that attempt failed and was retried) from an instance that was never
+    /// there, and a deletion that was sent must never go unannounced.
+    async fn not_found(
+        &self,
+        request: &DeleteRequest,
+        target: Target,
+        supply_chain: SupplyChain,
+        reason: String,
+        invocation: &Invocation,
+    ) -> Result<Deletion, Error> {
+        let id = &request.instance_id;
+        let seen_at = DateTime::from(SystemTime::now());
+        match supply_chain.get_instance(id, &invocation.budget).await {
+            Ok(instance) if instance.deletion_started() => {
+                info!(instance_id = %id, state = instance.state.as_str(), outcome = "deletion already under way",
+                    "instance deletion requested");
+                metrics::count(metrics::DELETIONS_STARTED, 1);
+                let answer = Ok(DeleteOutput { instance, target, dry_run: false });
+                Ok(Deletion { answer, arn: None, supply_chain, started_at: Some(seen_at) })
+            }
+            Err(Error::InstanceNotFound(_)) if self.bus.is_some() => {
+                let error = Error::InstanceNotFound(format!(
+                    "{reason}; its end is announced all the same (a Deletion Started event with \"instanceNotFound\": true), as \
+                     an earlier attempt of this request may have deleted it, and a deletion that was sent is never left unannounced"
+                ));
+                Ok(Deletion { answer: Err(NotFound { target, error }), arn: None, supply_chain, started_at: None })
+            }
+            Ok(_) | Err(Error::InstanceNotFound(_)) => Err(Error::InstanceNotFound(reason)),
+            Err(error) => Err(error),
+        }
     }
 
     /// The Deletion Started announcement of a deletion: of every deletion the service answered,
     /// so that the checker follows each one to its end and announces it, even one that the answer
-    /// already shows ended (`Deleted`, or `DeleteFailed` at once). A dry run deletes nothing.
+    /// already shows ended (`Deleted`, or `DeleteFailed` at once), and of a request whose instance
+    /// was not found (see [`DeleteFunction::not_found`]). A dry run deletes nothing.
     fn announcement(&self, request: &DeleteRequest, deletion: &Deletion, invocation: &Invocation) -> Option<Announcement> {
-        let output = &deletion.output;
-        if output.dry_run {
-            return None;
-        }
+        let (instance, target, instance_not_found) = match &deletion.answer {
+            Ok(output) if output.dry_run => return None,
+            Ok(output) => (ReportedInstance::Record(output.instance.clone()), output.target.clone(), false),
+            Err(not_found) => (ReportedInstance::Id { instance_id: request.instance_id.clone() }, not_found.target.clone(), true),
+        };
         // The ARN found for the protection check, else built from the record's own account.
         let arn = deletion
             .arn
             .clone()
-            .or_else(|| deletion.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, Some(&output.instance)));
+            .or_else(|| deletion.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, instance.record()));
         let detail = DeletionStarted {
-            output: output.clone(),
+            instance,
+            target,
             started_at: deletion.started_at,
+            // The request event's `account`, so that the archive records who truly asked.
+            sender: request.sender.clone(),
+            instance_not_found,
             sweep: request.sweep.clone(),
             // Who asked and why, as the producer put it: bounded by `MAX_METADATA_BYTES` at parsing.
             request: (!request.metadata.is_empty()).then(|| request.metadata.clone()),
@@ -251,10 +321,10 @@ async fn refuse_if_protected(
 ) -> Result<Located, Error> {
     let located = locate(supply_chain, id, invocation).await?;
     let tags = supply_chain.tags(&located.arn, &invocation.budget).await?;
-    if let Some(value) = protection.protecting_value(&tags) {
+    if let Some(found) = protection.protecting_value(&tags) {
         return Err(Error::DeletionProtected(format!(
             "instance {id} is protected from deletion by {}; remove the tag or set it to false to allow the deletion",
-            protection.explain(value)
+            protection.explain(found)
         )));
     }
     Ok(located)
@@ -280,14 +350,30 @@ struct Located {
     read: Option<InstanceRecord>,
 }
 
-/// One request's result: the output, the instance's ARN when the request needed it, the client
-/// of the instance's account and region, and when `DeleteInstance` was sent (none in a dry run).
+/// One request's result: the output (or, for an instance not found, why), the instance's ARN when
+/// the request needed it, the client of the instance's account and region, and when
+/// `DeleteInstance` was sent (none in a dry run, nor for an instance not found).
 #[derive(Debug)]
 struct Deletion {
-    output: DeleteOutput,
+    answer: Result<DeleteOutput, NotFound>,
     arn: Option<String>,
     supply_chain: SupplyChain,
     started_at: Option<DateTime>,
+}
+
+impl Deletion {
+    /// The error the request ends in, once its end is announced: for an instance not found.
+    fn error(&self) -> Option<&Error> {
+        self.answer.as_ref().err().map(|not_found| &not_found.error)
+    }
+}
+
+/// A request whose instance was not found: where it was looked for, and the `InstanceNotFound`
+/// the request ends in.
+#[derive(Debug)]
+struct NotFound {
+    target: Target,
+    error: Error,
 }
 
 #[cfg(test)]
@@ -295,7 +381,7 @@ mod tests {
     //! The error mapping and the decisions, with a real SDK client whose answers are stubbed.
     use super::*;
     use aws_sdk_supplychain::operation::delete_instance::{DeleteInstanceError, DeleteInstanceOutput};
-    use aws_sdk_supplychain::operation::get_instance::GetInstanceOutput;
+    use aws_sdk_supplychain::operation::get_instance::{GetInstanceError, GetInstanceOutput};
     use aws_sdk_supplychain::operation::list_tags_for_resource::{ListTagsForResourceError, ListTagsForResourceOutput};
     use aws_sdk_supplychain::types::error::{
         AccessDeniedException, ConflictException, InternalServerException, ResourceNotFoundException, ServiceQuotaExceededException,
@@ -410,11 +496,14 @@ mod tests {
         for (make, error_type, code, attempts) in cases {
             let tags = no_tags();
             let delete = mock!(Client::delete_instance).then_error(make);
-            let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": ID})).await.unwrap_err();
+            // A 404 is read back once: an instance found deleted would be a deletion under way.
+            let get = missing();
+            let error = invoke(&function(&[&tags, &delete, &get]), json!({"instanceId": ID})).await.unwrap_err();
             assert_eq!(error.error_type(), error_type);
             assert!(error.to_string().contains(code), "{error}");
             assert!(error.to_string().contains("DeleteInstance failed"), "{error}");
-            assert_eq!((tags.num_calls(), delete.num_calls()), (1, attempts), "{error_type}");
+            let read_back = usize::from(error_type == "InstanceNotFound");
+            assert_eq!((tags.num_calls(), delete.num_calls(), get.num_calls()), (1, attempts, read_back), "{error_type}");
         }
     }
 
@@ -469,16 +558,87 @@ mod tests {
         assert_eq!((tags.num_calls(), delete.num_calls()), (1, 0));
     }
 
+    /// GetInstance answering 404.
+    fn missing() -> Rule {
+        mock!(Client::get_instance)
+            .then_error(|| GetInstanceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("gone").build()))
+    }
+
+    fn tags_not_found() -> Rule {
+        mock!(Client::list_tags_for_resource)
+            .then_error(|| ListTagsForResourceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("no").build()))
+    }
+
     #[tokio::test]
     async fn tags_of_a_missing_instance_mean_instance_not_found() {
-        let tags = mock!(Client::list_tags_for_resource)
-            .then_error(|| ListTagsForResourceError::ResourceNotFoundException(ResourceNotFoundException::builder().message("no").build()));
+        let tags = tags_not_found();
         let delete = mock!(Client::delete_instance)
             .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
-        let error = invoke(&function(&[&tags, &delete]), json!({"instanceId": ID})).await.unwrap_err();
+        let get = missing();
+        let error = invoke(&function(&[&tags, &delete, &get]), json!({"instanceId": ID})).await.unwrap_err();
         assert_eq!(error.error_type(), "InstanceNotFound");
         assert!(error.to_string().contains("ListTagsForResource failed"), "{error}");
-        assert_eq!((tags.num_calls(), delete.num_calls()), (1, 0));
+        assert!(!error.to_string().contains("announced"), "no bus, so nothing is announced: {error}");
+        assert_eq!((tags.num_calls(), delete.num_calls(), get.num_calls()), (1, 0, 1));
+    }
+
+    #[tokio::test]
+    async fn an_instance_whose_tags_are_not_found_but_which_reads_as_deleted_is_a_deletion_that_ended() {
+        let tags = tags_not_found();
+        let delete = mock!(Client::delete_instance)
+            .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
+        let get =
+            mock!(Client::get_instance).then_output(|| GetInstanceOutput::builder().instance(instance(InstanceState::Deleted)).build());
+        let function = function(&[&tags, &delete, &get]);
+        let (request, invocation) = request_and_invocation(&function, json!({"instanceId": ID}));
+
+        let deletion = function.delete(&request, &invocation).await.unwrap();
+
+        assert_eq!(deletion.answer.as_ref().unwrap().instance.state, InstanceState::Deleted);
+        let announcement = function.announcement(&request, &deletion, &invocation).expect("announced, so that its end is too");
+        assert_eq!(announcement.detail["instance"]["state"], "Deleted");
+        assert!(announcement.detail.get("instanceNotFound").is_none(), "{}", announcement.detail);
+        assert_eq!((tags.num_calls(), delete.num_calls(), get.num_calls()), (1, 0, 1));
+    }
+
+    #[tokio::test]
+    async fn an_instance_not_found_anywhere_is_announced_by_id_as_not_found_with_the_request_and_its_sender() {
+        let tags = tags_not_found();
+        let get = missing();
+        let client = mock_client!(aws_sdk_supplychain, RuleMode::MatchAny, &[&tags, &get]);
+        // A bus that is never called: the announcement is built, not put, here.
+        let bus = EventBus::new(mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, &[]), "bus");
+        let function = DeleteFunction::new(SupplyChain::new(client), Some(bus), DeleteSettings::from_lookup(&|_| None).unwrap());
+        let event = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "ops", "account": "123456789012",
+            "detail": {"instanceId": ID, "ticket": "OPS-9"}});
+        let Ok(DeleteEvent::EventBridge(request)) = parse_delete_event(&event) else { panic!("not an EventBridge request") };
+        let (_, invocation) = request_and_invocation(&function, json!({"instanceId": ID}));
+
+        let deletion = function.delete(&request, &invocation).await.unwrap();
+
+        let error = deletion.error().expect("the request still ends in InstanceNotFound");
+        assert_eq!(error.error_type(), "InstanceNotFound");
+        assert!(error.to_string().contains("its end is announced all the same"), "{error}");
+        let announcement = function.announcement(&request, &deletion, &invocation).expect("announced");
+        assert_eq!(
+            announcement.detail,
+            json!({"instance": {"instanceId": ID}, "sender": "123456789012", "instanceNotFound": true, "request": {"ticket": "OPS-9"}})
+        );
+        assert_eq!(announcement.resources, [format!("arn:aws:scn:us-east-1:123456789012:instance/{ID}")]);
+        assert_eq!((tags.num_calls(), get.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_sweep_request_from_another_account_is_refused_before_any_call() {
+        let tags = no_tags();
+        let delete = mock!(Client::delete_instance)
+            .then_output(|| DeleteInstanceOutput::builder().instance(instance(InstanceState::Deleting)).build());
+        let event = json!({"detail-type": "Supply Chain Instance Deletion Requested", "source": "supplychain-instance-sweep",
+            "account": "210987654321", "detail": {"instanceId": ID, "sweepId": "s-1", "reason": "ExpiryTagPassed"}});
+        let error = invoke(&function(&[&tags, &delete]), event).await.unwrap_err();
+        assert_eq!(error.error_type(), "InvalidInput");
+        assert!(error.to_string().contains("comes from account 210987654321"), "{error}");
+        assert_eq!((tags.num_calls(), delete.num_calls()), (0, 0));
     }
 
     /// A request read as the function reads it, and the invocation it is made in.

@@ -12,7 +12,7 @@ use aws_smithy_types::DateTime;
 use serde_json::{json, Map, Value};
 use supplychain_delete_instance::check::schedule_name;
 use supplychain_delete_instance::model::InstanceId;
-use supplychain_emulator::{Emulator, SeedInstance};
+use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 use support::*;
 
 const STARTED: &str = "Supply Chain Instance Deletion Started";
@@ -138,6 +138,8 @@ async fn a_direct_request_with_metadata_ends_in_an_announcement_with_who_asked_a
     assert_eq!(report["outcome"], "Deleted", "{report}");
     let outcome = chain.announced().await;
     assert_eq!(outcome["detail"]["request"], json!({"requestedBy": "team-planning", "ticket": "OPS-42", "reason": "quarter closed"}));
+    // A direct invocation has no envelope, so no sending account to name.
+    assert!(started["detail"].get("sender").is_none() && outcome["detail"].get("sender").is_none(), "{outcome}");
     for member in SWEEP_MEMBERS {
         assert!(outcome["detail"].get(member).is_none(), "no {member} without the sweep: {outcome}");
     }
@@ -179,4 +181,84 @@ async fn a_failed_deletion_the_sweep_requested_is_announced_with_why_it_was_aske
         assert_eq!(outcome["detail"][member], requested["detail"][asked], "{member}");
     }
     assert_says_what_and_when(&outcome, &started);
+}
+
+#[tokio::test]
+async fn the_start_and_the_end_of_a_deletion_name_the_account_that_sent_the_request_as_eventbridge_set_it() {
+    for name in ["eventbridge-deletion-requested.json", "eventbridge-deletion-requested-by-sweep.json"] {
+        let chain = chain(SeedInstance::default()).await;
+        let requested = fixture_now(name);
+
+        let (_, started) = chain.request(requested.clone()).await;
+        chain.check(started.clone()).await;
+        let outcome = chain.announced().await;
+
+        assert_eq!(started["detail"]["sender"], requested["account"], "{name}: {started}");
+        assert_eq!(outcome["detail"]["sender"], requested["account"], "{name}: {outcome}");
+    }
+}
+
+/// The first attempt of `requested`: the deletion is sent, its announcement fails on every attempt
+/// of PutEvents, and the invocation fails so that it is retried.
+async fn first_attempt_sent_but_not_announced(chain: &Chain, requested: &Value) {
+    chain.moto.proxy.inject(FaultRule::new("PutEvents", 3, Fault::Internal));
+    let outcome = chain.delete.invoke(requested.clone(), DELETE_ARN, Duration::from_secs(20)).await;
+    assert_eq!(error_type(&outcome), "PublishFailed");
+    assert_eq!(chain.emulator.call_count("DeleteInstance"), 1, "the deletion was sent");
+    assert!(chain.moto.received().await.is_empty(), "and not announced");
+}
+
+#[tokio::test]
+async fn a_deletion_whose_announcement_failed_is_announced_when_its_retry_finds_the_instance_gone() {
+    let chain = chain(SeedInstance::default()).await;
+    let requested = fixture_now("eventbridge-deletion-requested-by-sweep.json");
+    first_attempt_sent_but_not_announced(&chain, &requested).await;
+    // The deletion ends, and the service forgets the instance before the retry.
+    chain.emulator.remove(FIXTURE_ID);
+
+    let retry = chain.delete.invoke(requested.clone(), DELETE_ARN, Duration::from_secs(20)).await;
+
+    let (error_type, message) = error_of(&retry);
+    assert_eq!(error_type, "InstanceNotFound", "{message}");
+    assert!(message.contains("its end is announced all the same"), "{message}");
+    let mut received = chain.moto.received().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    let started = received.remove(0);
+    assert_eq!(started["detail-type"], STARTED);
+    assert_eq!(started["resources"], json!([format!("arn:aws:scn:us-east-1:123456789012:instance/{FIXTURE_ID}")]));
+    let detail = &started["detail"];
+    assert_eq!((&detail["instance"], &detail["instanceNotFound"]), (&json!({"instanceId": FIXTURE_ID}), &json!(true)), "{started}");
+    assert_eq!((&detail["sender"], &detail["sweepId"]), (&json!(ACCOUNT), &requested["detail"]["sweepId"]), "{started}");
+
+    let report = chain.check(started).await;
+    assert_eq!((&report["outcome"], &report["announced"]), (&json!("Deleted"), &json!("Supply Chain Instance Deleted")), "{report}");
+    let outcome = chain.announced().await;
+    let detail = &outcome["detail"];
+    assert_eq!((&detail["outcome"], &detail["instanceNotFound"], &detail["sender"]), (&json!("Deleted"), &json!(true), &json!(ACCOUNT)));
+    assert_eq!((&detail["reason"], &detail["request"]), (&json!("ExpiryTagPassed"), &metadata(&requested["detail"])), "{outcome}");
+    assert_eq!(chain.emulator.call_count("DeleteInstance"), 1, "nothing was deleted twice");
+}
+
+#[tokio::test]
+async fn a_deletion_whose_announcement_failed_is_announced_when_its_retry_finds_it_deleted_and_the_service_answers_404() {
+    let chain = chain(SeedInstance::default()).await;
+    let requested = json!({"instanceId": FIXTURE_ID, "ticket": "OPS-77"});
+    first_attempt_sent_but_not_announced(&chain, &requested).await;
+    // The deletion has ended; the service answers 404 to deleting the deleted instance again.
+    chain.emulator.set_state(FIXTURE_ID, "Deleted", None);
+    chain.emulator.inject(FaultRule::new(
+        "DeleteInstance",
+        1,
+        Fault::Error { status: 404, error_type: "ResourceNotFoundException".into(), message: Some("Instance not found".into()) },
+    ));
+
+    let (answer, started) = chain.request(requested.clone()).await;
+
+    assert_eq!(answer["instance"]["state"], "Deleted", "{answer}");
+    assert_eq!(started["detail"]["instance"]["state"], "Deleted", "{started}");
+    assert!(started["detail"].get("instanceNotFound").is_none(), "{started}");
+    let report = chain.check(started).await;
+    assert_eq!(report["announced"], "Supply Chain Instance Deleted", "{report}");
+    let outcome = chain.announced().await;
+    assert_eq!((&outcome["detail"]["outcome"], &outcome["detail"]["request"]), (&json!("Deleted"), &json!({"ticket": "OPS-77"})));
 }

@@ -219,3 +219,64 @@ async fn a_message_whose_member_role_cannot_be_assumed_goes_to_the_queue_at_once
     assert_eq!(stack.emulator.call_count("DeleteInstance"), 0);
     assert_eq!(states(&stack.emulator, FIXTURE_ID), ["Active"]);
 }
+
+/// The delete binary with its dead-letter queue, calling Supply Chain and STS at the emulator.
+async fn binary_with_dead_letters(stack: &Stack) -> FunctionProcess {
+    let env = [
+        ("AWS_ENDPOINT_URL_SUPPLYCHAIN", stack.emulator.endpoint()),
+        ("AWS_ENDPOINT_URL_STS", stack.emulator.endpoint()),
+        ("AWS_ENDPOINT_URL_SQS", stack.moto.proxy.endpoint()),
+        ("DEAD_LETTER_QUEUE_URL", stack.dead_letter_url.clone()),
+    ];
+    FunctionProcess::spawn(env!("CARGO_BIN_EXE_delete-instance"), "delete-instance", &env).await
+}
+
+#[tokio::test]
+async fn a_replayed_or_borrowed_sweep_message_fails_alone_goes_to_the_queue_as_permanent_and_reaches_no_service() {
+    let stack = Stack::start().await;
+    let function = binary_with_dead_letters(&stack).await;
+    let replayed = fixture("invalid/replayed-request.json").to_string();
+    let borrowed = fixture("invalid/sweep-request-from-another-account.json").to_string();
+    let record = |id: &str, body: &str| json!({ "messageId": id, "eventSource": "aws:sqs", "body": body });
+    let batch = json!({ "Records": [record("replayed", &replayed), record("borrowed", &borrowed)] });
+
+    let outcome = function.invoke(batch, DELETE_ARN, Duration::from_secs(20)).await;
+
+    let response = outcome.response().unwrap_or_else(|| panic!("{outcome:?}\n{}", function.logs()));
+    assert_eq!(response, &json!({ "batchItemFailures": [] }), "moved at once, not delivered again");
+    let dead_letters = stack.dead_letters().await;
+    let mut expected = vec![(borrowed.as_str(), "InvalidInput"), (replayed.as_str(), "InvalidInput")];
+    expected.sort();
+    let kept: Vec<(&str, &str)> = dead_letters.iter().map(|d| (d.body.as_str(), d.attributes["errorType"].as_str())).collect();
+    assert_eq!(kept, expected);
+    assert!(stack.emulator.calls().is_empty(), "{:?}", stack.emulator.calls());
+}
+
+#[tokio::test]
+async fn a_request_redriven_through_the_queue_with_its_envelope_is_judged_by_its_senders_rule() {
+    let stack = Stack::start().await;
+    let function = binary_with_dead_letters(&stack).await;
+    // Re-driven as docs/operating.md says: the SQS body is the whole EventBridge envelope, `account` included.
+    let third_account = fixture("eventbridge-confused-deputy.json").to_string();
+    let member = fixture("eventbridge-forwarded-from-member.json").to_string();
+    let record = |id: &str, body: &str| json!({ "messageId": id, "eventSource": "aws:sqs", "body": body });
+    let batch = json!({ "Records": [record("third-account", &third_account), record("member", &member)] });
+
+    let outcome = function.invoke(batch, DELETE_ARN, Duration::from_secs(20)).await;
+
+    let response = outcome.response().unwrap_or_else(|| panic!("{outcome:?}\n{}", function.logs()));
+    assert_eq!(response, &json!({ "batchItemFailures": [] }));
+    let dead_letters = stack.dead_letters().await;
+    let by_body = |body: &str| dead_letters.iter().find(|d| d.body == body).unwrap_or_else(|| panic!("{dead_letters:?}"));
+    // Account 333333333333 may not name 210987654321: refused before any call.
+    let refused = by_body(&third_account);
+    assert_eq!(refused.attributes["errorType"], "AccountNotAllowed");
+    assert!(refused.attributes["errorMessage"].contains("comes from account 333333333333"), "{refused:?}");
+    // The member's request acts in the member's account only, through its role (which this
+    // emulator does not have), never with the central account's own authority.
+    let member_failed = by_body(&member);
+    assert_eq!(member_failed.attributes["errorType"], "RoleNotAssumable");
+    assert!(member_failed.attributes["errorMessage"].contains("arn:aws:iam::210987654321:role/"), "{member_failed:?}");
+    assert_eq!(stack.emulator.call_count("AssumeRole"), 1);
+    assert_eq!(stack.emulator.calls().iter().filter(|c| c.operation != "AssumeRole").count(), 0, "{:?}", stack.emulator.calls());
+}

@@ -445,6 +445,82 @@ async fn a_whole_batch_of_ten_is_processed_a_few_at_a_time() {
     }
 }
 
+#[tokio::test]
+async fn an_instance_whose_protection_tag_key_differs_only_in_case_is_protected_as_iam_protects_it() {
+    let emulator = emulator().await;
+    seed_with_tags(&emulator, FIXTURE_ID, &[("deletionprotection", "TRUE")]);
+    let process = delete_process(&emulator, &[]).await;
+
+    for name in ["direct.json", "eventbridge-deletion-requested.json", "direct-dry-run.json"] {
+        let outcome = process.invoke(fixture(name), DELETE_ARN, Duration::from_secs(20)).await;
+        let (error_type, message) = error_of(&outcome);
+        assert_eq!(error_type, "DeletionProtected", "{name}: {message}");
+        assert!(message.contains("its tag deletionprotection=\"TRUE\""), "the key as the instance has it: {message}");
+    }
+
+    assert_eq!(emulator.call_count("ListTagsForResource"), 3);
+    assert_eq!(emulator.call_count("DeleteInstance"), 0);
+    assert_eq!(states(&emulator, FIXTURE_ID), ["Active"]);
+}
+
+#[tokio::test]
+async fn the_sweeps_source_is_honoured_only_from_the_stacks_own_account_and_never_borrowed() {
+    let emulator = emulator().await;
+    seed(&emulator, FIXTURE_ID);
+    let process = delete_process(&emulator, &[]).await;
+    let borrowed = fixture("invalid/sweep-request-from-another-account.json");
+    let mut without_account = fixture("eventbridge-deletion-requested-by-sweep.json");
+    without_account.as_object_mut().unwrap().remove("account");
+
+    for (what, payload) in [("another account's", borrowed.clone()), ("an envelope without account", without_account)] {
+        let outcome = process.invoke(payload, DELETE_ARN, Duration::from_secs(20)).await;
+        let (error_type, message) = error_of(&outcome);
+        assert_eq!(error_type, "InvalidInput", "{what}: {message}");
+        assert!(message.contains("only the stack's own account 123456789012"), "{what}: {message}");
+    }
+    // Through the request queue too.
+    let batch = json!({"Records": [{"messageId": "borrowed", "eventSource": "aws:sqs", "body": borrowed.to_string()}]});
+    let outcome = process.invoke(batch, DELETE_ARN, Duration::from_secs(20)).await;
+    assert_eq!(response(&outcome), &json!({"batchItemFailures": [{"itemIdentifier": "borrowed"}]}));
+    assert!(emulator.calls().is_empty(), "{:?}", emulator.calls());
+
+    // The stack's own sweep is honoured.
+    let own = process.invoke(fixture("eventbridge-deletion-requested-by-sweep.json"), DELETE_ARN, Duration::from_secs(20)).await;
+    assert_eq!(response(&own)["instance"]["state"], "Deleting");
+}
+
+#[tokio::test]
+async fn a_replayed_request_deletes_nothing_in_any_shape_and_fails_alone_in_a_batch() {
+    let emulator = emulator().await;
+    seed(&emulator, FIXTURE_ID);
+    seed(&emulator, FIXTURE_ID_2);
+    let process = delete_process(&emulator, &[]).await;
+    let replayed = fixture("invalid/replayed-request.json");
+
+    let outcome = process.invoke(replayed.clone(), DELETE_ARN, Duration::from_secs(20)).await;
+    let (error_type, message) = error_of(&outcome);
+    assert_eq!((error_type, message.contains("\"replay-name\" (\"audit-2026-11\")")), ("InvalidInput", true), "{message}");
+    let plain = json!({"instanceId": FIXTURE_ID, "replay-name": "audit-2026-11"});
+    assert_eq!(error_type_of(process.invoke(plain.clone(), DELETE_ARN, Duration::from_secs(20)).await), "InvalidInput");
+    assert!(emulator.calls().is_empty(), "{:?}", emulator.calls());
+
+    let batch = json!({"Records": [
+        {"messageId": "replayed", "eventSource": "aws:sqs", "body": replayed.to_string()},
+        {"messageId": "replayed-plain", "eventSource": "aws:sqs", "body": plain.to_string()},
+        {"messageId": "fresh", "eventSource": "aws:sqs", "body": json!({"instanceId": FIXTURE_ID_2}).to_string()},
+    ]});
+    let outcome = process.invoke(batch, DELETE_ARN, Duration::from_secs(20)).await;
+
+    assert_eq!(response(&outcome), &json!({"batchItemFailures": [{"itemIdentifier": "replayed"}, {"itemIdentifier": "replayed-plain"}]}));
+    assert_eq!(states(&emulator, FIXTURE_ID), ["Active"], "the replayed requests' instance is untouched");
+    assert_eq!(states(&emulator, FIXTURE_ID_2), ["Active", "Deleting", "Deleted"]);
+    assert!(emulator.calls().iter().all(|call| call.instance_id.as_deref() != Some(FIXTURE_ID)), "{:?}", emulator.calls());
+}
+
+fn error_type_of(outcome: supplychain_emulator::runtime_api::Outcome) -> String {
+    error_type(&outcome).to_owned()
+}
+
 #[test]
 fn error_names_are_stable() {
     assert_eq!(Error::Timeout(String::new()).error_type(), "Timeout");

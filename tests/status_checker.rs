@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 use supplychain_delete_instance::check::{marker_name, schedule_name};
@@ -389,6 +389,33 @@ async fn checker_input_that_is_none_of_its_shapes_is_invalid_input() {
         assert_eq!(error.error_type(), "InvalidInput", "{payload}: {error}");
     }
     assert!(stack.emulator.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_deletion_started_from_another_account_or_replayed_from_the_archive_is_refused_by_the_binary_before_any_call() {
+    let stack = stack(SeedInstance { delete_polls: Some(10), ..Default::default() }, &[]).await;
+    let started = stack.start_deletion().await;
+    let process = FunctionProcess::spawn(CHECK_BIN, "check-instance-status", &stack.moto.function_env(stack.emulator.endpoint())).await;
+    let calls_before = stack.emulator.calls().len();
+    let operations = ["GetSchedule", "CreateSchedule", "PutEvents"];
+    let proxied_before: Vec<usize> = operations.iter().map(|operation| stack.moto.proxy.call_count(operation)).collect();
+
+    let refused = fixtures_in("check/invalid");
+    assert_eq!(refused.len(), 2);
+    for (name, payload) in refused {
+        let outcome = process.invoke(payload, CHECK_ARN, Duration::from_secs(20)).await;
+        let (error_type, message) = error_of(&outcome);
+        assert_eq!(error_type, "InvalidInput", "{name}: {message}");
+        assert!(message.contains("account 210987654321") || message.contains("\"replay-name\""), "{name}: {message}");
+    }
+
+    assert_eq!(stack.emulator.calls().len(), calls_before, "no Supply Chain call");
+    let proxied: Vec<usize> = operations.iter().map(|operation| stack.moto.proxy.call_count(operation)).collect();
+    assert_eq!(proxied, proxied_before, "no call to {operations:?}");
+    // The stack's own Deletion Started, as EventBridge delivered it, is followed.
+    assert_eq!(started["account"], ACCOUNT);
+    let followed = process.invoke(started, CHECK_ARN, Duration::from_secs(20)).await;
+    assert_eq!(response(&followed)["nextCheck"]["created"], true);
 }
 
 #[tokio::test]

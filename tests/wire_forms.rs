@@ -41,7 +41,7 @@ fn a_deletion_started_detail_with_its_start_and_sweep_and_one_without_them_write
     }
     let by_sweep: DeletionStarted = serde_json::from_value(fixture("check/deletion-started-by-sweep.json")["detail"].clone()).unwrap();
     let sweep = by_sweep.sweep.expect("the sweep's members read back");
-    assert_eq!((sweep.reason.as_str(), sweep.scheduled_for.as_deref()), ("ExpiryTagPassed", Some("2026-11-28T09:00:00Z")));
+    assert_eq!((sweep.reason.as_str(), sweep.scheduled_for.as_deref()), ("ExpiryTagPassed", Some("2026-11-28T09:00:01Z")));
 }
 
 #[test]

@@ -3,14 +3,13 @@
 
 use serde_json::{Map, Value};
 
-use super::{as_object, instance_id_of, invalid, refuse_near_misses};
+use super::{as_object, instance_id_of, invalid, refuse_near_misses, refuse_replay};
 use crate::error::{quoted, Error};
 use crate::events::DELETION_STARTED;
 use crate::model::{
-    carried_request, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest, SweepOrigin, Target,
+    carried_request, AccountId, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest, SweepOrigin, Target,
 };
 
-/// The shapes the status checker accepts, for error messages.
 /// The shapes the status checker accepts, for error messages.
 pub const CHECK_SHAPES: &str = "accepted shapes: a \"Supply Chain Instance Deletion Started\" event; a Lambda destination record \
 (\"Lambda Function Invocation Result - Success\") of the delete function; the checker's own {\"statusCheck\": {...}}; \
@@ -19,6 +18,7 @@ or a Step Functions input {\"instanceId\": \"<uuid>\"} or {\"instance\": {\"inst
 
 /// What the status checker was asked to do.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one value per invocation, read once
 pub enum CheckEvent {
     /// Driven by EventBridge (a Deletion Started event, a Lambda destination record, or a scheduled
     /// re-check): follow the deletion with schedules and announce its end.
@@ -36,6 +36,8 @@ const LAMBDA_SUCCESS: &str = "Lambda Function Invocation Result - Success";
 /// Classifies a status-checker event. `now` stands in for a start time the event does not carry.
 pub fn parse_check_event(event: &Value, now: aws_smithy_types::DateTime) -> Result<CheckEvent, Error> {
     let object = as_object("the event", event, CHECK_SHAPES)?;
+    // A replayed Deletion Started is history: the deletion it shows was followed then.
+    refuse_replay("the event", object)?;
     if let Some(detail_type) = object.get("detail-type") {
         return eventbridge_event(object, detail_type, now);
     }
@@ -107,7 +109,23 @@ fn eventbridge_event(object: &Map<String, Value>, detail_type: &Value, now: aws_
         _ => started_at,
     };
     let sweep = SweepOrigin::written_in(payload);
-    Ok(CheckEvent::Follow(FollowRequest { instance_id, target, request, sweep, attempt: 1, started_at, last_seen }))
+    // Who sent the request, and whether its instance was found, as the delete function wrote them.
+    let sender = match payload.get("sender") {
+        Some(account) => Some(AccountId::parse(&format!("\"sender\" in {what}"), account)?),
+        None => None,
+    };
+    let instance_not_found = payload.get("instanceNotFound") == Some(&Value::Bool(true));
+    Ok(CheckEvent::Follow(FollowRequest {
+        instance_id,
+        target,
+        request,
+        sweep,
+        sender,
+        instance_not_found,
+        attempt: 1,
+        started_at,
+        last_seen,
+    }))
 }
 
 /// An input of the checker's own schedules, read with the type that wrote it; `shape` says what it
@@ -198,6 +216,27 @@ mod tests {
                 )),
             }))
         );
+    }
+
+    #[test]
+    fn a_replayed_deletion_started_is_refused_so_that_it_starts_no_re_checks() {
+        let now = aws_smithy_types::DateTime::from_secs(0);
+        let event = json!({"detail-type": DELETION_STARTED, "source": EVENT_SOURCE, "account": "123456789012",
+            "replay-name": "audit-2026-11", "time": "2026-01-02T03:04:05Z", "detail": {"instance": {"instanceId": ID}}});
+        assert!(matches!(parse_check_event(&event, now), Err(Error::InvalidInput(m)) if m.contains("\"replay-name\"")));
+    }
+
+    #[test]
+    fn the_sender_and_an_instance_not_found_are_read_from_the_deletion_started_detail() {
+        let now = aws_smithy_types::DateTime::from_secs(0);
+        let event = json!({"detail-type": DELETION_STARTED, "source": EVENT_SOURCE, "time": "2026-01-02T03:04:05Z",
+            "detail": {"instance": {"instanceId": ID}, "sender": "210987654321", "instanceNotFound": true}});
+        let CheckEvent::Follow(follow) = parse_check_event(&event, now).unwrap() else { panic!() };
+        assert_eq!((follow.sender.as_ref().map(AccountId::as_str), follow.instance_not_found), (Some("210987654321"), true));
+        assert_eq!(follow.last_seen, None);
+        let forged =
+            json!({"detail-type": DELETION_STARTED, "source": EVENT_SOURCE, "detail": {"instance": {"instanceId": ID}, "sender": "me"}});
+        assert!(matches!(parse_check_event(&forged, now), Err(Error::InvalidInput(m)) if m.contains("\"sender\" in the event's detail")));
     }
 
     #[test]

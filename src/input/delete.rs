@@ -2,12 +2,11 @@
 
 use serde_json::{Map, Value};
 
-use super::{as_object, instance_id_of, invalid, read_json, refuse_near_misses};
+use super::{as_object, instance_id_of, invalid, read_json, refuse_near_misses, refuse_replay};
 use crate::error::{kind_of, quoted, Error};
 use crate::events::{DELETION_REQUESTED, EVENT_SOURCE, SWEEP_SOURCE};
 use crate::model::{AccountId, DeleteRequest, SweepOrigin, Target};
 
-/// The shapes the delete function accepts, for error messages.
 /// The shapes the delete function accepts, for error messages.
 pub const DELETE_SHAPES: &str = "accepted shapes: {\"instanceId\": \"<uuid>\"} with an optional \"dryRun\": true and optional \
 \"accountId\" (12 digits) and \"region\"; \
@@ -41,6 +40,7 @@ pub fn parse_delete_event(event: &Value) -> Result<DeleteEvent, Error> {
     if object.contains_key("Records") {
         return parse_sqs_batch(object).map(DeleteEvent::Sqs);
     }
+    refuse_replay("the event", object)?;
     if object.contains_key("detail-type") || object.contains_key("detail") {
         return parse_eventbridge_request(object).map(DeleteEvent::EventBridge);
     }
@@ -91,6 +91,18 @@ fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest
              not a deletion request; the accepted events are deletion requests such as \"Supply Chain Instance Deletion Requested\" from another source"
         )));
     }
+    // The sweep announces its notices, cancellations and reports under its source too: only its
+    // Deletion Requested is a request (and only from the stack's own account: see
+    // `DeleteRequest::refuse_borrowed_source`).
+    let source = event.get("source").and_then(Value::as_str);
+    let detail_type = event.get("detail-type").and_then(Value::as_str);
+    if source == Some(SWEEP_SOURCE) && detail_type != Some(DELETION_REQUESTED) {
+        return Err(invalid(format!(
+            "the EventBridge event is the sweep's own announcement ({:?} from {SWEEP_SOURCE:?}), not a deletion request; of the \
+             sweep's events only {DELETION_REQUESTED:?} is accepted",
+            detail_type.unwrap_or("")
+        )));
+    }
     // EventBridge sets `account` to the account that put the event; no sender can forge it.
     let sender = event.get("account").map(|account| AccountId::parse("the EventBridge event's \"account\"", account)).transpose()?;
     match event.get("detail") {
@@ -98,10 +110,9 @@ fn parse_eventbridge_request(event: &Map<String, Value>) -> Result<DeleteRequest
             let what = "the EventBridge event's detail";
             let request = parse_request_object(what, detail)?;
             // The sweep's own requests say why it asked, and the outcome must tell it. Only its
-            // source and detail-type mark one: other producers' members stay metadata alone.
-            let from_sweep = event.get("source").and_then(Value::as_str) == Some(SWEEP_SOURCE)
-                && event.get("detail-type").and_then(Value::as_str) == Some(DELETION_REQUESTED);
-            let sweep = if from_sweep { Some(SweepOrigin::read(what, detail)?) } else { None };
+            // source marks one (other producers' members stay metadata alone), and the delete
+            // function honours it only from the stack's own account.
+            let sweep = if source == Some(SWEEP_SOURCE) { Some(SweepOrigin::read(what, detail)?) } else { None };
             Ok(DeleteRequest { sender, sweep, ..request })
         }
         Some(other) => {
@@ -150,6 +161,7 @@ fn parse_sqs_body(message_id: &str, body: &str) -> Result<DeleteRequest, Error> 
     let what = format!("the body of SQS message {message_id}");
     let value = read_json(&what, body)?;
     let object = as_object(&what, &value, DELETE_SHAPES)?;
+    refuse_replay(&what, object)?;
     if object.contains_key("detail-type") || object.contains_key("detail") {
         parse_eventbridge_request(object)
     } else {
@@ -302,15 +314,56 @@ mod tests {
     #[test]
     fn sweep_members_from_another_source_or_detail_type_are_metadata_alone() {
         let detail = json!({"instanceId": ID, "reason": "ExpiryTagPassed", "sweepId": "s-1"});
-        for (source, detail_type) in [("ops", DELETION_REQUESTED), (SWEEP_SOURCE, "Supply Chain Instance Deletion Wanted")] {
-            let event = json!({"detail-type": detail_type, "source": source, "detail": detail});
+        for detail_type in [DELETION_REQUESTED, "Supply Chain Instance Deletion Wanted"] {
+            let event = json!({"detail-type": detail_type, "source": "ops", "detail": detail});
             let DeleteEvent::EventBridge(request) = parse_delete_event(&event).unwrap() else { panic!("not an EventBridge request") };
-            assert_eq!(request.sweep, None, "{source} {detail_type}");
+            assert_eq!(request.sweep, None, "{detail_type}");
             assert_eq!(Value::Object(request.metadata), json!({"reason": "ExpiryTagPassed", "sweepId": "s-1"}));
         }
         let direct = json!({"instanceId": ID, "reason": "ExpiryTagPassed", "sweepId": "s-1"});
         let DeleteEvent::Direct(request) = parse_delete_event(&direct).unwrap() else { panic!("not direct") };
         assert_eq!(request.sweep, None);
+    }
+
+    #[test]
+    fn the_sweeps_notices_and_reports_are_never_deletion_requests() {
+        for detail_type in ["Supply Chain Instance Deletion Scheduled", "Supply Chain Instance Deletion Cancelled", "anything else"] {
+            let event = json!({"detail-type": detail_type, "source": SWEEP_SOURCE, "account": "123456789012",
+                "detail": {"instanceId": ID, "reason": "ExpiryTagPassed", "sweepId": "s-1"}});
+            let m = message(parse_delete_event(&event));
+            assert!(m.contains("the sweep's own announcement") && m.contains(DELETION_REQUESTED), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_replayed_event_is_refused_in_every_shape() {
+        let replayed = json!({"detail-type": DELETION_REQUESTED, "source": "ops", "account": "123456789012",
+            "replay-name": "audit-2026-11", "detail": {"instanceId": ID}});
+        let m = message(parse_delete_event(&replayed));
+        assert!(m.contains("carries \"replay-name\" (\"audit-2026-11\")") && m.contains("never acted on again"), "{m}");
+        assert!(message(parse_delete_event(&json!({"instanceId": ID, "replay-name": "r"}))).contains("replay-name"));
+        // In a batch, only the replayed message fails, in both body shapes.
+        let batch = json!({"Records": [
+            {"messageId": "replayed", "eventSource": "aws:sqs", "body": replayed.to_string()},
+            {"messageId": "direct", "eventSource": "aws:sqs", "body": json!({"instanceId": ID, "replay-name": "r"}).to_string()},
+            {"messageId": "fresh", "eventSource": "aws:sqs", "body": json!({"instanceId": ID}).to_string()},
+        ]});
+        let DeleteEvent::Sqs(items) = parse_delete_event(&batch).unwrap() else { panic!("not a batch") };
+        for item in &items[..2] {
+            assert!(matches!(&item.request, Err(Error::InvalidInput(m)) if m.contains("replay-name")), "{item:?}");
+        }
+        assert_eq!(items[2].request, Ok(request(false)));
+    }
+
+    #[test]
+    fn an_sqs_body_holding_an_eventbridge_envelope_keeps_the_sender_of_the_envelope() {
+        let envelope = json!({"detail-type": DELETION_REQUESTED, "source": "com.example.platform", "account": "210987654321",
+            "detail": {"instanceId": ID, "accountId": "333333333333"}});
+        let batch = json!({"Records": [{"messageId": "m1", "eventSource": "aws:sqs", "body": envelope.to_string()}]});
+        let DeleteEvent::Sqs(items) = parse_delete_event(&batch).unwrap() else { panic!("not a batch") };
+        let request = items[0].request.as_ref().unwrap();
+        assert_eq!(request.sender.as_ref().map(AccountId::as_str), Some("210987654321"));
+        assert_eq!(request.target.account_id.as_ref().map(AccountId::as_str), Some("333333333333"));
     }
 
     #[test]

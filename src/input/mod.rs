@@ -12,7 +12,8 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::error::{kind_of, quoted, Error};
-use crate::model::InstanceId;
+use crate::model::arn::partition_and_account;
+use crate::model::{AccountId, InstanceId};
 
 pub use check::{parse_check_event, CheckEvent, CHECK_SHAPES};
 pub use delete::{parse_delete_event, DeleteEvent, SqsItem, DELETE_SHAPES, REQUEST_MEMBERS};
@@ -167,6 +168,60 @@ pub(crate) fn refuse_near_misses(what: &str, object: &Map<String, Value>, known:
     Ok(())
 }
 
+/// The member EventBridge adds at the top level of every event it replays from an archive.
+const REPLAY_NAME: &str = "replay-name";
+
+/// Refuses an object that carries `replay-name`: a replay puts archived history back on the bus,
+/// and history read again must never act again (delete, or start re-checks). The stack's rules
+/// leave replays out; this refusal holds wherever else a replayed event arrives from (an SQS
+/// queue, a rule of someone else's, a direct invocation). `what` names the object in errors.
+pub(crate) fn refuse_replay(what: &str, object: &Map<String, Value>) -> Result<(), Error> {
+    match object.get(REPLAY_NAME) {
+        None => Ok(()),
+        Some(name) => Err(invalid(format!(
+            "{what} carries \"{REPLAY_NAME}\" ({}): it is a replay of archived events, which is history and is never acted on \
+             again; accepted: the original event sent anew, without \"{REPLAY_NAME}\"",
+            match name {
+                Value::String(name) => quoted(name),
+                other => kind_of(other).to_owned(),
+            }
+        ))),
+    }
+}
+
+/// The account the invoked function runs in, from its ARN; `None` where a local runtime sends a
+/// placeholder ARN.
+pub fn home_account(function_arn: &str) -> Option<AccountId> {
+    let (_, account) = partition_and_account(function_arn)?;
+    AccountId::parse("the function's account", &Value::String(account)).ok()
+}
+
+/// Refuses an EventBridge event (an object with `detail-type`) whose `account` is not `home`: the
+/// events a function takes only from the stack itself (the checker's Deletion Started) must not
+/// be sendable by another account. EventBridge sets `account` to the account that put the event,
+/// and no sender can choose it. An event without `account` did not come through EventBridge: only
+/// a principal allowed to invoke the function directly can send one, and the stack's own account
+/// grants that. Without `home` (a local runtime's placeholder ARN) nothing tells the accounts apart.
+pub fn refuse_event_from_elsewhere(event: &Value, home: Option<&AccountId>, function: &str) -> Result<(), Error> {
+    let (Value::Object(object), Some(home)) = (event, home) else {
+        return Ok(());
+    };
+    if !object.contains_key("detail-type") {
+        return Ok(());
+    }
+    let Some(account) = object.get("account") else {
+        return Ok(());
+    };
+    let sender = AccountId::parse("the EventBridge event's \"account\"", account)?;
+    if &sender == home {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "the EventBridge event comes from account {sender}, but {function} takes EventBridge events only from its own account \
+         {home}, where the stack's functions put them; accepted: events put in account {home}"
+    )))
+}
+
 /// The instance id of a request object: from `instanceId`, or from a previous output's `instance.instanceId`.
 fn instance_id_of(what: &str, object: &Map<String, Value>, shapes: &str) -> Result<InstanceId, Error> {
     match (object.get("instanceId"), object.get("instance")) {
@@ -241,6 +296,33 @@ mod payload_tests {
         let event = serde_json::json!({"Records": [{"messageId": "m1", "body": body}]});
         let Ok(DeleteEvent::Sqs(items)) = parse_delete_event(&event) else { panic!("not a batch") };
         assert!(matches!(&items[0].request, Err(Error::InvalidInput(m)) if m.contains("\"dryRun\" appears twice")), "{:?}", items[0]);
+    }
+
+    #[test]
+    fn an_eventbridge_event_from_another_account_is_refused_and_one_from_the_own_account_is_not() {
+        let home = home_account("arn:aws:lambda:us-east-1:123456789012:function:check-instance-status");
+        assert_eq!(home.as_ref().map(AccountId::as_str), Some("123456789012"));
+        let from =
+            |account: &str| serde_json::json!({"detail-type": "Supply Chain Instance Deletion Started", "account": account, "detail": {}});
+        let error = refuse_event_from_elsewhere(&from("210987654321"), home.as_ref(), "the status checker").unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidInput(m) if m.contains("comes from account 210987654321") && m.contains("only from its own account 123456789012")),
+            "{error}"
+        );
+        assert!(
+            matches!(refuse_event_from_elsewhere(&from("me"), home.as_ref(), "x"), Err(Error::InvalidInput(m)) if m.contains("12 digits"))
+        );
+        assert_eq!(refuse_event_from_elsewhere(&from("123456789012"), home.as_ref(), "x"), Ok(()));
+        // Not EventBridge's: a direct invocation, which only the stack's own account may make.
+        let direct = serde_json::json!({"detail-type": "Supply Chain Instance Deletion Started", "detail": {}});
+        assert_eq!(refuse_event_from_elsewhere(&direct, home.as_ref(), "x"), Ok(()));
+        assert_eq!(
+            refuse_event_from_elsewhere(&serde_json::json!({"instanceId": "x", "account": "210987654321"}), home.as_ref(), "x"),
+            Ok(())
+        );
+        // A local runtime's placeholder ARN names no account.
+        assert_eq!(home_account("function-arn"), None);
+        assert_eq!(refuse_event_from_elsewhere(&from("210987654321"), None, "x"), Ok(()));
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod target;
 
 pub use id::InstanceId;
 pub use outcome::Outcome;
-pub use protection::DeletionProtection;
-pub use record::{timestamp, DeleteOutput, InstanceRecord, UnusableInstance};
+pub use protection::{DeletionProtection, ProtectingTag};
+pub use record::{timestamp, DeleteOutput, InstanceRecord, ReportedInstance, UnusableInstance};
 pub use requests::{carried_request, AnnouncedMarker, DeleteRequest, DeletionStarted, FollowRequest, Recheck, ReportRequest, SweepOrigin};
 pub use target::{AccountId, Reach, Region, Target, TARGET_MEMBERS};

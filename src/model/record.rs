@@ -60,6 +60,30 @@ impl InstanceRecord {
     }
 }
 
+/// The instance as a report or an announcement shows it: a record the service answered, or
+/// `{"instanceId": ...}` alone when there is none (the instance was not found, or only its id is
+/// known).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one short-lived value per request or check
+pub enum ReportedInstance {
+    Record(InstanceRecord),
+    Id {
+        #[serde(rename = "instanceId")]
+        instance_id: InstanceId,
+    },
+}
+
+impl ReportedInstance {
+    /// The record, when there is one.
+    pub fn record(&self) -> Option<&InstanceRecord> {
+        match self {
+            ReportedInstance::Record(record) => Some(record),
+            ReportedInstance::Id { .. } => None,
+        }
+    }
+}
+
 /// An instance the service answered with an id that is not an instance id: nothing can be asked
 /// about it, but it is reported, not dropped.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::{timestamp, AccountId, DeleteOutput, InstanceId, InstanceRecord, Outcome, Target};
+use super::{timestamp, AccountId, InstanceId, InstanceRecord, Outcome, ReportedInstance, Target};
 use crate::error::{kind_of, quoted, Error};
 
 /// One deletion to make (or, with `dry_run`, to describe).
@@ -25,6 +25,32 @@ pub struct DeleteRequest {
     pub metadata: Map<String, Value>,
     /// The sweep run and policy reason, when the sweep asked for the deletion.
     pub sweep: Option<SweepOrigin>,
+}
+
+impl DeleteRequest {
+    /// Refuses a request that claims the sweep's source but was not sent by the stack's own account
+    /// (`home`, from the invoked function's ARN): another account could otherwise borrow the
+    /// sweep's name, reason and notice for a deletion nobody gave notice of, and write them into
+    /// the audit record. Only the sweep's requests ([`SweepOrigin`]) claim it: the parser refuses
+    /// every other event of the stack's sources. Without `home` (a local runtime's placeholder ARN)
+    /// nothing tells the accounts apart, and the sender is taken as the function's own, as
+    /// [`Target::resolve`] does.
+    pub fn refuse_borrowed_source(&self, home: Option<&AccountId>) -> Result<(), Error> {
+        let (Some(_), Some(home)) = (&self.sweep, home) else {
+            return Ok(());
+        };
+        let sender = match &self.sender {
+            Some(sender) if sender == home => return Ok(()),
+            Some(sender) => format!("comes from account {sender}"),
+            None => "names no \"account\"".to_owned(),
+        };
+        Err(Error::InvalidInput(format!(
+            "the EventBridge event has the sweep's source but {sender}: only the stack's own account {home} may \
+             send the sweep's deletion requests, so that no other account can borrow its reason and notice; accepted from other \
+             accounts: a \"Supply Chain Instance Deletion Requested\" event from a source of their own, which acts in the sending \
+             account only"
+        )))
+    }
 }
 
 /// Why the sweep asked for a deletion: its run and the policy's reason, read from its `Supply Chain
@@ -125,17 +151,35 @@ fn cut_reason_detail(text: &str) -> String {
     format!("{}… ({} bytes; the request's \"detail\" holds it whole)", &text[..end], text.len())
 }
 
-/// The detail of a `Supply Chain Instance Deletion Started` announcement: the delete function's
-/// output, when it sent `DeleteInstance`, the sweep behind the deletion, and the request's metadata.
-/// The delete function writes it; the checker reads its members back and carries them to the end.
+/// The detail of a `Supply Chain Instance Deletion Started` announcement: the instance as the
+/// service answered the deletion, when `DeleteInstance` was sent, who sent the request, the sweep
+/// behind the deletion, and the request's metadata. The delete function writes it; the checker
+/// reads its members back and carries them to the end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletionStarted {
+    /// The record the service answered; `{"instanceId"}` alone when the instance was not found
+    /// (`instanceNotFound`).
+    pub instance: ReportedInstance,
+    /// Where the instance is, when another account or region than the function's own.
     #[serde(flatten)]
-    pub output: DeleteOutput,
-    /// When the delete function sent `DeleteInstance`. Left out by versions before it was written.
+    pub target: Target,
+    /// When the delete function sent `DeleteInstance`. Left out by versions before it was written,
+    /// and when the instance was not found.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
     pub started_at: Option<DateTime>,
+    /// The account that sent the request: the request event's `account`, which EventBridge sets
+    /// and no sender can choose. Left out for a request that came without an EventBridge envelope
+    /// (a direct invocation, or a plain SQS message body), which only principals of the stack's
+    /// own account can send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<AccountId>,
+    /// True when the instance was not found: it was deleted before (for example by an earlier
+    /// attempt of this same request, whose announcement failed), or it never was in that account
+    /// and region. This request sent no deletion; its end is announced all the same, so that no
+    /// deletion that was sent goes unannounced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub instance_not_found: bool,
     #[serde(flatten)]
     pub sweep: Option<SweepOrigin>,
     /// Who asked and why, as the producer put it: bounded at parsing (`MAX_METADATA_BYTES`).
@@ -168,6 +212,13 @@ pub struct FollowRequest {
     /// members stand beside the others (`sweepId`, `reason`, `reasonDetail`, `scheduledFor`).
     #[serde(flatten)]
     pub sweep: Option<SweepOrigin>,
+    /// The account that sent the request (the Deletion Started detail's `sender`), carried to the
+    /// final announcement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<AccountId>,
+    /// The Deletion Started detail's `instanceNotFound`, carried to the final announcement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub instance_not_found: bool,
     /// The last record of the instance seen, if any; a partial one is not used.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "read_record_if_whole")]
     pub last_seen: Option<InstanceRecord>,
@@ -289,11 +340,17 @@ mod tests {
                 target: serde_json::from_value(json!({"accountId": "222222222222", "region": "eu-west-1"})).unwrap(),
                 attempt: 3,
                 started_at: DateTime::from_secs(1_767_323_045),
+                sender: Some(AccountId::parse("account", &json!("222222222222")).unwrap()),
+                instance_not_found: true,
                 last_seen: Some(record),
             },
         };
         let written = serde_json::to_value(&recheck).unwrap();
         assert_eq!(written["statusCheck"]["startedAt"], "2026-01-02T03:04:05Z");
+        assert_eq!(
+            (&written["statusCheck"]["sender"], &written["statusCheck"]["instanceNotFound"]),
+            (&json!("222222222222"), &json!(true))
+        );
         assert_eq!(written["statusCheck"]["lastSeen"]["state"], "Deleting");
         assert_eq!(
             (&written["statusCheck"]["accountId"], &written["statusCheck"]["region"]),
@@ -391,6 +448,8 @@ mod tests {
                 started_at: DateTime::from_millis(1_767_323_045_250),
                 request: Some(sweep_detail()),
                 sweep: Some(SweepOrigin::read("the detail", &sweep_detail()).unwrap()),
+                sender: None,
+                instance_not_found: false,
                 last_seen: None,
             },
         };
@@ -421,6 +480,45 @@ mod tests {
         assert_eq!((read.started_at, &read.sweep, &read.request), (None, &None, &None));
         assert_eq!(serde_json::to_value(&read).unwrap(), earlier);
         assert_eq!(SweepOrigin::written_in(earlier.as_object().unwrap()), None);
+    }
+
+    #[test]
+    fn a_deletion_started_for_an_instance_not_found_names_it_by_id_with_its_sender_and_reads_back() {
+        let detail = json!({"instance": {"instanceId": id().as_str()}, "accountId": "210987654321", "sender": "210987654321",
+            "instanceNotFound": true, "request": {"ticket": "OPS-7"}});
+        let read: DeletionStarted = serde_json::from_value(detail.clone()).unwrap();
+        assert_eq!(read.instance, ReportedInstance::Id { instance_id: id() });
+        assert_eq!((read.sender.as_ref().map(AccountId::as_str), read.instance_not_found), (Some("210987654321"), true));
+        assert_eq!(serde_json::to_value(&read).unwrap(), detail);
+    }
+
+    fn sweep_request(sender: Option<&str>) -> DeleteRequest {
+        DeleteRequest {
+            instance_id: id(),
+            target: Target::default(),
+            sender: sender.map(|account| AccountId::parse("account", &json!(account)).unwrap()),
+            dry_run: false,
+            metadata: sweep_detail(),
+            sweep: Some(SweepOrigin::read("the detail", &sweep_detail()).unwrap()),
+        }
+    }
+
+    #[test]
+    fn the_sweeps_requests_are_honoured_only_from_the_stacks_own_account() {
+        let home = AccountId::parse("account", &json!("123456789012")).unwrap();
+        assert_eq!(sweep_request(Some("123456789012")).refuse_borrowed_source(Some(&home)), Ok(()));
+        for (sender, expected) in [(Some("210987654321"), "comes from account 210987654321"), (None, "names no \"account\"")] {
+            let error = sweep_request(sender).refuse_borrowed_source(Some(&home)).unwrap_err();
+            assert!(
+                matches!(&error, Error::InvalidInput(m) if m.contains(expected) && m.contains("only the stack's own account 123456789012")),
+                "{error}"
+            );
+        }
+        // A request of another source is judged by the sender rule of the target alone.
+        let plain = DeleteRequest { sweep: None, ..sweep_request(Some("210987654321")) };
+        assert_eq!(plain.refuse_borrowed_source(Some(&home)), Ok(()));
+        // A local runtime's placeholder ARN names no account to compare with.
+        assert_eq!(sweep_request(Some("210987654321")).refuse_borrowed_source(None), Ok(()));
     }
 
     #[test]
