@@ -20,7 +20,7 @@ use crate::model::{
     timestamp, AccountId, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, SweepOrigin, Target,
 };
 use crate::scheduler::{Scheduled, ScheduledCheck, Scheduler};
-use crate::supply_chain::{SupplyChain, SupplyChains};
+use crate::supply_chain::{SupplyChain, TargetClients};
 
 /// What a Step Functions task gets: `{"instance": {...}, "done": bool, "outcome": "..."}`.
 /// `outcome` is `Deleted`, `DeleteFailed`, `Deleting`, or any other state the instance is in.
@@ -142,7 +142,7 @@ impl Seen {
 /// The status checker's dependencies, built once at init.
 #[derive(Debug, Clone)]
 pub struct CheckFunction {
-    supply_chains: SupplyChains,
+    supply_chains: TargetClients,
     bus: Option<EventBus>,
     scheduler: Scheduler,
     settings: CheckSettings,
@@ -150,7 +150,7 @@ pub struct CheckFunction {
 
 impl CheckFunction {
     /// `supply_chains` is the function's own client ([`SupplyChain`]), or the clients of every target.
-    pub fn new(supply_chains: impl Into<SupplyChains>, bus: Option<EventBus>, scheduler: Scheduler, settings: CheckSettings) -> Self {
+    pub fn new(supply_chains: impl Into<TargetClients>, bus: Option<EventBus>, scheduler: Scheduler, settings: CheckSettings) -> Self {
         CheckFunction { supply_chains: supply_chains.into(), bus, scheduler, settings }
     }
 
@@ -190,7 +190,7 @@ impl CheckFunction {
         &self,
         id: &InstanceId,
         target: &Target,
-        deletion_seen: bool,
+        not_found: NotFound,
         invocation: &Invocation,
     ) -> Result<(Seen, SupplyChain), Error> {
         metrics::instance(id.as_str());
@@ -198,13 +198,13 @@ impl CheckFunction {
         metrics::count(metrics::STATUS_CHECKS, 1);
         match supply_chain.get_instance(id, &invocation.budget).await {
             Ok(record) => Ok((Seen::Found(record), supply_chain)),
-            Err(Error::InstanceNotFound(_)) if deletion_seen => Ok((Seen::Gone, supply_chain)),
+            Err(Error::InstanceNotFound(_)) if not_found == NotFound::MeansDeleted => Ok((Seen::Gone, supply_chain)),
             Err(error) => Err(error),
         }
     }
 
     async fn report(&self, request: &ReportRequest, invocation: &Invocation) -> Result<StatusReport, Error> {
-        let (seen, _) = self.look(&request.instance_id, &request.target, request.deletion_seen, invocation).await?;
+        let (seen, _) = self.look(&request.instance_id, &request.target, NotFound::after(request.deletion_seen), invocation).await?;
         let outcome = seen.outcome();
         let instance = seen.reported(&request.instance_id, request.last_seen.as_ref());
         info!(instance_id = %request.instance_id, outcome = %outcome, done = outcome.is_done(), "status reported");
@@ -223,7 +223,7 @@ impl CheckFunction {
                 "EVENT_BUS_NAME is not set: the status checker needs a bus to announce outcomes when driven by EventBridge".to_owned(),
             )
         })?;
-        let (seen, supply_chain) = self.look(&request.instance_id, &request.target, true, invocation).await?;
+        let (seen, supply_chain) = self.look(&request.instance_id, &request.target, NotFound::MeansDeleted, invocation).await?;
         let now = DateTime::from(SystemTime::now());
         match self.decide(request, &seen, now) {
             Outcome::Pending => self.schedule_next(request, &seen, now, invocation).await,
@@ -412,5 +412,24 @@ fn deduplication_id(id: &InstanceId, outcome: &Outcome, seen: &Seen, request: &F
         (Outcome::TimedOut, _) => format!("{id}:TimedOut:{}", request.started_at.secs()),
         (_, Seen::Found(record)) => format!("{id}:{outcome}:{}", record.last_modified_time.as_deref().unwrap_or("")),
         (_, Seen::Gone) => format!("{id}:{outcome}"),
+    }
+}
+/// What a `ResourceNotFoundException` from `GetInstance` means for the instance looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotFound {
+    /// Its deletion was seen under way (or requested by this stack): gone is deleted.
+    MeansDeleted,
+    /// Nothing was seen of it yet: the id is unknown, an error.
+    IsAnError,
+}
+
+impl NotFound {
+    /// As a request that has (or has not) seen the deletion under way reads it.
+    fn after(deletion_seen: bool) -> NotFound {
+        if deletion_seen {
+            NotFound::MeansDeleted
+        } else {
+            NotFound::IsAnError
+        }
     }
 }

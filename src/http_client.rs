@@ -7,7 +7,7 @@
 //! every certificate (about 140) at every cold start, and the SDK's own client does it again for
 //! every service client it is given to; BENCHMARKS.md measures the cost. Failures are classified,
 //! and connections handed to the SDK's retry logic, as the SDK's own client does, since its retry
-//! decisions rest on both: `tests/http_client.rs` holds each kind of failure against the SDK's
+//! decisions rest on both: `tests/it/http_client.rs` holds each kind of failure against the SDK's
 //! own client, so an SDK that classifies differently fails the tests.
 //!
 //! - `SSL_CERT_FILE` or `SSL_CERT_DIR` set: those certificates are trusted instead, read at init

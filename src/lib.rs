@@ -1,6 +1,6 @@
 //! AWS Lambda functions that delete AWS Supply Chain instances and follow each deletion to its end.
 //!
-//! The functions, each built from the environment by the composition root ([`clients`]) and run by
+//! The functions, each built from the environment by the composition root ([`composition`]) and run by
 //! [`runtime::run`]:
 //! - [`delete::DeleteFunction`]: the `delete-instance` function;
 //! - [`check::CheckFunction`]: the `check-instance-status` function;
@@ -15,11 +15,11 @@
 //! - the adapters to AWS services: [`supply_chain`], [`events`] (the bus), [`scheduler`],
 //!   [`dead_letters`], [`notice_key`] (KMS), over one HTTP client ([`http_client`]);
 //! - the functions: [`delete`], [`check`], [`sweep`];
-//! - [`clients`]: the composition root, which builds every adapter and each function;
+//! - [`composition`]: the composition root, which builds every adapter and each function;
 //!   [`runtime`] and [`shutdown`]: how the binaries serve invocations on Lambda.
 
 pub mod check;
-mod clients;
+mod composition;
 pub mod config;
 pub mod dead_letters;
 mod deadline;
@@ -30,7 +30,7 @@ pub mod http_client;
 pub mod input;
 pub mod metrics;
 pub mod model;
-pub mod notice_key;
+mod notice_key;
 pub mod runtime;
 pub mod scheduler;
 pub mod shutdown;
@@ -38,7 +38,7 @@ pub mod supply_chain;
 pub mod sweep;
 
 pub use check::{CheckFunction, CheckResponse};
-pub use clients::{check_function_from_env, delete_function_from_env, sweep_function_from_env};
+pub use composition::{check_function_from_env, delete_function_from_env, sweep_function_from_env};
 pub use config::{CheckSettings, ConfigError, DeleteSettings, SweepSettings};
 pub use delete::{DeleteFunction, DeleteResponse};
 pub use error::Error;

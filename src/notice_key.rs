@@ -17,13 +17,13 @@ const ALGORITHM: MacAlgorithmSpec = MacAlgorithmSpec::HmacSha256;
 
 /// The stack's HMAC key, with the SDK client built once at init.
 #[derive(Debug, Clone)]
-pub struct NoticeKey {
+pub(crate) struct NoticeKey {
     client: Client,
     key_id: String,
 }
 
 impl NoticeKey {
-    pub fn new(client: Client, key_id: impl Into<String>) -> Self {
+    pub(crate) fn new(client: Client, key_id: impl Into<String>) -> Self {
         NoticeKey { client, key_id: key_id.into() }
     }
 

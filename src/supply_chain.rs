@@ -128,7 +128,7 @@ impl SupplyChain {
 /// SDK's own assume-role provider, which the client's identity cache refreshes before they expire:
 /// a warm invocation for an account already seen makes no STS call.
 #[derive(Debug, Clone)]
-pub struct SupplyChains {
+pub struct TargetClients {
     home: SupplyChain,
     members: Option<Arc<Members>>,
 }
@@ -153,16 +153,16 @@ struct Clients {
     credentials: HashMap<AccountId, aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
-impl From<SupplyChain> for SupplyChains {
-    fn from(home: SupplyChain) -> SupplyChains {
-        SupplyChains::home_only(home)
+impl From<SupplyChain> for TargetClients {
+    fn from(home: SupplyChain) -> TargetClients {
+        TargetClients::home_only(home)
     }
 }
 
-impl SupplyChains {
+impl TargetClients {
     /// The function's own client only: a request for another target fails with `Unexpected`.
-    pub fn home_only(home: SupplyChain) -> SupplyChains {
-        SupplyChains { home, members: None }
+    pub fn home_only(home: SupplyChain) -> TargetClients {
+        TargetClients { home, members: None }
     }
 
     /// Clients for every target: `sdk_config` holds the function's own credentials, which assume
@@ -173,7 +173,7 @@ impl SupplyChains {
         role_name: &str,
         session_length: std::time::Duration,
         session_name: &str,
-    ) -> SupplyChains {
+    ) -> TargetClients {
         let members = Members {
             sdk_config,
             role_name: role_name.to_owned(),
@@ -182,7 +182,7 @@ impl SupplyChains {
             clients: tokio::sync::Mutex::new(Clients::default()),
             identity_cache: aws_config::identity::IdentityCache::lazy().build(),
         };
-        SupplyChains { home, members: Some(Arc::new(members)) }
+        TargetClients { home, members: Some(Arc::new(members)) }
     }
 
     /// The function's own client.

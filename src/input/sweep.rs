@@ -4,10 +4,9 @@
 
 use serde_json::{Map, Value};
 
+use super::{invalid, refuse_near_misses};
 use crate::config::SweepMode;
-use crate::error::kind_of;
-use crate::error::Error;
-use crate::input::refuse_near_misses;
+use crate::error::{kind_of, quoted, Error};
 use crate::model::{AccountId, Region, Target};
 
 /// The shapes the sweep accepts, for error messages.
@@ -137,7 +136,7 @@ fn mode_of(object: &Map<String, Value>) -> Result<Option<SweepMode>, Error> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => SweepMode::parse(text)
             .map(Some)
-            .ok_or_else(|| invalid(format!("\"mode\" is {:?}, but it must be \"report\" or \"delete\"", truncated(text)))),
+            .ok_or_else(|| invalid(format!("\"mode\" is {}, but it must be \"report\" or \"delete\"", quoted(text)))),
         Some(other) => Err(invalid(format!("\"mode\" is {}, but it must be \"report\" or \"delete\"", kind_of(other)))),
     }
 }
@@ -151,15 +150,6 @@ fn max_deletions_of(object: &Map<String, Value>) -> Result<Option<u32>, Error> {
         },
         Some(other) => Err(invalid(format!("\"maxDeletions\" is {}, but it must be a whole number from 0", kind_of(other)))),
     }
-}
-
-/// User text cut short, so that a message never carries a payload.
-fn truncated(text: &str) -> String {
-    text.chars().take(64).collect()
-}
-
-fn invalid(message: String) -> Error {
-    Error::InvalidInput(message)
 }
 
 #[cfg(test)]

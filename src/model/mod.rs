@@ -15,4 +15,4 @@ pub use outcome::Outcome;
 pub use protection::{DeletionProtection, ProtectingTag};
 pub use record::{timestamp, DeleteOutput, InstanceRecord, ReportedInstance, UnusableInstance};
 pub use requests::{carried_request, AnnouncedMarker, DeleteRequest, DeletionStarted, FollowRequest, Recheck, ReportRequest, SweepOrigin};
-pub use target::{AccountId, Reach, Region, Target, TARGET_MEMBERS};
+pub use target::{account_allowed, every_pair, AccountId, Reach, Region, Target, TARGET_MEMBERS};

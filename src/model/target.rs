@@ -101,6 +101,17 @@ pub struct Target {
     pub region: Option<Region>,
 }
 
+/// The one rule of `ALLOWED_ACCOUNT_IDS`: an account other than the function's own is allowed when
+/// the list names it, or when the list is empty.
+pub fn account_allowed(allowed: &[AccountId], account: &AccountId) -> bool {
+    allowed.is_empty() || allowed.contains(account)
+}
+
+/// Every (account, region) pair, accounts first: the targets of a sweep of `accounts` x `regions`.
+pub fn every_pair<A: Clone, R: Clone>(accounts: &[A], regions: &[R]) -> Vec<(A, R)> {
+    accounts.iter().flat_map(|account| regions.iter().map(move |region| (account.clone(), region.clone()))).collect()
+}
+
 /// The request members that name a target.
 pub const TARGET_MEMBERS: [&str; 2] = ["accountId", "region"];
 
@@ -160,7 +171,7 @@ impl Target {
         }
         let account = account.filter(|account| !is_home(account));
         if let Some(account) = &account {
-            if !reach.accounts.is_empty() && !reach.accounts.contains(account) {
+            if !account_allowed(&reach.accounts, account) {
                 return Err(Error::AccountNotAllowed(format!(
                     "account {account} is not in ALLOWED_ACCOUNT_IDS ({})",
                     list(&reach.accounts)

@@ -7,19 +7,17 @@
 //! and cancels the mark of one the policy no longer selects ([`notice`]).
 //!
 //! One run is, for each target, [`SweepFunction::list`] and [`SweepFunction::examine`] (each
-//! instance's tags read and decided on); then, for all of them, the marks read (delete mode with
-//! notice), [`sort`], the notices ([`notice::Notice::give`]), [`SweepFunction::request`] (delete
-//! mode), and [`SweepFunction::report`]. The organization sweep's two steps are in [`organization`].
+//! instance's tags read and decided on, [`examine`]); then, for all of them, the marks read (delete
+//! mode with notice), [`classify`], the notices ([`notice::Notice::give`]),
+//! [`SweepFunction::request`] (delete mode), and [`SweepFunction::report`]. The organization sweep's two steps are in [`organization`].
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
-use aws_sdk_supplychain::types::InstanceState;
 use aws_smithy_types::DateTime;
-use futures_util::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::config::{SweepMode, SweepSettings};
 use crate::deadline::{Budget, Invocation};
@@ -28,19 +26,22 @@ use crate::events::{Announcement, EventBus, DELETION_REQUESTED, SWEEP_COMPLETED,
 use crate::input::sweep::{parse_sweep_event, SweepEvent, SweepRequest, SWEEP_SHAPES};
 use crate::input::Payload;
 use crate::metrics;
-use crate::model::Target;
+use crate::model::{every_pair, Target};
 use crate::notice_key::NoticeKey;
-use crate::supply_chain::{Listed, SupplyChain, SupplyChains};
+use crate::supply_chain::TargetClients;
 
+mod classify;
+mod examine;
 mod notice;
 pub mod organization;
 mod policy;
 mod report;
 
-use notice::{Mark, Notice, NoticeWork};
+use classify::{classify, ToRequest};
+use examine::Swept;
+use notice::Notice;
 pub use organization::{OrganizationPlan, OrganizationSummary, PlannedTarget};
 pub use policy::Reason;
-use policy::{decide, Decision};
 pub use report::{SweepCounts, SweepDeletionRequest, SweepEntry, SweepReport, TargetReport, TargetStatus};
 
 use report::within_event_limit;
@@ -48,13 +49,22 @@ use report::within_event_limit;
 /// The sweep's dependencies, built once at init.
 #[derive(Debug, Clone)]
 pub struct SweepFunction {
-    supply_chains: SupplyChains,
+    supply_chains: TargetClients,
     bus: EventBus,
     settings: SweepSettings,
     /// Lists the organization's accounts for the organization sweep's plan.
     organizations: Option<aws_sdk_organizations::Client>,
     /// Signs and checks the notice marks: required with notice (`NOTICE_KEY_ID`).
     notice_key: Option<NoticeKey>,
+}
+
+/// How the report's entries of a target name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryTarget {
+    /// As resolved: empty where it is the function's own account and region (a one-target run).
+    AsResolved,
+    /// As given, even where it is the function's own (a run of several targets names every one).
+    AsGiven,
 }
 
 /// What one invocation answers: a run's report, or a step of the organization sweep.
@@ -66,58 +76,9 @@ pub enum SweepOutput {
     Summary(Box<OrganizationSummary>),
 }
 
-/// One examined instance: what the report says of it, where it lives, its ARN for a request's
-/// `resources`, the tags the notice needs, and its decision.
-struct Examined {
-    instance_id: String,
-    instance_name: Option<String>,
-    state: InstanceState,
-    /// As the report names it: empty for the function's own account and region in a one-target run.
-    target: Target,
-    /// The account and region in words, for notices: always named.
-    account_id: String,
-    region: String,
-    client: SupplyChain,
-    arn: String,
-    tags: HashMap<String, String>,
-    decision: Decision,
-}
-
-impl Examined {
-    /// Whether the sweep could delete it: only `Active` and `DeleteFailed` instances are deleted.
-    fn deletable(&self) -> bool {
-        policy::deletable(&self.state)
-    }
-
-    fn entry(&self, reason: Reason, detail: &str) -> SweepEntry {
-        SweepEntry {
-            instance_id: self.instance_id.clone(),
-            target: self.target.clone(),
-            instance_name: self.instance_name.clone(),
-            state: self.state.as_str().to_owned(),
-            reason,
-            detail: detail.to_owned(),
-        }
-    }
-}
-
-/// A selected instance to ask the delete function about: its report entry, its ARN, and the time
-/// it was scheduled for when it was given notice.
-struct ToRequest {
-    entry: SweepEntry,
-    arn: String,
-    scheduled_for: Option<String>,
-}
-
-/// One target's examination.
-struct Swept {
-    examined: Vec<Examined>,
-    complete: bool,
-}
-
 impl SweepFunction {
     /// `bus` announces under [`SWEEP_SOURCE`], whatever source it was built with.
-    pub fn new(supply_chains: impl Into<SupplyChains>, bus: EventBus, settings: SweepSettings) -> Self {
+    pub fn new(supply_chains: impl Into<TargetClients>, bus: EventBus, settings: SweepSettings) -> Self {
         SweepFunction {
             supply_chains: supply_chains.into(),
             bus: bus.with_source(SWEEP_SOURCE),
@@ -128,7 +89,7 @@ impl SweepFunction {
     }
 
     /// The stack's HMAC key, which signs and checks the notice marks.
-    pub fn with_notice_key(self, key: Option<NoticeKey>) -> Self {
+    pub(crate) fn with_notice_key(self, key: Option<NoticeKey>) -> Self {
         SweepFunction { notice_key: key, ..self }
     }
 
@@ -172,7 +133,7 @@ impl SweepFunction {
             // One target, named or the only one configured: its failure is the run's, and the
             // report names it at the top where it is another than the function's own.
             Ok([target]) => {
-                let (resolved, swept) = self.sweep_target(&target, false, invocation, &examining, now).await?;
+                let (resolved, swept) = self.sweep_target(&target, EntryTarget::AsResolved, invocation, &examining, now).await?;
                 report.target = resolved;
                 report.complete = swept.complete;
                 examined = swept.examined;
@@ -193,7 +154,7 @@ impl SweepFunction {
             Some(notice) => notice.read_all(&examined, self.settings.concurrency, &invocation.budget).await,
             None => HashMap::new(),
         };
-        let (mut report, to_request, work) = sort(examined, report, cap, notice.as_ref(), marks);
+        let (mut report, to_request, work) = classify(examined, report, cap, notice.as_ref(), marks);
         if let Some(notice) = &notice {
             let given = notice.give(&self.bus, work, &report.sweep_id, self.settings.concurrency, &invocation.budget).await;
             report.counts.marked = Some(given.marked.len());
@@ -225,10 +186,7 @@ impl SweepFunction {
             if self.settings.accounts.is_empty() { vec![None] } else { self.settings.accounts.iter().cloned().map(Some).collect() };
         let regions: Vec<_> =
             if self.settings.regions.is_empty() { vec![None] } else { self.settings.regions.iter().cloned().map(Some).collect() };
-        accounts
-            .iter()
-            .flat_map(|account| regions.iter().map(move |region| Target { account_id: account.clone(), region: region.clone() }))
-            .collect()
+        every_pair(&accounts, &regions).into_iter().map(|(account_id, region)| Target { account_id, region }).collect()
     }
 
     /// One of several configured targets: what became of it, and what it examined. A target the
@@ -254,7 +212,7 @@ impl SweepFunction {
             info!(account_id = ?target.account_id, region = ?target.region, outcome = "deferred", "target deferred to the next run");
             return (status(TargetStatus::Deferred, 0, None), None);
         }
-        match self.sweep_target(target, true, invocation, examining, now).await {
+        match self.sweep_target(target, EntryTarget::AsGiven, invocation, examining, now).await {
             Ok((_, swept)) => {
                 let done = if swept.complete { TargetStatus::Swept } else { TargetStatus::Incomplete };
                 (status(done, swept.examined.len(), None), Some(swept))
@@ -267,12 +225,12 @@ impl SweepFunction {
         }
     }
 
-    /// Lists and examines one target; `named` keeps the target in each entry even where it is the
-    /// function's own (a run of several targets names every one). Answers the target as resolved.
+    /// Lists and examines one target, its entries naming it as `naming` says. Answers the target as
+    /// resolved.
     async fn sweep_target(
         &self,
         target: &Target,
-        named: bool,
+        naming: EntryTarget,
         invocation: &Invocation,
         examining: &Budget,
         now: DateTime,
@@ -281,120 +239,16 @@ impl SweepFunction {
             self.supply_chains.reaching(target, None, &self.settings.common, &invocation.function_arn).await.inspect_err(|error| {
                 warn!(error_type = error.error_type(), error = %error, "target refused");
             })?;
-        let (listed, listed_all) = self.list(&client, examining).await.inspect_err(|error| {
+        let (listed, listed_all) = examine::list(&client, examining).await.inspect_err(|error| {
             warn!(error_type = error.error_type(), error = %error, "instances not listed");
         })?;
-        let shown = if named { target.clone() } else { resolved.clone() };
-        let examined = self.examine(&client, &shown, &listed, invocation, examining, now).await?;
+        let shown = match naming {
+            EntryTarget::AsGiven => target.clone(),
+            EntryTarget::AsResolved => resolved.clone(),
+        };
+        let examined = examine::examine(&self.settings, &client, &shown, &listed, invocation, examining, now).await?;
         let complete = listed_all && examined.len() == listed.len();
         Ok((resolved, Swept { examined, complete }))
-    }
-
-    /// Every instance, page by page; `false` when the budget ended before the last page.
-    async fn list(&self, client: &SupplyChain, budget: &Budget) -> Result<(Vec<Listed>, bool), Error> {
-        let mut instances = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            match client.list_instances_page(token.as_deref(), budget).await {
-                Ok((page, next)) => {
-                    instances.extend(page);
-                    match next {
-                        None => return Ok((instances, true)),
-                        // A service answering the same token again would keep the sweep listing forever.
-                        Some(next) if token.as_deref() == Some(next.as_str()) => {
-                            return Err(Error::Unexpected(format!(
-                                "ListInstances answered the page token it was given ({next:?}) as the next one"
-                            )));
-                        }
-                        Some(next) => token = Some(next),
-                    }
-                }
-                // The examination budget ran out: what is listed is examined with the time left (none).
-                Err(Error::Timeout(_)) if budget.remaining().is_none() => return Ok((instances, false)),
-                Err(error) => return Err(error),
-            }
-        }
-    }
-
-    /// Reads the tags of the listed instances, a few at a time, and decides for each one; those the
-    /// budget ended before are left out.
-    async fn examine(
-        &self,
-        client: &SupplyChain,
-        target: &Target,
-        listed: &[Listed],
-        invocation: &Invocation,
-        budget: &Budget,
-        now: DateTime,
-    ) -> Result<Vec<Examined>, Error> {
-        let checks: Vec<_> = listed.iter().map(|instance| self.examine_one(client, target, instance, invocation, budget, now)).collect();
-        let outcomes: Vec<Result<Option<Examined>, Error>> = stream::iter(checks).buffered(self.settings.concurrency).collect().await;
-        let mut examined = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
-            examined.extend(outcome?);
-        }
-        Ok(examined)
-    }
-
-    /// Reads one instance's tags and decides; `None` when the budget ended before it was examined.
-    async fn examine_one(
-        &self,
-        client: &SupplyChain,
-        target: &Target,
-        listed: &Listed,
-        invocation: &Invocation,
-        budget: &Budget,
-        now: DateTime,
-    ) -> Result<Option<Examined>, Error> {
-        let region = client.region().unwrap_or_default().to_owned();
-        let instance = match listed {
-            Ok(instance) => instance,
-            Err(unusable) => {
-                let detail = format!("ListInstances answered an instance id that cannot be used: {}", unusable.problem);
-                return Ok(Some(Examined {
-                    instance_id: unusable.instance_id.clone(),
-                    instance_name: unusable.instance_name.clone(),
-                    state: unusable.state.clone(),
-                    target: target.clone(),
-                    account_id: client.account().unwrap_or_default().to_owned(),
-                    region,
-                    client: client.clone(),
-                    arn: String::new(),
-                    tags: HashMap::new(),
-                    decision: log(&unusable.instance_id, &unusable.state, Decision::Skipped(Reason::TagsUnreadable, detail)),
-                }));
-            }
-        };
-        let examined = |arn: String, tags, decision| Examined {
-            instance_id: instance.instance_id.to_string(),
-            instance_name: instance.instance_name.clone(),
-            state: instance.state.clone(),
-            target: target.clone(),
-            account_id: client.account().unwrap_or(&instance.aws_account_id).to_owned(),
-            region: region.clone(),
-            client: client.clone(),
-            arn,
-            tags,
-            decision,
-        };
-        // Listed for a while after its deletion: nothing to decide, and its tags may be gone.
-        if instance.state == InstanceState::Deleted {
-            return Ok(Some(examined(String::new(), HashMap::new(), Decision::Kept)));
-        }
-        // The listed record names its account, so a placeholder function ARN (local runtimes) is no obstacle.
-        let arn = client
-            .instance_arn(&instance.instance_id, &invocation.function_arn, Some(instance))
-            .ok_or_else(|| Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned()))?;
-        let (tags, decision) = match client.tags(&arn, budget).await {
-            Ok(tags) => {
-                let decision = decide(&self.settings, instance, &tags, now);
-                (tags, decision)
-            }
-            Err(_) if budget.remaining().is_none() => return Ok(None),
-            Err(error) => (HashMap::new(), Decision::Skipped(Reason::TagsUnreadable, format!("{}: {error}", error.error_type()))),
-        };
-        let decision = log(instance.instance_id.as_str(), &instance.state, decision);
-        Ok(Some(examined(arn, tags, decision)))
     }
 
     /// In delete mode, puts one Deletion Requested event per instance to request on the bus; each
@@ -487,76 +341,6 @@ impl SweepFunction {
     }
 }
 
-/// Sorts the decisions into the report's lists: every selected instance is listed as selected; in
-/// delete mode the first `cap` of those to request are requested and the rest deferred to the next
-/// run. With notice, an instance is requested only when its mark (read in `marks`, by place) counts
-/// and is due; one without a mark that counts is to be given notice, and a marked one the policy no
-/// longer selects is to be cancelled.
-fn sort(
-    examined: Vec<Examined>,
-    mut report: SweepReport,
-    cap: usize,
-    notice: Option<&Notice>,
-    mut marks: HashMap<usize, Mark>,
-) -> (SweepReport, Vec<ToRequest>, NoticeWork) {
-    report.examined = examined.len();
-    let mut to_request = Vec::new();
-    let mut work = NoticeWork::default();
-    let mut due = 0;
-    for (index, done) in examined.into_iter().enumerate() {
-        let (reason, detail) = match &done.decision {
-            Decision::Selected(reason, detail) => (*reason, detail.clone()),
-            Decision::Kept | Decision::Skipped(..) => {
-                if let Decision::Skipped(reason, detail) = &done.decision {
-                    report.skipped.push(done.entry(*reason, detail));
-                }
-                if let Some(why) = notice.and_then(|notice| notice.cancels(&done)) {
-                    work.to_cancel.push((done, why));
-                }
-                continue;
-            }
-        };
-        report.selected.push(done.entry(reason, &detail));
-        if report.mode != SweepMode::Delete {
-            continue;
-        }
-        let scheduled_for = match notice.map(|_| marks.remove(&index).unwrap_or(Mark::Missing)) {
-            None => None,
-            Some(Mark::Due(when)) => {
-                due += 1;
-                Some(when)
-            }
-            Some(Mark::Pending) => continue,
-            Some(Mark::Unchecked(words)) => {
-                report.skipped.push(done.entry(Reason::MarkFailed, &words));
-                continue;
-            }
-            Some(Mark::Missing) => {
-                work.to_mark.push((done, reason, detail));
-                continue;
-            }
-            Some(Mark::Invalid(problem)) => {
-                report.skipped.push(done.entry(Reason::InvalidScheduleTag, &problem));
-                work.to_mark.push((done, reason, detail));
-                continue;
-            }
-        };
-        let detail = match &scheduled_for {
-            Some(when) => format!("scheduled for deletion at {when}, with notice: {detail}"),
-            None => detail,
-        };
-        if to_request.len() < cap {
-            to_request.push(ToRequest { entry: done.entry(reason, &detail), arn: done.arn.clone(), scheduled_for });
-        } else {
-            report.deferred.push(done.entry(reason, &detail));
-        }
-    }
-    if notice.is_some() {
-        report.counts.due = Some(due);
-    }
-    (report, to_request, work)
-}
-
 /// The run's EMF metrics: how many instances were examined, selected, requested, deferred and
 /// skipped (also by reason), marked and cancelled, and how long the run took.
 fn record_metrics(report: &SweepReport, started: Instant) {
@@ -574,18 +358,4 @@ fn record_metrics(report: &SweepReport, started: Instant) {
         metrics::count_by(metrics::INSTANCES_SKIPPED, metrics::REASON, entry.reason.as_str());
     }
     metrics::seconds(metrics::SWEEP_DURATION, started.elapsed().as_secs_f64());
-}
-
-fn log(id: &str, state: &InstanceState, decision: Decision) -> Decision {
-    let state = state.as_str();
-    match &decision {
-        Decision::Kept => debug!(instance_id = %id, state, outcome = "kept", "instance not expired"),
-        Decision::Selected(reason, _) => {
-            info!(instance_id = %id, state, outcome = "selected", reason = ?reason, "instance selected")
-        }
-        Decision::Skipped(reason, detail) => {
-            info!(instance_id = %id, state, outcome = "skipped", reason = ?reason, detail = %detail, "instance skipped")
-        }
-    }
-    decision
 }

@@ -25,8 +25,9 @@ use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
+use super::examine::Examined;
 use super::policy::{why_kept, Decision, Reason};
-use super::{Examined, SweepEntry};
+use super::SweepEntry;
 use crate::config::SweepSettings;
 use crate::deadline::Budget;
 use crate::error::Error;

@@ -25,7 +25,7 @@ use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::{Announcement, ORGANIZATION_SWEEP_COMPLETED};
 use crate::input::sweep::PlanRequest;
-use crate::model::{AccountId, Region};
+use crate::model::{account_allowed, every_pair, AccountId, Region};
 
 /// PutEvents takes at most 256 KiB an entry: the summary's detail keeps 1 KiB free for the rest.
 const MAX_SUMMARY_BYTES: usize = 255 * 1024;
@@ -144,7 +144,7 @@ impl SweepFunction {
         accounts.sort();
         accounts.dedup();
         let allowed = &self.settings.common.allowed_accounts;
-        let (accounts, excluded): (Vec<_>, Vec<_>) = accounts.into_iter().partition(|a| allowed.is_empty() || allowed.contains(a));
+        let (accounts, excluded): (Vec<_>, Vec<_>) = accounts.into_iter().partition(|a| account_allowed(allowed, a));
         let regions = match request.regions {
             Some(regions) => regions,
             None if !self.settings.regions.is_empty() => self.settings.regions.clone(),
@@ -156,16 +156,10 @@ impl SweepFunction {
         let count = accounts.len() * regions.len();
         let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
         let shares = split(cap, count, days);
-        let targets: Vec<PlannedTarget> = accounts
-            .iter()
-            .flat_map(|account| regions.iter().map(move |region| (account, region)))
+        let targets: Vec<PlannedTarget> = every_pair(&accounts, &regions)
+            .into_iter()
             .zip(shares)
-            .map(|((account, region), share)| PlannedTarget {
-                account_id: account.clone(),
-                region: region.clone(),
-                mode,
-                max_deletions: share,
-            })
+            .map(|((account_id, region), max_deletions)| PlannedTarget { account_id, region, mode, max_deletions })
             .collect();
         info!(
             sweep_id,

@@ -1,0 +1,535 @@
+//! The OrganizationSweep state machine, run for real: its definition under aws-local-stepfunctions
+//! (tools/run-state-machine.mjs), its Plan, its Distributed Map's child task and its Summarize bound
+//! to the compiled sweep-instances binary through the emulator's Lambda Invoke and Runtime APIs,
+//! against the Supply Chain emulator holding the instances of five accounts in two regions (its STS
+//! issuing the member roles' credentials) and moto's Organizations (ListAccounts, through the fault
+//! proxy that counts the calls) and EventBridge. And the definition itself, offline: its retries
+//! against the function's errorTypes, its timeouts against the function's, and its state for 900
+//! targets against Step Functions' 256 KiB.
+
+use std::time::SystemTime;
+
+use crate::support::*;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde_json::{json, Value};
+use supplychain_delete_instance::Error;
+use supplychain_emulator::invoke_api::InvokeApi;
+use supplychain_emulator::{Account, Emulator, EmulatorConfig, Role, SeedInstance};
+
+/// The management account of moto's organization, and the function's own.
+const HOME: &str = ACCOUNT;
+const OTHER_REGION: &str = "eu-west-1";
+const REGIONS: [&str; 2] = [REGION, OTHER_REGION];
+const MEMBER_ROLE: &str = "SupplyChainInstanceDeletion";
+/// The sweep function's role, which the member roles trust.
+const SWEEP_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/SweepInstancesRole";
+const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
+const SUMMARY: &str = "Supply Chain Organization Sweep Completed";
+const REQUESTED: &str = "Supply Chain Instance Deletion Requested";
+/// Step Functions' quota on the data a state passes on (its input or output), in bytes.
+const STATE_DATA_LIMIT: usize = 256 * 1024;
+
+/// What was seeded in one account and region.
+#[derive(Debug, Clone)]
+struct Seeded {
+    account: String,
+    region: &'static str,
+    /// Expiry tag passed: the sweep selects them.
+    expired: Vec<String>,
+    /// Expiry tag passed, but protected: the sweep skips them.
+    protected: usize,
+    /// Every instance of the target.
+    instances: usize,
+}
+
+/// The emulator with `accounts` in both regions (each member's role trusting the sweep function's
+/// role, but for those in `without_role`), moto with a bus whose sweep events a queue receives, and
+/// the sweep binary reachable through a Lambda Invoke API.
+struct Stack {
+    emulator: Emulator,
+    moto: Moto,
+    invoke_api: InvokeApi,
+    sweep: FunctionProcess,
+    seeded: Vec<Seeded>,
+}
+
+impl Stack {
+    async fn start(accounts: &[String], without_role: &[String]) -> Stack {
+        let members = accounts
+            .iter()
+            .filter(|account| account.as_str() != HOME)
+            .map(|account| {
+                let roles = if without_role.contains(account) { vec![] } else { vec![Role::trusting(MEMBER_ROLE, &[SWEEP_ROLE_ARN])] };
+                Account::new(account.clone(), roles)
+            })
+            .collect();
+        let emulator = emulator_with(EmulatorConfig {
+            extra_regions: vec![OTHER_REGION.to_owned()],
+            accounts: members,
+            home_principal_arn: Some(SWEEP_ROLE_ARN.to_owned()),
+            ..Default::default()
+        })
+        .await;
+        let seeded = accounts.iter().enumerate().flat_map(|(a, account)| REGIONS.map(|region| (a, account, region))).enumerate();
+        let seeded = seeded.map(|(t, (a, account, region))| seed(&emulator, a, t, account, region)).collect();
+        let moto = Moto::start().await;
+        moto.subscribe(SWEEP_SOURCE).await;
+        let mut env = moto.function_env(emulator.endpoint());
+        env.extend([
+            ("AWS_ENDPOINT_URL_STS", emulator.endpoint()),
+            ("AWS_ENDPOINT_URL_ORGANIZATIONS", moto.proxy.endpoint()),
+            ("ALLOWED_REGIONS", OTHER_REGION.to_owned()),
+            ("MEMBER_ROLE_NAME", MEMBER_ROLE.to_owned()),
+            // Requests at once, without a notice period, so that delete mode requests this run.
+            ("NOTICE_HOURS", "0".to_owned()),
+        ]);
+        let sweep = FunctionProcess::spawn(SWEEP_BIN, "sweep-instances", &env).await;
+        let invoke_api = InvokeApi::start().await.expect("the invoke API starts");
+        sweep.register(&invoke_api, SWEEP_ARN);
+        Stack { emulator, moto, invoke_api, sweep, seeded }
+    }
+
+    /// Runs the state machine on `input`, with the template's default parameters but for the
+    /// regions (both of the emulator's) and those in `parameters`; returns the runner's report:
+    /// `{status, output, error, cause, states, retries, caught, iterations, tasks}`.
+    async fn execute(&self, input: Value, parameters: Value) -> Value {
+        let mut substitutions = tools::state_machine_substitutions("OrganizationSweep", &[("SweepInstancesFunction", SWEEP_ARN)]);
+        substitutions["OrganizationSweepRegions"] = json!(REGIONS.join(","));
+        let definition = tools::organization_sweep_definition_path();
+        let report = tools::run_state_machine(definition, substitutions, &parameters, input, self.invoke_api.endpoint())
+            .await
+            .unwrap_or_else(|stderr| panic!("the runner failed:\n{stderr}\nsweep-instances:\n{}", self.sweep.logs()));
+        assert_eq!(report["status"], "SUCCEEDED", "{report:#}\nsweep-instances:\n{}", self.sweep.logs());
+        report
+    }
+
+    fn seeded_in<'a>(&'a self, accounts: &'a [String]) -> impl Iterator<Item = &'a Seeded> + 'a {
+        self.seeded.iter().filter(move |s| accounts.contains(&s.account))
+    }
+
+    /// Every sweep event on the bus since the last call, as (detail-type, event).
+    async fn events(&self) -> Vec<(String, Value)> {
+        self.moto.received().await.into_iter().map(|event| (event["detail-type"].as_str().unwrap().to_owned(), event)).collect()
+    }
+}
+
+/// A time `offset` seconds from now, as RFC 3339 UTC.
+fn time_from_now(offset: i64) -> String {
+    DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + offset).fmt(Format::DateTime).unwrap()
+}
+
+/// One target's instances: from one to three expired ones (by the target's number), one protected
+/// expired one and one that expires tomorrow, in `account` and `region`.
+fn seed(emulator: &Emulator, account_index: usize, target: usize, account: &str, region: &'static str) -> Seeded {
+    let (past, future) = (time_from_now(-3_600), time_from_now(86_400));
+    let expired_count = 1 + target % 3;
+    let kinds = (0..expired_count).map(|_| (vec![("ExpiresAt", past.as_str())], true)).chain([
+        (vec![("ExpiresAt", past.as_str()), ("DeletionProtection", "true")], false),
+        (vec![("ExpiresAt", future.as_str())], false),
+    ]);
+    let mut expired = Vec::new();
+    let mut instances = 0;
+    for (n, (tags, selected)) in kinds.enumerate() {
+        let id = format!("{:08x}-{:04x}-4000-8000-{n:012x}", account_index + 1, target + 1);
+        emulator.seed(SeedInstance {
+            instance_id: Some(id.clone()),
+            aws_account_id: Some(account.to_owned()),
+            region: Some(region.to_owned()),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        });
+        instances += 1;
+        if selected {
+            expired.push(id);
+        }
+    }
+    Seeded { account: account.to_owned(), region, expired, protected: 1, instances }
+}
+
+/// moto's organization (made once; the management account is [`HOME`]) with `members` new active
+/// member accounts and one new closed one, returned in that order. Every member account an earlier
+/// run left active is closed first, so the active accounts are the management account and these.
+async fn organization(members: usize) -> (Vec<String>, String) {
+    use aws_sdk_organizations::types::{AccountState, OrganizationFeatureSet};
+    let client = aws_sdk_organizations::Client::new(&sdk_config(&moto_endpoint(), SECRET_ACCESS_KEY).await);
+    if client.describe_organization().send().await.is_err() {
+        client.create_organization().feature_set(OrganizationFeatureSet::All).send().await.expect("create the organization");
+    }
+    let pages: Vec<_> = client.list_accounts().into_paginator().send().collect().await;
+    for page in pages {
+        for account in page.expect("list accounts").accounts() {
+            if account.id() != Some(HOME) && account.state() == Some(&AccountState::Active) {
+                client.close_account().account_id(account.id().unwrap()).send().await.expect("close an earlier run's account");
+            }
+        }
+    }
+    let unique = unique_name();
+    let mut created = Vec::new();
+    for n in 0..=members {
+        let status = client
+            .create_account()
+            .account_name(format!("member-{unique}-{n}"))
+            .email(format!("member-{unique}-{n}@example.com"))
+            .send()
+            .await
+            .expect("create a member account");
+        created.push(status.create_account_status().and_then(|s| s.account_id()).expect("the new account's id").to_owned());
+    }
+    let closed = created.pop().unwrap();
+    client.close_account().account_id(&closed).send().await.expect("close an account");
+    (created, closed)
+}
+
+/// The events of one detail-type.
+fn of_type(events: &[(String, Value)], detail_type: &str) -> Vec<Value> {
+    events.iter().filter(|(kind, _)| kind == detail_type).map(|(_, event)| event.clone()).collect()
+}
+
+fn counts(value: &Value) -> (u64, u64, u64, u64) {
+    let n = |name: &str| value[name].as_u64().unwrap_or_else(|| panic!("no count {name} in {value}"));
+    (n("selected"), n("requested"), n("deferred"), n("skipped"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organization_is_swept_account_by_account_and_a_missing_member_role_fails_only_its_targets() {
+    let (members, closed) = organization(4).await;
+    let broken = members[2].clone();
+    let accounts: Vec<String> = [HOME.to_owned()].into_iter().chain(members.iter().cloned()).collect();
+    let stack = Stack::start(&accounts, std::slice::from_ref(&broken)).await;
+
+    let report = stack.execute(json!({}), json!({})).await;
+
+    assert_eq!(report["states"], json!(["ReadSettings", "ApplyDefaults", "Plan", "SweepTargets", "Summarize"]));
+    assert!(stack.moto.proxy.call_count("ListAccounts") >= 1, "the plan lists the organization's accounts");
+    // Five active accounts (the closed one left out) in two regions, each target once.
+    let iterations = report["iterations"].as_array().unwrap();
+    assert_eq!(iterations.len(), 10, "{report:#}");
+    assert_eq!(report["tasks"]["SweepTarget"]["invocations"], 10, "no retries: {report:#}");
+    assert!(!stack.emulator.calls().iter().any(|call| call.account_id.as_deref() == Some(closed.as_str())));
+    // The broken account's two targets are caught into their items; the others are swept.
+    for iteration in iterations {
+        assert_eq!(iteration["status"], "SUCCEEDED", "{iteration}");
+        assert_eq!(iteration["retries"], json!([]), "{iteration}");
+    }
+    let caught: Vec<&Value> = iterations.iter().filter(|i| i["caught"] != json!([])).collect();
+    assert_eq!(caught.len(), 2, "{report:#}");
+    for iteration in caught {
+        assert_eq!(iteration["states"], json!(["SweepTarget", "TargetFailed"]));
+        assert_eq!(iteration["caught"], json!([{ "state": "SweepTarget", "error": "RoleNotAssumable" }]));
+    }
+    // Each item is the target with the report's numbers, or with the error as Catch records it.
+    for iteration in iterations {
+        let item = iteration["output"].as_object().unwrap();
+        let target = (&item["accountId"], &item["mode"], &item["maxDeletions"]);
+        assert!(target.0.is_string() && target.1 == "report" && target.2.is_u64(), "{iteration}");
+        if item["accountId"] == broken.as_str() {
+            assert_eq!(item.keys().filter(|k| *k != "error").count(), 4, "{iteration}");
+            // Only the errorType: a Cause is kilobytes, and hundreds would pass a state's 256 KiB.
+            assert_eq!(item["error"], json!({"Error": "RoleNotAssumable"}));
+        } else {
+            assert_eq!(item.keys().filter(|k| *k != "report").count(), 4, "{iteration}");
+            let report = item["report"].as_object().unwrap();
+            assert_eq!(
+                report.keys().map(String::as_str).collect::<std::collections::BTreeSet<_>>(),
+                ["complete", "counts", "examined"].into()
+            );
+        }
+    }
+
+    // The summary adds up the swept targets and names the failed ones with their errorType.
+    let summary = &report["output"];
+    let swept: Vec<String> = accounts.iter().filter(|a| **a != broken).cloned().collect();
+    let selected: usize = stack.seeded_in(&swept).map(|s| s.expired.len()).sum();
+    let skipped: usize = stack.seeded_in(&swept).map(|s| s.protected).sum();
+    let examined: usize = stack.seeded_in(&swept).map(|s| s.instances).sum();
+    assert_eq!(
+        (summary["targets"].as_u64(), summary["swept"].as_u64(), summary["incomplete"].as_u64()),
+        (Some(10), Some(8), Some(0)),
+        "{summary:#}"
+    );
+    assert_eq!(summary["examined"], examined, "{summary:#}");
+    assert_eq!(counts(&summary["counts"]), (selected as u64, 0, 0, skipped as u64), "report mode requests nothing: {summary:#}");
+    assert_eq!(summary["failedCount"], 2);
+    let mut failed: Vec<(String, String, String)> = summary["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["accountId"].as_str().unwrap().to_owned(),
+                f["region"].as_str().unwrap().to_owned(),
+                f["errorType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    failed.sort();
+    let mut expected: Vec<(String, String, String)> =
+        REGIONS.iter().map(|r| (broken.clone(), r.to_string(), "RoleNotAssumable".to_owned())).collect();
+    expected.sort();
+    assert_eq!(failed, expected);
+    assert!(summary["failed"][0]["error"].as_str().unwrap().contains("failed with RoleNotAssumable"), "{summary:#}");
+
+    // The same summary on the bus, once, after a report of each swept target; nothing was requested.
+    let events = stack.events().await;
+    let announced = of_type(&events, SUMMARY);
+    assert_eq!(announced.len(), 1, "{events:#?}");
+    assert_eq!(&announced[0]["detail"], summary);
+    assert_eq!(announced[0]["source"], SWEEP_SOURCE);
+    assert_eq!(of_type(&events, "Supply Chain Instance Sweep Completed").len(), 8);
+    assert_eq!(events.len(), 9, "{events:#?}");
+
+    // Every member account through its member role, the function's own account with its own
+    // credentials; and each Supply Chain call in the account and region of its target.
+    for call in stack.emulator.calls().iter().filter(|call| call.operation == "AssumeRole") {
+        let role = call.role_arn.as_deref().unwrap();
+        assert!(members.iter().any(|m| role == format!("arn:aws:iam::{m}:role/{MEMBER_ROLE}")), "{role}");
+    }
+    for target in &stack.seeded {
+        let listed = stack
+            .emulator
+            .calls()
+            .into_iter()
+            .filter(|call| call.operation == "ListInstances" && call.status == 200)
+            .filter(|call| call.account_id.as_deref() == Some(target.account.as_str()) && call.region.as_deref() == Some(target.region))
+            .count();
+        assert_eq!(listed, usize::from(target.account != broken), "{target:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_named_in_the_input_are_swept_without_listing_the_organization_at_most_max_concurrency_at_once() {
+    let accounts: Vec<String> = (1..=5).map(|n| format!("{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}{n}")).collect();
+    let stack = Stack::start(&accounts, &[]).await;
+
+    let input = json!({ "accounts": accounts, "regions": REGIONS });
+    let report = stack.execute(input, json!({ "OrganizationSweepMaxConcurrency": "2" })).await;
+
+    assert_eq!(stack.moto.proxy.call_count("ListAccounts"), 0);
+    assert_eq!(report["iterations"].as_array().unwrap().len(), 10);
+    assert_eq!(report["tasks"]["SweepTarget"]["maxInFlight"], 2, "{report:#}");
+    let summary = &report["output"];
+    assert_eq!((summary["targets"].as_u64(), summary["swept"].as_u64(), summary["failedCount"].as_u64()), (Some(10), Some(10), Some(0)));
+    let selected: usize = stack.seeded.iter().map(|s| s.expired.len()).sum();
+    assert_eq!(summary["counts"]["selected"], selected);
+    // One report per target on the bus besides the summary.
+    let events = stack.events().await;
+    assert_eq!(of_type(&events, "Supply Chain Instance Sweep Completed").len(), 10);
+    assert_eq!(of_type(&events, SUMMARY).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_of_the_organization_bounds_its_deletion_requests_across_every_target() {
+    let accounts: Vec<String> = (1..=5).map(|n| format!("{n}0000000000{n}")).collect();
+    let stack = Stack::start(&accounts, &[]).await;
+
+    let input = json!({ "accounts": accounts, "mode": "delete", "maxDeletions": 3 });
+    let report = stack.execute(input, json!({})).await;
+
+    // Every target has expired instances; the shares of 3 across 10 targets add up to 3.
+    let requested = of_type(&stack.events().await, REQUESTED);
+    assert_eq!(requested.len(), 3, "{requested:#?}");
+    for event in &requested {
+        let detail = &event["detail"];
+        let id = detail["instanceId"].as_str().unwrap();
+        let target = stack.seeded.iter().find(|s| s.expired.iter().any(|e| e == id)).unwrap_or_else(|| panic!("{id} was not expired"));
+        assert_eq!(detail["accountId"].as_str().unwrap_or(HOME), target.account, "{event}");
+        assert_eq!(detail["region"].as_str().unwrap_or(REGION), target.region, "{event}");
+    }
+    let summary = &report["output"];
+    let selected: usize = stack.seeded.iter().map(|s| s.expired.len()).sum();
+    assert_eq!(counts(&summary["counts"]), (selected as u64, 3, selected as u64 - 3, stack.seeded.len() as u64), "{summary:#}");
+    assert_eq!(summary["mode"], "delete");
+    assert_eq!(report["iterations"].as_array().unwrap().len(), 10);
+    assert_eq!(stack.emulator.call_count("DeleteInstance"), 0, "the sweep only requests");
+}
+
+fn definition() -> Value {
+    serde_json::from_str(&tools::read(&tools::organization_sweep_definition_path()))
+        .expect("the definition is JSON as it is, placeholders included")
+}
+
+/// Every Task state of the definition, at any depth, by name.
+fn tasks(machine: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for (name, state) in machine["States"].as_object().unwrap() {
+        if state["Type"] == "Task" {
+            found.push((name.clone(), state.clone()));
+        }
+        if let Some(processor) = state.get("ItemProcessor") {
+            found.extend(tasks(processor));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_definition_is_json_on_its_own_with_every_placeholder_inside_a_string() {
+    let text = tools::read(&tools::organization_sweep_definition_path());
+    let definition: Value = serde_json::from_str(&text).expect("the definition is JSON before any substitution");
+    fn collect(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::String(s) => found.extend(tools::placeholders(s)),
+            Value::Array(items) => items.iter().for_each(|v| collect(v, found)),
+            Value::Object(members) => members.values().for_each(|v| collect(v, found)),
+            _ => {}
+        }
+    }
+    let mut inside_strings = Vec::new();
+    collect(&definition, &mut inside_strings);
+    inside_strings.sort();
+    inside_strings.dedup();
+    let mut everywhere = tools::placeholders(&text);
+    everywhere.sort();
+    assert_eq!(inside_strings, everywhere);
+}
+
+#[test]
+fn every_task_retries_lambda_s_own_errors_and_exactly_the_function_s_retryable_error_types() {
+    // Every errorType of src/error.rs: the match fails to compile when a kind is added, so that it
+    // is placed here too.
+    fn every_error() -> Vec<Error> {
+        let all = [
+            Error::InvalidInput(String::new()),
+            Error::InstanceNotFound(String::new()),
+            Error::DeletionProtected(String::new()),
+            Error::AccessDenied(String::new()),
+            Error::Conflict(String::new()),
+            Error::QuotaExceeded(String::new()),
+            Error::Throttled(String::new()),
+            Error::ServiceUnavailable(String::new()),
+            Error::Timeout(String::new()),
+            Error::PublishFailed(String::new()),
+            Error::ScheduleFailed(String::new()),
+            Error::AccountNotAllowed(String::new()),
+            Error::RegionNotAllowed(String::new()),
+            Error::RoleNotAssumable(String::new()),
+            Error::Unexpected(String::new()),
+        ];
+        for error in &all {
+            match error {
+                Error::InvalidInput(_)
+                | Error::InstanceNotFound(_)
+                | Error::DeletionProtected(_)
+                | Error::AccessDenied(_)
+                | Error::Conflict(_)
+                | Error::QuotaExceeded(_)
+                | Error::Throttled(_)
+                | Error::ServiceUnavailable(_)
+                | Error::Timeout(_)
+                | Error::PublishFailed(_)
+                | Error::ScheduleFailed(_)
+                | Error::AccountNotAllowed(_)
+                | Error::RegionNotAllowed(_)
+                | Error::RoleNotAssumable(_)
+                | Error::Unexpected(_) => {}
+            }
+        }
+        all.into()
+    }
+    let mut retryable: Vec<&str> = every_error().iter().filter(|e| e.is_retryable()).map(|e| e.error_type()).collect();
+    retryable.sort();
+    let lambda = [
+        "Lambda.AWSLambdaException",
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.SdkClientException",
+        "Lambda.ServiceException",
+        "Lambda.TooManyRequestsException",
+    ];
+    let definition = definition();
+    let tasks = tasks(&definition);
+    assert_eq!(tasks.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["Plan", "SweepTarget", "Summarize"]);
+    for (name, task) in &tasks {
+        let retries = task["Retry"].as_array().unwrap();
+        let errors = |retry: &Value| {
+            let mut errors: Vec<String> = retry["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_owned()).collect();
+            errors.sort();
+            errors
+        };
+        assert_eq!(errors(&retries[0]), lambda, "{name}");
+        assert_eq!(errors(&retries[1]), retryable, "{name}");
+        for retry in retries {
+            // Backoff with full jitter, so that throttled targets do not come back all at once.
+            assert_eq!(retry["JitterStrategy"], "FULL", "{name}");
+            assert!(retry["BackoffRate"].as_f64().unwrap() > 1.0, "{name}");
+        }
+    }
+}
+
+#[test]
+fn every_task_waits_for_the_sweep_function_s_whole_timeout() {
+    let timeout = tools::transformed_template()["Resources"]["SweepInstancesFunction"]["Properties"]["Timeout"].as_u64().unwrap();
+    for (name, task) in tasks(&definition()) {
+        assert!(task["TimeoutSeconds"].as_u64().unwrap() > timeout, "{name} gives up before the function's {timeout} s");
+    }
+}
+
+#[test]
+fn the_map_is_distributed_over_the_plan_s_targets_with_the_template_s_settings() {
+    let definition = definition();
+    let map = &definition["States"]["SweepTargets"];
+    assert_eq!(map["ItemProcessor"]["ProcessorConfig"], json!({ "Mode": "DISTRIBUTED", "ExecutionType": "STANDARD" }));
+    assert_eq!(map["ItemsPath"], "$.plan.targets");
+    // The Map's settings come from the template, through the settings ReadSettings reads.
+    let settings = &definition["States"]["ReadSettings"]["Parameters"]["settings"];
+    assert_eq!(map["MaxConcurrencyPath"], "$.settings.maxConcurrency");
+    assert_eq!(settings["maxConcurrency.$"], "States.StringToJson('${OrganizationSweepMaxConcurrency}')");
+    assert_eq!(map["ToleratedFailurePercentagePath"], "$.settings.toleratedFailurePercentage");
+    assert_eq!(settings["toleratedFailurePercentage.$"], "States.StringToJson('${OrganizationSweepToleratedFailurePercentage}')");
+    // Each child gets exactly the one-target input the function reads, and catches every error.
+    let mut selector: Vec<&String> = map["ItemSelector"].as_object().unwrap().keys().collect();
+    selector.sort();
+    assert_eq!(selector, ["accountId.$", "maxDeletions.$", "mode.$", "region.$"]);
+    let catch = &map["ItemProcessor"]["States"]["SweepTarget"]["Catch"];
+    assert_eq!(catch.as_array().unwrap().len(), 1);
+    assert_eq!((&catch[0]["ErrorEquals"], &catch[0]["ResultPath"]), (&json!(["States.ALL"]), &json!("$.error")));
+    let failed = &map["ItemProcessor"]["States"][catch[0]["Next"].as_str().unwrap()];
+    assert_eq!((&failed["Type"], &failed["End"]), (&json!("Pass"), &json!(true)));
+    assert_eq!(failed["Parameters"]["error"], json!({"Error.$": "$.error.Error"}));
+    // The results take the targets' place.
+    assert_eq!(map["ResultPath"], "$.plan.targets");
+}
+
+/// The largest item a swept target leaves in the Map's output: the target (one of the longest
+/// region names, the largest share) and its report's numbers, each near ten million and every
+/// optional count present.
+fn largest_swept_item() -> Value {
+    let big = 9_999_999;
+    json!({
+        "accountId": "123456789012",
+        "region": "ap-southeast-5",
+        "mode": "report",
+        "maxDeletions": 1000,
+        "report": {
+            "examined": big,
+            "complete": false,
+            "counts": { "selected": big, "requested": big, "deferred": big, "skipped": big, "marked": big, "due": big, "cancelled": big },
+        },
+    })
+}
+
+#[test]
+fn nine_hundred_swept_targets_stay_within_the_256_kib_of_a_state_s_data() {
+    // The state after the Map: the settings and the plan, whose targets the results replaced.
+    let items: Vec<Value> = (0..900).map(|_| largest_swept_item()).collect();
+    let regions = vec!["ap-southeast-5"; 30];
+    let state = json!({
+        "settings": { "maxConcurrency": 1000, "toleratedFailurePercentage": 100 },
+        "plan": {
+            "sweepId": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+            "mode": "report",
+            "maxDeletions": 1000,
+            "source": "organization",
+            "accounts": 900,
+            "regions": regions,
+            "targets": items,
+        },
+    });
+    let size = state.to_string().len();
+    assert!(size < STATE_DATA_LIMIT, "{size} bytes");
+    // What docs/organization-sweep.md says of it.
+    let per_item = largest_swept_item().to_string().len();
+    let page = tools::read(&tools::repo_path("docs/organization-sweep.md"));
+    assert!(page.contains(&format!("at most {per_item} bytes")), "docs/organization-sweep.md does not give {per_item} bytes an item");
+    assert!(page.contains("262,144 bytes"));
+}
