@@ -155,6 +155,15 @@ fn events_on_the_bus() -> Value {
 }
 
 #[test]
+fn an_end_announced_for_an_id_the_service_does_not_know_is_never_told_as_a_deletion() {
+    let deleted = fixture("outcomes/deleted.json");
+    let mut not_found = deleted.clone();
+    not_found["detail"]["instanceNotFound"] = json!(true);
+    let matches = tools::rules_matching(&json!({"deleted": deleted, "not found": not_found}));
+    assert_eq!(matches["DeletedNoticeRule"], json!({"deleted": true, "not found": false}));
+}
+
+#[test]
 fn each_notice_rule_takes_its_one_kind_of_event_and_nothing_else() {
     let matches = tools::rules_matching(&events_on_the_bus());
     for (rule, wanted) in NOTICE_RULES {
