@@ -1390,7 +1390,7 @@ fn the_function_roles_reach_other_regions_of_their_account_only_when_allowed_reg
     );
 }
 
-// ---------------------------------------------------------------- issue 29: who may ask, and with which member role
+// ---------------------------------------------------------------- who may ask, and with which member role
 
 /// The statement of `OrganizationEventBusPolicy` as a stack deployed with `given` holds it.
 fn deployed_bus_policy(given: &[(&str, &str)]) -> Vec<Value> {
