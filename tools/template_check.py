@@ -1,4 +1,4 @@
-"""Offline checks of template.yaml, for tests/it/template.rs.
+"""Offline checks of template.yaml, for tests/it/template/.
 
   template_check.py transform TEMPLATE
       Prints the CloudFormation template that aws-sam-translator makes of TEMPLATE (JSON), with the

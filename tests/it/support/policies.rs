@@ -1,4 +1,4 @@
-//! IAM policies as the templates write them, for tests/it/template.rs and tests/it/member_role.rs: a
+//! IAM policies as the templates write them, for tests/it/template/ and tests/it/member_role.rs: a
 //! policy document written as JSON text in `Fn::Sub` read back as JSON; the check that a role's
 //! statements keep deletion protection; a template's conditions and `Fn::If` resolved for given
 //! parameter values, so that a test can ask what a stack deployed with them would hold; and an
