@@ -12,7 +12,6 @@ use crate::support::policies;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use crate::support::tools;
 use policies::{decide, Decision, Request, Resolver};
@@ -37,13 +36,11 @@ const ROLES: [(&str, &str, &str); 3] = [
 ];
 
 fn member_template() -> &'static Value {
-    static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| tools::cfn_decoded(&tools::repo_path("member-role.yaml")))
+    tools::member_role_template()
 }
 
 fn central_template() -> &'static Value {
-    static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| tools::cfn_decoded(&tools::repo_path("template.yaml")))
+    tools::source_template()
 }
 
 fn role(logical_id: &str) -> &'static Value {

@@ -2,8 +2,6 @@
 //! it reaches, while the protection tag stays denied, in the stack and in the member roles; each
 //! role's policies evaluated as IAM decides (`support::policies`).
 
-use std::sync::OnceLock;
-
 use serde_json::{json, Value};
 
 use crate::support::policies::{self, decide, Decision, Request, Resolver};
@@ -21,8 +19,7 @@ fn properties(logical_id: &str) -> &'static Value {
 }
 
 fn member_template() -> &'static Value {
-    static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| tools::cfn_decoded(&tools::repo_path("member-role.yaml")))
+    tools::member_role_template()
 }
 
 /// A request of `action` on `instance` naming `tag_keys` (`aws:TagKeys`; none: the key is absent).

@@ -10,20 +10,25 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-/// A policy document: as written, or, when it is JSON text in `Fn::Sub`, that text read as JSON
-/// with each string that is exactly `${Name}` of the `Fn::Sub`'s variables replaced by the
-/// variable's value (an intrinsic function, as CloudFormation substitutes it). Other `${...}`, such
-/// as a parameter inside a condition key, stay as written.
-pub fn document(value: &Value) -> Value {
-    let Some(sub) = value.get("Fn::Sub") else { return value.clone() };
-    let (text, variables) = match sub {
+/// The text and the variables of an `Fn::Sub`: its short form (a text alone) or its long form.
+fn sub_parts(sub: &Value) -> (&str, Map<String, Value>) {
+    match sub {
         Value::String(text) => (text.as_str(), Map::new()),
         Value::Array(parts) => (
             parts[0].as_str().unwrap_or_else(|| panic!("Fn::Sub without a text: {sub}")),
             parts.get(1).and_then(Value::as_object).cloned().unwrap_or_default(),
         ),
         other => panic!("unexpected Fn::Sub {other}"),
-    };
+    }
+}
+
+/// A policy document: as written, or, when it is JSON text in `Fn::Sub`, that text read as JSON
+/// with each string that is exactly `${Name}` of the `Fn::Sub`'s variables replaced by the
+/// variable's value (an intrinsic function, as CloudFormation substitutes it). Other `${...}`, such
+/// as a parameter inside a condition key, stay as written.
+pub fn document(value: &Value) -> Value {
+    let Some(sub) = value.get("Fn::Sub") else { return value.clone() };
+    let (text, variables) = sub_parts(sub);
     let mut parsed: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("the policy's JSON text does not parse ({e}):\n{text}"));
     substitute(&mut parsed, &variables);
     parsed
@@ -333,14 +338,7 @@ impl Resolver<'_> {
                     return Value::from(format!("<{}>", parts.join(".")));
                 }
                 if let Some(sub) = object.get("Fn::Sub") {
-                    let (text, variables) = match sub {
-                        Value::String(text) => (text.as_str(), Map::new()),
-                        Value::Array(parts) => (
-                            parts[0].as_str().unwrap_or_else(|| panic!("Fn::Sub without a text: {sub}")),
-                            parts.get(1).and_then(Value::as_object).cloned().unwrap_or_default(),
-                        ),
-                        other => panic!("unexpected Fn::Sub {other}"),
-                    };
+                    let (text, variables) = sub_parts(sub);
                     let variables: Map<String, Value> = variables.iter().map(|(k, v)| (k.clone(), self.deployed(v))).collect();
                     return Value::from(self.substituted(text, &variables));
                 }

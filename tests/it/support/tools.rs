@@ -76,6 +76,18 @@ pub fn transformed_template() -> &'static Value {
     })
 }
 
+/// template.yaml as cfn-lint's decoder reads it (before the SAM transform), read once.
+pub fn source_template() -> &'static Value {
+    static TEMPLATE: OnceLock<Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| cfn_decoded(&repo_path("template.yaml")))
+}
+
+/// member-role.yaml as cfn-lint's decoder reads it, read once.
+pub fn member_role_template() -> &'static Value {
+    static TEMPLATE: OnceLock<Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| cfn_decoded(&repo_path("member-role.yaml")))
+}
+
 /// The state machine definition file.
 pub fn definition_path() -> PathBuf {
     repo_path("statemachine/deletion-workflow.asl.json")

@@ -4,18 +4,8 @@ use super::*;
 
 #[test]
 fn the_three_functions_are_arm64_rust_binaries_with_json_logs_kept_for_the_retention_parameter() {
-    let template: Value = serde_json::from_str(&{
-        // The build metadata is read by `sam build`, so it is checked on the source template.
-        let output = tools::run(
-            Command::new(tools::venv_bin("python"))
-                .arg("-c")
-                .arg("import json,sys; from cfnlint.decode import decode; t,_=decode(sys.argv[1]); print(json.dumps(t))")
-                .arg(tools::repo_path("template.yaml")),
-            "",
-        );
-        String::from_utf8(output.stdout).unwrap()
-    })
-    .unwrap();
+    // The build metadata is read by `sam build`, so it is checked on the source template.
+    let template = source_template();
     for (id, binary, log_group) in [
         ("DeleteInstanceFunction", "delete-instance", "DeleteInstanceLogGroup"),
         ("CheckInstanceStatusFunction", "check-instance-status", "CheckInstanceStatusLogGroup"),

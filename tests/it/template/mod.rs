@@ -194,17 +194,7 @@ fn dashboard() -> (Value, Map<String, Value>) {
 
 /// `template.yaml` as written, before the SAM transform: what `sam package` and `sam publish` read.
 fn source_template() -> &'static Value {
-    static TEMPLATE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    TEMPLATE.get_or_init(|| {
-        let output = tools::run(
-            Command::new(tools::venv_bin("python"))
-                .arg("-c")
-                .arg("import json,sys; from cfnlint.decode import decode; t,m=decode(sys.argv[1]); assert not m, m; print(json.dumps(t))")
-                .arg(tools::repo_path("template.yaml")),
-            "",
-        );
-        tools::json_stdout("cfn-lint's decoder on template.yaml", &output)
-    })
+    tools::source_template()
 }
 
 /// The `AWS::ServerlessRepo::Application` metadata, which `sam publish` sends to the AWS
