@@ -52,6 +52,42 @@ async fn main() {
     let notice = event_file.ends_with("sweep/notice-delete.json");
     let seed_file = if sweeping { "events/sweep/seed.json" } else { "events/seed.json" };
 
+    let emulator = start_emulator(seed_file, notice).await;
+    let moto = Moto::start().await;
+    moto.subscribe("supplychain-instance-sweep").await;
+    println!("• emulator at {}, moto at {}, bus {}", emulator.endpoint(), moto.endpoint, moto.bus);
+
+    let binaries = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let env = function_env(&moto, &emulator, notice);
+    let delete = FunctionProcess::spawn(binaries.join("delete-instance").to_str().unwrap(), "delete-instance", &env).await;
+    let check = FunctionProcess::spawn(binaries.join("check-instance-status").to_str().unwrap(), "check-instance-status", &env).await;
+
+    let mut schedules_fired = 0;
+    if notice {
+        println!("\n▶ sweep-instances ← {event_file} (day 0, NOTICE_HOURS={NOTICE_HOURS})");
+        sweep_once(&binaries, &env, &event, None).await;
+        schedules_fired += follow(&moto, &delete, &check).await;
+        let hours = NOTICE_HOURS + 1;
+        println!("\n⏩ the sweep's clock moves {hours} hours ahead (libfaketime): the notices given on day 0 have run out");
+        println!("\n▶ sweep-instances ← {event_file} (day 7, an hour after the notice ran out)");
+        sweep_once(&binaries, &env, &event, Some(hours * 3_600)).await;
+    } else if sweeping {
+        println!("\n▶ sweep-instances ← {event_file}");
+        sweep_once(&binaries, &env, &event, None).await;
+    } else {
+        println!("\n▶ delete-instance ← {event_file}");
+        print_outcome(&delete.invoke(event, DELETE_ARN, Duration::from_secs(30)).await);
+    }
+    schedules_fired += follow(&moto, &delete, &check).await;
+
+    println!("\n• schedules fired: {schedules_fired}");
+    print_emulator_state(&emulator);
+    print_metrics(&[("delete-instance", delete.logs()), ("check-instance-status", check.logs())]);
+}
+
+/// Starts the emulator with the member account and the other region, and seeds it from
+/// `seed_file`; for the notice run, with a forged mark on the first instance.
+async fn start_emulator(seed_file: &str, notice: bool) -> Emulator {
     let home = EmulatorConfig::default();
     let emulator = emulator_with(EmulatorConfig {
         delete_delay: Duration::from_secs(5),
@@ -75,11 +111,12 @@ async fn main() {
         let instance = emulator.seed(seed);
         println!("• emulator: instance {} ({}) is {}", instance.instance_id, placement(&emulator, &instance.instance_id), instance.state);
     }
-    let moto = Moto::start().await;
-    moto.subscribe("supplychain-instance-sweep").await;
-    println!("• emulator at {}, moto at {}, bus {}", emulator.endpoint(), moto.endpoint, moto.bus);
+    emulator
+}
 
-    let binaries = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+/// The environment of every function process: moto's and the emulator's endpoints, short polls,
+/// the other region allowed, and the stack's notice for the notice run.
+fn function_env(moto: &Moto, emulator: &Emulator, notice: bool) -> Vec<(&'static str, String)> {
     let mut env = moto.function_env(emulator.endpoint());
     env.extend([
         // The member role is assumed through the emulator's STS.
@@ -92,34 +129,17 @@ async fn main() {
         ("NAME_PREFIX", "trial-".to_owned()),
     ]);
     if notice {
-        // After function_env's NOTICE_HOURS=0: the last value set wins.
+        // After Moto::function_env's NOTICE_HOURS=0: the last value set wins.
         env.push(("NOTICE_HOURS", NOTICE_HOURS.to_string()));
     }
-    let delete = FunctionProcess::spawn(binaries.join("delete-instance").to_str().unwrap(), "delete-instance", &env).await;
-    let check = FunctionProcess::spawn(binaries.join("check-instance-status").to_str().unwrap(), "check-instance-status", &env).await;
+    env
+}
 
-    let mut schedules_fired = 0;
-    if notice {
-        println!("\n▶ sweep-instances ← {event_file} (day 0, NOTICE_HOURS={NOTICE_HOURS})");
-        sweep_once(&binaries, &env, &event, None).await;
-        schedules_fired += follow(&moto, &delete, &check).await;
-        let hours = NOTICE_HOURS + 1;
-        println!("\n⏩ the sweep's clock moves {hours} hours ahead (libfaketime): the notices given on day 0 have run out");
-        println!("\n▶ sweep-instances ← {event_file} (day 7, an hour after the notice ran out)");
-        sweep_once(&binaries, &env, &event, Some(hours * 3_600)).await;
-    } else if sweeping {
-        println!("\n▶ sweep-instances ← {event_file}");
-        sweep_once(&binaries, &env, &event, None).await;
-    } else {
-        println!("\n▶ delete-instance ← {event_file}");
-        print_outcome(&delete.invoke(event, DELETE_ARN, Duration::from_secs(30)).await);
-    }
-    schedules_fired += follow(&moto, &delete, &check).await;
-
-    println!("\n• schedules fired: {schedules_fired}");
+/// Each instance's state changes, then the emulator's call log.
+fn print_emulator_state(emulator: &Emulator) {
     for instance in emulator.instances() {
         let states: Vec<String> = emulator.history(&instance.instance_id).into_iter().map(|c| c.state).collect();
-        println!("• instance {} ({}): {}", instance.instance_id, placement(&emulator, &instance.instance_id), states.join(" → "));
+        println!("• instance {} ({}): {}", instance.instance_id, placement(emulator, &instance.instance_id), states.join(" → "));
     }
     // Each call acts in the account of the credentials that signed it (the member's for the role's
     // sessions) and in the region of its signature; AssumeRole names the role it asked for.
@@ -130,7 +150,6 @@ async fn main() {
         let (account, region) = (call.account_id.unwrap_or_default(), call.region.unwrap_or_default());
         println!("    {account:<12} {region:<10} {:<19} {subject} → {}", call.operation, call.status);
     }
-    print_metrics(&[("delete-instance", delete.logs()), ("check-instance-status", check.logs())]);
 }
 
 /// Runs the sweep once in a process of its own, its clock `ahead` seconds ahead of the real one

@@ -20,6 +20,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::organization::OrganizationSamples;
+use crate::stats::{after_first, median};
+use crate::sweeps::pages;
 
 /// The keys of the price table, each a price in USD per unit.
 pub const PRICE_KEYS: [&str; 6] = [
@@ -210,140 +212,234 @@ fn table(title: &str, rows: &[Row], prices: &Prices, against: &str) -> (String, 
 
 /// The "What it costs" tables and their JSON.
 pub(crate) fn cost_report(prices: &Prices, measured: &Measured) -> (String, Value) {
-    let mut md = String::new();
-    let ms = |d: Duration| billed_ms(d) as f64;
-
-    // (a) One followed deletion.
-    let checks = checks_for(DELETION_MINUTES) as f64;
-    // The delete, every check, and the marker schedule firing once 25 hours later (ignored by the checker).
-    let invocations = 1.0 + checks + 1.0;
-    // A schedule per re-check (every check but the first), and the marker.
-    let schedules = checks;
-    // Deletion Started and the end (Deleted).
-    let events = 2.0;
-    let chain = |billed: f64| Usage {
-        lambda_requests: invocations,
-        billed_ms: billed,
-        scheduler_invocations: schedules,
-        events,
-        ..Default::default()
-    };
-    let mut deletion = Vec::new();
-    if let (Some(delete), Some(check)) = (measured.delete, measured.check) {
-        deletion.push(Row {
-            label: "This project, every invocation warm".into(),
-            usage: chain(ms(delete.warm) + (invocations - 1.0) * ms(check.warm)),
-        });
-        deletion.push(Row {
-            label: "This project, every invocation cold".into(),
-            usage: chain(ms(delete.cold) + (invocations - 1.0) * ms(check.cold)),
-        });
-    }
-    if let Some(boto3) = measured.boto3 {
-        deletion.push(Row { label: "boto3 peer, every invocation warm".into(), usage: chain(invocations * ms(boto3.warm)) });
-        deletion.push(Row { label: "boto3 peer, every invocation cold".into(), usage: chain(invocations * ms(boto3.cold)) });
-    }
-    // DeleteInstance and the Deletion Started PutEvents as tasks, then Wait, GetInstance and Choice
-    // per check, then the end's PutEvents: no function, no schedule.
-    deletion.push(Row {
-        label: "Step Functions polling loop (Wait, GetInstance, Choice per check)".into(),
-        usage: Usage { transitions: 2.0 + 3.0 * checks + 1.0, events, ..Default::default() },
-    });
-    md.push_str(&format!(
-        "One followed deletion of {DELETION_MINUTES} minutes: {checks} status checks (at once, then after waits of 60 s doubling up \
-         to 900 s), {} Lambda invocations (the delete, the checks, the marker firing once), {schedules} Scheduler invocations (the \
-         re-checks and the marker), {events} custom events (Deletion Started, Deleted). Lambda at {MEMORY_MB} MB arm64; each invocation \
-         billed at its measured time rounded up to the millisecond (cold: init plus the first invocation).\n\n",
-        invocations
-    ));
-    let (text, deletion_json) = table("One followed deletion", &deletion, prices, "the first row");
-    md.push_str(&text);
-
-    // (b) One organization sweep of ORG_TARGETS targets, scaled from the measured one.
-    let org = measured.organization;
-    let fleet = &org.fleet;
-    let measured_targets = fleet.targets() as f64;
-    let scale = ORG_TARGETS as f64 / measured_targets;
-    let targets = ORG_TARGETS as f64;
-    let child = crate::report::median(&org.child_times).unwrap_or_default();
-    let plan = crate::report::median(&org.plan_times).unwrap_or_default();
-    let summary = crate::report::median(&org.summary_times).unwrap_or_default();
-    let chunks = |bytes: usize| bytes.div_ceil(CHUNK_BYTES).max(1) as f64;
-    // A report per target, the summary, and the cap's requests (small: one chunk each).
-    let map_events = targets * chunks(org.children.report_bytes) + 1.0 + ORG_CAP as f64;
-    let map_states = (ORG_PARENT_TRANSITIONS + ORG_TARGETS) as f64;
-    let mut sweep = vec![Row {
-        label: "This project, OrganizationSweep (Distributed Map, one child per target)".into(),
-        usage: Usage {
-            lambda_requests: targets + 2.0,
-            billed_ms: targets * ms(child) + ms(plan) + ms(summary) + ORG_CONCURRENCY as f64 * ms(org.children.init),
-            scheduler_invocations: 1.0,
-            events: map_events,
-            transitions: map_states,
-            child_executions: targets,
-        },
-    }];
-    let single = crate::report::median(&org.single.runs[org.single.runs.len().min(1)..]).unwrap_or_default();
-    let single_bytes = org.single.report_bytes as f64 * scale;
-    sweep.push(Row {
-        label: "This project, one invocation (SWEEP_ACCOUNTS x SWEEP_REGIONS)".into(),
-        usage: Usage {
-            lambda_requests: 1.0,
-            billed_ms: ms(org.single.init + single.mul_f64(scale)),
-            scheduler_invocations: 1.0,
-            events: (single_bytes / CHUNK_BYTES as f64).ceil().clamp(1.0, MAX_REPORT_CHUNKS as f64) + ORG_CAP as f64,
-            ..Default::default()
-        },
-    });
-    let calls_per_target = (crate::sweeps::pages(fleet.instances) + fleet.tagged_per_target() + 1) as f64;
-    if let Some(boto3) = measured.boto3 {
-        // Not built: the peer's measured one-call invocation per call, one call after the other.
-        sweep.push(Row {
-            label: "boto3 peer in the same state machine (estimated: its one-call time per call)".into(),
-            usage: Usage {
-                lambda_requests: targets + 2.0,
-                billed_ms: targets * (calls_per_target * boto3.warm.as_secs_f64() * 1000.0).ceil()
-                    + 2.0 * ms(boto3.warm)
-                    + ORG_CONCURRENCY as f64 * ms(boto3.cold),
-                scheduler_invocations: 1.0,
-                events: map_events,
-                transitions: map_states,
-                child_executions: targets,
-            },
-        });
-    }
-    // Each child with SDK integrations only: per page ListInstances, an inline Map and a Choice (more
-    // pages?); per instance a Choice (Deleted?) and, unless Deleted, ListTagsForResource; the report.
-    let per_target = 3 * crate::sweeps::pages(fleet.instances) + fleet.instances + fleet.tagged_per_target() + 1;
-    sweep.push(Row {
-        label: "Step Functions alone (SDK integrations in each child, no function)".into(),
-        usage: Usage {
-            scheduler_invocations: 1.0,
-            events: map_events,
-            transitions: (ORG_PARENT_TRANSITIONS + ORG_TARGETS * per_target) as f64,
-            child_executions: targets,
-            ..Default::default()
-        },
-    });
-    md.push_str(&format!(
-        "\nOne organization sweep of {ORG_TARGETS} targets of {} instances each ({} instances), scaled from the {} targets \
-         measured: each child billed at the median one-target invoke ({} ms), {ORG_CONCURRENCY} cold environments \
-         (OrganizationSweepMaxConcurrency) each paying the sweep's init once, the cap {ORG_CAP} (MaxDeletionsPerSweep); the \
-         one invocation billed at its measured time x {scale:.1}.\n\n",
-        fleet.instances,
-        ORG_TARGETS * fleet.instances,
-        fleet.targets(),
-        billed_ms(child),
-    ));
-    let (text, sweep_json) = table("One organization sweep", &sweep, prices, "the first row");
-    md.push_str(&text);
+    let (deletion_md, deletion_json) = followed_deletion(prices, measured);
+    let (sweep_md, sweep_json) = organization_sweep(prices, measured);
     let json = json!({
         "memoryMb": MEMORY_MB,
-        "followedDeletion": { "minutes": DELETION_MINUTES, "checks": checks, "rows": deletion_json },
-        "organizationSweep": { "targets": ORG_TARGETS, "instancesPerTarget": fleet.instances, "rows": sweep_json },
+        "followedDeletion": deletion_json,
+        "organizationSweep": sweep_json,
         "prices": prices.0,
     });
-    (md, json)
+    (format!("{deletion_md}{sweep_md}"), json)
+}
+
+/// An invocation's billed milliseconds, as a count to multiply.
+fn billed(took: Duration) -> f64 {
+    billed_ms(took) as f64
+}
+
+/// (a) One followed deletion of [`DELETION_MINUTES`]: the table and its JSON.
+fn followed_deletion(prices: &Prices, measured: &Measured) -> (String, Value) {
+    let chain = DeletionChain::new();
+    let mut md = chain.description();
+    let (table_md, rows) = table("One followed deletion", &chain.rows(measured), prices, "the first row");
+    md.push_str(&table_md);
+    (md, json!({ "minutes": DELETION_MINUTES, "checks": chain.checks, "rows": rows }))
+}
+
+/// What one followed deletion calls for, however its functions run: the checker's schedule
+/// decides the checks, and from them the invocations and schedules.
+struct DeletionChain {
+    checks: f64,
+    invocations: f64,
+    schedules: f64,
+    events: f64,
+}
+
+impl DeletionChain {
+    fn new() -> DeletionChain {
+        let checks = checks_for(DELETION_MINUTES) as f64;
+        DeletionChain {
+            checks,
+            // The delete, every check, and the marker schedule firing once 25 hours later (ignored by the checker).
+            invocations: 1.0 + checks + 1.0,
+            // A schedule per re-check (every check but the first), and the marker.
+            schedules: checks,
+            // Deletion Started and the end (Deleted).
+            events: 2.0,
+        }
+    }
+
+    /// The chain run by functions billed `billed` ms in all.
+    fn usage(&self, billed: f64) -> Usage {
+        Usage {
+            lambda_requests: self.invocations,
+            billed_ms: billed,
+            scheduler_invocations: self.schedules,
+            events: self.events,
+            ..Default::default()
+        }
+    }
+
+    /// This project's functions and the boto3 peer, each warm and cold, and the polling loop.
+    fn rows(&self, measured: &Measured) -> Vec<Row> {
+        let invocations = self.invocations;
+        let mut rows = Vec::new();
+        if let (Some(delete), Some(check)) = (measured.delete, measured.check) {
+            rows.push(Row {
+                label: "This project, every invocation warm".into(),
+                usage: self.usage(billed(delete.warm) + (invocations - 1.0) * billed(check.warm)),
+            });
+            rows.push(Row {
+                label: "This project, every invocation cold".into(),
+                usage: self.usage(billed(delete.cold) + (invocations - 1.0) * billed(check.cold)),
+            });
+        }
+        if let Some(boto3) = measured.boto3 {
+            rows.push(Row { label: "boto3 peer, every invocation warm".into(), usage: self.usage(invocations * billed(boto3.warm)) });
+            rows.push(Row { label: "boto3 peer, every invocation cold".into(), usage: self.usage(invocations * billed(boto3.cold)) });
+        }
+        // DeleteInstance and the Deletion Started PutEvents as tasks, then Wait, GetInstance and Choice
+        // per check, then the end's PutEvents: no function, no schedule.
+        rows.push(Row {
+            label: "Step Functions polling loop (Wait, GetInstance, Choice per check)".into(),
+            usage: Usage { transitions: 2.0 + 3.0 * self.checks + 1.0, events: self.events, ..Default::default() },
+        });
+        rows
+    }
+
+    fn description(&self) -> String {
+        format!(
+            "One followed deletion of {DELETION_MINUTES} minutes: {} status checks (at once, then after waits of 60 s doubling up \
+             to 900 s), {} Lambda invocations (the delete, the checks, the marker firing once), {} Scheduler invocations (the \
+             re-checks and the marker), {} custom events (Deletion Started, Deleted). Lambda at {MEMORY_MB} MB arm64; each invocation \
+             billed at its measured time rounded up to the millisecond (cold: init plus the first invocation).\n\n",
+            self.checks, self.invocations, self.schedules, self.events
+        )
+    }
+}
+
+/// (b) One organization sweep of [`ORG_TARGETS`] targets, scaled from the measured one: the table
+/// and its JSON.
+fn organization_sweep(prices: &Prices, measured: &Measured) -> (String, Value) {
+    let sweep = ScaledSweep::new(measured.organization);
+    let mut rows = vec![sweep.distributed_map(), sweep.one_invocation()];
+    if let Some(boto3) = measured.boto3 {
+        rows.push(sweep.boto3_peer(boto3));
+    }
+    rows.push(sweep.step_functions_alone());
+    let mut md = sweep.description();
+    let (table_md, rows) = table("One organization sweep", &rows, prices, "the first row");
+    md.push_str(&table_md);
+    let fleet = &measured.organization.fleet;
+    (md, json!({ "targets": ORG_TARGETS, "instancesPerTarget": fleet.instances, "rows": rows }))
+}
+
+/// The measured organization sweep scaled to [`ORG_TARGETS`] targets: what every way of running
+/// it is billed from.
+struct ScaledSweep<'a> {
+    org: &'a OrganizationSamples,
+    targets: f64,
+    /// [`ORG_TARGETS`] ÷ the targets measured.
+    scale: f64,
+    /// The median one-target invoke.
+    child: Duration,
+    /// A report per target, the summary, and the cap's requests (small: one chunk each).
+    map_events: f64,
+    /// The parent's states, and a child execution per target.
+    map_states: f64,
+}
+
+impl ScaledSweep<'_> {
+    fn new(org: &OrganizationSamples) -> ScaledSweep<'_> {
+        let targets = ORG_TARGETS as f64;
+        let chunks = |bytes: usize| bytes.div_ceil(CHUNK_BYTES).max(1) as f64;
+        ScaledSweep {
+            org,
+            targets,
+            scale: ORG_TARGETS as f64 / org.fleet.targets() as f64,
+            child: median(&org.child_times).unwrap_or_default(),
+            map_events: targets * chunks(org.children.report_bytes) + 1.0 + ORG_CAP as f64,
+            map_states: (ORG_PARENT_TRANSITIONS + ORG_TARGETS) as f64,
+        }
+    }
+
+    fn distributed_map(&self) -> Row {
+        let org = self.org;
+        let plan = median(&org.plan_times).unwrap_or_default();
+        let summary = median(&org.summary_times).unwrap_or_default();
+        Row {
+            label: "This project, OrganizationSweep (Distributed Map, one child per target)".into(),
+            usage: Usage {
+                lambda_requests: self.targets + 2.0,
+                billed_ms: self.targets * billed(self.child)
+                    + billed(plan)
+                    + billed(summary)
+                    + ORG_CONCURRENCY as f64 * billed(org.children.init),
+                scheduler_invocations: 1.0,
+                events: self.map_events,
+                transitions: self.map_states,
+                child_executions: self.targets,
+            },
+        }
+    }
+
+    fn one_invocation(&self) -> Row {
+        let single = &self.org.single;
+        let later = median(after_first(&single.runs)).unwrap_or_default();
+        let report_bytes = single.report_bytes as f64 * self.scale;
+        Row {
+            label: "This project, one invocation (SWEEP_ACCOUNTS x SWEEP_REGIONS)".into(),
+            usage: Usage {
+                lambda_requests: 1.0,
+                billed_ms: billed(single.init + later.mul_f64(self.scale)),
+                scheduler_invocations: 1.0,
+                events: (report_bytes / CHUNK_BYTES as f64).ceil().clamp(1.0, MAX_REPORT_CHUNKS as f64) + ORG_CAP as f64,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Not built: the peer's measured one-call invocation per call, one call after the other.
+    fn boto3_peer(&self, boto3: Invocation) -> Row {
+        let fleet = &self.org.fleet;
+        let calls_per_target = (pages(fleet.instances) + fleet.tagged_per_target() + 1) as f64;
+        Row {
+            label: "boto3 peer in the same state machine (estimated: its one-call time per call)".into(),
+            usage: Usage {
+                lambda_requests: self.targets + 2.0,
+                billed_ms: self.targets * (calls_per_target * boto3.warm.as_secs_f64() * 1000.0).ceil()
+                    + 2.0 * billed(boto3.warm)
+                    + ORG_CONCURRENCY as f64 * billed(boto3.cold),
+                scheduler_invocations: 1.0,
+                events: self.map_events,
+                transitions: self.map_states,
+                child_executions: self.targets,
+            },
+        }
+    }
+
+    /// Each child with SDK integrations only: per page ListInstances, an inline Map and a Choice (more
+    /// pages?); per instance a Choice (Deleted?) and, unless Deleted, ListTagsForResource; the report.
+    fn step_functions_alone(&self) -> Row {
+        let fleet = &self.org.fleet;
+        let per_target = 3 * pages(fleet.instances) + fleet.instances + fleet.tagged_per_target() + 1;
+        Row {
+            label: "Step Functions alone (SDK integrations in each child, no function)".into(),
+            usage: Usage {
+                scheduler_invocations: 1.0,
+                events: self.map_events,
+                transitions: (ORG_PARENT_TRANSITIONS + ORG_TARGETS * per_target) as f64,
+                child_executions: self.targets,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn description(&self) -> String {
+        let fleet = &self.org.fleet;
+        format!(
+            "\nOne organization sweep of {ORG_TARGETS} targets of {} instances each ({} instances), scaled from the {} targets \
+             measured: each child billed at the median one-target invoke ({} ms), {ORG_CONCURRENCY} cold environments \
+             (OrganizationSweepMaxConcurrency) each paying the sweep's init once, the cap {ORG_CAP} (MaxDeletionsPerSweep); the \
+             one invocation billed at its measured time x {:.1}.\n\n",
+            fleet.instances,
+            ORG_TARGETS * fleet.instances,
+            fleet.targets(),
+            billed_ms(self.child),
+            self.scale,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -125,6 +125,7 @@ mod measure;
 mod notice;
 mod organization;
 mod report;
+mod stats;
 mod subjects;
 mod sweeps;
 
@@ -143,24 +144,56 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         return run_notice(options).await;
     }
     // The prices first: a run that cannot price what it measured fails before measuring.
-    let price_table = std::fs::read_to_string(&options.prices).map_err(|e| format!("{}: {e}", options.prices.display()))?;
-    let prices = parse_prices(&price_table).map_err(|e| format!("{}: {e}", options.prices.display()))?;
+    let prices = read_prices(&options.prices)?;
     std::fs::create_dir_all(&options.work_dir).map_err(|e| format!("{}: {e}", options.work_dir.display()))?;
     let identity = TlsIdentity::generate()?;
-    let ca_file = options.work_dir.join("ca.pem");
+    let trust = write_trust_files(&options.work_dir, &identity)?;
+    let emulator = start_emulator(&identity).await?;
+
+    let subjects = subjects(options, &emulator, &trust.bundle, &trust.ca, trust.cert_dir.as_ref())?;
+    let (samples, floors) = measure_rounds(options, &subjects, &emulator, &identity).await?;
+    let sweep = measure_sweep(options, options.rounds).await?;
+    let organization = measure_organization(options, options.rounds).await?;
+    let notice = measure_notice(options, options.rounds).await?;
+    let sizes = sizes(options)?;
+    let sweeps = Sweeps { one_target: sweep, organization, notice };
+    Ok(report(options, &subjects, &samples, &floors, &sizes, &sweeps, &prices))
+}
+
+fn read_prices(path: &Path) -> Result<Prices, String> {
+    let price_table = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_prices(&price_table).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The trust stores the subjects are given, in the work directory.
+struct TrustFiles {
+    /// The benchmark's authority alone.
+    ca: PathBuf,
+    /// The system's public roots plus the benchmark's authority.
+    bundle: PathBuf,
+    /// The system's certificate directory with the authority added, when there is one.
+    cert_dir: Option<PathBuf>,
+}
+
+fn write_trust_files(work_dir: &Path, identity: &TlsIdentity) -> Result<TrustFiles, String> {
+    let ca_file = work_dir.join("ca.pem");
     identity.write_ca_pem(&ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?;
     // The boto3 peer's trust store, and the platform's for the trust-store levers: the system's
     // public roots plus the benchmark's authority.
     let system_bundle =
         ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"].iter().map(Path::new).find(|path| path.is_file());
-    let bundle_file = options.work_dir.join("bundle.pem");
+    let bundle_file = work_dir.join("bundle.pem");
     let mut bundle = system_bundle.map(|path| std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default();
     bundle.push_str(identity.ca_pem());
     std::fs::write(&bundle_file, &bundle).map_err(|e| format!("{}: {e}", bundle_file.display()))?;
     // The system's certificate directory with the authority added, for the directory-scan variant.
-    let cert_dir = options.work_dir.join("certs");
+    let cert_dir = work_dir.join("certs");
     let cert_dir_ready = system_bundle.is_some() && make_cert_dir(Path::new("/etc/ssl/certs"), &cert_dir, identity.ca_pem()).is_ok();
+    Ok(TrustFiles { ca: ca_file, bundle: bundle_file, cert_dir: cert_dir_ready.then_some(cert_dir) })
+}
 
+/// The emulator the subjects call, over HTTPS, with the member account whose role they assume.
+async fn start_emulator(identity: &TlsIdentity) -> Result<Emulator, String> {
     let config = EmulatorConfig {
         account_id: ACCOUNT.into(),
         region: REGION.into(),
@@ -169,13 +202,18 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         deleted_retention: Duration::from_secs(24 * 3600),
         ..Default::default()
     };
-    let emulator = Emulator::start_tls(config, &identity).await.map_err(|e| format!("emulator: {e}"))?;
+    Emulator::start_tls(config, identity).await.map_err(|e| format!("emulator: {e}"))
+}
 
-    let subjects = subjects(options, &emulator, &bundle_file, &ca_file, cert_dir_ready.then_some(&cert_dir))?;
+/// Every round: a cold start of each subject, then the floors.
+async fn measure_rounds(
+    options: &Options,
+    subjects: &[Subject],
+    emulator: &Emulator,
+    identity: &TlsIdentity,
+) -> Result<(Vec<Samples>, Floors), String> {
     let mut samples = vec![Samples::default(); subjects.len()];
-    let mut floor = Samples::default();
-    let mut sdk_floor = Samples::default();
-    let mut handshakes = Vec::new();
+    let mut floors = Floors { service: Samples::default(), handshakes: Vec::new(), sdk: Samples::default() };
     for round in 0..options.rounds {
         // Each round takes the subjects in a new order (the same from run to run), so that none
         // always follows the same one: a cold start right after the boto3 peer's quarter second
@@ -183,21 +221,15 @@ pub async fn run(options: &Options) -> Result<Report, String> {
         // kind of machine, and a fixed order would hand that to one subject every time.
         for k in shuffled(subjects.len(), round as u64) {
             let subject = &subjects[k];
-            measure_cold_start(subject, &emulator, options, &mut samples[k])
+            measure_cold_start(subject, emulator, options, &mut samples[k])
                 .await
                 .map_err(|e| format!("{} (round {}): {e}", subject.label, round + 1))?;
         }
-        let handshake = measure_service_floor(&emulator, &identity, options.warm + 1, &mut floor).await?;
-        handshakes.push(handshake);
-        measure_sdk_floor(&emulator, &identity, options.warm + 1, &mut sdk_floor).await?;
+        let handshake = measure_service_floor(emulator, identity, options.warm + 1, &mut floors.service).await?;
+        floors.handshakes.push(handshake);
+        measure_sdk_floor(emulator, identity, options.warm + 1, &mut floors.sdk).await?;
     }
-
-    let sweep = measure_sweep(options, options.rounds).await?;
-    let organization = measure_organization(options, options.rounds).await?;
-    let notice = measure_notice(options, options.rounds).await?;
-    let sizes = sizes(options)?;
-    let sweeps = Sweeps { one_target: sweep, organization, notice };
-    Ok(report(options, &subjects, &samples, &Floors { service: floor, handshakes, sdk: sdk_floor }, &sizes, &sweeps, &prices))
+    Ok((samples, floors))
 }
 
 /// The notice subject alone: its tables, and its numbers under `notice` as in the whole report.

@@ -2,9 +2,9 @@
 //! table and writes it, with the machine it ran on, to a results file (and every number to JSON
 //! beside it). `scripts/bench` builds everything and runs this with the release binaries.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use supplychain_bench::{run, Only, Options};
+use supplychain_bench::{run, Only, Options, Report};
 
 const HELP: &str = "\
 bench: cold start, invocations, memory and size of the functions, beside a boto3 peer and the floors;
@@ -61,11 +61,34 @@ fn machine() -> String {
 
 #[tokio::main]
 async fn main() {
-    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default();
+    let mut options = default_options(&repo);
+    let results = match parse_args(&mut options, std::env::args().skip(1)) {
+        Parsed::Help => {
+            print!("{HELP}");
+            return;
+        }
+        Parsed::Run { results } => results,
+    };
+    make_paths_absolute(&mut options);
+    if options.profile.is_empty() {
+        options.profile = options.bin_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    }
+    let results =
+        results.unwrap_or_else(|| repo.join(if options.only.is_some() { "bench/results/notice.md" } else { "bench/results/latest.md" }));
+    let machine = machine();
+    let report = run(&options).await.unwrap_or_else(|e| fail(&e));
+    let _ = std::fs::remove_dir_all(&options.work_dir);
+    write_results(&results, &machine, report);
+}
+
+/// The options before the command line: the binaries beside this executable, the project's venv
+/// and BENCHMARKS.md.
+fn default_options(repo: &Path) -> Options {
+    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_default();
     let venv_python = repo.join(".venv/bin/python");
-    let mut options = Options {
-        bin_dir: exe_dir.clone(),
+    Options {
+        bin_dir: exe_dir,
         profile: String::new(),
         python: venv_python.is_file().then_some(venv_python),
         handler_dir: repo.join("bench/python"),
@@ -81,9 +104,21 @@ async fn main() {
         notice_instances: 500,
         prices: repo.join("BENCHMARKS.md"),
         only: None,
-    };
+    }
+}
+
+/// What the command line asks for.
+enum Parsed {
+    Help,
+    /// A run, its results written to the file given, if one was.
+    Run {
+        results: Option<PathBuf>,
+    },
+}
+
+/// Reads the command line into `options`; exits on an argument it does not know.
+fn parse_args(options: &mut Options, mut args: impl Iterator<Item = String>) -> Parsed {
     let mut results = None;
-    let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| fail(&format!("{arg} needs a value")));
         let number = |v: String| v.parse::<usize>().unwrap_or_else(|_| fail(&format!("expected a number, got '{v}'")));
@@ -112,37 +147,34 @@ async fn main() {
             "--notice-instances" => options.notice_instances = number(value()).max(1),
             "--prices" => options.prices = PathBuf::from(value()),
             "--only" => options.only = Some(Only::parse(&value()).unwrap_or_else(|e| fail(&e))),
-            "-h" | "--help" => {
-                print!("{HELP}");
-                return;
-            }
+            "-h" | "--help" => return Parsed::Help,
             other => fail(&format!("unknown argument '{other}' (see --help)")),
         }
     }
-    // The Python peer runs in the handler's directory: every path must stand on its own (links are
-    // kept: the venv's python finds its packages through its own path).
+    Parsed::Run { results }
+}
+
+/// The Python peer runs in the handler's directory: every path must stand on its own (links are
+/// kept: the venv's python finds its packages through its own path).
+fn make_paths_absolute(options: &mut Options) {
     let absolute = |path: &PathBuf| std::path::absolute(path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
     options.bin_dir = absolute(&options.bin_dir);
     options.handler_dir = absolute(&options.handler_dir);
     options.python = options.python.as_ref().map(absolute);
     options.aarch64_bin_dir = options.aarch64_bin_dir.as_ref().map(absolute);
     options.variants = options.variants.iter().map(|(label, dir)| (label.clone(), absolute(dir))).collect();
-    if options.profile.is_empty() {
-        options.profile = options.bin_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    }
-    let results =
-        results.unwrap_or_else(|| repo.join(if options.only.is_some() { "bench/results/notice.md" } else { "bench/results/latest.md" }));
-    let machine = machine();
-    let report = run(&options).await.unwrap_or_else(|e| fail(&e));
-    let _ = std::fs::remove_dir_all(&options.work_dir);
+}
 
+/// Prints the report and writes it, with the machine and the command, to `results`, and its
+/// numbers to the JSON beside it.
+fn write_results(results: &Path, machine: &str, report: Report) {
     let command: Vec<String> = std::env::args().collect();
     let text = format!("Machine: {machine}.\nCommand: `{}`.\n\n{}", command.join(" "), report.markdown);
     println!("{text}");
     if let Some(dir) = results.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    std::fs::write(&results, &text).unwrap_or_else(|e| fail(&format!("{}: {e}", results.display())));
+    std::fs::write(results, &text).unwrap_or_else(|e| fail(&format!("{}: {e}", results.display())));
     let mut json = report.json;
     json["machine"] = machine.into();
     std::fs::write(results.with_extension("json"), serde_json::to_string_pretty(&json).unwrap_or_default())

@@ -1,5 +1,6 @@
 //! Measuring a subject: its cold start, warm invocations, CPU and peak memory; and the sweep.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -39,8 +40,38 @@ pub(crate) async fn measure_cold_start(
     // AssumeRole calls are the difference.
     let assumed_before = emulator.call_count("AssumeRole");
     let log_path = options.work_dir.join(format!("{}.log", subject.function_name));
-    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let logs = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut command = subject_command(subject, &runtime, &log_path)?;
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| format!("{}: {e}", subject.program.display()))?;
+    let first_poll = tokio::select! {
+        first = runtime.wait_for_first_poll() => first,
+        status = child.wait() => return Err(format!("exited during init ({status:?}); logs:\n{}", logs(&log_path))),
+        _ = tokio::time::sleep(Duration::from_secs(60)) => return Err(format!("no /next within 60 s; logs:\n{}", logs(&log_path))),
+    };
+    samples.init.push(first_poll - started);
+    let pid = child.id().ok_or("the process has no id")?;
+    samples.init_cpu.extend(cpu_time(pid));
+    invoke_each(subject, &runtime, &ids, pid, &log_path, samples).await?;
+    if let Some(pid) = child.id() {
+        samples.rss_kib.push(peak_rss_kib(pid).ok_or("cannot read VmHWM from /proc")?);
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    let assumed = emulator.call_count("AssumeRole") - assumed_before;
+    if assumed != subject.assume_roles {
+        return Err(format!(
+            "{assumed} AssumeRole calls in one process, expected exactly {}; logs:\n{}",
+            subject.assume_roles,
+            logs(&log_path)
+        ));
+    }
+    samples.assume_roles.push(assumed);
+    Ok(())
+}
+
+/// The subject's process as Lambda starts it, against `runtime`, its output to `log_path`.
+fn subject_command(subject: &Subject, runtime: &RuntimeApi, log_path: &Path) -> Result<tokio::process::Command, String> {
+    let log = std::fs::File::create(log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let mut command = supplychain_testkit::lambda_command(&subject.program, subject.function_name, &runtime.address());
     command
         .args(&subject.args)
@@ -50,16 +81,23 @@ pub(crate) async fn measure_cold_start(
     if let Some(cwd) = &subject.cwd {
         command.current_dir(cwd);
     }
-    let started = Instant::now();
-    let mut child = command.spawn().map_err(|e| format!("{}: {e}", subject.program.display()))?;
-    let first_poll = tokio::select! {
-        first = runtime.wait_for_first_poll() => first,
-        status = child.wait() => return Err(format!("exited during init ({status:?}); logs:\n{}", logs())),
-        _ = tokio::time::sleep(Duration::from_secs(60)) => return Err(format!("no /next within 60 s; logs:\n{}", logs())),
-    };
-    samples.init.push(first_poll - started);
-    let pid = child.id().ok_or("the process has no id")?;
-    samples.init_cpu.extend(cpu_time(pid));
+    Ok(command)
+}
+
+fn logs(log_path: &Path) -> String {
+    std::fs::read_to_string(log_path).unwrap_or_default()
+}
+
+/// The first invocation, then the warm ones, one per instance of `ids`, each answer checked; and
+/// the process's CPU time per warm invocation.
+async fn invoke_each(
+    subject: &Subject,
+    runtime: &RuntimeApi,
+    ids: &[String],
+    pid: u32,
+    log_path: &Path,
+    samples: &mut Samples,
+) -> Result<(), String> {
     let mut warm_cpu_from = None;
     for (index, id) in ids.iter().enumerate() {
         let options = Invoke {
@@ -68,10 +106,11 @@ pub(crate) async fn measure_cold_start(
             give_up_after: Duration::from_secs(60),
             ..Default::default()
         };
-        let completed = runtime.invoke((subject.event)(id), options).await.map_err(|e| format!("invocation: {e}; logs:\n{}", logs()))?;
+        let completed =
+            runtime.invoke((subject.event)(id), options).await.map_err(|e| format!("invocation: {e}; logs:\n{}", logs(log_path)))?;
         match &completed.outcome {
             Outcome::Response(answer) if (subject.check)(answer) => {}
-            other => return Err(format!("unexpected answer {other:?}; logs:\n{}", logs())),
+            other => return Err(format!("unexpected answer {other:?}; logs:\n{}", logs(log_path))),
         }
         let took = completed.completed - completed.handed_out;
         if index == 0 {
@@ -87,16 +126,6 @@ pub(crate) async fn measure_cold_start(
             samples.warm_cpu.push(to.saturating_sub(from) / warm_count);
         }
     }
-    if let Some(pid) = child.id() {
-        samples.rss_kib.push(peak_rss_kib(pid).ok_or("cannot read VmHWM from /proc")?);
-    }
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-    let assumed = emulator.call_count("AssumeRole") - assumed_before;
-    if assumed != subject.assume_roles {
-        return Err(format!("{assumed} AssumeRole calls in one process, expected exactly {}; logs:\n{}", subject.assume_roles, logs()));
-    }
-    samples.assume_roles.push(assumed);
     Ok(())
 }
 
@@ -111,6 +140,13 @@ pub(crate) struct SweepSamples {
     /// PutEvents calls of one run (the report).
     pub(crate) puts: usize,
     pub(crate) selected: u64,
+}
+
+impl SweepSamples {
+    /// Calls of `operation` in one run.
+    pub(crate) fn calls_of(&self, operation: &str) -> usize {
+        self.calls.iter().find(|(o, _)| o == operation).map_or(0, |(_, n)| *n)
+    }
 }
 
 /// The sweep, in report mode, `runs` times in one process against a fleet of [`SWEEP_FLEET`]

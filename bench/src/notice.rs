@@ -28,6 +28,7 @@ use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance};
 use supplychain_testkit::{ACCOUNT, REGION};
 
 use crate::organization::{count, DELETION_REQUESTED, SWEEP_COMPLETED};
+use crate::stats::{in_micros, in_ms, median, micros, ms, quantile, quantile_f64, spread};
 use crate::sweeps::*;
 use crate::*;
 
@@ -232,14 +233,6 @@ impl NoticeFleet {
 
 // ----- the report ------------------------------------------------------------------------------
 
-/// The value of `values` at quantile `q` (nearest rank).
-fn quantile_f64(values: &[f64], q: f64) -> Option<f64> {
-    let mut values = values.to_vec();
-    values.sort_by(f64::total_cmp);
-    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len().max(1));
-    values.get(rank - 1).copied()
-}
-
 /// The "Notice" tables and their JSON.
 pub(crate) fn notice_report(notice: &NoticeSamples) -> (String, Value) {
     let mut md = format!(
@@ -280,8 +273,8 @@ pub(crate) fn notice_report(notice: &NoticeSamples) -> (String, Value) {
     ));
     let json = json!({
         "instances": notice.instances, "clock": notice.clock, "days": days,
-        "kmsHandlingMedianMicros": median(&handling).map(|d| d.as_secs_f64() * 1e6),
-        "kmsHandlingP99Micros": quantile(&handling, 0.99).map(|d| d.as_secs_f64() * 1e6),
+        "kmsHandlingMedianMicros": in_micros(median(&handling)),
+        "kmsHandlingP99Micros": in_micros(quantile(&handling, 0.99)),
     });
     (md, json)
 }
@@ -317,7 +310,6 @@ fn cost_per_instance(notice: &NoticeSamples) -> (String, Vec<Value>) {
             ms(span),
             per_call.map_or("–".to_owned(), |d| format!("{:.4}", d.as_secs_f64() * 1000.0)),
         ));
-        let in_ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
         days.push(json!({
             "day": day.label, "medianMs": in_ms(median(&day.runs)), "reportModeMedianMs": in_ms(median(&day.peers)),
             "addedMedianMs": added, "addedPerInstanceMs": added.map(|a| a / n),

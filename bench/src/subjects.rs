@@ -66,144 +66,153 @@ pub(crate) fn subjects(
     ca_only: &Path,
     cert_dir: Option<&PathBuf>,
 ) -> Result<Vec<Subject>, String> {
-    let bin = |name: &str| -> Result<PathBuf, String> {
-        let path = options.bin_dir.join(name);
+    let given = Given { options, endpoint: emulator.endpoint(), bundle, ca_only };
+    let mut subjects = given.main_subjects()?;
+    subjects.extend(given.many_accounts_subjects()?);
+    subjects.extend(given.boto3_peer());
+    subjects.extend(given.build_variants()?);
+    let noop = given.delete_instance("noop-function (runtime floor)", "noop-function", given.aws(&[]))?;
+    subjects.push(Subject { function_name: "noop-function", check: null, ..noop });
+    if options.levers {
+        subjects.extend(given.levers(cert_dir)?);
+    }
+    Ok(subjects)
+}
+
+/// `delete-instance` measured like for like with boto3's peer: the single DeleteInstance call, no tag check.
+const LIKE_FOR_LIKE: [(&str, &str); 1] = [("DELETION_PROTECTION_TAG", "")];
+
+/// What the subjects are given: the binaries, the emulator's endpoint and the trust stores.
+struct Given<'a> {
+    options: &'a Options,
+    endpoint: String,
+    /// The system's public roots plus the benchmark's authority.
+    bundle: &'a Path,
+    /// The benchmark's authority alone.
+    ca_only: &'a Path,
+}
+
+impl Given<'_> {
+    /// The workspace's binary `name`, staged for the run.
+    fn bin(&self, name: &str) -> Result<PathBuf, String> {
+        let path = self.options.bin_dir.join(name);
         if !path.is_file() {
             return Err(format!("{} is missing: build the workspace's binaries first (cargo build --workspace --bins)", path.display()));
         }
-        stage(options, &path, "release")
-    };
-    let endpoint = emulator.endpoint();
-    let aws = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        stage(self.options, &path, "release")
+    }
+
+    /// The environment of a Rust subject: the emulator, its authority, and `extra`.
+    fn aws(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env = vec![
-            ("AWS_ENDPOINT_URL_SUPPLYCHAIN".to_owned(), endpoint.clone()),
+            ("AWS_ENDPOINT_URL_SUPPLYCHAIN".to_owned(), self.endpoint.clone()),
             // The functions' own cost of trust is that of their built-in roots (nothing to read);
             // to trust the benchmark's authority they are given it alone, one certificate to read.
-            ("SSL_CERT_FILE".to_owned(), ca_only.display().to_string()),
+            ("SSL_CERT_FILE".to_owned(), self.ca_only.display().to_string()),
         ];
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
-    };
-    let rust = |label: &str, binary: &str, name, arn, event, check, env: Vec<(String, String)>| -> Result<Subject, String> {
-        Ok(Subject {
-            label: label.to_owned(),
-            program: bin(binary)?,
-            args: Vec::new(),
-            cwd: None,
-            env,
-            function_name: name,
-            function_arn: arn,
-            event,
-            check,
-            account: None,
-            assume_roles: 0,
-        })
-    };
-    let like_for_like = [("DELETION_PROTECTION_TAG", "")];
-    let mut subjects = vec![
-        rust("delete-instance", "delete-instance", "delete-instance", DELETE_ARN, delete_event, deleted, aws(&like_for_like))?,
-        rust(
-            "delete-instance (default: tag check + delete)",
-            "delete-instance",
-            "delete-instance",
-            DELETE_ARN,
-            delete_event,
-            deleted,
-            aws(&[]),
-        )?,
-        rust("check-instance-status", "check-instance-status", "check-instance-status", CHECK_ARN, delete_event, reported, aws(&[]))?,
-    ];
-    // The emulator serves STS too; both subjects get it, so they differ only by the account named.
-    let many_accounts = aws(&[("DELETION_PROTECTION_TAG", ""), ("AWS_ENDPOINT_URL_STS", endpoint.as_str())]);
-    let own = rust(OWN_ACCOUNT, "delete-instance", "delete-instance", DELETE_ARN, own_account_event, deleted, many_accounts.clone())?;
-    let other = rust(OTHER_ACCOUNT, "delete-instance", "delete-instance", DELETE_ARN, other_account_event, deleted, many_accounts)?;
-    subjects.push(own);
-    subjects.push(Subject { account: Some(MEMBER), assume_roles: 1, ..other });
-    if let Some(python) = &options.python {
-        subjects.push(Subject {
-            label: "boto3 peer (awslambdaric)".to_owned(),
-            program: python.clone(),
+    }
+
+    /// The workspace's binary `binary` run as `delete-instance`: asked to delete an instance of the
+    /// home account, answering that it is deleting it.
+    fn delete_instance(&self, label: &str, binary: &str, env: Vec<(String, String)>) -> Result<Subject, String> {
+        Ok(deleting(label, self.bin(binary)?, env))
+    }
+
+    /// `delete-instance` like for like and as shipped, and `check-instance-status`.
+    fn main_subjects(&self) -> Result<Vec<Subject>, String> {
+        let like_for_like = self.delete_instance("delete-instance", "delete-instance", self.aws(&LIKE_FOR_LIKE))?;
+        let shipped = self.delete_instance("delete-instance (default: tag check + delete)", "delete-instance", self.aws(&[]))?;
+        let check = self.delete_instance("check-instance-status", "check-instance-status", self.aws(&[]))?;
+        Ok(vec![
+            like_for_like,
+            shipped,
+            Subject { function_name: "check-instance-status", function_arn: CHECK_ARN, check: reported, ..check },
+        ])
+    }
+
+    /// `delete-instance` naming its own account and naming another one. The emulator serves STS
+    /// too; both subjects get it, so they differ only by the account named.
+    fn many_accounts_subjects(&self) -> Result<[Subject; 2], String> {
+        let env = self.aws(&[("DELETION_PROTECTION_TAG", ""), ("AWS_ENDPOINT_URL_STS", self.endpoint.as_str())]);
+        let own = self.delete_instance(OWN_ACCOUNT, "delete-instance", env.clone())?;
+        let other = self.delete_instance(OTHER_ACCOUNT, "delete-instance", env)?;
+        Ok([
+            Subject { event: own_account_event, ..own },
+            Subject { event: other_account_event, account: Some(MEMBER), assume_roles: 1, ..other },
+        ])
+    }
+
+    /// The boto3 peer, when there is a Python to run it.
+    fn boto3_peer(&self) -> Option<Subject> {
+        let python = self.options.python.as_ref()?;
+        let env = vec![
+            ("AWS_ENDPOINT_URL_SUPPLYCHAIN".to_owned(), self.endpoint.clone()),
+            ("AWS_CA_BUNDLE".to_owned(), self.bundle.display().to_string()),
+            ("AWS_DEFAULT_REGION".to_owned(), REGION.to_owned()),
+            ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
+        ];
+        Some(Subject {
             args: vec!["-m".into(), "awslambdaric".into(), "handler.handler".into()],
-            cwd: Some(options.handler_dir.clone()),
-            env: vec![
-                ("AWS_ENDPOINT_URL_SUPPLYCHAIN".to_owned(), endpoint.clone()),
-                ("AWS_CA_BUNDLE".to_owned(), bundle.display().to_string()),
-                ("AWS_DEFAULT_REGION".to_owned(), REGION.to_owned()),
-                ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
-            ],
+            cwd: Some(self.options.handler_dir.clone()),
             function_name: "delete-instance-boto3",
-            function_arn: DELETE_ARN,
-            event: delete_event,
-            check: deleted,
-            account: None,
-            assume_roles: 0,
-        });
+            ..deleting("boto3 peer (awslambdaric)", python.clone(), env)
+        })
     }
-    for (i, (label, dir)) in options.variants.iter().enumerate() {
-        let program = dir.join("delete-instance");
-        if !program.is_file() {
-            return Err(format!("{} is missing", program.display()));
+
+    /// The other builds of `delete-instance` (`--variant`), like for like.
+    fn build_variants(&self) -> Result<Vec<Subject>, String> {
+        let mut subjects = Vec::new();
+        for (i, (label, dir)) in self.options.variants.iter().enumerate() {
+            let program = dir.join("delete-instance");
+            if !program.is_file() {
+                return Err(format!("{} is missing", program.display()));
+            }
+            let program = stage(self.options, &program, &format!("variant-{i}"))?;
+            subjects.push(deleting(&format!("build: {label}"), program, self.aws(&LIKE_FOR_LIKE)));
         }
-        subjects.push(Subject {
-            label: format!("build: {label}"),
-            program: stage(options, &program, &format!("variant-{i}"))?,
-            args: Vec::new(),
-            cwd: None,
-            env: aws(&like_for_like),
-            function_name: "delete-instance",
-            function_arn: DELETE_ARN,
-            event: delete_event,
-            check: deleted,
-            account: None,
-            assume_roles: 0,
-        });
+        Ok(subjects)
     }
-    subjects.push(rust("noop-function (runtime floor)", "noop-function", "noop-function", DELETE_ARN, delete_event, null, aws(&[]))?);
-    if options.levers {
-        subjects.push(rust(
-            "lever: connection opened at first call, not at init",
-            "delete-instance",
-            "delete-instance",
-            DELETE_ARN,
-            delete_event,
-            deleted,
-            aws(&[("DELETION_PROTECTION_TAG", ""), ("CONNECT_AT_INIT", "false")]),
-        )?);
-        subjects.push(rust(
-            "lever: multi-threaded Tokio runtime",
-            "delete-instance-multi-thread",
-            "delete-instance",
-            DELETE_ARN,
-            delete_event,
-            deleted,
-            aws(&like_for_like),
-        )?);
-        let mut platform = aws(&like_for_like);
-        platform[1].1 = bundle.display().to_string();
-        subjects.push(rust(
-            "lever: the platform's trust store file (SSL_CERT_FILE)",
-            "delete-instance",
-            "delete-instance",
-            DELETE_ARN,
-            delete_event,
-            deleted,
-            platform.clone(),
-        )?);
+
+    /// The variants that measure each lever: the connection, the runtime's flavour, the trust store.
+    fn levers(&self, cert_dir: Option<&PathBuf>) -> Result<Vec<Subject>, String> {
+        let mut platform = self.aws(&LIKE_FOR_LIKE);
+        platform[1].1 = self.bundle.display().to_string();
+        let mut levers = vec![
+            (
+                "lever: connection opened at first call, not at init",
+                "delete-instance",
+                self.aws(&[("DELETION_PROTECTION_TAG", ""), ("CONNECT_AT_INIT", "false")]),
+            ),
+            ("lever: multi-threaded Tokio runtime", "delete-instance-multi-thread", self.aws(&LIKE_FOR_LIKE)),
+            ("lever: the platform's trust store file (SSL_CERT_FILE)", "delete-instance", platform.clone()),
+        ];
         if let Some(dir) = cert_dir {
             let mut scan = platform;
             scan.push(("SSL_CERT_DIR".to_owned(), dir.display().to_string()));
-            subjects.push(rust(
-                "lever: the platform's trust store file and directory",
-                "delete-instance",
-                "delete-instance",
-                DELETE_ARN,
-                delete_event,
-                deleted,
-                scan,
-            )?);
+            levers.push(("lever: the platform's trust store file and directory", "delete-instance", scan));
         }
+        levers.into_iter().map(|(label, binary, env)| self.delete_instance(label, binary, env)).collect()
     }
-    Ok(subjects)
+}
+
+/// `program` run as `delete-instance` with `env`: asked to delete an instance of the home account,
+/// answering that it is deleting it.
+fn deleting(label: &str, program: PathBuf, env: Vec<(String, String)>) -> Subject {
+    Subject {
+        label: label.to_owned(),
+        program,
+        args: Vec::new(),
+        cwd: None,
+        env,
+        function_name: "delete-instance",
+        function_arn: DELETE_ARN,
+        event: delete_event,
+        check: deleted,
+        account: None,
+        assume_roles: 0,
+    }
 }
 
 /// A copy of the binary `path`, in a directory of the run's own, which the subject runs from.

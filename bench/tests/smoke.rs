@@ -8,8 +8,86 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Rows the short run's table must hold: every subject, floor and target, the sweeps with the calls
+/// their fleets require, and the cost.
+const ROWS: &[&str] = &[
+    "| delete-instance |",
+    "| delete-instance (default: tag check + delete) |",
+    "| check-instance-status |",
+    "| noop-function (runtime floor) |",
+    "| raw HTTP client (service floor) |",
+    "| aws-sdk-supplychain call in-process (SDK floor) |",
+    "| lever: connection opened at first call, not at init |",
+    "| lever: multi-threaded Tokio runtime |",
+    "| lever: the platform's trust store file (SSL_CERT_FILE) |",
+    "| delete-instance (x86_64) |",
+    "| Warm invocation vs the service floor's request |",
+    "| Runtime's own per-invocation overhead",
+    "| Sum of the two floors |",
+    "| boto3 peer (awslambdaric) |",
+    "| Init vs boto3's |",
+    "| sweep-instances, first run |",
+    "| sweep-instances, later runs |",
+    "| delete-instance, own account named |",
+    "| delete-instance, another account (member role) |",
+    "| First invocation (another account: assumes the member role) |",
+    "| Warm invocation in another account (client kept) vs in its own |",
+    // Every process naming another account assumed its role once, and no other process did.
+    "| AssumeRole calls per process | 0 in each of 2 | 1 in each of 2 | |",
+    // The organization: first run, 3 AssumeRole (one per account, shared by its 2 regions),
+    // 6 targets x 2 pages, 6 x 23 tag reads, 5 requests in one PutEvents and the report.
+    "| One invocation (SWEEP_ACCOUNTS x SWEEP_REGIONS), first run |",
+    "| 3 | 12 | 138 | 2 | 5 |",
+    "| One invocation, later runs |",
+    "| Plan, 6 one-target invokes and summary on one warm process, first round |",
+    "| Plan, one-target invokes and summary, later rounds |",
+    "| Against the sweep of 500 instances in one target (its later runs) |",
+    // Notice: day 0 signs, announces and marks all 30; day 3 checks every mark (pending) and
+    // neither marks nor requests; day 8 checks every mark (due) and requests the cap.
+    "| day 0 |",
+    "| 2 | 30 | 30 | 0 | 30 | 4 | 30 | 0 | 30 | 0 | 0 |",
+    "| day 3 |",
+    "| 2 | 30 | 0 | 30 | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
+    "| day 8 |",
+    "| 2 | 30 | 0 | 30 | 0 | 2 | 0 | 10 | 0 | 30 | 10 |",
+    "| day 0: a mark each (GenerateMac, Deletion Scheduled, TagResource) |",
+    "| day 3: a check each (VerifyMac), pending |",
+    "| day 8: a check each (VerifyMac), due; the cap requested |",
+    "| This project, every invocation warm |",
+    "| boto3 peer, every invocation cold |",
+    "| Step Functions polling loop (Wait, GetInstance, Choice per check) |",
+    "| This project, OrganizationSweep (Distributed Map, one child per target) |",
+    "| Step Functions alone (SDK integrations in each child, no function) |",
+];
+
 #[test]
 fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
+    let results = run_short_benchmark();
+
+    let table = std::fs::read_to_string(&results).unwrap();
+    for row in ROWS {
+        assert!(table.contains(row), "no row {row} in:\n{table}");
+    }
+    // Every subject was measured: no empty cell in the timing table.
+    let timings = table.split("\n\n").find(|block| block.contains("| Subject |")).unwrap();
+    for line in timings.lines().skip(2).filter(|line| !line.contains(" floor) |")) {
+        assert!(!line.contains("| – |"), "a subject without measurements: {line}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.with_extension("json")).unwrap()).unwrap();
+    assert_subjects_and_organization(&json);
+    assert_notice_days(json["notice"]["days"].as_array().unwrap());
+    // Every row of the cost is priced.
+    for table in ["followedDeletion", "organizationSweep"] {
+        for row in json["cost"][table]["rows"].as_array().unwrap() {
+            assert!(row["usd"].as_f64().unwrap() > 0.0, "{row}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(results.parent().unwrap());
+}
+
+/// Runs the benchmark in its short mode with the levers, on the debug binaries and small fleets;
+/// returns where it wrote its table.
+fn run_short_benchmark() -> PathBuf {
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_bench"));
     let bin_dir = bench.parent().unwrap().to_path_buf();
     for name in ["delete-instance", "check-instance-status", "sweep-instances"] {
@@ -39,64 +117,12 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
 
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed: {stderr}");
-    let table = std::fs::read_to_string(&results).unwrap();
-    for row in [
-        "| delete-instance |",
-        "| delete-instance (default: tag check + delete) |",
-        "| check-instance-status |",
-        "| noop-function (runtime floor) |",
-        "| raw HTTP client (service floor) |",
-        "| aws-sdk-supplychain call in-process (SDK floor) |",
-        "| lever: connection opened at first call, not at init |",
-        "| lever: multi-threaded Tokio runtime |",
-        "| lever: the platform's trust store file (SSL_CERT_FILE) |",
-        "| delete-instance (x86_64) |",
-        "| Warm invocation vs the service floor's request |",
-        "| Runtime's own per-invocation overhead",
-        "| Sum of the two floors |",
-        "| boto3 peer (awslambdaric) |",
-        "| Init vs boto3's |",
-        "| sweep-instances, first run |",
-        "| sweep-instances, later runs |",
-        "| delete-instance, own account named |",
-        "| delete-instance, another account (member role) |",
-        "| First invocation (another account: assumes the member role) |",
-        "| Warm invocation in another account (client kept) vs in its own |",
-        // Every process naming another account assumed its role once, and no other process did.
-        "| AssumeRole calls per process | 0 in each of 2 | 1 in each of 2 | |",
-        // The organization: first run, 3 AssumeRole (one per account, shared by its 2 regions),
-        // 6 targets x 2 pages, 6 x 23 tag reads, 5 requests in one PutEvents and the report.
-        "| One invocation (SWEEP_ACCOUNTS x SWEEP_REGIONS), first run |",
-        "| 3 | 12 | 138 | 2 | 5 |",
-        "| One invocation, later runs |",
-        "| Plan, 6 one-target invokes and summary on one warm process, first round |",
-        "| Plan, one-target invokes and summary, later rounds |",
-        "| Against the sweep of 500 instances in one target (its later runs) |",
-        // Notice: day 0 signs, announces and marks all 30; day 3 checks every mark (pending) and
-        // neither marks nor requests; day 8 checks every mark (due) and requests the cap.
-        "| day 0 |",
-        "| 2 | 30 | 30 | 0 | 30 | 4 | 30 | 0 | 30 | 0 | 0 |",
-        "| day 3 |",
-        "| 2 | 30 | 0 | 30 | 0 | 1 | 0 | 0 | 0 | 0 | 0 |",
-        "| day 8 |",
-        "| 2 | 30 | 0 | 30 | 0 | 2 | 0 | 10 | 0 | 30 | 10 |",
-        "| day 0: a mark each (GenerateMac, Deletion Scheduled, TagResource) |",
-        "| day 3: a check each (VerifyMac), pending |",
-        "| day 8: a check each (VerifyMac), due; the cap requested |",
-        "| This project, every invocation warm |",
-        "| boto3 peer, every invocation cold |",
-        "| Step Functions polling loop (Wait, GetInstance, Choice per check) |",
-        "| This project, OrganizationSweep (Distributed Map, one child per target) |",
-        "| Step Functions alone (SDK integrations in each child, no function) |",
-    ] {
-        assert!(table.contains(row), "no row {row} in:\n{table}");
-    }
-    // Every subject was measured: no empty cell in the timing table.
-    let timings = table.split("\n\n").find(|block| block.contains("| Subject |")).unwrap();
-    for line in timings.lines().skip(2).filter(|line| !line.contains(" floor) |")) {
-        assert!(!line.contains("| – |"), "a subject without measurements: {line}");
-    }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.with_extension("json")).unwrap()).unwrap();
+    results
+}
+
+/// Every subject measured in each round, the member role assumed once per process naming another
+/// account, and the organization's calls: the roles kept after the first run, a report per target.
+fn assert_subjects_and_organization(json: &serde_json::Value) {
     for subject in json["subjects"].as_array().unwrap() {
         assert_eq!(subject["samples"]["first"], 2, "{subject}");
         assert_eq!(subject["samples"]["warm"], 10, "{subject}");
@@ -109,15 +135,6 @@ fn the_benchmark_runs_in_its_short_mode_and_writes_a_complete_table() {
     assert!(organization["oneInvocation"]["laterCalls"].get("AssumeRole").is_none(), "the roles are kept: {organization}");
     assert_eq!(organization["stateMachineSteps"]["entries"]["Supply Chain Instance Sweep Completed"], 6, "{organization}");
     assert_eq!(organization["stateMachineSteps"]["entries"]["Supply Chain Organization Sweep Completed"], 1, "{organization}");
-    let days = json["notice"]["days"].as_array().unwrap();
-    assert_notice_days(days);
-    // Every row of the cost is priced.
-    for table in ["followedDeletion", "organizationSweep"] {
-        for row in json["cost"][table]["rows"].as_array().unwrap() {
-            assert!(row["usd"].as_f64().unwrap() > 0.0, "{row}");
-        }
-    }
-    let _ = std::fs::remove_dir_all(results.parent().unwrap());
 }
 
 /// The notice's days: one GenerateMac and one mark per instance on day 0, one VerifyMac per

@@ -58,92 +58,103 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))
 }
 
+/// Why an admin request was refused; each reason is one restJson1 error.
+enum Refused {
+    /// 400 `ValidationException`: a body that does not parse, or a value the model does not allow.
+    Invalid(String),
+    /// 404 `ResourceNotFoundException`: an unknown instance.
+    NotFound(String),
+    /// 404 `UnknownOperationException`: no admin operation matches the method and path.
+    Unknown,
+}
+
+fn instance_not_found(id: &str) -> Refused {
+    Refused::NotFound(format!("Instance {id} not found"))
+}
+
 /// Answers one admin request, `request_id` being the id the server gave it.
 pub(crate) fn serve(store: &Mutex<Store>, req: &Request, request_id: &str) -> Response {
     let path = req.uri().path().trim_end_matches('/');
     let segments: Vec<String> = path.split('/').skip(2).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let error =
-        |status: u16, error_type: &str, message: String| Protocol::RestJson.error_response(request_id, status, error_type, &message);
-    let bad_request = |message: String| error(400, "ValidationException", message);
-    let not_found = |message: String| error(404, "ResourceNotFoundException", message);
-    let ok = |body: Value| http::json(200, &body, &[("x-amzn-requestid", request_id.to_owned())]);
     let method = req.method().as_str();
-    let body = req.body();
+    let (status, error_type, message) = match answer(store, method, &segments, req.body()) {
+        Ok(body) => return http::json(200, &body, &[("x-amzn-requestid", request_id.to_owned())]),
+        Err(Refused::Invalid(message)) => (400, "ValidationException", message),
+        Err(Refused::NotFound(message)) => (404, "ResourceNotFoundException", message),
+        Err(Refused::Unknown) => (404, "UnknownOperationException", format!("No admin operation matches {method} {}", req.uri().path())),
+    };
+    Protocol::RestJson.error_response(request_id, status, error_type, &message)
+}
 
-    if let [resource] = segments.as_slice() {
+/// The body of the answer to the admin operation `method` on `segments` (the path after the
+/// prefix, decoded), or why there is none.
+fn answer(store: &Mutex<Store>, method: &str, segments: &[&str], body: &Bytes) -> Result<Value, Refused> {
+    if let [resource] = segments {
         if let Some(answer) = lock(store).ledger.admin(method, resource, body) {
-            return match answer {
-                Ok(value) => ok(value),
-                Err(message) => bad_request(message),
-            };
+            return answer.map_err(Refused::Invalid);
         }
     }
-    match (method, segments.as_slice()) {
+    match (method, segments) {
         ("POST", ["reset"]) => {
             lock(store).reset();
-            ok(json!({}))
+            Ok(json!({}))
         }
-        ("POST", ["instances"]) => match parse::<SeedInstance>(body) {
-            Ok(seed) => match lock(store).seed(seed) {
-                Ok(instance) => ok(json!(instance)),
-                Err(message) => bad_request(message),
-            },
-            Err(message) => bad_request(message),
-        },
-        ("GET", ["instances"]) => ok(json!(lock(store).all_instances())),
-        ("POST", ["accounts"]) => match parse::<Accounts>(body) {
-            Ok(accounts) => {
-                let accounts = match accounts {
-                    Accounts::One(account) => vec![account],
-                    Accounts::Many(accounts) => accounts,
-                };
-                if let Some(message) = accounts.iter().find_map(|a| model::validate_account_id(&a.account_id, "accountId").err()) {
-                    return bad_request(message);
-                }
-                let mut store = lock(store);
-                for account in accounts {
-                    store.config.add_account(account);
-                }
-                ok(json!(store.config.accounts))
-            }
-            Err(message) => bad_request(message),
-        },
-        ("GET", ["accounts"]) => ok(json!(lock(store).config.accounts)),
-        ("GET", ["instances", id]) => match lock(store).instance(id) {
-            Some(instance) => ok(json!(instance)),
-            None => not_found(format!("Instance {id} not found")),
-        },
+        ("POST", ["instances"]) => {
+            let seed = parse::<SeedInstance>(body).map_err(Refused::Invalid)?;
+            lock(store).seed(seed).map(|instance| json!(instance)).map_err(Refused::Invalid)
+        }
+        ("GET", ["instances"]) => Ok(json!(lock(store).all_instances())),
+        ("POST", ["accounts"]) => add_accounts(store, body),
+        ("GET", ["accounts"]) => Ok(json!(lock(store).config.accounts)),
+        ("GET", ["instances", id]) => lock(store).instance(id).map(|instance| json!(instance)).ok_or_else(|| instance_not_found(id)),
         ("DELETE", ["instances", id]) => {
             if lock(store).remove(id) {
-                ok(json!({}))
+                Ok(json!({}))
             } else {
-                not_found(format!("Instance {id} not found"))
+                Err(instance_not_found(id))
             }
         }
-        ("GET", ["instances", id, "history"]) => ok(json!(lock(store).history(id))),
-        ("PUT", ["instances", id, "state"]) => match parse::<StateRequest>(body) {
-            Ok(request) => {
-                if let Err(message) = model::validate_state(&request.state, "state") {
-                    return bad_request(message);
-                }
-                let mut store = lock(store);
-                if store.set_state(id, &request.state, request.error_message) {
-                    ok(json!(store.instance(id)))
-                } else {
-                    not_found(format!("Instance {id} not found"))
-                }
-            }
-            Err(message) => bad_request(message),
-        },
-        ("POST", ["clock"]) => match parse::<ClockRequest>(body) {
-            Ok(request) => {
-                let mut store = lock(store);
-                store.advance_clock(Duration::from_millis(request.advance_millis));
-                ok(json!({ "nowMillis": store.now().as_millis() as u64 }))
-            }
-            Err(message) => bad_request(message),
-        },
-        _ => error(404, "UnknownOperationException", format!("No admin operation matches {method} {}", req.uri().path())),
+        ("GET", ["instances", id, "history"]) => Ok(json!(lock(store).history(id))),
+        ("PUT", ["instances", id, "state"]) => set_state(store, id, body),
+        ("POST", ["clock"]) => advance_clock(store, body),
+        _ => Err(Refused::Unknown),
     }
+}
+
+/// `POST accounts`: adds each account, or merges its roles into the account of the same id;
+/// answers every account.
+fn add_accounts(store: &Mutex<Store>, body: &Bytes) -> Result<Value, Refused> {
+    let accounts = match parse::<Accounts>(body).map_err(Refused::Invalid)? {
+        Accounts::One(account) => vec![account],
+        Accounts::Many(accounts) => accounts,
+    };
+    if let Some(message) = accounts.iter().find_map(|a| model::validate_account_id(&a.account_id, "accountId").err()) {
+        return Err(Refused::Invalid(message));
+    }
+    let mut store = lock(store);
+    for account in accounts {
+        store.config.add_account(account);
+    }
+    Ok(json!(store.config.accounts))
+}
+
+/// `PUT instances/{id}/state`: forces the instance's state; answers the instance.
+fn set_state(store: &Mutex<Store>, id: &str, body: &Bytes) -> Result<Value, Refused> {
+    let request = parse::<StateRequest>(body).map_err(Refused::Invalid)?;
+    model::validate_state(&request.state, "state").map_err(Refused::Invalid)?;
+    let mut store = lock(store);
+    if store.set_state(id, &request.state, request.error_message) {
+        Ok(json!(store.instance(id)))
+    } else {
+        Err(instance_not_found(id))
+    }
+}
+
+/// `POST clock`: moves the clock forward; answers the new time.
+fn advance_clock(store: &Mutex<Store>, body: &Bytes) -> Result<Value, Refused> {
+    let request = parse::<ClockRequest>(body).map_err(Refused::Invalid)?;
+    let mut store = lock(store);
+    store.advance_clock(Duration::from_millis(request.advance_millis));
+    Ok(json!({ "nowMillis": store.now().as_millis() as u64 }))
 }

@@ -25,8 +25,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::http::{self, Request, Response};
-use crate::runtime_api::{accepted, body_value, error_response as error};
+use crate::http::{self, accepted, body_value, lambda_error as error, Request, Response};
 use crate::{epoch_millis, lock};
 
 /// The path prefix of the Extensions API.
@@ -89,66 +88,74 @@ impl Extensions {
 
     /// Answers a request whose path, after [`PREFIX`], is `path`.
     pub(crate) async fn serve(&self, req: &Request, path: &str) -> Response {
-        let header = |name: &str| http::header(req.headers(), name);
         match (req.method(), path) {
-            (&Method::POST, "/register") => {
-                let Some(name) = header("lambda-extension-name").filter(|n| !n.is_empty()) else {
-                    return error(400, "InvalidRequest", "the Lambda-Extension-Name header is missing".into());
-                };
-                let events: Vec<String> = match serde_json::from_slice::<Value>(req.body()) {
-                    Ok(body) => match body.get("events").and_then(Value::as_array) {
-                        Some(events) => events.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-                        None => return error(400, "InvalidRequest", "the body must be {\"events\": [...]}".into()),
-                    },
-                    Err(e) => return error(400, "InvalidRequest", format!("the body is not JSON: {e}")),
-                };
-                let id = uuid::Uuid::new_v4().to_string();
-                {
-                    let mut registered = lock(&self.registered);
-                    if registered.iter().any(|e| e.name == name) {
-                        return error(409, "Extension.AlreadyRegistered", format!("an extension named {name:?} is already registered"));
-                    }
-                    registered.push(Extension {
-                        name: name.to_owned(),
-                        id: id.clone(),
-                        events,
-                        registered: Instant::now(),
-                        during_init: self.first_poll.borrow().is_none(),
-                    });
-                }
-                let mut body = json!({ "functionName": "function", "functionVersion": "$LATEST", "handler": "bootstrap" });
-                if header("lambda-extension-accept-feature").is_some_and(|f| f.split(',').any(|f| f.trim() == "accountId")) {
-                    body["accountId"] = json!("123456789012");
-                }
-                http::json(200, &body, &[("lambda-extension-identifier", id)])
-            }
-            (&Method::GET, "/event/next") => {
-                let known =
-                    header("lambda-extension-identifier").and_then(|id| lock(&self.registered).iter().find(|e| e.id == id).cloned());
-                let Some(extension) = known else {
-                    return error(403, "Extension.UnknownExtensionIdentifier", "unknown Lambda-Extension-Identifier".into());
-                };
-                if !extension.events.iter().any(|e| e == "SHUTDOWN") {
-                    // Nothing will ever be sent: wait until the server stops.
-                    std::future::pending::<()>().await;
-                }
-                let mut shutdown = self.shutdown.subscribe();
-                let event = shutdown.wait_for(Option::is_some).await.map(|event| event.clone());
-                match event {
-                    Ok(event) => http::json(200, &event.unwrap_or_default(), &[]),
-                    Err(_) => error(500, "ServiceException", "shutting down".into()),
-                }
-            }
+            (&Method::POST, "/register") => self.register(req),
+            (&Method::GET, "/event/next") => self.next_event(req).await,
             (&Method::POST, kind @ ("/init/error" | "/exit/error")) => {
                 let entry = json!({
                     "kind": kind.trim_start_matches('/').trim_end_matches("/error"),
-                    "errorType": header("lambda-extension-function-error-type"),
+                    "errorType": http::header(req.headers(), "lambda-extension-function-error-type"),
                     "body": body_value(req.body()),
                 });
                 lock(&self.errors).push(entry);
                 accepted()
             }
             _ => error(404, "NotFound", format!("No route for {} {PREFIX}{path}", req.method())),
+        }
+    }
+
+    /// `POST /register`: registers the extension under its `Lambda-Extension-Name` for the events
+    /// its body lists, and answers its new identifier.
+    fn register(&self, req: &Request) -> Response {
+        let header = |name: &str| http::header(req.headers(), name);
+        let Some(name) = header("lambda-extension-name").filter(|n| !n.is_empty()) else {
+            return error(400, "InvalidRequest", "the Lambda-Extension-Name header is missing".into());
+        };
+        let events: Vec<String> = match serde_json::from_slice::<Value>(req.body()) {
+            Ok(body) => match body.get("events").and_then(Value::as_array) {
+                Some(events) => events.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                None => return error(400, "InvalidRequest", "the body must be {\"events\": [...]}".into()),
+            },
+            Err(e) => return error(400, "InvalidRequest", format!("the body is not JSON: {e}")),
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        {
+            let mut registered = lock(&self.registered);
+            if registered.iter().any(|e| e.name == name) {
+                return error(409, "Extension.AlreadyRegistered", format!("an extension named {name:?} is already registered"));
+            }
+            registered.push(Extension {
+                name: name.to_owned(),
+                id: id.clone(),
+                events,
+                registered: Instant::now(),
+                during_init: self.first_poll.borrow().is_none(),
+            });
+        }
+        let mut body = json!({ "functionName": "function", "functionVersion": "$LATEST", "handler": "bootstrap" });
+        if header("lambda-extension-accept-feature").is_some_and(|f| f.split(',').any(|f| f.trim() == "accountId")) {
+            body["accountId"] = json!("123456789012");
+        }
+        http::json(200, &body, &[("lambda-extension-identifier", id)])
+    }
+
+    /// `GET /event/next`: waits for the next event of the extension its
+    /// `Lambda-Extension-Identifier` names, which is the `SHUTDOWN` event or nothing.
+    async fn next_event(&self, req: &Request) -> Response {
+        let known = http::header(req.headers(), "lambda-extension-identifier")
+            .and_then(|id| lock(&self.registered).iter().find(|e| e.id == id).cloned());
+        let Some(extension) = known else {
+            return error(403, "Extension.UnknownExtensionIdentifier", "unknown Lambda-Extension-Identifier".into());
+        };
+        if !extension.events.iter().any(|e| e == "SHUTDOWN") {
+            // Nothing will ever be sent: wait until the server stops.
+            std::future::pending::<()>().await;
+        }
+        let mut shutdown = self.shutdown.subscribe();
+        let event = shutdown.wait_for(Option::is_some).await.map(|event| event.clone());
+        match event {
+            Ok(event) => http::json(200, &event.unwrap_or_default(), &[]),
+            Err(_) => error(500, "ServiceException", "shutting down".into()),
         }
     }
 }

@@ -184,7 +184,7 @@ impl Protocol {
     /// XML `<ErrorResponse>`.
     pub(crate) fn error_response(&self, request_id: &str, status: u16, error_type: &str, message: &str) -> Response {
         if *self == Protocol::Query {
-            let body = crate::sts::error_xml(status, error_type, message, request_id);
+            let body = crate::query::error_xml(status, error_type, message, request_id);
             return http::xml(status, body, request_id);
         }
         let body = match self {

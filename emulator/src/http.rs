@@ -4,7 +4,7 @@
 //! Each server is a single async handler function over fully buffered requests and responses;
 //! this module owns everything else: accepting connections, running hyper on each of them, and
 //! stopping gracefully when asked. It also builds the JSON answers and reads the headers the
-//! handlers share.
+//! handlers share, the answers of the Lambda Runtime and Extensions APIs among them.
 //!
 //! A handler may answer [`Err(Dropped)`](Dropped) instead of a response: hyper then closes the
 //! connection without writing a single byte, which is how the emulator simulates a network drop.
@@ -200,6 +200,21 @@ pub(crate) fn xml(status: u16, body: String, request_id: &str) -> Response {
         .header("x-amzn-requestid", request_id)
         .body(Full::new(Bytes::from(body)))
         .unwrap_or_else(|_| internal_error())
+}
+
+/// An error answer of the Lambda Runtime and Extensions APIs: `{"errorMessage", "errorType"}`.
+pub(crate) fn lambda_error(status: u16, error_type: &str, message: String) -> Response {
+    json(status, &serde_json::json!({ "errorMessage": message, "errorType": error_type }), &[])
+}
+
+/// 202 `{"status": "OK"}`: how the Lambda Runtime and Extensions APIs accept a report.
+pub(crate) fn accepted() -> Response {
+    json(202, &serde_json::json!({ "status": "OK" }), &[])
+}
+
+/// A posted body as JSON, or as a JSON string when it is not JSON.
+pub(crate) fn body_value(body: &Bytes) -> serde_json::Value {
+    serde_json::from_slice(body).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 /// A header's value, when present and visible ASCII.

@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -115,23 +116,10 @@ fn error(status: u16, error_type: &str, message: String) -> Response {
 }
 
 async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> {
-    let path = req.uri().path();
-    let Some(encoded) = path.strip_prefix(PREFIX).and_then(|rest| rest.strip_suffix(SUFFIX)) else {
-        return Ok(error(404, "UnknownOperationException", format!("no operation at {} {path}", req.method())));
+    let (function, body) = match resolve(&functions, &req) {
+        Ok(found) => found,
+        Err((status, error_type, message)) => return Ok(error(status, error_type, message)),
     };
-    if req.method() != Method::POST {
-        return Ok(error(404, "UnknownOperationException", format!("no operation at {} {path}", req.method())));
-    }
-    let identifier = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy().into_owned();
-    let function = lock(&functions).get(&function_name(&identifier)).cloned();
-    let Some(function) = function else {
-        return Ok(error(404, "ResourceNotFoundException", format!("Function not found: {identifier}")));
-    };
-    let body = req.body().clone();
-    if !body.is_empty() && serde_json::from_slice::<Value>(&body).is_err() {
-        return Ok(error(400, "InvalidRequestContentException", "Could not parse request body into json".to_owned()));
-    }
-    let body = if body.is_empty() { bytes::Bytes::from_static(b"{}") } else { body };
     let options = Invoke {
         deadline: Deadline::In(function.timeout),
         function_arn: function.arn.clone(),
@@ -140,26 +128,52 @@ async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> 
         ..Invoke::default()
     };
     let invocation_type = http::header(req.headers(), "x-amz-invocation-type").unwrap_or("RequestResponse").to_owned();
-    match invocation_type.as_str() {
-        "RequestResponse" => {}
+    let response = match invocation_type.as_str() {
+        "RequestResponse" => invoke(&function, body, options).await,
         "Event" => {
             tokio::spawn(async move {
                 // Nobody waits for an asynchronous invocation's outcome.
                 let _ = function.runtime.invoke_raw(body, options).await;
             });
-            return Ok(http::json_response(202, Vec::new(), &[]));
+            http::json_response(202, Vec::new(), &[])
         }
-        "DryRun" => return Ok(http::json_response(204, Vec::new(), &[])),
+        "DryRun" => http::json_response(204, Vec::new(), &[]),
         other => {
-            return Ok(error(
-                400,
-                "InvalidParameterValueException",
-                format!("X-Amz-Invocation-Type {other:?} is not RequestResponse, Event or DryRun"),
-            ));
+            error(400, "InvalidParameterValueException", format!("X-Amz-Invocation-Type {other:?} is not RequestResponse, Event or DryRun"))
         }
+    };
+    Ok(response)
+}
+
+/// The function an invocation request names and the payload to hand it (`{}` for an empty body),
+/// or the status, error type and message of the error that answers a request naming no known
+/// function or carrying a body that is not JSON.
+fn resolve(functions: &Registry, req: &Request) -> Result<(Function, Bytes), (u16, &'static str, String)> {
+    let path = req.uri().path();
+    let Some(encoded) = path.strip_prefix(PREFIX).and_then(|rest| rest.strip_suffix(SUFFIX)) else {
+        return Err((404, "UnknownOperationException", format!("no operation at {} {path}", req.method())));
+    };
+    if req.method() != Method::POST {
+        return Err((404, "UnknownOperationException", format!("no operation at {} {path}", req.method())));
     }
+    let identifier = percent_encoding::percent_decode_str(encoded).decode_utf8_lossy().into_owned();
+    let function = lock(functions).get(&function_name(&identifier)).cloned();
+    let Some(function) = function else {
+        return Err((404, "ResourceNotFoundException", format!("Function not found: {identifier}")));
+    };
+    let body = req.body().clone();
+    if !body.is_empty() && serde_json::from_slice::<Value>(&body).is_err() {
+        return Err((400, "InvalidRequestContentException", "Could not parse request body into json".to_owned()));
+    }
+    let body = if body.is_empty() { Bytes::from_static(b"{}") } else { body };
+    Ok((function, body))
+}
+
+/// A `RequestResponse` invocation: waits for the function's answer and answers it as Lambda does,
+/// a function error or a timeout flagged with `X-Amz-Function-Error: Unhandled`.
+async fn invoke(function: &Function, body: Bytes, options: Invoke) -> Response {
     let version = ("X-Amz-Executed-Version", "$LATEST".to_owned());
-    let response = match function.runtime.invoke_raw(body, options).await {
+    match function.runtime.invoke_raw(body, options).await {
         Ok(completed) => match completed.outcome {
             Outcome::Response(payload) => http::json(200, &payload, &[version]),
             Outcome::Error { body, .. } => http::json(200, &body, &[version, ("X-Amz-Function-Error", "Unhandled".to_owned())]),
@@ -174,8 +188,7 @@ async fn handle(functions: Registry, req: Request) -> Result<Response, Dropped> 
         Err(RuntimeApiError::DuplicateRequestId(id)) => {
             error(500, "ServiceException", format!("an invocation with request id {id} is already pending"))
         }
-    };
-    Ok(response)
+    }
 }
 
 #[cfg(test)]

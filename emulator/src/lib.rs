@@ -30,8 +30,9 @@
 //!   `Emulator::start_tls`.
 //!
 //! Inside the crate, `server` holds the [`Emulator`] handle and its API front door, `admin` the
-//! admin API under `/_emulator/`, `store` the emulated service state behind one lock, and `sts` the
-//! AssumeRole operation in the AWS Query protocol.
+//! admin API under `/_emulator/`, `store` the emulated service state behind one lock, `sts` the
+//! AssumeRole operation, and `query` the form bodies and XML documents of the AWS Query protocol,
+//! which STS speaks.
 
 pub mod accounts;
 mod admin;
@@ -41,6 +42,7 @@ pub mod http;
 pub mod invoke_api;
 pub mod model;
 pub mod proxy;
+mod query;
 pub mod runtime_api;
 mod server;
 pub mod sigv4;

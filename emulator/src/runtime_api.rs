@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::extensions_api::{self, Extension, Extensions};
-use crate::http::{self, Dropped, Request, Response, StopHandle};
+use crate::http::{self, accepted, body_value, lambda_error, Dropped, Request, Response, StopHandle};
 use crate::{epoch_millis, lock};
 
 /// The largest response payload Lambda accepts from a function (synchronous invocations).
@@ -300,21 +300,6 @@ impl RuntimeApi {
     }
 }
 
-/// An error answer of the Runtime and Extensions APIs: `{"errorMessage", "errorType"}`.
-pub(crate) fn error_response(status: u16, error_type: &str, message: String) -> Response {
-    http::json(status, &json!({ "errorMessage": message, "errorType": error_type }), &[])
-}
-
-/// 202 `{"status": "OK"}`: how the Runtime and Extensions APIs accept a report.
-pub(crate) fn accepted() -> Response {
-    http::json(202, &json!({ "status": "OK" }), &[])
-}
-
-/// A posted body as JSON, or as a JSON string when it is not JSON.
-pub(crate) fn body_value(body: &Bytes) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
-}
-
 /// A trace header in the format X-Ray uses: `Root=1-<epoch hex>-<96-bit hex>;Parent=...;Sampled=0`.
 fn trace_id() -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
@@ -327,7 +312,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
         return Ok(shared.extensions.serve(&req, path).await);
     }
     let Some(path) = path.strip_prefix(PREFIX) else {
-        return Ok(error_response(404, "NotFound", "Not found".into()));
+        return Ok(lambda_error(404, "NotFound", "Not found".into()));
     };
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
@@ -337,7 +322,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
             *lock(&shared.init_error) = Some(body_value(req.body()));
             Ok(accepted())
         }
-        _ => Ok(error_response(404, "NotFound", format!("No route for {} {}", req.method(), req.uri().path()))),
+        _ => Ok(lambda_error(404, "NotFound", format!("No route for {} {}", req.method(), req.uri().path()))),
     }
 }
 
@@ -355,7 +340,7 @@ async fn next(shared: &Shared) -> Response {
     let queued = loop {
         let item = shared.receiver.lock().await.recv().await;
         let Some(item) = item else {
-            return error_response(500, "ServiceException", "shutting down".into());
+            return lambda_error(500, "ServiceException", "shutting down".into());
         };
         // Skip invocations whose caller already gave up.
         if let Some(p) = shared.pending().get_mut(&item.request_id) {
@@ -380,7 +365,7 @@ async fn next(shared: &Shared) -> Response {
     }
     builder
         .body(http_body_util::Full::new(queued.body))
-        .unwrap_or_else(|_| error_response(500, "ServiceException", "invalid invocation headers".into()))
+        .unwrap_or_else(|_| lambda_error(500, "ServiceException", "invalid invocation headers".into()))
 }
 
 fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Response {
@@ -394,7 +379,7 @@ fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Res
         }
     };
     let Some(Pending { handed_out: Some(handed_out), done }) = entry else {
-        return error_response(400, "InvalidRequestID", format!("Invalid request ID: {request_id}"));
+        return lambda_error(400, "InvalidRequestID", format!("Invalid request ID: {request_id}"));
     };
     let body = req.body();
     let (outcome, status) = if kind == "response" && body.len() > MAX_RESPONSE_BYTES {
@@ -428,7 +413,7 @@ fn complete(shared: &Shared, request_id: &str, kind: &str, req: &Request) -> Res
     // The invoker may have given up in the meantime; then nobody listens and that is fine.
     let _ = done.send((outcome, handed_out, Instant::now()));
     if status == 413 {
-        error_response(413, "RequestEntityTooLarge", "Exceeded maximum allowed payload size".into())
+        lambda_error(413, "RequestEntityTooLarge", "Exceeded maximum allowed payload size".into())
     } else {
         accepted()
     }

@@ -28,7 +28,7 @@ use crate::faults::{self, CallRecord, Fault, FaultRule, Protocol};
 use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
 use crate::model::{self, Instance};
 use crate::store::{ApiError, Scope, SeedInstance, StateChange, Store};
-use crate::{admin, lock, sigv4, sts, EmulatorConfig};
+use crate::{admin, lock, query, sigv4, sts, EmulatorConfig};
 
 #[cfg(feature = "tls")]
 use crate::tls::TlsIdentity;
@@ -279,8 +279,8 @@ impl Route {
     fn parse(method: &Method, path: &str, body: &Bytes) -> Route {
         let decode = |label: &str| percent_decode_str(label).decode_utf8_lossy().into_owned();
         if *method == Method::POST && path == "/" {
-            let params = sts::form(body);
-            return match sts::param(&params, "Action") {
+            let params = query::form(body);
+            return match query::param(&params, "Action") {
                 Some("AssumeRole") => Route::AssumeRole(params),
                 Some(action) => Route::StsAction(action.to_owned()),
                 None => Route::StsAction(String::new()),
@@ -374,43 +374,10 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
 
     let route = Route::parse(req.method(), &path, req.body());
     let protocol = route.protocol();
-    let instance_id = route.instance_id();
-    let (fault, at_millis, account_id) = {
-        let mut store = shared.store();
-        let at = store.now().as_millis() as u64;
-        let fault = store.ledger.take(route.name(), instance_id.as_deref());
-        (fault, at, account_of(&store, &req))
-    };
-    let mut record = CallRecord {
-        instance_id,
-        request_id: request_id.clone(),
-        account_id,
-        role_arn: match &route {
-            Route::AssumeRole(params) => sts::param(params, "RoleArn").map(str::to_owned),
-            _ => None,
-        },
-        ..CallRecord::arriving(&req, route.name(), path, fault.as_ref(), at_millis)
-    };
-
-    match &fault {
-        Some(fault @ (Fault::Drop | Fault::Hang)) => {
-            shared.store().ledger.calls.push(record);
-            return Err(faults::leave_unanswered(fault, shared.stop.clone()).await);
-        }
-        Some(Fault::Delay { millis }) => {
-            tokio::time::sleep(Duration::from_millis(*millis)).await;
-        }
-        Some(other) => {
-            if let Some((status, error_type, message)) = protocol.error_of(other) {
-                let error = ApiError { status, error_type, message };
-                record.status = status;
-                shared.store().ledger.calls.push(record);
-                return Ok(error_response(&protocol, &request_id, &error));
-            }
-        }
-        None => {}
+    let (mut record, fault) = arrive(&shared, &req, &route, path, &request_id);
+    if let Some(ended) = inject(&shared, fault.as_ref(), &protocol, &request_id, &mut record).await {
+        return ended;
     }
-
     let response = match &route {
         Route::AssumeRole(params) => match serve_assume_role(&shared, params, &req, &mut record) {
             Ok(session) => {
@@ -438,6 +405,57 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
     };
     shared.store().ledger.calls.push(record);
     Ok(response)
+}
+
+/// The record of a call as it arrives, and the fault a rule injects into it: both taken under one
+/// lock, at one reading of the emulator's clock.
+fn arrive(shared: &Shared, req: &Request, route: &Route, path: String, request_id: &str) -> (CallRecord, Option<Fault>) {
+    let instance_id = route.instance_id();
+    let (fault, at_millis, account_id) = {
+        let mut store = shared.store();
+        let at = store.now().as_millis() as u64;
+        let fault = store.ledger.take(route.name(), instance_id.as_deref());
+        (fault, at, account_of(&store, req))
+    };
+    let record = CallRecord {
+        instance_id,
+        request_id: request_id.to_owned(),
+        account_id,
+        role_arn: match route {
+            Route::AssumeRole(params) => query::param(params, "RoleArn").map(str::to_owned),
+            _ => None,
+        },
+        ..CallRecord::arriving(req, route.name(), path, fault.as_ref(), at_millis)
+    };
+    (record, fault)
+}
+
+/// Applies a call's injected fault: `None` lets the call go on to its operation (after the wait of
+/// a `delay`); `Some` is how the call ends, the call already logged.
+async fn inject(
+    shared: &Shared,
+    fault: Option<&Fault>,
+    protocol: &Protocol,
+    request_id: &str,
+    record: &mut CallRecord,
+) -> Option<Result<Response, Dropped>> {
+    match fault? {
+        fault @ (Fault::Drop | Fault::Hang) => {
+            shared.store().ledger.calls.push(record.clone());
+            Some(Err(faults::leave_unanswered(fault, shared.stop.clone()).await))
+        }
+        Fault::Delay { millis } => {
+            tokio::time::sleep(Duration::from_millis(*millis)).await;
+            None
+        }
+        other => {
+            let (status, error_type, message) = protocol.error_of(other)?;
+            let error = ApiError { status, error_type, message };
+            record.status = status;
+            shared.store().ledger.calls.push(record.clone());
+            Some(Ok(error_response(protocol, request_id, &error)))
+        }
+    }
 }
 
 /// The account a request's access key acts in, before its signature is checked (for the call

@@ -500,49 +500,7 @@ impl Store {
     }
 
     pub(crate) fn list_instances(&mut self, query: &[(String, String)], scope: &Scope) -> Result<Value, ApiError> {
-        let mut next_token = None;
-        let mut max_results = None;
-        let mut names = Vec::new();
-        let mut states = Vec::new();
-        for (key, value) in query {
-            match key.as_str() {
-                "nextToken" => next_token = Some(value.clone()),
-                "maxResults" => {
-                    let n: i64 = value
-                        .parse()
-                        .map_err(|_| ApiError::validation(model::violation(value, "maxResults", "Member must be an integer")))?;
-                    if !(0..=20).contains(&n) {
-                        let bound = if n < 0 {
-                            "Member must have value greater than or equal to 0"
-                        } else {
-                            "Member must have value less than or equal to 20"
-                        };
-                        return Err(ApiError::validation(model::violation(value, "maxResults", bound)));
-                    }
-                    max_results = Some(n as usize);
-                }
-                "instanceNameFilter" => {
-                    model::validate_instance_name(value, "instanceNameFilter.member").map_err(ApiError::validation)?;
-                    names.push(value.clone());
-                }
-                "instanceStateFilter" => {
-                    model::validate_state(value, "instanceStateFilter.member").map_err(ApiError::validation)?;
-                    states.push(value.clone());
-                }
-                _ => {}
-            }
-        }
-        model::validate_count(names.len(), "instanceNameFilter", 10).map_err(ApiError::validation)?;
-        model::validate_count(states.len(), "instanceStateFilter", 6).map_err(ApiError::validation)?;
-        let after = match &next_token {
-            None => 0,
-            Some(token) => decode_token(token).ok_or_else(|| ApiError::validation(format!("The nextToken '{token}' is not valid")))?,
-        };
-        let page_size = match max_results {
-            None | Some(0) => DEFAULT_PAGE_SIZE,
-            Some(n) => n,
-        };
-
+        let ListQuery { after, page_size, names, states } = ListQuery::parse(query)?;
         let ids: Vec<String> = self.instances.keys().cloned().collect();
         let mut matching: Vec<(u64, Instance)> = ids
             .iter()
@@ -619,6 +577,63 @@ impl Store {
         let tags = self.tags(&id).unwrap_or_default();
         Ok(json!({ "tags": tags }))
     }
+}
+
+/// What a ListInstances call asks for, from its query string, checked against the model.
+struct ListQuery {
+    /// The sequence number the page starts after (from `nextToken`; 0 for the first page).
+    after: u64,
+    page_size: usize,
+    /// `instanceNameFilter`: only instances of these names, when not empty.
+    names: Vec<String>,
+    /// `instanceStateFilter`: only instances in these states, when not empty.
+    states: Vec<String>,
+}
+
+impl ListQuery {
+    fn parse(query: &[(String, String)]) -> Result<ListQuery, ApiError> {
+        let mut next_token = None;
+        let mut max_results = None;
+        let mut names = Vec::new();
+        let mut states = Vec::new();
+        for (key, value) in query {
+            match key.as_str() {
+                "nextToken" => next_token = Some(value.clone()),
+                "maxResults" => max_results = Some(parse_max_results(value)?),
+                "instanceNameFilter" => {
+                    model::validate_instance_name(value, "instanceNameFilter.member").map_err(ApiError::validation)?;
+                    names.push(value.clone());
+                }
+                "instanceStateFilter" => {
+                    model::validate_state(value, "instanceStateFilter.member").map_err(ApiError::validation)?;
+                    states.push(value.clone());
+                }
+                _ => {}
+            }
+        }
+        model::validate_count(names.len(), "instanceNameFilter", 10).map_err(ApiError::validation)?;
+        model::validate_count(states.len(), "instanceStateFilter", 6).map_err(ApiError::validation)?;
+        let after = match &next_token {
+            None => 0,
+            Some(token) => decode_token(token).ok_or_else(|| ApiError::validation(format!("The nextToken '{token}' is not valid")))?,
+        };
+        let page_size = match max_results {
+            None | Some(0) => DEFAULT_PAGE_SIZE,
+            Some(n) => n,
+        };
+        Ok(ListQuery { after, page_size, names, states })
+    }
+}
+
+/// `maxResults`: an integer from 0 to 20.
+fn parse_max_results(value: &str) -> Result<usize, ApiError> {
+    let n: i64 = value.parse().map_err(|_| ApiError::validation(model::violation(value, "maxResults", "Member must be an integer")))?;
+    if !(0..=20).contains(&n) {
+        let bound =
+            if n < 0 { "Member must have value greater than or equal to 0" } else { "Member must have value less than or equal to 20" };
+        return Err(ApiError::validation(model::violation(value, "maxResults", bound)));
+    }
+    Ok(n as usize)
 }
 
 fn optional_string(body: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {

@@ -5,25 +5,12 @@
 
 use std::time::Duration;
 
-use crate::accounts::{Caller, RoleArn, Session, DEFAULT_SESSION_SECONDS, MAX_SESSION_SECONDS};
-use crate::sigv4;
+use crate::accounts::{Account, Caller, Role, RoleArn, Session, DEFAULT_SESSION_SECONDS, MAX_SESSION_SECONDS};
+use crate::query::{param, xml_escape, VERSION};
 use crate::store::{ApiError, Store};
 
 /// The signing name of STS.
 pub(crate) const SERVICE: &str = "sts";
-
-/// The API version the SDKs send and the XML namespace they expect.
-const VERSION: &str = "2011-06-15";
-
-/// The pairs of a form-encoded body, decoded (`+` is a space).
-pub(crate) fn form(body: &[u8]) -> Vec<(String, String)> {
-    sigv4::decode_pairs(&String::from_utf8_lossy(body))
-}
-
-/// The value of the first `name` parameter.
-pub(crate) fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
 
 fn validation(message: impl Into<String>) -> ApiError {
     ApiError { status: 400, error_type: "ValidationError".into(), message: message.into() }
@@ -61,17 +48,31 @@ pub(crate) fn expired() -> ApiError {
 pub(crate) fn assume_role(store: &mut Store, caller: &Caller, params: &[(String, String)]) -> Result<Session, ApiError> {
     let role_arn = param(params, "RoleArn").ok_or_else(|| validation(crate::model::missing("roleArn")))?;
     let session_name = param(params, "RoleSessionName").ok_or_else(|| validation(crate::model::missing("roleSessionName")))?;
-    let length = |value: &str, field: &str, min: usize, max: usize| {
-        let n = value.chars().count();
-        if n < min {
-            Err(validation(crate::model::violation(value, field, &format!("Member must have length greater than or equal to {min}"))))
-        } else if n > max {
-            Err(validation(crate::model::violation(value, field, &format!("Member must have length less than or equal to {max}"))))
-        } else {
-            Ok(())
-        }
-    };
     length(role_arn, "roleArn", 20, 2048)?;
+    check_session_name(session_name)?;
+    let requested = requested_seconds(params, store.config.min_session_seconds)?;
+    let parsed = RoleArn::parse(role_arn).ok_or_else(|| validation(format!("{role_arn} is invalid")))?;
+    let role = trusted_role(&store.config.accounts, &parsed, caller, role_arn)?;
+    let seconds = session_seconds(requested, role)?;
+    let session = Session::issue(&parsed, session_name, store.now() + Duration::from_secs(seconds));
+    store.sessions.insert(session.credentials.access_key_id.clone(), session.clone());
+    Ok(session)
+}
+
+/// Refuses a `field` whose length is outside `min..=max` characters, as the model bounds it.
+fn length(value: &str, field: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    let n = value.chars().count();
+    if n < min {
+        Err(validation(crate::model::violation(value, field, &format!("Member must have length greater than or equal to {min}"))))
+    } else if n > max {
+        Err(validation(crate::model::violation(value, field, &format!("Member must have length less than or equal to {max}"))))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks `RoleSessionName` against the model: 2 to 64 characters of `[\w+=,.@-]`.
+fn check_session_name(session_name: &str) -> Result<(), ApiError> {
     length(session_name, "roleSessionName", 2, 64)?;
     if !session_name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) {
         return Err(validation(crate::model::violation(
@@ -80,33 +81,37 @@ pub(crate) fn assume_role(store: &mut Store, caller: &Caller, params: &[(String,
             "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
         )));
     }
-    let requested = match param(params, "DurationSeconds") {
-        None => None,
-        Some(raw) => {
-            let seconds: i64 = raw.parse().map_err(|_| validation(format!("Invalid value '{raw}' for DurationSeconds")))?;
-            let min = store.config.min_session_seconds;
-            if seconds < min as i64 {
-                return Err(validation(crate::model::violation(
-                    raw,
-                    "durationSeconds",
-                    &format!("Member must have value greater than or equal to {min}"),
-                )));
-            }
-            if seconds > MAX_SESSION_SECONDS as i64 {
-                return Err(validation(crate::model::violation(
-                    raw,
-                    "durationSeconds",
-                    &format!("Member must have value less than or equal to {MAX_SESSION_SECONDS}"),
-                )));
-            }
-            Some(seconds as u64)
-        }
+    Ok(())
+}
+
+/// The `DurationSeconds` asked for, when there is one, checked against the bounds every role
+/// shares: at least `min` (the configured shortest session), at most [`MAX_SESSION_SECONDS`].
+fn requested_seconds(params: &[(String, String)], min: u64) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = param(params, "DurationSeconds") else {
+        return Ok(None);
     };
-    let parsed = RoleArn::parse(role_arn).ok_or_else(|| validation(format!("{role_arn} is invalid")))?;
+    let seconds: i64 = raw.parse().map_err(|_| validation(format!("Invalid value '{raw}' for DurationSeconds")))?;
+    if seconds < min as i64 {
+        return Err(validation(crate::model::violation(
+            raw,
+            "durationSeconds",
+            &format!("Member must have value greater than or equal to {min}"),
+        )));
+    }
+    if seconds > MAX_SESSION_SECONDS as i64 {
+        return Err(validation(crate::model::violation(
+            raw,
+            "durationSeconds",
+            &format!("Member must have value less than or equal to {MAX_SESSION_SECONDS}"),
+        )));
+    }
+    Ok(Some(seconds as u64))
+}
+
+/// The role `parsed` names, when it exists and its trust policy lets `caller` assume it.
+fn trusted_role<'a>(accounts: &'a [Account], parsed: &RoleArn, caller: &Caller, role_arn: &str) -> Result<&'a Role, ApiError> {
     // STS does not tell a missing role from one that does not trust the caller: both are AccessDenied.
-    let role = store
-        .config
-        .accounts
+    accounts
         .iter()
         .filter(|account| account.account_id == parsed.account_id)
         .flat_map(|account| &account.roles)
@@ -115,20 +120,20 @@ pub(crate) fn assume_role(store: &mut Store, caller: &Caller, params: &[(String,
             status: 403,
             error_type: "AccessDenied".into(),
             message: format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", caller.arn),
-        })?;
+        })
+}
+
+/// How long the session lasts: the duration asked for, which the role's longest session bounds,
+/// or else [`DEFAULT_SESSION_SECONDS`], shortened to the role's longest session.
+fn session_seconds(requested: Option<u64>, role: &Role) -> Result<u64, ApiError> {
     let max = role.max_session_seconds.unwrap_or(DEFAULT_SESSION_SECONDS);
-    let seconds = match requested {
+    match requested {
         Some(seconds) if seconds > max => {
-            return Err(validation(format!(
-                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role ({max} seconds)."
-            )))
+            Err(validation(format!("The requested DurationSeconds exceeds the MaxSessionDuration set for this role ({max} seconds).")))
         }
-        Some(seconds) => seconds,
-        None => DEFAULT_SESSION_SECONDS.min(max),
-    };
-    let session = Session::issue(&parsed, session_name, store.now() + Duration::from_secs(seconds));
-    store.sessions.insert(session.credentials.access_key_id.clone(), session.clone());
-    Ok(session)
+        Some(seconds) => Ok(seconds),
+        None => Ok(DEFAULT_SESSION_SECONDS.min(max)),
+    }
 }
 
 /// The `AssumeRoleResponse` document for an issued session.
@@ -162,39 +167,6 @@ pub(crate) fn assume_role_xml(session: &Session, request_id: &str) -> String {
     )
 }
 
-/// The `ErrorResponse` document of the Query protocol: `Type` is `Sender` for 4xx, `Receiver` for 5xx.
-pub(crate) fn error_xml(status: u16, code: &str, message: &str, request_id: &str) -> String {
-    let kind = if status >= 500 { "Receiver" } else { "Sender" };
-    format!(
-        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/{VERSION}/\">\n\
-         \x20 <Error>\n\
-         \x20   <Type>{kind}</Type>\n\
-         \x20   <Code>{}</Code>\n\
-         \x20   <Message>{}</Message>\n\
-         \x20 </Error>\n\
-         \x20 <RequestId>{}</RequestId>\n\
-         </ErrorResponse>\n",
-        xml_escape(code),
-        xml_escape(message),
-        xml_escape(request_id),
-    )
-}
-
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `YYYY-MM-DDTHH:MM:SSZ` for a time since the Unix epoch (whole seconds, as STS writes it).
 pub(crate) fn rfc3339(since_epoch: Duration) -> String {
     let secs = since_epoch.as_secs();
@@ -221,22 +193,5 @@ mod tests {
         assert_eq!(rfc3339(Duration::ZERO), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(Duration::from_secs(1_798_761_599)), "2026-12-31T23:59:59Z");
-    }
-
-    #[test]
-    fn form_bodies_decode_percent_escapes_and_plus_signs() {
-        let params = form(b"Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A210987654321%3Arole%2FR&RoleSessionName=a+b");
-        assert_eq!(param(&params, "Action"), Some("AssumeRole"));
-        assert_eq!(param(&params, "RoleArn"), Some("arn:aws:iam::210987654321:role/R"));
-        assert_eq!(param(&params, "RoleSessionName"), Some("a b"));
-        assert_eq!(param(&params, "DurationSeconds"), None);
-    }
-
-    #[test]
-    fn error_documents_escape_their_text_and_name_the_side_at_fault() {
-        let xml = error_xml(403, "AccessDenied", "<not> & allowed", "rid");
-        assert!(xml.contains("<Type>Sender</Type>") && xml.contains("<Code>AccessDenied</Code>"), "{xml}");
-        assert!(xml.contains("&lt;not&gt; &amp; allowed"), "{xml}");
-        assert!(error_xml(503, "ServiceUnavailable", "m", "rid").contains("<Type>Receiver</Type>"));
     }
 }

@@ -60,66 +60,81 @@ pub fn validate(line: &str) -> Result<Map<String, Value>, String> {
         return Err("_aws.CloudWatchMetrics has no MetricDirective".into());
     }
     for (i, directive) in directives.iter().enumerate() {
-        let place = format!("MetricDirective {i}");
-        let directive = object(directive, &place)?;
-        only(directive, &["Namespace", "Dimensions", "Metrics"], &place)?;
-        let namespace = string(directive.get("Namespace").ok_or(format!("{place}: no Namespace"))?, "Namespace")?;
-        length(namespace, 1, 255, "Namespace")?;
-
-        let sets = array(directive.get("Dimensions").ok_or(format!("{place}: no Dimensions"))?, "Dimensions")?;
-        if sets.is_empty() {
-            return Err(format!("{place}: Dimensions must hold at least one DimensionSet"));
-        }
-        for set in sets {
-            let keys = array(set, "DimensionSet")?;
-            if keys.len() > 30 {
-                return Err(format!("{place}: a DimensionSet of {} keys (at most 30)", keys.len()));
-            }
-            for key in keys {
-                let key = string(key, "dimension key")?;
-                length(key, 1, 255, "dimension key")?;
-                ascii_visible(key, "dimension key")?;
-                if key.starts_with(':') {
-                    return Err(format!("dimension key {key:?} starts with a colon"));
-                }
-                // The target member of a dimension: a string (the Dimension type's value rules).
-                let value = root.get(key).ok_or(format!("dimension {key:?} has no member on the root"))?;
-                let value = string(value, &format!("dimension {key:?}"))?;
-                length(value, 1, 1024, &format!("value of dimension {key:?}"))?;
-                ascii_visible(value, &format!("value of dimension {key:?}"))?;
-            }
-        }
-
-        let metrics = array(directive.get("Metrics").ok_or(format!("{place}: no Metrics"))?, "Metrics")?;
-        if metrics.len() > 100 {
-            return Err(format!("{place}: {} MetricDefinitions (at most 100)", metrics.len()));
-        }
-        for definition in metrics {
-            let definition = object(definition, "MetricDefinition")?;
-            only(definition, &["Name", "Unit", "StorageResolution"], "MetricDefinition")?;
-            let name = string(definition.get("Name").ok_or("a MetricDefinition without Name")?, "metric Name")?;
-            length(name, 1, 255, "metric Name")?;
-            if let Some(unit) = definition.get("Unit") {
-                let unit = string(unit, "Unit")?;
-                if !UNITS.contains(&unit) {
-                    return Err(format!("metric {name:?}: {unit:?} is not a CloudWatch unit"));
-                }
-            }
-            if let Some(resolution) = definition.get("StorageResolution") {
-                if resolution != 1 && resolution != 60 {
-                    return Err(format!("metric {name:?}: StorageResolution must be 1 or 60"));
-                }
-            }
-            // The target member of a metric: a number, or an array of at most 100 numbers.
-            match root.get(name) {
-                Some(Value::Number(_)) => {}
-                Some(Value::Array(values)) if values.len() <= 100 && values.iter().all(Value::is_number) => {}
-                Some(other) => return Err(format!("metric {name:?}: {other} is not a number or an array of at most 100 numbers")),
-                None => return Err(format!("metric {name:?} has no member on the root")),
-            }
-        }
+        metric_directive(directive, &format!("MetricDirective {i}"), &root)?;
     }
     Ok(root)
+}
+
+/// Checks one `MetricDirective` (named `place` in errors), and the members of `root` it points at.
+fn metric_directive(directive: &Value, place: &str, root: &Map<String, Value>) -> Result<(), String> {
+    let directive = object(directive, place)?;
+    only(directive, &["Namespace", "Dimensions", "Metrics"], place)?;
+    let namespace = string(directive.get("Namespace").ok_or(format!("{place}: no Namespace"))?, "Namespace")?;
+    length(namespace, 1, 255, "Namespace")?;
+
+    let sets = array(directive.get("Dimensions").ok_or(format!("{place}: no Dimensions"))?, "Dimensions")?;
+    if sets.is_empty() {
+        return Err(format!("{place}: Dimensions must hold at least one DimensionSet"));
+    }
+    for set in sets {
+        let keys = array(set, "DimensionSet")?;
+        if keys.len() > 30 {
+            return Err(format!("{place}: a DimensionSet of {} keys (at most 30)", keys.len()));
+        }
+        for key in keys {
+            dimension(key, root)?;
+        }
+    }
+
+    let metrics = array(directive.get("Metrics").ok_or(format!("{place}: no Metrics"))?, "Metrics")?;
+    if metrics.len() > 100 {
+        return Err(format!("{place}: {} MetricDefinitions (at most 100)", metrics.len()));
+    }
+    for definition in metrics {
+        metric_definition(definition, root)?;
+    }
+    Ok(())
+}
+
+/// Checks one key of a `DimensionSet` and the member of `root` it names.
+fn dimension(key: &Value, root: &Map<String, Value>) -> Result<(), String> {
+    let key = string(key, "dimension key")?;
+    length(key, 1, 255, "dimension key")?;
+    ascii_visible(key, "dimension key")?;
+    if key.starts_with(':') {
+        return Err(format!("dimension key {key:?} starts with a colon"));
+    }
+    // The target member of a dimension: a string (the Dimension type's value rules).
+    let value = root.get(key).ok_or(format!("dimension {key:?} has no member on the root"))?;
+    let value = string(value, &format!("dimension {key:?}"))?;
+    length(value, 1, 1024, &format!("value of dimension {key:?}"))?;
+    ascii_visible(value, &format!("value of dimension {key:?}"))
+}
+
+/// Checks one `MetricDefinition` and the member of `root` it names.
+fn metric_definition(definition: &Value, root: &Map<String, Value>) -> Result<(), String> {
+    let definition = object(definition, "MetricDefinition")?;
+    only(definition, &["Name", "Unit", "StorageResolution"], "MetricDefinition")?;
+    let name = string(definition.get("Name").ok_or("a MetricDefinition without Name")?, "metric Name")?;
+    length(name, 1, 255, "metric Name")?;
+    if let Some(unit) = definition.get("Unit") {
+        let unit = string(unit, "Unit")?;
+        if !UNITS.contains(&unit) {
+            return Err(format!("metric {name:?}: {unit:?} is not a CloudWatch unit"));
+        }
+    }
+    if let Some(resolution) = definition.get("StorageResolution") {
+        if resolution != 1 && resolution != 60 {
+            return Err(format!("metric {name:?}: StorageResolution must be 1 or 60"));
+        }
+    }
+    // The target member of a metric: a number, or an array of at most 100 numbers.
+    match root.get(name) {
+        Some(Value::Number(_)) => Ok(()),
+        Some(Value::Array(values)) if values.len() <= 100 && values.iter().all(Value::is_number) => Ok(()),
+        Some(other) => Err(format!("metric {name:?}: {other} is not a number or an array of at most 100 numbers")),
+        None => Err(format!("metric {name:?} has no member on the root")),
+    }
 }
 
 /// Every EMF document among a process's log lines (those with an `_aws` member), each validated;
