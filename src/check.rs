@@ -10,15 +10,14 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::config::CheckSettings;
+use crate::contract::{Announcement, DeletionFinished, Detail};
 use crate::deadline::Invocation;
 use crate::error::Error;
-use crate::events::{Announcement, EventBus, DELETED, DELETION_FAILED, DELETION_TIMED_OUT};
+use crate::events::EventBus;
 use crate::input::{home_account, parse_check_event, refuse_event_from_elsewhere, CheckEvent, Payload, CHECK_SHAPES};
 use crate::metrics;
 pub use crate::model::ReportedInstance;
-use crate::model::{
-    timestamp, AccountId, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, SweepOrigin, Target,
-};
+use crate::model::{timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, Target};
 use crate::scheduler::{Scheduled, ScheduledCheck, Scheduler};
 use crate::supply_chain::{SupplyChain, TargetClients};
 
@@ -74,37 +73,6 @@ pub enum CheckResponse {
     Ignored {
         ignored: String,
     },
-}
-
-/// The detail of a final announcement: the deletion's audit record. From it alone a reader knows
-/// what was deleted (`instance`, the target, `resources`), why and at whose request (`request`, the
-/// sending account `sender`, and for the sweep's requests `sweepId`, `reason`, `reasonDetail`,
-/// `scheduledFor`) and when
-/// (`startedAt`, when `DeleteInstance` was sent; `finishedAt`, when the end was seen).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Finished<'a> {
-    instance: &'a ReportedInstance,
-    /// Where the instance is, when another account or region than the function's own.
-    #[serde(flatten)]
-    target: &'a Target,
-    /// Who asked for the deletion and why, as the Deletion Started event had it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request: Option<&'a serde_json::Map<String, serde_json::Value>>,
-    /// The sweep run and the policy's reason, when the sweep asked for the deletion.
-    #[serde(flatten)]
-    sweep: Option<&'a SweepOrigin>,
-    /// The account that sent the request, as the Deletion Started event had it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sender: Option<&'a AccountId>,
-    /// The instance was not found when the request was handled, as the Deletion Started event had it.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    instance_not_found: bool,
-    outcome: &'a Outcome,
-    attempts: u32,
-    started_at: String,
-    finished_at: String,
-    deduplication_id: &'a str,
 }
 
 /// One look at the instance.
@@ -296,12 +264,7 @@ impl CheckFunction {
             info!(instance_id = %id, outcome = %outcome, attempt = request.attempt, "end already announced");
             return Ok(ended(None));
         }
-        let detail_type = match outcome {
-            Outcome::Deleted => DELETED,
-            Outcome::TimedOut => DELETION_TIMED_OUT,
-            _ => DELETION_FAILED,
-        };
-        let detail = Finished {
+        let detail = DeletionFinished {
             instance: &instance,
             target: &request.target,
             request: request.request.as_ref(),
@@ -315,12 +278,8 @@ impl CheckFunction {
             deduplication_id: &deduplication_id,
         };
         let resources = supply_chain.instance_arn(id, &invocation.function_arn, instance.record()).into_iter().collect();
-        let detail = serde_json::to_value(detail).expect("a report always serialises");
-        if let Some(Err(error)) =
-            bus.publish(&[Announcement { detail_type, detail, resources }], &invocation.budget).await.into_iter().next()
-        {
-            return Err(error);
-        }
+        let detail_type = detail.event().detail_type();
+        bus.publish_one(Announcement::new(&detail, resources), &invocation.budget).await?;
         self.remember_announced(marker, id, &outcome, now, invocation).await?;
         let took = request.elapsed(now);
         metrics::finished(&outcome, Some(took));

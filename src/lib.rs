@@ -21,6 +21,7 @@
 pub mod check;
 mod composition;
 pub mod config;
+pub mod contract;
 pub mod dead_letters;
 mod deadline;
 mod delete;
@@ -40,6 +41,7 @@ pub mod sweep;
 pub use check::{CheckFunction, CheckResponse};
 pub use composition::{check_function_from_env, delete_function_from_env, sweep_function_from_env};
 pub use config::{CheckSettings, ConfigError, DeleteSettings, SweepSettings};
+pub use contract::SweepReport;
 pub use delete::{DeleteFunction, DeleteResponse};
 pub use error::Error;
-pub use sweep::{SweepFunction, SweepReport};
+pub use sweep::SweepFunction;

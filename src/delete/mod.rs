@@ -12,15 +12,14 @@ use tracing::{info, warn};
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 
 use crate::config::DeleteSettings;
+use crate::contract::{Announcement, DeletionStarted};
 use crate::dead_letters::DeadLetterQueue;
 use crate::deadline::Invocation;
 use crate::error::Error;
-use crate::events::{Announcement, EventBus, DELETION_STARTED};
+use crate::events::EventBus;
 use crate::input::{home_account, parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
 use crate::metrics;
-use crate::model::{
-    DeleteOutput, DeleteRequest, DeletionProtection, DeletionStarted, InstanceId, InstanceRecord, ReportedInstance, Target,
-};
+use crate::model::{DeleteOutput, DeleteRequest, DeletionProtection, InstanceId, InstanceRecord, ReportedInstance, Target};
 use crate::supply_chain::{SupplyChain, TargetClients};
 
 /// What one invocation returns: the record for a single request, the partial batch response for SQS.
@@ -306,8 +305,7 @@ impl DeleteFunction {
             // Who asked and why, as the producer put it: bounded by `MAX_METADATA_BYTES` at parsing.
             request: (!request.metadata.is_empty()).then(|| request.metadata.clone()),
         };
-        let detail = serde_json::to_value(detail).expect("a record always serialises");
-        Some(Announcement { detail_type: DELETION_STARTED, detail, resources: arn.into_iter().collect() })
+        Some(Announcement::new(&detail, arn.into_iter().collect()))
     }
 }
 

@@ -49,73 +49,76 @@ fn state_of(response: DeleteResponse) -> String {
     }
 }
 
+/// Each DeleteInstance error: the modeled error, the errorType it maps to, the AWS code its
+/// message keeps, and how many attempts it takes. Throttling and server errors are retried by the
+/// SDK (three attempts in standard mode) first.
+type Case = (fn() -> DeleteInstanceError, &'static str, &'static str, usize);
+const DELETE_INSTANCE_ERRORS: [Case; 6] = [
+    (
+        || {
+            DeleteInstanceError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().message("gone").meta(meta("ResourceNotFoundException")).build(),
+            )
+        },
+        "InstanceNotFound",
+        "ResourceNotFoundException",
+        1,
+    ),
+    (
+        || {
+            DeleteInstanceError::AccessDeniedException(
+                AccessDeniedException::builder().message("no").meta(meta("AccessDeniedException")).build(),
+            )
+        },
+        "AccessDenied",
+        "AccessDeniedException",
+        1,
+    ),
+    (
+        || {
+            DeleteInstanceError::ServiceQuotaExceededException(
+                ServiceQuotaExceededException::builder().message("q").meta(meta("ServiceQuotaExceededException")).build(),
+            )
+        },
+        "QuotaExceeded",
+        "ServiceQuotaExceededException",
+        1,
+    ),
+    (
+        || {
+            DeleteInstanceError::ThrottlingException(
+                ThrottlingException::builder().message("slow").meta(meta("ThrottlingException")).build(),
+            )
+        },
+        "Throttled",
+        "ThrottlingException",
+        3,
+    ),
+    (
+        || {
+            DeleteInstanceError::InternalServerException(
+                InternalServerException::builder().message("oops").meta(meta("InternalServerException")).build(),
+            )
+        },
+        "ServiceUnavailable",
+        "InternalServerException",
+        3,
+    ),
+    (
+        || {
+            DeleteInstanceError::ValidationException(
+                ValidationException::builder().message("bad").meta(meta("ValidationException")).build(),
+            )
+        },
+        "InvalidInput",
+        "ValidationException",
+        1,
+    ),
+];
+
 #[tokio::test]
 async fn each_delete_instance_error_maps_to_its_error_type_and_keeps_the_aws_code() {
-    // Throttling and server errors are retried by the SDK (three attempts in standard mode) first.
-    type Case = (fn() -> DeleteInstanceError, &'static str, &'static str, usize);
-    let cases: Vec<Case> = vec![
-        (
-            || {
-                DeleteInstanceError::ResourceNotFoundException(
-                    ResourceNotFoundException::builder().message("gone").meta(meta("ResourceNotFoundException")).build(),
-                )
-            },
-            "InstanceNotFound",
-            "ResourceNotFoundException",
-            1,
-        ),
-        (
-            || {
-                DeleteInstanceError::AccessDeniedException(
-                    AccessDeniedException::builder().message("no").meta(meta("AccessDeniedException")).build(),
-                )
-            },
-            "AccessDenied",
-            "AccessDeniedException",
-            1,
-        ),
-        (
-            || {
-                DeleteInstanceError::ServiceQuotaExceededException(
-                    ServiceQuotaExceededException::builder().message("q").meta(meta("ServiceQuotaExceededException")).build(),
-                )
-            },
-            "QuotaExceeded",
-            "ServiceQuotaExceededException",
-            1,
-        ),
-        (
-            || {
-                DeleteInstanceError::ThrottlingException(
-                    ThrottlingException::builder().message("slow").meta(meta("ThrottlingException")).build(),
-                )
-            },
-            "Throttled",
-            "ThrottlingException",
-            3,
-        ),
-        (
-            || {
-                DeleteInstanceError::InternalServerException(
-                    InternalServerException::builder().message("oops").meta(meta("InternalServerException")).build(),
-                )
-            },
-            "ServiceUnavailable",
-            "InternalServerException",
-            3,
-        ),
-        (
-            || {
-                DeleteInstanceError::ValidationException(
-                    ValidationException::builder().message("bad").meta(meta("ValidationException")).build(),
-                )
-            },
-            "InvalidInput",
-            "ValidationException",
-            1,
-        ),
-    ];
-    for (make, error_type, code, attempts) in cases {
+    for (make, error_type, code, attempts) in DELETE_INSTANCE_ERRORS {
         let tags = no_tags();
         let delete = mock!(Client::delete_instance).then_error(make);
         // A 404 is read back once: an instance found deleted would be a deletion under way.
@@ -216,8 +219,8 @@ async fn an_instance_whose_tags_are_not_found_but_which_reads_as_deleted_is_a_de
 
     assert_eq!(deletion.answer.as_ref().unwrap().instance.state, InstanceState::Deleted);
     let announcement = function.announcement(&request, &deletion, &invocation).expect("announced, so that its end is too");
-    assert_eq!(announcement.detail["instance"]["state"], "Deleted");
-    assert!(announcement.detail.get("instanceNotFound").is_none(), "{}", announcement.detail);
+    assert_eq!(announcement.detail_json()["instance"]["state"], "Deleted");
+    assert!(announcement.detail_json().get("instanceNotFound").is_none(), "{}", announcement.detail_json());
     assert_eq!((tags.num_calls(), delete.num_calls(), get.num_calls()), (1, 0, 1));
 }
 
@@ -241,10 +244,10 @@ async fn an_instance_not_found_anywhere_is_announced_by_id_as_not_found_with_the
     assert!(error.to_string().contains("its end is announced all the same"), "{error}");
     let announcement = function.announcement(&request, &deletion, &invocation).expect("announced");
     assert_eq!(
-        announcement.detail,
+        announcement.detail_json(),
         json!({"instance": {"instanceId": ID}, "sender": "123456789012", "instanceNotFound": true, "request": {"ticket": "OPS-9"}})
     );
-    assert_eq!(announcement.resources, [format!("arn:aws:scn:us-east-1:123456789012:instance/{ID}")]);
+    assert_eq!(announcement.resources(), [format!("arn:aws:scn:us-east-1:123456789012:instance/{ID}")]);
     assert_eq!((tags.num_calls(), get.num_calls()), (1, 1));
 }
 
@@ -282,14 +285,15 @@ async fn a_deletion_the_service_answers_as_failed_at_once_is_announced_with_when
     let after = DateTime::from(SystemTime::now()).as_secs_f64();
     let announcement = function.announcement(&request, &deletion, &invocation).expect("announced, so that its end is too");
 
-    assert_eq!(announcement.detail_type, DELETION_STARTED);
-    assert_eq!(announcement.detail["instance"]["state"], "DeleteFailed");
-    assert_eq!(announcement.detail["request"], json!({"ticket": "OPS-7"}));
-    let started = announcement.detail["startedAt"].as_str().unwrap();
+    assert_eq!(announcement.event(), crate::contract::Event::DeletionStarted);
+    assert_eq!(announcement.detail_json()["instance"]["state"], "DeleteFailed");
+    assert_eq!(announcement.detail_json()["request"], json!({"ticket": "OPS-7"}));
+    let detail = announcement.detail_json();
+    let started = detail["startedAt"].as_str().unwrap();
     let started = DateTime::from_str(started, aws_smithy_types::date_time::Format::DateTime).unwrap().as_secs_f64();
     // Written to the millisecond, rounded to the nearest.
     assert!(started >= before - 0.001 && started <= after + 0.001, "{before} <= {started} <= {after}");
-    assert!(announcement.detail.get("sweepId").is_none(), "{}", announcement.detail);
+    assert!(announcement.detail_json().get("sweepId").is_none(), "{}", announcement.detail_json());
     assert_eq!((tags.num_calls(), delete.num_calls()), (1, 1));
 }
 

@@ -4,11 +4,13 @@
 use serde_json::{Map, Value};
 
 use super::{as_object, instance_id_of, invalid, refuse_near_misses, refuse_replay};
+use crate::contract::Event;
 use crate::error::{quoted, Error};
-use crate::events::DELETION_STARTED;
 use crate::model::{
     carried_request, AccountId, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Recheck, ReportRequest, SweepOrigin, Target,
 };
+
+const DELETION_STARTED: &str = Event::DeletionStarted.detail_type();
 
 /// The shapes the status checker accepts, for error messages.
 pub const CHECK_SHAPES: &str = "accepted shapes: a \"Supply Chain Instance Deletion Started\" event; a Lambda destination record \
@@ -148,7 +150,7 @@ fn parse_time(what: &str, text: &str) -> Result<aws_smithy_types::DateTime, Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::EVENT_SOURCE;
+    use crate::contract::EVENT_SOURCE;
     use aws_sdk_supplychain::types::InstanceState;
     use serde_json::json;
 

@@ -14,5 +14,6 @@ pub use id::InstanceId;
 pub use outcome::Outcome;
 pub use protection::{DeletionProtection, ProtectingTag};
 pub use record::{timestamp, DeleteOutput, InstanceRecord, ReportedInstance, UnusableInstance};
-pub use requests::{carried_request, AnnouncedMarker, DeleteRequest, DeletionStarted, FollowRequest, Recheck, ReportRequest, SweepOrigin};
+pub(crate) use requests::optional_time;
+pub use requests::{carried_request, AnnouncedMarker, DeleteRequest, FollowRequest, Recheck, ReportRequest, SweepOrigin};
 pub use target::{account_allowed, every_pair, AccountId, Reach, Region, Target, TARGET_MEMBERS};

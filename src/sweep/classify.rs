@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use super::examine::Examined;
 use super::notice::{Mark, Notice, NoticeWork};
-use super::policy::{Decision, Reason};
-use super::{SweepEntry, SweepReport};
+use super::policy::Decision;
 use crate::config::SweepMode;
+use crate::contract::{Reason, SweepEntry, SweepReport};
 
 /// A selected instance to ask the delete function about: its report entry, its ARN, and the time
 /// it was scheduled for when it was given notice.

@@ -8,9 +8,9 @@ use aws_smithy_types::DateTime;
 use futures_util::stream::{self, StreamExt};
 use tracing::{debug, info};
 
-use super::policy::{self, decide, Decision, Reason};
-use super::SweepEntry;
+use super::policy::{self, decide, Decision};
 use crate::config::SweepSettings;
+use crate::contract::{Reason, SweepEntry};
 use crate::deadline::{Budget, Invocation};
 use crate::error::Error;
 use crate::model::Target;

@@ -20,9 +20,12 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::config::{SweepMode, SweepSettings};
+use crate::contract::{
+    within_event_limit, Announcement, DeletionRequested, OrganizationSummary, Reason, SweepEntry, SweepReport, TargetReport, TargetStatus,
+};
 use crate::deadline::{Budget, Invocation};
 use crate::error::Error;
-use crate::events::{Announcement, EventBus, DELETION_REQUESTED, SWEEP_COMPLETED, SWEEP_SOURCE};
+use crate::events::EventBus;
 use crate::input::sweep::{parse_sweep_event, SweepEvent, SweepRequest, SWEEP_SHAPES};
 use crate::input::Payload;
 use crate::metrics;
@@ -35,16 +38,11 @@ mod examine;
 mod notice;
 pub mod organization;
 mod policy;
-mod report;
 
 use classify::{classify, ToRequest};
 use examine::Swept;
 use notice::Notice;
-pub use organization::{OrganizationPlan, OrganizationSummary, PlannedTarget};
-pub use policy::Reason;
-pub use report::{SweepCounts, SweepDeletionRequest, SweepEntry, SweepReport, TargetReport, TargetStatus};
-
-use report::within_event_limit;
+pub use organization::{OrganizationPlan, PlannedTarget};
 
 /// The sweep's dependencies, built once at init.
 #[derive(Debug, Clone)]
@@ -77,15 +75,8 @@ pub enum SweepOutput {
 }
 
 impl SweepFunction {
-    /// `bus` announces under [`SWEEP_SOURCE`], whatever source it was built with.
     pub fn new(supply_chains: impl Into<TargetClients>, bus: EventBus, settings: SweepSettings) -> Self {
-        SweepFunction {
-            supply_chains: supply_chains.into(),
-            bus: bus.with_source(SWEEP_SOURCE),
-            settings,
-            organizations: None,
-            notice_key: None,
-        }
+        SweepFunction { supply_chains: supply_chains.into(), bus, settings, organizations: None, notice_key: None }
     }
 
     /// The stack's HMAC key, which signs and checks the notice marks.
@@ -262,9 +253,8 @@ impl SweepFunction {
         }
         let announcements: Vec<Announcement> = to_request
             .iter()
-            .map(|request| Announcement {
-                detail_type: DELETION_REQUESTED,
-                detail: serde_json::to_value(SweepDeletionRequest {
+            .map(|request| {
+                let detail = DeletionRequested {
                     instance_id: request.entry.instance_id.clone(),
                     target: request.entry.target.clone(),
                     reason: request.entry.reason,
@@ -272,9 +262,8 @@ impl SweepFunction {
                     // Without notice the request reads as it always has: the reason's name is enough.
                     detail: request.scheduled_for.as_ref().map(|_| request.entry.detail.clone()),
                     scheduled_for: request.scheduled_for.clone(),
-                })
-                .expect("a request always serialises"),
-                resources: vec![request.arn.clone()],
+                };
+                Announcement::new(&detail, vec![request.arn.clone()])
             })
             .collect();
         let published = self.bus.publish(&announcements, &invocation.budget).await;
@@ -312,12 +301,7 @@ impl SweepFunction {
         report.examined = report.examined.max(report.targets.iter().map(|t| t.examined).sum());
         record_metrics(&report, started);
         let report = within_event_limit(report);
-        let announcement = Announcement {
-            detail_type: SWEEP_COMPLETED,
-            detail: serde_json::to_value(&report).expect("a report always serialises"),
-            resources: Vec::new(),
-        };
-        if let Some(Err(error)) = self.bus.publish(&[announcement], &invocation.budget).await.into_iter().next() {
+        if let Err(error) = self.bus.publish_one(Announcement::new(&report, Vec::new()), &invocation.budget).await {
             warn!(error_type = error.error_type(), error = %error, "report not put on the bus");
             // Once a request went out, a retry of the run would request up to the cap again: the
             // report is still returned, and the failed announcement counted (AnnouncementsFailed).

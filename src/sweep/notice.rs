@@ -22,16 +22,15 @@ use std::collections::HashMap;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use futures_util::stream::{self, StreamExt};
-use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
 use super::examine::Examined;
-use super::policy::{why_kept, Decision, Reason};
-use super::SweepEntry;
+use super::policy::{why_kept, Decision};
 use crate::config::SweepSettings;
+use crate::contract::{Announcement, DeletionCancelled, DeletionScheduled, NoticeSubject, Reason, SweepEntry};
 use crate::deadline::Budget;
 use crate::error::Error;
-use crate::events::{Announcement, EventBus, DELETION_CANCELLED, DELETION_SCHEDULED};
+use crate::events::EventBus;
 use crate::model::timestamp;
 use crate::notice_key::NoticeKey;
 
@@ -192,45 +191,39 @@ impl Notice {
     }
 
     /// The detail of Deletion Scheduled.
-    pub fn scheduled(&self, examined: &Examined, reason: Reason, detail: &str, sweep_id: &str) -> Value {
-        let mut event = self.about(examined);
-        event.insert("scheduledFor".into(), json!(self.scheduled_for));
-        event.insert("reason".into(), json!(detail));
-        event.insert("policy".into(), json!(reason));
-        event.insert("sweepId".into(), json!(sweep_id));
-        if let Some(owner) = self.owner(examined) {
-            event.insert("owner".into(), json!(owner));
+    pub fn scheduled(&self, examined: &Examined, reason: Reason, detail: &str, sweep_id: &str) -> DeletionScheduled {
+        DeletionScheduled {
+            instance: self.about(examined),
+            scheduled_for: self.scheduled_for.clone(),
+            reason: detail.to_owned(),
+            policy: reason,
+            sweep_id: sweep_id.to_owned(),
+            owner: self.owner(examined),
+            keep: self.keep.clone(),
         }
-        event.insert("keep".into(), json!(self.keep));
-        Value::Object(event)
     }
 
     /// The detail of Deletion Cancelled.
-    pub fn cancelled(&self, examined: &Examined, why: &str, sweep_id: &str) -> Value {
-        let mut event = self.about(examined);
+    pub fn cancelled(&self, examined: &Examined, why: &str, sweep_id: &str) -> DeletionCancelled {
         // The mark's time, without its signature: what the owner was told.
-        let mark = examined.tags.get(&self.tag).map(|value| value.split(SIGNATURE).next().unwrap_or_default().trim());
-        event.insert("scheduledFor".into(), json!(mark));
-        event.insert("reason".into(), json!(why));
-        event.insert("sweepId".into(), json!(sweep_id));
-        if let Some(owner) = self.owner(examined) {
-            event.insert("owner".into(), json!(owner));
+        let mark = examined.tags.get(&self.tag).map(|value| value.split(SIGNATURE).next().unwrap_or_default().trim().to_owned());
+        DeletionCancelled {
+            instance: self.about(examined),
+            scheduled_for: mark,
+            reason: why.to_owned(),
+            sweep_id: sweep_id.to_owned(),
+            owner: self.owner(examined),
         }
-        Value::Object(event)
     }
 
-    /// What every notice names: the instance (with its ARN, which the commands that keep it take),
-    /// its account and its region.
-    fn about(&self, examined: &Examined) -> Map<String, Value> {
-        let mut event = Map::new();
-        event.insert("instanceId".into(), json!(examined.instance_id));
-        event.insert("instanceArn".into(), json!(examined.arn));
-        if let Some(name) = &examined.instance_name {
-            event.insert("instanceName".into(), json!(name));
+    fn about(&self, examined: &Examined) -> NoticeSubject {
+        NoticeSubject {
+            instance_id: examined.instance_id.clone(),
+            instance_arn: examined.arn.clone(),
+            instance_name: examined.instance_name.clone(),
+            account_id: examined.account_id.clone(),
+            region: examined.region.clone(),
         }
-        event.insert("accountId".into(), json!(examined.account_id));
-        event.insert("region".into(), json!(examined.region));
-        event
     }
 }
 
@@ -287,10 +280,8 @@ impl Notice {
         }
         let announcements: Vec<Announcement> = to_announce
             .iter()
-            .map(|(examined, reason, detail, _)| Announcement {
-                detail_type: DELETION_SCHEDULED,
-                detail: self.scheduled(examined, *reason, detail, sweep_id),
-                resources: vec![examined.arn.clone()],
+            .map(|(examined, reason, detail, _)| {
+                Announcement::new(&self.scheduled(examined, *reason, detail, sweep_id), vec![examined.arn.clone()])
             })
             .collect();
         let published = bus.dated(self.now).publish(&announcements, budget).await;
@@ -351,11 +342,7 @@ impl Notice {
         }
         let announcements: Vec<Announcement> = unmarked
             .iter()
-            .map(|(examined, why)| Announcement {
-                detail_type: DELETION_CANCELLED,
-                detail: self.cancelled(examined, why, sweep_id),
-                resources: vec![examined.arn.clone()],
-            })
+            .map(|(examined, why)| Announcement::new(&self.cancelled(examined, why, sweep_id), vec![examined.arn.clone()]))
             .collect();
         let published = bus.publish(&announcements, budget).await;
         for ((examined, why), result) in unmarked.into_iter().zip(published) {

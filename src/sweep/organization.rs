@@ -19,16 +19,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::{SweepCounts, SweepFunction};
+use super::SweepFunction;
 use crate::config::SweepMode;
+use crate::contract::{within_event_limit, Announcement, FailedTarget, OrganizationSummary, SweepCounts};
 use crate::deadline::Invocation;
 use crate::error::Error;
-use crate::events::{Announcement, ORGANIZATION_SWEEP_COMPLETED};
 use crate::input::sweep::PlanRequest;
 use crate::model::{account_allowed, every_pair, AccountId, Region};
-
-/// PutEvents takes at most 256 KiB an entry: the summary's detail keeps 1 KiB free for the rest.
-const MAX_SUMMARY_BYTES: usize = 255 * 1024;
 
 /// The plan: what the state machine's Map runs, one child per target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,39 +94,6 @@ struct TargetError {
     error: String,
     #[serde(rename = "Cause", default)]
     cause: Option<String>,
-}
-
-/// The organization's report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrganizationSummary {
-    pub sweep_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<SweepMode>,
-    /// Targets in the plan's results.
-    pub targets: usize,
-    /// Targets every instance of which was examined.
-    pub swept: usize,
-    /// Targets whose deadline came before every instance was examined.
-    pub incomplete: usize,
-    /// Targets that could not be swept, each with its errorType.
-    pub failed: Vec<FailedTarget>,
-    /// `failed`'s whole length, kept when the list is cut.
-    pub failed_count: usize,
-    pub examined: usize,
-    /// The sum of every swept target's counts.
-    pub counts: SweepCounts,
-    /// `true` when `failed` was cut to keep the summary within PutEvents' 256 KiB.
-    pub truncated: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailedTarget {
-    pub account_id: AccountId,
-    pub region: Region,
-    pub error_type: String,
-    pub error: String,
 }
 
 impl SweepFunction {
@@ -220,12 +184,7 @@ impl SweepFunction {
         })?;
         let summary = summary_of(request);
         let detail = within_event_limit(summary.clone());
-        let announcement = Announcement {
-            detail_type: ORGANIZATION_SWEEP_COMPLETED,
-            detail: serde_json::to_value(&detail).expect("a summary always serialises"),
-            resources: Vec::new(),
-        };
-        if let Some(Err(error)) = self.bus.publish(&[announcement], &invocation.budget).await.into_iter().next() {
+        if let Err(error) = self.bus.publish_one(Announcement::new(&detail, Vec::new()), &invocation.budget).await {
             warn!(error_type = error.error_type(), error = %error, "organization summary not put on the bus");
             return Err(error);
         }
@@ -298,16 +257,6 @@ fn message_of(cause: &str) -> String {
     message.chars().take(512).collect()
 }
 
-fn within_event_limit(mut summary: OrganizationSummary) -> OrganizationSummary {
-    let size = |summary: &OrganizationSummary| serde_json::to_string(summary).map_or(usize::MAX, |text| text.len());
-    while size(&summary) > MAX_SUMMARY_BYTES && !summary.failed.is_empty() {
-        let keep = summary.failed.len() / 2;
-        summary.failed.truncate(keep);
-        summary.truncated = true;
-    }
-    summary
-}
-
 /// Splits `cap` across `targets`: the even share each, and the remainder one each to the targets
 /// from `rotation % targets` on (wrapping), so the shares add up to `cap` exactly.
 pub(crate) fn split(cap: u32, targets: usize, rotation: u64) -> Vec<u32> {
@@ -368,30 +317,5 @@ mod tests {
         assert_eq!(summary.counts.marked, Some(1));
         assert_eq!(summary.failed[0].error_type, "RoleNotAssumable");
         assert_eq!(summary.failed[0].error, "role cannot be assumed");
-    }
-
-    #[test]
-    fn a_summary_too_large_for_an_event_keeps_its_counts() {
-        let failed = FailedTarget {
-            account_id: AccountId::parse("a", &json!("111111111111")).unwrap(),
-            region: Region::parse("r", &json!("eu-west-1")).unwrap(),
-            error_type: "RoleNotAssumable".into(),
-            error: "x".repeat(512),
-        };
-        let summary = OrganizationSummary {
-            sweep_id: "s".into(),
-            mode: None,
-            targets: 2_000,
-            swept: 0,
-            incomplete: 0,
-            failed: vec![failed; 2_000],
-            failed_count: 2_000,
-            examined: 0,
-            counts: SweepCounts::default(),
-            truncated: false,
-        };
-        let cut = within_event_limit(summary);
-        assert!(cut.truncated && cut.failed.len() < 2_000 && cut.failed_count == 2_000);
-        assert!(serde_json::to_string(&cut).unwrap().len() <= MAX_SUMMARY_BYTES);
     }
 }

@@ -5,55 +5,10 @@ use std::collections::HashMap;
 use aws_sdk_supplychain::types::InstanceState;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
-use serde::{Deserialize, Serialize};
 
 use crate::config::SweepSettings;
+use crate::contract::Reason;
 use crate::model::InstanceRecord;
-
-/// Why an instance was selected or skipped: stable names, for rules and people reading reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reason {
-    /// Selected: its expiry tag holds a time (or a day) that has passed.
-    ExpiryTagPassed,
-    /// Selected: no expiry tag, its name starts with `NAME_PREFIX` and it is older than `MAX_AGE_DAYS`.
-    MaxAgeExceeded,
-    /// Skipped: its expiry tag is neither an RFC 3339 time nor a `YYYY-MM-DD` date.
-    InvalidExpiryTag,
-    /// Skipped: expired, but protected by the deletion-protection tag.
-    DeletionProtected,
-    /// Skipped: expired, but neither `Active` nor `DeleteFailed` (for example `Initializing`, `Deleting`).
-    StateNotEligible,
-    /// Skipped: its tags could not be read, so nothing is known about its expiry or protection.
-    TagsUnreadable,
-    /// Reported: its schedule mark is not an RFC 3339 time; a fresh mark replaces it, restarting the notice.
-    InvalidScheduleTag,
-    /// Cancelled: it was marked for deletion, but the policy no longer selects it.
-    NotSelected,
-    /// Skipped: its notice could not be given (the mark not signed or written, the notice not
-    /// announced), its mark not checked or not removed; the next run tries again.
-    MarkFailed,
-    /// Skipped: selected and due, but its Deletion Requested event could not be put on the bus
-    /// while others of the run were; the next run selects it anew.
-    RequestFailed,
-}
-
-impl Reason {
-    /// The reason's name, as the report writes it and as the metrics' `Reason` dimension holds it.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Reason::ExpiryTagPassed => "ExpiryTagPassed",
-            Reason::MaxAgeExceeded => "MaxAgeExceeded",
-            Reason::InvalidExpiryTag => "InvalidExpiryTag",
-            Reason::DeletionProtected => "DeletionProtected",
-            Reason::StateNotEligible => "StateNotEligible",
-            Reason::TagsUnreadable => "TagsUnreadable",
-            Reason::InvalidScheduleTag => "InvalidScheduleTag",
-            Reason::NotSelected => "NotSelected",
-            Reason::MarkFailed => "MarkFailed",
-            Reason::RequestFailed => "RequestFailed",
-        }
-    }
-}
 
 /// What the policy made of one instance.
 #[derive(Debug, Clone, PartialEq)]

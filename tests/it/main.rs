@@ -8,6 +8,7 @@ mod support;
 mod arm64;
 mod audit_record;
 mod binaries;
+mod catalogue;
 mod dead_letters;
 mod defaults;
 mod delete_instance;

@@ -7,9 +7,8 @@ use crate::support::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use supplychain_delete_instance::model::{DeleteOutput, DeletionStarted, InstanceRecord, Recheck};
-use supplychain_delete_instance::sweep::SweepDeletionRequest;
-use supplychain_delete_instance::SweepReport;
+use supplychain_delete_instance::contract::{DeletionRequested, DeletionStarted, SweepReport};
+use supplychain_delete_instance::model::{DeleteOutput, InstanceRecord, Recheck};
 
 /// Reads `value` into `T` and writes it back.
 fn round_trip<T: Serialize + DeserializeOwned>(value: &Value) -> Value {
@@ -51,7 +50,7 @@ fn a_recheck_written_before_deletions_carried_their_sweep_writes_back_exactly() 
 #[test]
 fn the_sweeps_deletion_request_with_its_reason_in_words_and_scheduled_time_is_as_the_sweep_writes_it() {
     let request = &fixture("eventbridge-deletion-requested-by-sweep.json")["detail"];
-    assert_eq!(&round_trip::<SweepDeletionRequest>(request), request);
+    assert_eq!(&round_trip::<DeletionRequested>(request), request);
 }
 
 #[test]
@@ -59,7 +58,7 @@ fn the_sweeps_report_and_its_deletion_request_write_back_exactly_as_the_fixtures
     let report = &fixture("sweep/sweep-completed.json")["detail"];
     assert_eq!(&round_trip::<SweepReport>(report), report);
     let request = &fixture("sweep/deletion-requested.json")["detail"];
-    assert_eq!(&round_trip::<SweepDeletionRequest>(request), request);
+    assert_eq!(&round_trip::<DeletionRequested>(request), request);
 }
 
 #[test]

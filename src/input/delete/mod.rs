@@ -3,9 +3,11 @@
 use serde_json::{Map, Value};
 
 use super::{as_object, instance_id_of, invalid, read_json, refuse_near_misses, refuse_replay};
+use crate::contract::{Event, EVENT_SOURCE, SWEEP_SOURCE};
 use crate::error::{kind_of, quoted, Error};
-use crate::events::{DELETION_REQUESTED, EVENT_SOURCE, SWEEP_SOURCE};
 use crate::model::{AccountId, DeleteRequest, SweepOrigin, Target};
+
+const DELETION_REQUESTED: &str = Event::DeletionRequested.detail_type();
 
 /// The shapes the delete function accepts, for error messages.
 pub const DELETE_SHAPES: &str = "accepted shapes: {\"instanceId\": \"<uuid>\"} with an optional \"dryRun\": true and optional \

@@ -1,7 +1,9 @@
 //! Unit tests of the parent module.
 
 use super::*;
-use crate::events::DELETION_STARTED;
+use crate::contract::Event;
+
+const DELETION_STARTED: &str = Event::DeletionStarted.detail_type();
 use crate::input::near_miss;
 use crate::model::InstanceId;
 use serde_json::json;

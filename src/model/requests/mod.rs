@@ -8,7 +8,7 @@ use aws_smithy_types::DateTime;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::{timestamp, AccountId, InstanceId, InstanceRecord, Outcome, ReportedInstance, Target};
+use super::{timestamp, AccountId, InstanceId, InstanceRecord, Outcome, Target};
 use crate::error::{kind_of, quoted, Error};
 
 /// One deletion to make (or, with `dry_run`, to describe).
@@ -151,42 +151,6 @@ fn cut_reason_detail(text: &str) -> String {
     format!("{}… ({} bytes; the request's \"detail\" holds it whole)", &text[..end], text.len())
 }
 
-/// The detail of a `Supply Chain Instance Deletion Started` announcement: the instance as the
-/// service answered the deletion, when `DeleteInstance` was sent, who sent the request, the sweep
-/// behind the deletion, and the request's metadata. The delete function writes it; the checker
-/// reads its members back and carries them to the end.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeletionStarted {
-    /// The record the service answered; `{"instanceId"}` alone when the instance was not found
-    /// (`instanceNotFound`).
-    pub instance: ReportedInstance,
-    /// Where the instance is, when another account or region than the function's own.
-    #[serde(flatten)]
-    pub target: Target,
-    /// When the delete function sent `DeleteInstance`. Left out by versions before it was written,
-    /// and when the instance was not found.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "optional_time")]
-    pub started_at: Option<DateTime>,
-    /// The account that sent the request: the request event's `account`, which EventBridge sets
-    /// and no sender can choose. Left out for a request that came without an EventBridge envelope
-    /// (a direct invocation, or a plain SQS message body), which only principals of the stack's
-    /// own account can send.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sender: Option<AccountId>,
-    /// True when the instance was not found: it was deleted before (for example by an earlier
-    /// attempt of this same request, whose announcement failed), or it never was in that account
-    /// and region. This request sent no deletion; its end is announced all the same, so that no
-    /// deletion that was sent goes unannounced.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub instance_not_found: bool,
-    #[serde(flatten)]
-    pub sweep: Option<SweepOrigin>,
-    /// Who asked and why, as the producer put it: bounded at parsing (`MAX_METADATA_BYTES`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<Map<String, Value>>,
-}
-
 /// One status check of a deletion being followed. The checker writes the next one into its
 /// re-check schedule as `{"statusCheck": {...}}` ([`Recheck`]) and reads it back with this same
 /// type, so the writer and the reader cannot drift.
@@ -298,7 +262,7 @@ fn read_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime, D::
 }
 
 /// An optional time, RFC 3339 on the wire as [`timestamp`] writes it.
-mod optional_time {
+pub(crate) mod optional_time {
     use super::*;
 
     pub fn serialize<S: Serializer>(time: &Option<DateTime>, serializer: S) -> Result<S::Ok, S::Error> {

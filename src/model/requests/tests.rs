@@ -1,6 +1,8 @@
 //! Unit tests of the parent module.
 
 use super::*;
+use crate::contract::DeletionStarted;
+use crate::model::ReportedInstance;
 use serde_json::json;
 
 fn id() -> InstanceId {
