@@ -213,49 +213,53 @@ fn closed_port() -> (String, tokio::net::TcpSocket) {
     (format!("http://127.0.0.1:{port}"), socket)
 }
 
-async fn run(cell: Cell, shape: Shape) -> Observed {
-    let config = EmulatorConfig { delete_delay: Duration::from_secs(3_600), ..EmulatorConfig::default() };
-    let emulator: Emulator = emulator_with(config).await;
-    // The checker follows a deletion under way (GetInstance, then CreateSchedule for the next
-    // check), or announces one that ended (GetInstance, GetSchedule, PutEvents, CreateSchedule).
-    let state = match (cell.function, cell.call) {
+/// The state the instance is seeded in. The checker follows a deletion under way (GetInstance, then
+/// CreateSchedule for the next check), or announces one that ended (GetInstance, GetSchedule,
+/// PutEvents, CreateSchedule).
+fn seeded_state(cell: Cell) -> &'static str {
+    match (cell.function, cell.call) {
         (Function::Delete, _) => "Active",
         (Function::Check, Call::PutEvents) => "Deleted",
         (Function::Check, _) => "Deleting",
-    };
-    emulator.seed(SeedInstance {
-        instance_id: Some(FIXTURE_ID.into()),
-        state: Some(state.into()),
-        instance_description: Some(PAYLOAD_MARKER.into()),
-        ..Default::default()
-    });
-    let moto = Moto::start().await;
+    }
+}
 
-    let mut supply_chain = emulator.endpoint();
+/// Where a function's calls go.
+struct Endpoints {
+    supply_chain: String,
+    events: String,
+    scheduler: String,
+}
+
+/// Injects the cell's fault into the service of its call (the emulator, or the proxy in front of
+/// moto), or, for a closed port, points that call at `closed`.
+fn inject(cell: Cell, emulator: &Emulator, moto: &Moto, closed: Option<&(String, tokio::net::TcpSocket)>) -> Endpoints {
     let aws = moto.proxy.endpoint();
-    let (mut scheduler, mut events) = (aws.clone(), aws);
-    // Held until the cell ends, so the port stays closed and taken.
-    let closed = cell.injected.fault().is_none().then(closed_port);
+    let mut endpoints = Endpoints { supply_chain: emulator.endpoint(), events: aws.clone(), scheduler: aws };
     match cell.injected.fault() {
         Some((fault, count)) if cell.call.on_supply_chain() => {
             emulator.inject(supplychain_emulator::FaultRule::new(cell.call.name(), count, fault))
         }
         Some((fault, count)) => moto.proxy.inject(FaultRule::new(cell.call.name(), count, fault)),
         None => {
-            let endpoint = closed.as_ref().map(|(endpoint, _)| endpoint.clone()).expect("a closed port for this cell");
+            let endpoint = closed.map(|(endpoint, _)| endpoint.clone()).expect("a closed port for this cell");
             match cell.call {
-                Call::PutEvents => events = endpoint,
-                Call::CreateSchedule => scheduler = endpoint,
-                _ => supply_chain = endpoint,
+                Call::PutEvents => endpoints.events = endpoint,
+                Call::CreateSchedule => endpoints.scheduler = endpoint,
+                _ => endpoints.supply_chain = endpoint,
             }
         }
     }
+    endpoints
+}
 
+/// The function's environment for the cell, its calls going to `endpoints`.
+fn function_env(cell: Cell, endpoints: Endpoints, moto: &Moto) -> Vec<(&'static str, String)> {
     let near_deadline = cell.injected == Injected::HangNearDeadline;
     let mut env: Vec<(&str, String)> = vec![
-        ("AWS_ENDPOINT_URL_SUPPLYCHAIN", supply_chain),
-        ("AWS_ENDPOINT_URL_EVENTBRIDGE", events),
-        ("AWS_ENDPOINT_URL_SCHEDULER", scheduler),
+        ("AWS_ENDPOINT_URL_SUPPLYCHAIN", endpoints.supply_chain),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", endpoints.events),
+        ("AWS_ENDPOINT_URL_SCHEDULER", endpoints.scheduler),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ("EVENT_BUS_NAME", moto.bus.clone()),
         ("SCHEDULE_GROUP", moto.group.clone()),
@@ -271,14 +275,21 @@ async fn run(cell: Cell, shape: Shape) -> Observed {
     if cell.call == Call::DeleteInstance && cell.injected == Injected::NotListening {
         env.push(("DELETION_PROTECTION_TAG", String::new()));
     }
-    let (binary, name, arn) = match cell.function {
+    env
+}
+
+/// The binary, name and ARN of a function.
+fn binary_of(function: Function) -> (&'static str, &'static str, &'static str) {
+    match function {
         Function::Delete => (DELETE_BIN, "delete-instance", DELETE_ARN),
         Function::Check => (CHECK_BIN, "check-instance-status", CHECK_ARN),
-    };
-    let process = FunctionProcess::spawn(binary, name, &env).await;
+    }
+}
 
+/// What the function is invoked with: a request, as is or in an SQS batch, or a checker's event.
+fn payload(function: Function, shape: Shape) -> Value {
     let request = json!({ "instanceId": FIXTURE_ID });
-    let payload = match (cell.function, shape) {
+    match (function, shape) {
         (Function::Delete, Shape::Direct) => request,
         (Function::Delete, Shape::Sqs) => json!({"Records": [{
             "messageId": MESSAGE_ID, "eventSource": "aws:sqs", "body": request.to_string(),
@@ -291,11 +302,35 @@ async fn run(cell: Cell, shape: Shape) -> Observed {
                 .unwrap(),
             "detail": {"instance": {"instanceId": FIXTURE_ID, "awsAccountId": ACCOUNT, "state": "Deleting"}},
         }),
-    };
-    let deadline = if near_deadline { SHORT_DEADLINE } else { DEADLINE };
+    }
+}
+
+async fn run(cell: Cell, shape: Shape) -> Observed {
+    let config = EmulatorConfig { delete_delay: Duration::from_secs(3_600), ..EmulatorConfig::default() };
+    let emulator: Emulator = emulator_with(config).await;
+    let state = seeded_state(cell);
+    emulator.seed(SeedInstance {
+        instance_id: Some(FIXTURE_ID.into()),
+        state: Some(state.into()),
+        instance_description: Some(PAYLOAD_MARKER.into()),
+        ..Default::default()
+    });
+    let moto = Moto::start().await;
+
+    // Held until the cell ends, so the port stays closed and taken.
+    let closed = cell.injected.fault().is_none().then(closed_port);
+    let endpoints = inject(cell, &emulator, &moto, closed.as_ref());
+    let env = function_env(cell, endpoints, &moto);
+    let (binary, name, arn) = binary_of(cell.function);
+    let process = FunctionProcess::spawn(binary, name, &env).await;
+
+    let deadline = if cell.injected == Injected::HangNearDeadline { SHORT_DEADLINE } else { DEADLINE };
     let options = Invoke { function_arn: arn.into(), deadline: Deadline::In(deadline), ..Default::default() };
-    let completed =
-        process.runtime.invoke(payload, options).await.unwrap_or_else(|e| panic!("{cell:?} {shape:?}: {e}; logs:\n{}", process.logs()));
+    let completed = process
+        .runtime
+        .invoke(payload(cell.function, shape), options)
+        .await
+        .unwrap_or_else(|e| panic!("{cell:?} {shape:?}: {e}; logs:\n{}", process.logs()));
 
     let calls = if cell.call.on_supply_chain() { emulator.call_count(cell.call.name()) } else { moto.proxy.call_count(cell.call.name()) };
     let deleted = states(&emulator, FIXTURE_ID).iter().any(|s| s == "Deleting") && state == "Active";

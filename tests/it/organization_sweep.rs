@@ -191,23 +191,18 @@ fn counts(value: &Value) -> (u64, u64, u64, u64) {
     (n("selected"), n("requested"), n("deferred"), n("skipped"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_organization_is_swept_account_by_account_and_a_missing_member_role_fails_only_its_targets() {
-    let (members, closed) = organization(4).await;
-    let broken = members[2].clone();
-    let accounts: Vec<String> = [HOME.to_owned()].into_iter().chain(members.iter().cloned()).collect();
-    let stack = Stack::start(&accounts, std::slice::from_ref(&broken)).await;
-
-    let report = stack.execute(json!({}), json!({})).await;
-
+/// Five active accounts (the closed one left out) in two regions, each target once.
+fn assert_each_active_target_runs_once(stack: &Stack, report: &Value, closed: &str) {
     assert_eq!(report["states"], json!(["ReadSettings", "ApplyDefaults", "Plan", "SweepTargets", "Summarize"]));
     assert!(stack.moto.proxy.call_count("ListAccounts") >= 1, "the plan lists the organization's accounts");
-    // Five active accounts (the closed one left out) in two regions, each target once.
     let iterations = report["iterations"].as_array().unwrap();
     assert_eq!(iterations.len(), 10, "{report:#}");
     assert_eq!(report["tasks"]["SweepTarget"]["invocations"], 10, "no retries: {report:#}");
-    assert!(!stack.emulator.calls().iter().any(|call| call.account_id.as_deref() == Some(closed.as_str())));
-    // The broken account's two targets are caught into their items; the others are swept.
+    assert!(!stack.emulator.calls().iter().any(|call| call.account_id.as_deref() == Some(closed)));
+}
+
+/// The broken account's two targets are caught into their items; the others are swept.
+fn assert_only_the_broken_account_s_targets_are_caught(report: &Value, iterations: &[Value]) {
     for iteration in iterations {
         assert_eq!(iteration["status"], "SUCCEEDED", "{iteration}");
         assert_eq!(iteration["retries"], json!([]), "{iteration}");
@@ -218,12 +213,15 @@ async fn the_organization_is_swept_account_by_account_and_a_missing_member_role_
         assert_eq!(iteration["states"], json!(["SweepTarget", "TargetFailed"]));
         assert_eq!(iteration["caught"], json!([{ "state": "SweepTarget", "error": "RoleNotAssumable" }]));
     }
-    // Each item is the target with the report's numbers, or with the error as Catch records it.
+}
+
+/// Each item is the target with the report's numbers, or with the error as Catch records it.
+fn assert_each_item_is_its_target_with_its_report_or_its_error(iterations: &[Value], broken: &str) {
     for iteration in iterations {
         let item = iteration["output"].as_object().unwrap();
         let target = (&item["accountId"], &item["mode"], &item["maxDeletions"]);
         assert!(target.0.is_string() && target.1 == "report" && target.2.is_u64(), "{iteration}");
-        if item["accountId"] == broken.as_str() {
+        if item["accountId"] == broken {
             assert_eq!(item.keys().filter(|k| *k != "error").count(), 4, "{iteration}");
             // Only the errorType: a Cause is kilobytes, and hundreds would pass a state's 256 KiB.
             assert_eq!(item["error"], json!({"Error": "RoleNotAssumable"}));
@@ -236,21 +234,10 @@ async fn the_organization_is_swept_account_by_account_and_a_missing_member_role_
             );
         }
     }
+}
 
-    // The summary adds up the swept targets and names the failed ones with their errorType.
-    let summary = &report["output"];
-    let swept: Vec<String> = accounts.iter().filter(|a| **a != broken).cloned().collect();
-    let selected: usize = stack.seeded_in(&swept).map(|s| s.expired.len()).sum();
-    let skipped: usize = stack.seeded_in(&swept).map(|s| s.protected).sum();
-    let examined: usize = stack.seeded_in(&swept).map(|s| s.instances).sum();
-    assert_eq!(
-        (summary["targets"].as_u64(), summary["swept"].as_u64(), summary["incomplete"].as_u64()),
-        (Some(10), Some(8), Some(0)),
-        "{summary:#}"
-    );
-    assert_eq!(summary["examined"], examined, "{summary:#}");
-    assert_eq!(counts(&summary["counts"]), (selected as u64, 0, 0, skipped as u64), "report mode requests nothing: {summary:#}");
-    assert_eq!(summary["failedCount"], 2);
+/// The failed targets of a summary, as (account, region, errorType), sorted.
+fn failed_targets(summary: &Value) -> Vec<(String, String, String)> {
     let mut failed: Vec<(String, String, String)> = summary["failed"]
         .as_array()
         .unwrap()
@@ -264,13 +251,37 @@ async fn the_organization_is_swept_account_by_account_and_a_missing_member_role_
         })
         .collect();
     failed.sort();
-    let mut expected: Vec<(String, String, String)> =
-        REGIONS.iter().map(|r| (broken.clone(), r.to_string(), "RoleNotAssumable".to_owned())).collect();
-    expected.sort();
-    assert_eq!(failed, expected);
-    assert!(summary["failed"][0]["error"].as_str().unwrap().contains("failed with RoleNotAssumable"), "{summary:#}");
+    failed
+}
 
-    // The same summary on the bus, once, after a report of each swept target; nothing was requested.
+/// The summary adds up the swept targets and names the failed ones with their errorType.
+fn assert_the_summary_adds_up_the_swept_targets_and_names_the_failed_ones(
+    stack: &Stack,
+    summary: &Value,
+    accounts: &[String],
+    broken: &str,
+) {
+    let swept: Vec<String> = accounts.iter().filter(|a| **a != broken).cloned().collect();
+    let selected: usize = stack.seeded_in(&swept).map(|s| s.expired.len()).sum();
+    let skipped: usize = stack.seeded_in(&swept).map(|s| s.protected).sum();
+    let examined: usize = stack.seeded_in(&swept).map(|s| s.instances).sum();
+    assert_eq!(
+        (summary["targets"].as_u64(), summary["swept"].as_u64(), summary["incomplete"].as_u64()),
+        (Some(10), Some(8), Some(0)),
+        "{summary:#}"
+    );
+    assert_eq!(summary["examined"], examined, "{summary:#}");
+    assert_eq!(counts(&summary["counts"]), (selected as u64, 0, 0, skipped as u64), "report mode requests nothing: {summary:#}");
+    assert_eq!(summary["failedCount"], 2);
+    let mut expected: Vec<(String, String, String)> =
+        REGIONS.iter().map(|r| (broken.to_owned(), r.to_string(), "RoleNotAssumable".to_owned())).collect();
+    expected.sort();
+    assert_eq!(failed_targets(summary), expected);
+    assert!(summary["failed"][0]["error"].as_str().unwrap().contains("failed with RoleNotAssumable"), "{summary:#}");
+}
+
+/// The same summary on the bus, once, after a report of each swept target; nothing was requested.
+async fn assert_the_summary_is_announced_once_after_each_swept_target_s_report(stack: &Stack, summary: &Value) {
     let events = stack.events().await;
     let announced = of_type(&events, SUMMARY);
     assert_eq!(announced.len(), 1, "{events:#?}");
@@ -278,9 +289,11 @@ async fn the_organization_is_swept_account_by_account_and_a_missing_member_role_
     assert_eq!(announced[0]["source"], SWEEP_SOURCE);
     assert_eq!(of_type(&events, "Supply Chain Instance Sweep Completed").len(), 8);
     assert_eq!(events.len(), 9, "{events:#?}");
+}
 
-    // Every member account through its member role, the function's own account with its own
-    // credentials; and each Supply Chain call in the account and region of its target.
+/// Every member account through its member role, the function's own account with its own
+/// credentials; and each Supply Chain call in the account and region of its target.
+fn assert_each_call_acts_in_its_target_through_its_member_role(stack: &Stack, members: &[String], broken: &str) {
     for call in stack.emulator.calls().iter().filter(|call| call.operation == "AssumeRole") {
         let role = call.role_arn.as_deref().unwrap();
         assert!(members.iter().any(|m| role == format!("arn:aws:iam::{m}:role/{MEMBER_ROLE}")), "{role}");
@@ -295,6 +308,25 @@ async fn the_organization_is_swept_account_by_account_and_a_missing_member_role_
             .count();
         assert_eq!(listed, usize::from(target.account != broken), "{target:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organization_is_swept_account_by_account_and_a_missing_member_role_fails_only_its_targets() {
+    let (members, closed) = organization(4).await;
+    let broken = members[2].clone();
+    let accounts: Vec<String> = [HOME.to_owned()].into_iter().chain(members.iter().cloned()).collect();
+    let stack = Stack::start(&accounts, std::slice::from_ref(&broken)).await;
+
+    let report = stack.execute(json!({}), json!({})).await;
+
+    assert_each_active_target_runs_once(&stack, &report, &closed);
+    let iterations = report["iterations"].as_array().unwrap();
+    assert_only_the_broken_account_s_targets_are_caught(&report, iterations);
+    assert_each_item_is_its_target_with_its_report_or_its_error(iterations, &broken);
+    let summary = &report["output"];
+    assert_the_summary_adds_up_the_swept_targets_and_names_the_failed_ones(&stack, summary, &accounts, &broken);
+    assert_the_summary_is_announced_once_after_each_swept_target_s_report(&stack, summary).await;
+    assert_each_call_acts_in_its_target_through_its_member_role(&stack, &members, &broken);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,70 +416,75 @@ fn the_definition_is_json_on_its_own_with_every_placeholder_inside_a_string() {
     assert_eq!(inside_strings, everywhere);
 }
 
+/// Every errorType of src/error.rs: the match fails to compile when a kind is added, so that it is
+/// placed here too.
+fn every_error() -> Vec<Error> {
+    let all = [
+        Error::InvalidInput(String::new()),
+        Error::InstanceNotFound(String::new()),
+        Error::DeletionProtected(String::new()),
+        Error::AccessDenied(String::new()),
+        Error::Conflict(String::new()),
+        Error::QuotaExceeded(String::new()),
+        Error::Throttled(String::new()),
+        Error::ServiceUnavailable(String::new()),
+        Error::Timeout(String::new()),
+        Error::PublishFailed(String::new()),
+        Error::ScheduleFailed(String::new()),
+        Error::AccountNotAllowed(String::new()),
+        Error::RegionNotAllowed(String::new()),
+        Error::RoleNotAssumable(String::new()),
+        Error::Unexpected(String::new()),
+    ];
+    for error in &all {
+        match error {
+            Error::InvalidInput(_)
+            | Error::InstanceNotFound(_)
+            | Error::DeletionProtected(_)
+            | Error::AccessDenied(_)
+            | Error::Conflict(_)
+            | Error::QuotaExceeded(_)
+            | Error::Throttled(_)
+            | Error::ServiceUnavailable(_)
+            | Error::Timeout(_)
+            | Error::PublishFailed(_)
+            | Error::ScheduleFailed(_)
+            | Error::AccountNotAllowed(_)
+            | Error::RegionNotAllowed(_)
+            | Error::RoleNotAssumable(_)
+            | Error::Unexpected(_) => {}
+        }
+    }
+    all.into()
+}
+
+/// Lambda's own errors that a Task retries, sorted.
+const LAMBDA_ERRORS: [&str; 5] = [
+    "Lambda.AWSLambdaException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.SdkClientException",
+    "Lambda.ServiceException",
+    "Lambda.TooManyRequestsException",
+];
+
+/// The errors a Retry matches, sorted.
+fn errors_retried_by(retry: &Value) -> Vec<String> {
+    let mut errors: Vec<String> = retry["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_owned()).collect();
+    errors.sort();
+    errors
+}
+
 #[test]
 fn every_task_retries_lambda_s_own_errors_and_exactly_the_function_s_retryable_error_types() {
-    // Every errorType of src/error.rs: the match fails to compile when a kind is added, so that it
-    // is placed here too.
-    fn every_error() -> Vec<Error> {
-        let all = [
-            Error::InvalidInput(String::new()),
-            Error::InstanceNotFound(String::new()),
-            Error::DeletionProtected(String::new()),
-            Error::AccessDenied(String::new()),
-            Error::Conflict(String::new()),
-            Error::QuotaExceeded(String::new()),
-            Error::Throttled(String::new()),
-            Error::ServiceUnavailable(String::new()),
-            Error::Timeout(String::new()),
-            Error::PublishFailed(String::new()),
-            Error::ScheduleFailed(String::new()),
-            Error::AccountNotAllowed(String::new()),
-            Error::RegionNotAllowed(String::new()),
-            Error::RoleNotAssumable(String::new()),
-            Error::Unexpected(String::new()),
-        ];
-        for error in &all {
-            match error {
-                Error::InvalidInput(_)
-                | Error::InstanceNotFound(_)
-                | Error::DeletionProtected(_)
-                | Error::AccessDenied(_)
-                | Error::Conflict(_)
-                | Error::QuotaExceeded(_)
-                | Error::Throttled(_)
-                | Error::ServiceUnavailable(_)
-                | Error::Timeout(_)
-                | Error::PublishFailed(_)
-                | Error::ScheduleFailed(_)
-                | Error::AccountNotAllowed(_)
-                | Error::RegionNotAllowed(_)
-                | Error::RoleNotAssumable(_)
-                | Error::Unexpected(_) => {}
-            }
-        }
-        all.into()
-    }
     let mut retryable: Vec<&str> = every_error().iter().filter(|e| e.is_retryable()).map(|e| e.error_type()).collect();
     retryable.sort();
-    let lambda = [
-        "Lambda.AWSLambdaException",
-        "Lambda.ClientExecutionTimeoutException",
-        "Lambda.SdkClientException",
-        "Lambda.ServiceException",
-        "Lambda.TooManyRequestsException",
-    ];
     let definition = definition();
     let tasks = tasks(&definition);
     assert_eq!(tasks.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["Plan", "SweepTarget", "Summarize"]);
     for (name, task) in &tasks {
         let retries = task["Retry"].as_array().unwrap();
-        let errors = |retry: &Value| {
-            let mut errors: Vec<String> = retry["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_owned()).collect();
-            errors.sort();
-            errors
-        };
-        assert_eq!(errors(&retries[0]), lambda, "{name}");
-        assert_eq!(errors(&retries[1]), retryable, "{name}");
+        assert_eq!(errors_retried_by(&retries[0]), LAMBDA_ERRORS, "{name}");
+        assert_eq!(errors_retried_by(&retries[1]), retryable, "{name}");
         for retry in retries {
             // Backoff with full jitter, so that throttled targets do not come back all at once.
             assert_eq!(retry["JitterStrategy"], "FULL", "{name}");

@@ -75,13 +75,9 @@ fn assert_decisions(what: &str, statements: &[Value], cases: Vec<(String, Reques
     }
 }
 
-/// The statements of `role` in the stack deployed with `given`, as IAM holds them.
-
-#[test]
-fn the_sweep_may_write_only_its_schedule_tag_in_its_own_account_and_the_regions_it_reaches() {
-    let template = template();
-    // As written: one statement allows tagging, the sweep's, on its parameter's key.
-    let tagging: Vec<(String, Value)> = template["Resources"]
+/// Every Allow, as written, of any role of `template` that names a tagging action, with its role.
+fn written_tagging_allows(template: &Value) -> Vec<(String, Value)> {
+    template["Resources"]
         .as_object()
         .unwrap()
         .iter()
@@ -90,29 +86,39 @@ fn the_sweep_may_write_only_its_schedule_tag_in_its_own_account_and_the_regions_
         .filter(|(_, s)| {
             s["Effect"] == "Allow" && policies::string_set(&s["Action"]).iter().any(|a| policies::DENIED_TAGGING.contains(&a.as_str()))
         })
-        .collect();
+        .collect()
+}
+
+/// The sweep role's statement `sid`, as the template writes it.
+fn written_sweep_statement(sid: &str) -> &'static Value {
+    properties("SweepInstancesRole")["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == sid)
+        .unwrap_or_else(|| panic!("no statement {sid}"))
+}
+
+/// As written: one statement allows tagging, the sweep's, on its parameter's key, on the instances
+/// the sweep reads and no others.
+fn assert_only_the_sweep_s_mark_allows_tagging_as_written() {
+    let tagging = written_tagging_allows(template());
     assert_eq!(tagging.len(), 1, "{tagging:?}");
     let (role, statement) = &tagging[0];
     assert_eq!(role, "SweepInstancesRole");
     assert_eq!(statement["Sid"], "ScheduledDeletionMark");
     assert_eq!(policies::string_set(&statement["Action"]), policies::DENIED_TAGGING.map(String::from).into());
-    let written_statement = |sid: &str| -> &Value {
-        properties("SweepInstancesRole")["Policies"][0]["PolicyDocument"]["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["Sid"] == sid)
-            .unwrap_or_else(|| panic!("no statement {sid}"))
-    };
-    // On the instances the sweep reads, and no others.
-    let written = written_statement("ScheduledDeletionMark");
-    assert_eq!(written["Resource"], written_statement("ReadTags")["Resource"]);
+    let written = written_sweep_statement("ScheduledDeletionMark");
+    assert_eq!(written["Resource"], written_sweep_statement("ReadTags")["Resource"]);
     assert_eq!(
         written["Condition"],
         json!({ "ForAllValues:StringEquals": { "aws:TagKeys": [{ "Ref": "ScheduleTag" }] }, "Null": { "aws:TagKeys": "false" } })
     );
+}
 
-    // As IAM decides, with the default tag and with another.
+/// As IAM decides, with the default tag and with another: the sweep marks in its own account and
+/// region, and, with AllowedRegions, in those regions too.
+fn assert_the_sweep_marks_only_in_its_own_account_and_the_regions_it_reaches() {
     for schedule in ["DeletionScheduledFor", "DeleteAfter"] {
         let statements = deployed_role_statements("SweepInstancesRole", &[("ScheduleTag", schedule)]);
         let mut cases = tagging_cases(schedule, "us-east-1", "123456789012");
@@ -128,13 +134,18 @@ fn the_sweep_may_write_only_its_schedule_tag_in_its_own_account_and_the_regions_
         ));
         assert_decisions(&format!("the sweep's role with ScheduleTag {schedule}"), &statements, cases);
     }
-    // With AllowedRegions, the sweep reads and marks the instances of those regions too.
     let statements = deployed_role_statements("SweepInstancesRole", &[("AllowedRegions", "eu-west-1")]);
     assert_decisions(
         "the sweep's role with AllowedRegions",
         &statements,
         tagging_cases("DeletionScheduledFor", "eu-west-1", "123456789012"),
     );
+}
+
+#[test]
+fn the_sweep_may_write_only_its_schedule_tag_in_its_own_account_and_the_regions_it_reaches() {
+    assert_only_the_sweep_s_mark_allows_tagging_as_written();
+    assert_the_sweep_marks_only_in_its_own_account_and_the_regions_it_reaches();
     // Set to the protection tag by mistake, the schedule tag gives nothing: the deny wins.
     let statements = deployed_role_statements("SweepInstancesRole", &[("ScheduleTag", "DeletionProtection")]);
     for (case, request, _) in tagging_cases("DeletionProtection", "us-east-1", "123456789012") {

@@ -243,22 +243,38 @@ fn in_order<'a>(targets: &[&'a Seeded], ids: impl Fn(&'a Seeded) -> &'a [String]
     (all, at)
 }
 
-#[tokio::test]
-async fn one_named_target_in_a_member_account_and_another_region_is_the_only_one_examined_and_its_requests_delete_there() {
-    let (emulator, moto) = stack().await;
+/// Each target of a report, as (account, region, status, examined).
+fn target_rows(report: &Value) -> Vec<(&str, &str, &str, u64)> {
+    report["targets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|t| {
+            (
+                t["accountId"].as_str().unwrap(),
+                t["region"].as_str().unwrap(),
+                t["status"].as_str().unwrap(),
+                t["examined"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The target (in a member account and the other region, with every kind of instance) and the
+/// expired instances of three others: the function's own, the member's in the home region, and
+/// another member's in the other region.
+fn one_target_among_others(emulator: &Emulator) -> (Seeded, Vec<String>) {
     let full = Counts { expired: 2, protected: 1, kept: 1, deleted: 1 };
-    let home = seed(&emulator, 1, HOME, REGION, Counts { expired: 2, ..Default::default() });
-    let member_home_region = seed(&emulator, 2, MEMBER, REGION, Counts { expired: 2, ..Default::default() });
-    let target = seed(&emulator, 3, MEMBER, OTHER_REGION, full);
-    let other_member = seed(&emulator, 4, MEMBER_2, OTHER_REGION, Counts { expired: 2, ..Default::default() });
-    let process = sweep_process(&emulator, &moto, &[]).await;
+    let home = seed(emulator, 1, HOME, REGION, Counts { expired: 2, ..Default::default() });
+    let member_home_region = seed(emulator, 2, MEMBER, REGION, Counts { expired: 2, ..Default::default() });
+    let target = seed(emulator, 3, MEMBER, OTHER_REGION, full);
+    let other_member = seed(emulator, 4, MEMBER_2, OTHER_REGION, Counts { expired: 2, ..Default::default() });
+    let others = home.expired.into_iter().chain(member_home_region.expired).chain(other_member.expired).collect();
+    (target, others)
+}
 
-    // GIVEN the fixture a user invokes; WHEN it runs in report mode
-    let request = fixture("sweep/one-target.json");
-    assert_eq!(request, json!({"accountId": MEMBER, "region": OTHER_REGION, "mode": "report"}), "the fixture names this target");
-    let report = sweep(&process, request).await;
-
-    // THEN the report names the target at the top and in every entry, and lists only its instances
+/// The report names the target at the top and in every entry, and lists only its instances.
+fn assert_the_report_is_of_the_target_alone(report: &Value, target: &Seeded) {
     assert_eq!((&report["accountId"], &report["region"], &report["mode"]), (&json!(MEMBER), &json!(OTHER_REGION), &json!("report")));
     assert!(report.get("targets").is_none(), "a one-target run has no targets list: {report}");
     assert_eq!((&report["examined"], &report["complete"]), (&json!(target.listed()), &json!(true)), "{report}");
@@ -269,23 +285,24 @@ async fn one_named_target_in_a_member_account_and_another_region_is_the_only_one
         assert!(places(&report[list]).iter().all(|place| place == &(MEMBER.to_owned(), OTHER_REGION.to_owned())), "{list}: {report}");
     }
     assert_eq!(report["counts"], json!({"selected": 2, "requested": 0, "deferred": 0, "skipped": 1}));
+}
 
-    // Only that account and region was read: one page, each instance but the Deleted one once.
-    assert_eq!(calls_by_target(&emulator), reads_of(&[&target]));
-    assert_eq!(tags_read(&emulator), target.read().into_iter().map(|id| (id, 1)).collect());
-    assert_eq!(assumed(&emulator), BTreeMap::from([(role_of(MEMBER), 1)]));
-    let events = sweep_events(&moto).await;
+/// Only that account and region was read: one page, each instance but the Deleted one once; and
+/// the report is on the bus.
+async fn assert_only_the_target_was_read_and_its_report_announced(emulator: &Emulator, moto: &Moto, target: &Seeded, report: &Value) {
+    assert_eq!(calls_by_target(emulator), reads_of(&[target]));
+    assert_eq!(tags_read(emulator), target.read().into_iter().map(|id| (id, 1)).collect());
+    assert_eq!(assumed(emulator), BTreeMap::from([(role_of(MEMBER), 1)]));
+    let events = sweep_events(moto).await;
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!((&events[0]["detail-type"], &events[0]["detail"]), (&json!(COMPLETED), &report));
+    assert_eq!((&events[0]["detail-type"], &events[0]["detail"]), (&json!(COMPLETED), report));
+}
 
-    // WHEN it runs in delete mode, in the same warm process
-    emulator.clear_calls();
-    let report = sweep(&process, json!({"accountId": MEMBER, "region": OTHER_REGION, "mode": "delete"})).await;
-
-    // THEN each request names the target, so the delete function acts there
+/// Each request names the target, so the delete function acts there; answers the requests.
+async fn assert_each_request_names_the_target(emulator: &Emulator, moto: &Moto, target: &Seeded, report: &Value) -> Vec<Value> {
     assert_eq!(ids(&report["requested"]), target.expired, "{report}");
     assert_eq!(emulator.call_count("AssumeRole"), 0, "the member role's session of the first run is kept");
-    let requests = of_type(&sweep_events(&moto).await, REQUESTED);
+    let requests = of_type(&sweep_events(moto).await, REQUESTED);
     assert_eq!(requests.len(), 2);
     for (request, id) in requests.iter().zip(&target.expired) {
         assert_eq!(
@@ -296,12 +313,20 @@ async fn one_named_target_in_a_member_account_and_another_region_is_the_only_one
         assert_eq!(request["resources"], json!([emulator.instance_arn(id)]));
     }
     assert_eq!(emulator.call_count("DeleteInstance"), 0, "the sweep never deletes by itself");
+    requests
+}
 
-    // AND the compiled delete function, given each request as its rule delivers it, deletes the
-    // instance in the member account's other region and nowhere else
-    emulator.clear_calls();
-    let delete = FunctionProcess::spawn(DELETE_BIN, "delete-instance", &env(&emulator, &moto, &[])).await;
-    for request in &requests {
+/// The compiled delete function, given each request as its rule delivers it, deletes the instance
+/// in the member account's other region and nowhere else: `left_alone` stays `Active`.
+async fn assert_the_delete_function_deletes_only_in_the_target(
+    emulator: &Emulator,
+    moto: &Moto,
+    requests: &[Value],
+    target: &Seeded,
+    left_alone: &[String],
+) {
+    let delete = FunctionProcess::spawn(DELETE_BIN, "delete-instance", &env(emulator, moto, &[])).await;
+    for request in requests {
         let outcome = delete.invoke(request.clone(), DELETE_ARN, Duration::from_secs(30)).await;
         let output = outcome.response().unwrap_or_else(|| panic!("{outcome:?}\n{}", delete.logs()));
         assert_eq!(
@@ -310,14 +335,41 @@ async fn one_named_target_in_a_member_account_and_another_region_is_the_only_one
         );
     }
     for id in &target.expired {
-        assert!(states(&emulator, id).iter().any(|state| state == "Deleting"), "{id}: {:?}", states(&emulator, id));
+        assert!(states(emulator, id).iter().any(|state| state == "Deleting"), "{id}: {:?}", states(emulator, id));
     }
-    for id in home.expired.iter().chain(&member_home_region.expired).chain(&other_member.expired).chain(&target.protected) {
-        assert_eq!(states(&emulator, id), ["Active"], "{id} was left alone");
+    for id in left_alone.iter().chain(&target.protected) {
+        assert_eq!(states(emulator, id), ["Active"], "{id} was left alone");
     }
-    let deletes: Vec<_> = supply_chain_calls(&emulator).into_iter().filter(|(op, ..)| op == "DeleteInstance").collect();
+    let deletes: Vec<_> = supply_chain_calls(emulator).into_iter().filter(|(op, ..)| op == "DeleteInstance").collect();
     assert_eq!(deletes.len(), 2);
     assert!(deletes.iter().all(|(_, account, region, _)| (account.as_str(), region.as_str()) == (MEMBER, OTHER_REGION)), "{deletes:?}");
+}
+
+#[tokio::test]
+async fn one_named_target_in_a_member_account_and_another_region_is_the_only_one_examined_and_its_requests_delete_there() {
+    let (emulator, moto) = stack().await;
+    let (target, others) = one_target_among_others(&emulator);
+    let process = sweep_process(&emulator, &moto, &[]).await;
+
+    // GIVEN the fixture a user invokes; WHEN it runs in report mode
+    let request = fixture("sweep/one-target.json");
+    assert_eq!(request, json!({"accountId": MEMBER, "region": OTHER_REGION, "mode": "report"}), "the fixture names this target");
+    let report = sweep(&process, request).await;
+
+    // THEN the report is of the target alone, and only the target was read
+    assert_the_report_is_of_the_target_alone(&report, &target);
+    assert_only_the_target_was_read_and_its_report_announced(&emulator, &moto, &target, &report).await;
+
+    // WHEN it runs in delete mode, in the same warm process
+    emulator.clear_calls();
+    let report = sweep(&process, json!({"accountId": MEMBER, "region": OTHER_REGION, "mode": "delete"})).await;
+
+    // THEN each request names the target, so the delete function acts there
+    let requests = assert_each_request_names_the_target(&emulator, &moto, &target, &report).await;
+
+    // AND the compiled delete function deletes each instance there and nowhere else
+    emulator.clear_calls();
+    assert_the_delete_function_deletes_only_in_the_target(&emulator, &moto, &requests, &target, &others).await;
 }
 
 #[tokio::test]
@@ -339,41 +391,26 @@ async fn a_named_target_whose_role_cannot_be_assumed_fails_the_invocation_and_pu
     }
 }
 
-#[tokio::test]
-async fn sweep_accounts_by_sweep_regions_fails_only_the_account_without_the_role_and_reads_each_instance_of_the_others_once() {
-    let (emulator, moto) = stack().await;
-    // GIVEN three accounts in two regions, the second without the member role
-    let member_us = seed(&emulator, 1, MEMBER, REGION, Counts { expired: 3, protected: 1, kept: 16, deleted: 1 });
-    let member_eu = seed(&emulator, 2, MEMBER, OTHER_REGION, Counts { expired: 1, kept: 2, ..Default::default() });
-    let stranger_us = seed(&emulator, 3, STRANGER, REGION, Counts { expired: 2, ..Default::default() });
-    let stranger_eu = seed(&emulator, 4, STRANGER, OTHER_REGION, Counts { expired: 1, ..Default::default() });
+/// Three accounts in two regions, the second ([`STRANGER`]) without the member role, and the
+/// function's own account, which is not configured: the four targets to sweep, in target order
+/// (the third seeds nothing), and the instances of the others.
+fn three_accounts_in_two_regions(emulator: &Emulator) -> ([Seeded; 4], Vec<String>) {
+    let member_us = seed(emulator, 1, MEMBER, REGION, Counts { expired: 3, protected: 1, kept: 16, deleted: 1 });
+    let member_eu = seed(emulator, 2, MEMBER, OTHER_REGION, Counts { expired: 1, kept: 2, ..Default::default() });
+    let stranger_us = seed(emulator, 3, STRANGER, REGION, Counts { expired: 2, ..Default::default() });
+    let stranger_eu = seed(emulator, 4, STRANGER, OTHER_REGION, Counts { expired: 1, ..Default::default() });
     let member_2_us = Seeded { account: MEMBER_2, region: REGION, ..Default::default() };
-    let member_2_eu = seed(&emulator, 6, MEMBER_2, OTHER_REGION, Counts { expired: 2, protected: 1, deleted: 1, ..Default::default() });
-    let home = seed(&emulator, 7, HOME, REGION, Counts { expired: 2, ..Default::default() });
-    assert_eq!(member_us.pages(), 2, "21 instances take two pages");
-    let accounts = format!("{MEMBER},{STRANGER},{MEMBER_2}");
-    let regions = format!("{REGION},{OTHER_REGION}");
-    let process = sweep_process(&emulator, &moto, &[("SWEEP_ACCOUNTS", &accounts), ("SWEEP_REGIONS", &regions)]).await;
+    let member_2_eu = seed(emulator, 6, MEMBER_2, OTHER_REGION, Counts { expired: 2, protected: 1, deleted: 1, ..Default::default() });
+    let home = seed(emulator, 7, HOME, REGION, Counts { expired: 2, ..Default::default() });
+    let untouched = stranger_us.expired.into_iter().chain(stranger_eu.expired).chain(home.expired).collect();
+    ([member_us, member_eu, member_2_us, member_2_eu], untouched)
+}
 
-    // WHEN a scheduled run sweeps them
-    let report = sweep(&process, fixture("sweep/scheduled-event.json")).await;
-
-    // THEN the account without the role fails in both regions with its errorType, and the others
-    // are swept one after the other, each with its count
-    let targets = report["targets"].as_array().unwrap_or_else(|| panic!("{report}"));
-    let summary: Vec<(&str, &str, &str, u64)> = targets
-        .iter()
-        .map(|t| {
-            (
-                t["accountId"].as_str().unwrap(),
-                t["region"].as_str().unwrap(),
-                t["status"].as_str().unwrap(),
-                t["examined"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+/// The account without the role fails in both regions with its errorType, and the others are swept
+/// one after the other, each with its count.
+fn assert_only_the_account_without_the_role_fails(report: &Value) {
     assert_eq!(
-        summary,
+        target_rows(report),
         [
             (MEMBER, REGION, "swept", 21),
             (MEMBER, OTHER_REGION, "swept", 3),
@@ -384,6 +421,7 @@ async fn sweep_accounts_by_sweep_regions_fails_only_the_account_without_the_role
         ],
         "{report}"
     );
+    let targets = report["targets"].as_array().unwrap();
     for failed in &targets[2..4] {
         assert_eq!(failed["errorType"], "RoleNotAssumable", "{failed}");
         assert!(failed["error"].as_str().unwrap().contains(&role_of(STRANGER)), "{failed}");
@@ -394,33 +432,29 @@ async fn sweep_accounts_by_sweep_regions_fails_only_the_account_without_the_role
     assert_eq!(report["complete"], false, "two targets failed");
     assert!(report.get("accountId").is_none() && report.get("region").is_none(), "{report}");
     assert_eq!(report["examined"], 21 + 3 + 4);
+}
 
-    // AND every entry names its target, in target order
-    let swept = [&member_us, &member_eu, &member_2_us, &member_2_eu];
-    let (selected, selected_at) = in_order(&swept, |t| &t.expired);
-    assert_eq!((ids(&report["selected"]), places(&report["selected"])), (selected, selected_at));
-    let (skipped, skipped_at) = in_order(&swept, |t| &t.protected);
-    assert_eq!((ids(&report["skipped"]), places(&report["skipped"])), (skipped, skipped_at));
-    assert_eq!(report["counts"], json!({"selected": 6, "requested": 0, "deferred": 0, "skipped": 2}));
-
-    // AND the calls were exactly one ListInstances per page and one tag read per instance that is
-    // not Deleted, in the swept targets only, nothing read twice
-    assert_eq!(calls_by_target(&emulator), reads_of(&swept), "{:?}", supply_chain_calls(&emulator));
+/// The calls were exactly one ListInstances per page and one tag read per instance that is not
+/// Deleted, in the swept targets only, nothing read twice; `untouched` stays `Active`.
+fn assert_each_instance_of_the_swept_targets_is_read_once(emulator: &Emulator, swept: &[&Seeded], untouched: &[String]) {
+    assert_eq!(calls_by_target(emulator), reads_of(swept), "{:?}", supply_chain_calls(emulator));
     let read: BTreeSet<String> = swept.iter().flat_map(|t| t.read()).collect();
-    assert_eq!(tags_read(&emulator), read.into_iter().map(|id| (id, 1)).collect());
+    assert_eq!(tags_read(emulator), read.into_iter().map(|id| (id, 1)).collect());
     // One AssumeRole per account with the role, shared by its regions; the refused one is asked again
     // for its second region, as a refusal is not kept.
-    let roles = assumed(&emulator);
+    let roles = assumed(emulator);
     assert_eq!(roles.keys().cloned().collect::<Vec<_>>(), [role_of(MEMBER), role_of(MEMBER_2), role_of(STRANGER)], "{roles:?}");
     assert_eq!(roles[&role_of(STRANGER)], 2, "a refusal is not kept: asked again for the second region");
-    for untouched in stranger_us.expired.iter().chain(&stranger_eu.expired).chain(&home.expired) {
-        assert_eq!(states(&emulator, untouched), ["Active"]);
+    for id in untouched {
+        assert_eq!(states(emulator, id), ["Active"]);
     }
+}
 
-    // AND the report is on the bus. Its targets are compared up to the first failed one: moto's
-    // SQS answer rewrites everything from the first `<RequestId>` of a message to its last
-    // `</RequestId>`, and the failed targets' errors quote STS's XML answer.
-    let events = sweep_events(&moto).await;
+/// The report is on the bus. Its targets are compared up to the first failed one: moto's SQS answer
+/// rewrites everything from the first `<RequestId>` of a message to its last `</RequestId>`, and the
+/// failed targets' errors quote STS's XML answer.
+async fn assert_the_report_is_on_the_bus_up_to_its_first_failed_target(moto: &Moto, report: &Value) {
+    let events = sweep_events(moto).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["detail-type"], COMPLETED);
     let (mut received, mut sent) = (events[0]["detail"].clone(), report.clone());
@@ -428,6 +462,37 @@ async fn sweep_accounts_by_sweep_regions_fails_only_the_account_without_the_role
         (received.as_object_mut().unwrap().remove("targets"), sent.as_object_mut().unwrap().remove("targets"));
     assert_eq!(received, sent);
     assert_eq!(received_targets.unwrap().as_array().unwrap()[..2], sent_targets.unwrap().as_array().unwrap()[..2]);
+}
+
+#[tokio::test]
+async fn sweep_accounts_by_sweep_regions_fails_only_the_account_without_the_role_and_reads_each_instance_of_the_others_once() {
+    let (emulator, moto) = stack().await;
+    // GIVEN three accounts in two regions, the second without the member role
+    let (targets, untouched) = three_accounts_in_two_regions(&emulator);
+    assert_eq!(targets[0].pages(), 2, "21 instances take two pages");
+    let accounts = format!("{MEMBER},{STRANGER},{MEMBER_2}");
+    let regions = format!("{REGION},{OTHER_REGION}");
+    let process = sweep_process(&emulator, &moto, &[("SWEEP_ACCOUNTS", &accounts), ("SWEEP_REGIONS", &regions)]).await;
+
+    // WHEN a scheduled run sweeps them
+    let report = sweep(&process, fixture("sweep/scheduled-event.json")).await;
+
+    // THEN the account without the role fails in both regions, and the others are swept
+    assert_only_the_account_without_the_role_fails(&report);
+
+    // AND every entry names its target, in target order
+    let swept: Vec<&Seeded> = targets.iter().collect();
+    let (selected, selected_at) = in_order(&swept, |t| &t.expired);
+    assert_eq!((ids(&report["selected"]), places(&report["selected"])), (selected, selected_at));
+    let (skipped, skipped_at) = in_order(&swept, |t| &t.protected);
+    assert_eq!((ids(&report["skipped"]), places(&report["skipped"])), (skipped, skipped_at));
+    assert_eq!(report["counts"], json!({"selected": 6, "requested": 0, "deferred": 0, "skipped": 2}));
+
+    // AND each instance of the swept targets was read once, and nothing elsewhere
+    assert_each_instance_of_the_swept_targets_is_read_once(&emulator, &swept, &untouched);
+
+    // AND the report is on the bus
+    assert_the_report_is_on_the_bus_up_to_its_first_failed_target(&moto, &report).await;
 }
 
 #[tokio::test]
@@ -471,6 +536,15 @@ async fn a_single_configured_target_in_a_member_account_is_named_at_the_top_of_t
     assert_eq!(calls_by_target(&emulator), reads_of(&[&member]));
 }
 
+/// Nothing was called in the account and region of any of the deferred `targets`.
+fn assert_nothing_was_called_in(emulator: &Emulator, targets: &[Seeded]) {
+    for target in targets {
+        let acted =
+            supply_chain_calls(emulator).into_iter().any(|(_, a, r, _)| (a.as_str(), r.as_str()) == (target.account, target.region));
+        assert!(!acted, "nothing was called in deferred {} {}", target.account, target.region);
+    }
+}
+
 #[tokio::test]
 async fn a_slow_target_leaves_the_later_ones_deferred_and_the_report_still_reaches_the_bus() {
     let (emulator, moto) = stack().await;
@@ -502,21 +576,8 @@ async fn a_slow_target_leaves_the_later_ones_deferred_and_the_report_still_reach
     // THEN it answers in time: the first target incomplete, the later ones deferred, untouched
     assert!(started.elapsed() < deadline, "answered after {:?}", started.elapsed());
     let report = response(&outcome).clone();
-    let statuses: Vec<(&str, &str, &str, u64)> = report["targets"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{report}"))
-        .iter()
-        .map(|t| {
-            (
-                t["accountId"].as_str().unwrap(),
-                t["region"].as_str().unwrap(),
-                t["status"].as_str().unwrap(),
-                t["examined"].as_u64().unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        statuses,
+        target_rows(&report),
         [
             (MEMBER, REGION, "incomplete", 3),
             (MEMBER, OTHER_REGION, "deferred", 0),
@@ -526,11 +587,7 @@ async fn a_slow_target_leaves_the_later_ones_deferred_and_the_report_still_reach
         "{report}"
     );
     assert_eq!((&report["complete"], &report["examined"]), (&json!(false), &json!(3)));
-    for target in &later {
-        let acted =
-            supply_chain_calls(&emulator).into_iter().any(|(_, a, r, _)| (a.as_str(), r.as_str()) == (target.account, target.region));
-        assert!(!acted, "nothing was called in deferred {} {}", target.account, target.region);
-    }
+    assert_nothing_was_called_in(&emulator, &later);
     assert_eq!(assumed(&emulator), BTreeMap::from([(role_of(MEMBER), 1)]), "the deferred account's role is not assumed");
 
     // AND what was examined in time is requested, and the report is on the bus

@@ -87,22 +87,47 @@ pub const DENIED_TAGGING: [&str; 2] = ["scn:TagResource", "scn:UntagResource"];
 /// explicit Deny overrides every Allow, so the last is a guard against a role growing broad (a
 /// wildcard over scn, or tagging the functions never do), not a condition of the denies.
 pub fn protection_findings(statements: &[Value], tag_parameter: &str, instances: &Value) -> Vec<String> {
-    let mut findings = Vec::new();
     let tag = format!("${{{tag_parameter}}}");
-    let denies_of = |actions: &[&str]| -> Vec<&Value> {
-        let wanted: BTreeSet<String> = actions.iter().map(|a| a.to_string()).collect();
-        statements.iter().filter(|s| s["Effect"] == "Deny" && string_set(&s["Action"]) == wanted).collect()
+    let delete = Deny {
+        what: "the deny of deleting a protected instance",
+        actions: &DENIED_DELETE,
+        operator: "StringEqualsIgnoreCase",
+        key: &format!("aws:ResourceTag/{tag}"),
+        takes: &|values| values.contains("true") && values.iter().all(|v| v.trim().eq_ignore_ascii_case("true")),
     };
-    let check_deny = |findings: &mut Vec<String>,
-                      what: &str,
-                      actions: &[&str],
-                      operator: &str,
-                      key: &str,
-                      wanted: &dyn Fn(&BTreeSet<String>) -> bool| {
-        let denies = denies_of(actions);
+    let tagging = Deny {
+        what: "the deny of changing the protection tag",
+        actions: &DENIED_TAGGING,
+        operator: "ForAnyValue:StringEqualsIgnoreCase",
+        key: "aws:TagKeys",
+        takes: &|values| values == &BTreeSet::from([tag.clone()]),
+    };
+    let mut findings = delete.findings(statements, instances);
+    findings.extend(tagging.findings(statements, instances));
+    findings.extend(broad_allow_findings(statements, &tag));
+    findings
+}
+
+/// A Deny that deletion protection needs: of exactly `actions`, under one condition `operator` on
+/// the one `key`, whose values `takes` accepts.
+struct Deny<'a> {
+    what: &'a str,
+    actions: &'a [&'a str],
+    operator: &'a str,
+    key: &'a str,
+    takes: &'a dyn Fn(&BTreeSet<String>) -> bool,
+}
+
+impl Deny<'_> {
+    /// What is wrong with this deny among `statements`: there must be exactly one, on `instances`.
+    fn findings(&self, statements: &[Value], instances: &Value) -> Vec<String> {
+        let (what, actions, operator, key) = (self.what, self.actions, self.operator, self.key);
+        let mut findings = Vec::new();
+        let wanted: BTreeSet<String> = actions.iter().map(|a| a.to_string()).collect();
+        let denies: Vec<&Value> = statements.iter().filter(|s| s["Effect"] == "Deny" && string_set(&s["Action"]) == wanted).collect();
         let [deny] = denies.as_slice() else {
             findings.push(format!("{what}: {} Deny statements of exactly {actions:?}, not one", denies.len()));
-            return;
+            return findings;
         };
         if deny.get("NotAction").is_some() || deny.get("NotResource").is_some() {
             findings.push(format!("{what}: NotAction or NotResource: {deny}"));
@@ -114,35 +139,26 @@ pub fn protection_findings(statements: &[Value], tag_parameter: &str, instances:
         let operators: Vec<&String> = condition.keys().collect();
         if operators != [operator] {
             findings.push(format!("{what}: the condition operators are {operators:?}, not [{operator:?}]"));
-            return;
+            return findings;
         }
         let keys = condition[operator].as_object().cloned().unwrap_or_default();
         let names: Vec<&String> = keys.keys().collect();
         if names != [key] {
             findings.push(format!("{what}: the condition keys are {names:?}, not [{key:?}] (the tag key must come from the parameter)"));
-            return;
+            return findings;
         }
         let values = string_set(&keys[key]);
-        if !wanted(&values) {
+        if !(self.takes)(&values) {
             findings.push(format!("{what}: {operator} {key} takes {values:?}"));
         }
-    };
-    check_deny(
-        &mut findings,
-        "the deny of deleting a protected instance",
-        &DENIED_DELETE,
-        "StringEqualsIgnoreCase",
-        &format!("aws:ResourceTag/{tag}"),
-        &|values| values.contains("true") && values.iter().all(|v| v.trim().eq_ignore_ascii_case("true")),
-    );
-    check_deny(
-        &mut findings,
-        "the deny of changing the protection tag",
-        &DENIED_TAGGING,
-        "ForAnyValue:StringEqualsIgnoreCase",
-        "aws:TagKeys",
-        &|values| values == &BTreeSet::from([tag.clone()]),
-    );
+        findings
+    }
+}
+
+/// The Allows among `statements` that are broader than the functions need: NotAction, a wildcard
+/// over scn, or tagging not limited to one tag key other than the protection tag `tag`.
+fn broad_allow_findings(statements: &[Value], tag: &str) -> Vec<String> {
+    let mut findings = Vec::new();
     for allow in statements.iter().filter(|s| s["Effect"] == "Allow") {
         if allow.get("NotAction").is_some() {
             findings.push(format!("an Allow with NotAction: {allow}"));
@@ -151,7 +167,7 @@ pub fn protection_findings(statements: &[Value], tag_parameter: &str, instances:
             let lower = action.to_ascii_lowercase();
             if lower == "*" || (lower.starts_with("scn:") && lower.contains('*')) {
                 findings.push(format!("an Allow of the wildcard {action}"));
-            } else if DENIED_TAGGING.iter().any(|a| a.eq_ignore_ascii_case(&action)) && !only_another_tag_key(allow, &tag) {
+            } else if DENIED_TAGGING.iter().any(|a| a.eq_ignore_ascii_case(&action)) && !only_another_tag_key(allow, tag) {
                 findings.push(format!(
                     "an Allow of {action} not limited to one tag key other than {tag} (ForAllValues:StringEquals and Null on \
                      aws:TagKeys): the sweep's schedule mark is the only tag the functions write"
