@@ -42,6 +42,7 @@ mod policy;
 use classify::{classify, ToRequest};
 use examine::Swept;
 use notice::Notice;
+use organization::OrganizationSweep;
 pub use organization::{OrganizationPlan, PlannedTarget};
 
 /// The sweep's dependencies, built once at init.
@@ -50,8 +51,8 @@ pub struct SweepFunction {
     supply_chains: TargetClients,
     bus: EventBus,
     settings: SweepSettings,
-    /// Lists the organization's accounts for the organization sweep's plan.
-    organizations: Option<aws_sdk_organizations::Client>,
+    /// The organization sweep's plan and summary.
+    organization: OrganizationSweep,
     /// Signs and checks the notice marks: required with notice (`NOTICE_KEY_ID`).
     notice_key: Option<NoticeKey>,
 }
@@ -76,7 +77,9 @@ pub enum SweepOutput {
 
 impl SweepFunction {
     pub fn new(supply_chains: impl Into<TargetClients>, bus: EventBus, settings: SweepSettings) -> Self {
-        SweepFunction { supply_chains: supply_chains.into(), bus, settings, organizations: None, notice_key: None }
+        let supply_chains: TargetClients = supply_chains.into();
+        let organization = OrganizationSweep::new(bus.clone(), &settings, supply_chains.home().region());
+        SweepFunction { supply_chains, bus, settings, organization, notice_key: None }
     }
 
     /// The stack's HMAC key, which signs and checks the notice marks.
@@ -86,7 +89,7 @@ impl SweepFunction {
 
     /// The Organizations client the plan lists accounts with.
     pub fn with_organizations(self, organizations: aws_sdk_organizations::Client) -> Self {
-        SweepFunction { organizations: Some(organizations), ..self }
+        SweepFunction { organization: self.organization.with_organizations(organizations), ..self }
     }
 
     /// Handles one invocation: a run (scheduled, or a direct invoke's overrides), or a step of the
@@ -100,8 +103,8 @@ impl SweepFunction {
         let sweep_id = event.context.request_id.clone();
         let output = match parsed {
             SweepEvent::Run(request) => SweepOutput::Report(Box::new(self.run(request, sweep_id, started, &invocation).await?)),
-            SweepEvent::Plan(plan) => SweepOutput::Plan(self.plan(plan, sweep_id, &invocation).await?),
-            SweepEvent::Summarize(results) => SweepOutput::Summary(Box::new(self.summarize(&results, &invocation).await?)),
+            SweepEvent::Plan(plan) => SweepOutput::Plan(self.organization.plan(plan, sweep_id, &invocation).await?),
+            SweepEvent::Summarize(results) => SweepOutput::Summary(Box::new(self.organization.summarize(&results, &invocation).await?)),
         };
         Ok(output)
     }

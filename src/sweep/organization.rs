@@ -19,11 +19,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::SweepFunction;
-use crate::config::SweepMode;
+use crate::config::{SweepMode, SweepSettings};
 use crate::contract::{within_event_limit, Announcement, FailedTarget, OrganizationSummary, SweepCounts};
 use crate::deadline::Invocation;
 use crate::error::Error;
+use crate::events::EventBus;
 use crate::input::sweep::PlanRequest;
 use crate::model::{account_allowed, every_pair, AccountId, Region};
 
@@ -96,25 +96,64 @@ struct TargetError {
     cause: Option<String>,
 }
 
-impl SweepFunction {
+/// The organization sweep's two steps, built once at init beside the sweep: what they need of the
+/// settings, the bus the summary goes to, and the Organizations client the plan lists accounts with.
+#[derive(Debug, Clone)]
+pub(super) struct OrganizationSweep {
+    organizations: Option<aws_sdk_organizations::Client>,
+    bus: EventBus,
+    defaults: PlanDefaults,
+}
+
+/// What the plan takes when its input does not say.
+#[derive(Debug, Clone)]
+struct PlanDefaults {
+    mode: SweepMode,
+    max_deletions: u32,
+    /// `ALLOWED_ACCOUNT_IDS`: accounts the plan leaves out unless named here (empty: none left out).
+    allowed_accounts: Vec<AccountId>,
+    /// `SWEEP_REGIONS`, else the function's own region.
+    regions: Vec<Region>,
+}
+
+impl OrganizationSweep {
+    /// The steps, over `settings` and the function's own region (`home_region`).
+    pub(super) fn new(bus: EventBus, settings: &SweepSettings, home_region: Option<&str>) -> Self {
+        let own = home_region.and_then(|region| Region::parse("the function's region", &Value::from(region)).ok());
+        let regions = if settings.regions.is_empty() { own.into_iter().collect() } else { settings.regions.clone() };
+        let defaults = PlanDefaults {
+            mode: settings.mode,
+            max_deletions: settings.max_deletions,
+            allowed_accounts: settings.common.allowed_accounts.clone(),
+            regions,
+        };
+        OrganizationSweep { organizations: None, bus, defaults }
+    }
+
+    /// The Organizations client the plan lists accounts with.
+    pub(super) fn with_organizations(self, organizations: aws_sdk_organizations::Client) -> Self {
+        OrganizationSweep { organizations: Some(organizations), ..self }
+    }
+
     /// The plan: accounts x regions, each target with its share of the cap.
     pub(super) async fn plan(&self, request: PlanRequest, sweep_id: String, invocation: &Invocation) -> Result<OrganizationPlan, Error> {
-        let mode = request.mode.unwrap_or(self.settings.mode);
-        let cap = request.max_deletions.unwrap_or(self.settings.max_deletions);
+        let mode = request.mode.unwrap_or(self.defaults.mode);
+        let cap = request.max_deletions.unwrap_or(self.defaults.max_deletions);
         let (mut accounts, source) = match request.accounts {
             Some(accounts) => (accounts, "input"),
             None => (self.active_accounts(invocation).await?, "organization"),
         };
         accounts.sort();
         accounts.dedup();
-        let allowed = &self.settings.common.allowed_accounts;
+        let allowed = &self.defaults.allowed_accounts;
         let (accounts, excluded): (Vec<_>, Vec<_>) = accounts.into_iter().partition(|a| account_allowed(allowed, a));
         let regions = match request.regions {
             Some(regions) => regions,
-            None if !self.settings.regions.is_empty() => self.settings.regions.clone(),
+            None if !self.defaults.regions.is_empty() => self.defaults.regions.clone(),
             None => {
-                let own = self.supply_chains.home().region().unwrap_or_default().to_owned();
-                vec![Region::parse("the function's region", &Value::String(own))?]
+                return Err(Error::InvalidInput(
+                    "the plan names no \"regions\", and neither SWEEP_REGIONS nor the function's own region gives one".to_owned(),
+                ))
             }
         };
         let count = accounts.len() * regions.len();
