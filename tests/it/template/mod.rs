@@ -13,6 +13,7 @@ use std::process::Command;
 
 use serde_json::{json, Map, Value};
 
+mod copies;
 mod functions;
 mod least_privilege;
 mod lint;
