@@ -14,7 +14,7 @@ use crate::contract::{Announcement, DeletionFinished, Detail};
 use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::EventBus;
-use crate::input::{home_account, parse_check_event, refuse_event_from_elsewhere, CheckEvent, Payload, CHECK_SHAPES};
+use crate::input::{parse_check_event, refuse_event_from_elsewhere, CheckEvent, Payload, CHECK_SHAPES};
 use crate::metrics;
 pub use crate::model::ReportedInstance;
 use crate::model::{timestamp, AnnouncedMarker, FollowRequest, InstanceId, InstanceRecord, Outcome, Recheck, ReportRequest, Target};
@@ -123,9 +123,10 @@ impl CheckFunction {
     }
 
     pub async fn handle(&self, event: LambdaEvent<Payload>) -> Result<CheckResponse, Error> {
-        let invocation = Invocation::new(&event.context, &self.settings.common);
+        let home = self.supply_chains.home_of(&event.context.invoked_function_arn)?;
+        let invocation = Invocation::new(&event.context, &self.settings.common, home);
         let now = DateTime::from(SystemTime::now());
-        let home = home_account(&invocation.function_arn);
+        let home = invocation.home.account.clone();
         let parsed = event
             .payload
             .json(CHECK_SHAPES)
@@ -162,7 +163,7 @@ impl CheckFunction {
         invocation: &Invocation,
     ) -> Result<(Seen, SupplyChain), Error> {
         metrics::instance(id.as_str());
-        let (_, supply_chain) = self.supply_chains.reaching(target, None, &self.settings.common, &invocation.function_arn).await?;
+        let (_, supply_chain) = self.supply_chains.reaching(target, None, &self.settings.common, &invocation.home).await?;
         metrics::count(metrics::STATUS_CHECKS, 1);
         match supply_chain.get_instance(id, &invocation.budget).await {
             Ok(record) => Ok((Seen::Found(record), supply_chain)),
@@ -277,7 +278,7 @@ impl CheckFunction {
             finished_at: timestamp(now),
             deduplication_id: &deduplication_id,
         };
-        let resources = supply_chain.instance_arn(id, &invocation.function_arn, instance.record()).into_iter().collect();
+        let resources = supply_chain.instance_arn(id, &invocation.home, instance.record()).into_iter().collect();
         let detail_type = detail.event().detail_type();
         bus.publish_one(Announcement::new(&detail, resources), &invocation.budget).await?;
         self.remember_announced(marker, id, &outcome, now, invocation).await?;

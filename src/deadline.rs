@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::CommonSettings;
 use crate::error::Error;
+use crate::model::Home;
 
 /// The end of an invocation's time for service calls, shared by every call the invocation makes.
 #[derive(Debug, Clone, Copy)]
@@ -64,14 +65,18 @@ impl Budget {
 /// What every call of one invocation shares.
 #[derive(Debug, Clone)]
 pub struct Invocation {
+    /// The invoked function's ARN, as Lambda gave it (a re-check schedule invokes it again).
     pub function_arn: String,
+    /// Where the function runs.
+    pub home: Home,
     pub budget: Budget,
 }
 
 impl Invocation {
-    pub fn new(context: &lambda_runtime::Context, settings: &CommonSettings) -> Self {
+    pub fn new(context: &lambda_runtime::Context, settings: &CommonSettings, home: Home) -> Self {
         Invocation {
             function_arn: context.invoked_function_arn.clone(),
+            home,
             budget: Budget::for_invocation(context.deadline, settings.deadline_margin, settings.fallback_timeout),
         }
     }

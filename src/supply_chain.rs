@@ -11,9 +11,8 @@ use aws_sdk_supplychain::Client;
 use crate::config::CommonSettings;
 use crate::deadline::Budget;
 use crate::error::{Error, ServiceErrorKind};
-use crate::model::arn::{instance_arn, partition_and_account, partition_of};
-use crate::model::{AccountId, InstanceId, InstanceRecord, Reach, Region, Target, UnusableInstance};
-use serde_json::Value;
+use crate::model::arn::instance_arn;
+use crate::model::{AccountId, Home, InstanceId, InstanceRecord, Reach, Target, UnusableInstance};
 
 /// Supply Chain calls on one SDK client.
 #[derive(Debug, Clone)]
@@ -47,18 +46,16 @@ impl SupplyChain {
         self.client.config().region().map(|r| r.as_ref())
     }
 
-    /// The ARN of instance `id`: partition and account from the invoked function's ARN; where that
-    /// is a placeholder (local runtimes), the account from the instance's own `record`
-    /// (`awsAccountId`) and the partition from the region. `None` when neither names an account.
-    pub fn instance_arn(&self, id: &InstanceId, function_arn: &str, record: Option<&InstanceRecord>) -> Option<String> {
-        let region = self.region()?;
-        let (partition, account) = match (partition_and_account(function_arn), &self.account) {
-            (Some((partition, _)), Some(account)) => (partition, account.clone()),
-            (Some(parts), None) => parts,
-            (None, Some(account)) => (partition_of(region).to_owned(), account.clone()),
-            (None, None) => (partition_of(region).to_owned(), record?.aws_account_id.clone()),
+    /// The ARN of instance `id`, in the client's region and account: the member account it acts
+    /// in, else the function's own ([`Home`]); where that is unknown (a local runtime's placeholder
+    /// ARN), the instance's own `record` (`awsAccountId`). `None` when none names an account.
+    pub fn instance_arn(&self, id: &InstanceId, home: &Home, record: Option<&InstanceRecord>) -> Option<String> {
+        let account = match (&self.account, &home.account) {
+            (Some(account), _) => account.clone(),
+            (None, Some(account)) => account.to_string(),
+            (None, None) => record?.aws_account_id.clone(),
         };
-        Some(instance_arn(&partition, region, &account, id))
+        Some(instance_arn(&home.partition, self.region()?, &account, id))
     }
 
     pub async fn get_instance(&self, id: &InstanceId, budget: &Budget) -> Result<InstanceRecord, Error> {
@@ -131,6 +128,8 @@ impl SupplyChain {
 pub struct TargetClients {
     home: SupplyChain,
     members: Option<Arc<Members>>,
+    /// Where the function runs, once known ([`TargetClients::home_of`]).
+    resolved: Arc<std::sync::OnceLock<Home>>,
 }
 
 #[derive(Debug)]
@@ -162,7 +161,7 @@ impl From<SupplyChain> for TargetClients {
 impl TargetClients {
     /// The function's own client only: a request for another target fails with `Unexpected`.
     pub fn home_only(home: SupplyChain) -> TargetClients {
-        TargetClients { home, members: None }
+        TargetClients { home, members: None, resolved: Arc::default() }
     }
 
     /// Clients for every target: `sdk_config` holds the function's own credentials, which assume
@@ -182,7 +181,7 @@ impl TargetClients {
             clients: tokio::sync::Mutex::new(Clients::default()),
             identity_cache: aws_config::identity::IdentityCache::lazy().build(),
         };
-        TargetClients { home, members: Some(Arc::new(members)) }
+        TargetClients { home, members: Some(Arc::new(members)), resolved: Arc::default() }
     }
 
     /// The function's own client.
@@ -190,29 +189,35 @@ impl TargetClients {
         &self.home
     }
 
-    /// Where a request may act ([`Target::resolve`], with the function's account from its ARN, its
-    /// region from its own client, and the allow lists of `settings`), and the client to act there
-    /// with: decided before any call, so a refusal costs none.
+    /// Where the function runs: resolved from the first invocation's ARN and the own client's
+    /// region, then kept, as neither changes for the life of the process.
+    pub fn home_of(&self, function_arn: &str) -> Result<Home, Error> {
+        if let Some(home) = self.resolved.get() {
+            return Ok(home.clone());
+        }
+        let region = self.home.region().ok_or_else(|| Error::Unexpected("the Supply Chain client has no region".to_owned()))?;
+        let home = Home::resolve(function_arn, region)?;
+        Ok(self.resolved.get_or_init(|| home).clone())
+    }
+
+    /// Where a request may act ([`Target::resolve`], from the function's `home` and the allow lists
+    /// of `settings`), and the client to act there with: decided before any call, so a refusal
+    /// costs none.
     pub async fn reaching(
         &self,
         requested: &Target,
         sender: Option<&AccountId>,
         settings: &CommonSettings,
-        function_arn: &str,
+        home: &Home,
     ) -> Result<(Target, SupplyChain), Error> {
-        let region = self.home.region().ok_or_else(|| Error::Unexpected("the Supply Chain client has no region".to_owned()))?;
-        let parts = partition_and_account(function_arn);
         let reach = Reach {
-            home_account: parts
-                .as_ref()
-                .and_then(|(_, account)| AccountId::parse("the function's account", &Value::from(account.as_str())).ok()),
-            home_region: Region::parse("the function's region", &Value::from(region))?,
+            home_account: home.account.clone(),
+            home_region: home.region.clone(),
             accounts: settings.allowed_accounts.clone(),
             regions: settings.allowed_regions.clone(),
         };
         let target = requested.resolve(sender, &reach)?;
-        let partition = parts.map_or_else(|| partition_of(region).to_owned(), |(partition, _)| partition);
-        let client = self.at(&target, &partition).await?;
+        let client = self.at(&target, &home.partition).await?;
         Ok((target, client))
     }
 

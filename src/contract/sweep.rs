@@ -282,6 +282,25 @@ mod tests {
     use crate::contract::{within_event_limit, MAX_DETAIL_BYTES};
 
     #[test]
+    fn each_reason_is_named_as_the_report_writes_it() {
+        use Reason::*;
+        for reason in [
+            ExpiryTagPassed,
+            MaxAgeExceeded,
+            InvalidExpiryTag,
+            DeletionProtected,
+            StateNotEligible,
+            TagsUnreadable,
+            InvalidScheduleTag,
+            NotSelected,
+            MarkFailed,
+            RequestFailed,
+        ] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+    }
+
+    #[test]
     fn a_report_too_large_for_an_event_is_cut_and_keeps_its_counts() {
         let entry = |i: usize| SweepEntry {
             instance_id: format!("{i:036}"),

@@ -17,7 +17,7 @@ use crate::dead_letters::DeadLetterQueue;
 use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::EventBus;
-use crate::input::{home_account, parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
+use crate::input::{parse_delete_event, DeleteEvent, Payload, SqsItem, DELETE_SHAPES};
 use crate::metrics;
 use crate::model::{DeleteOutput, DeleteRequest, DeletionProtection, InstanceId, InstanceRecord, ReportedInstance, Target};
 use crate::supply_chain::{SupplyChain, TargetClients};
@@ -54,7 +54,8 @@ impl DeleteFunction {
 
     /// Handles one invocation of any accepted shape.
     pub async fn handle(&self, event: LambdaEvent<Payload>) -> Result<DeleteResponse, Error> {
-        let invocation = Invocation::new(&event.context, &self.settings.common);
+        let home = self.supply_chains.home_of(&event.context.invoked_function_arn)?;
+        let invocation = Invocation::new(&event.context, &self.settings.common, home);
         let parsed = event.payload.json(DELETE_SHAPES).and_then(parse_delete_event).inspect_err(|error| {
             warn!(error_type = error.error_type(), error = %error, "event refused");
             metrics::refused(error);
@@ -173,9 +174,9 @@ impl DeleteFunction {
 
     async fn try_delete(&self, request: &DeleteRequest, invocation: &Invocation) -> Result<Deletion, Error> {
         // Whether the request may be the sweep's, and where it may act, are decided before any call.
-        request.refuse_borrowed_source(home_account(&invocation.function_arn).as_ref())?;
+        request.refuse_borrowed_source(invocation.home.account.as_ref())?;
         let (target, supply_chain) =
-            self.supply_chains.reaching(&request.target, request.sender.as_ref(), &self.settings.common, &invocation.function_arn).await?;
+            self.supply_chains.reaching(&request.target, request.sender.as_ref(), &self.settings.common, &invocation.home).await?;
         // Boxed: the futures of one request, nested, would otherwise pass the compiler's layout depth limit.
         match Box::pin(self.delete_at(request, &target, &supply_chain, invocation)).await {
             Err(Error::InstanceNotFound(reason)) if !request.dry_run => {
@@ -290,10 +291,8 @@ impl DeleteFunction {
             Err(not_found) => (ReportedInstance::Id { instance_id: request.instance_id.clone() }, not_found.target.clone(), true),
         };
         // The ARN found for the protection check, else built from the record's own account.
-        let arn = deletion
-            .arn
-            .clone()
-            .or_else(|| deletion.supply_chain.instance_arn(&request.instance_id, &invocation.function_arn, instance.record()));
+        let arn =
+            deletion.arn.clone().or_else(|| deletion.supply_chain.instance_arn(&request.instance_id, &invocation.home, instance.record()));
         let detail = DeletionStarted {
             instance,
             target,
@@ -332,12 +331,12 @@ async fn refuse_if_protected(
 /// (cargo-lambda: "function-arn"); then the instance's own record names its account, and
 /// reading it needs no permission beyond the dry run's.
 async fn locate(supply_chain: &SupplyChain, id: &InstanceId, invocation: &Invocation) -> Result<Located, Error> {
-    if let Some(arn) = supply_chain.instance_arn(id, &invocation.function_arn, None) {
+    if let Some(arn) = supply_chain.instance_arn(id, &invocation.home, None) {
         return Ok(Located { arn, read: None });
     }
     let record = supply_chain.get_instance(id, &invocation.budget).await?;
     let arn = supply_chain
-        .instance_arn(id, &invocation.function_arn, Some(&record))
+        .instance_arn(id, &invocation.home, Some(&record))
         .ok_or_else(|| Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned()))?;
     Ok(Located { arn, read: Some(record) })
 }

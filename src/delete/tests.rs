@@ -269,7 +269,8 @@ fn request_and_invocation(function: &DeleteFunction, payload: serde_json::Value)
     let Ok(DeleteEvent::Direct(request)) = parse_delete_event(&payload) else { panic!("not a direct request") };
     let mut context = lambda_runtime::Context::default();
     context.invoked_function_arn = FUNCTION_ARN.to_owned();
-    (request, Invocation::new(&context, &function.settings.common))
+    let home = function.supply_chains.home_of(FUNCTION_ARN).unwrap();
+    (request, Invocation::new(&context, &function.settings.common, home))
 }
 
 #[tokio::test]

@@ -12,7 +12,6 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::error::{kind_of, quoted, Error};
-use crate::model::arn::partition_and_account;
 use crate::model::{AccountId, InstanceId};
 
 pub use check::{parse_check_event, CheckEvent, CHECK_SHAPES};
@@ -189,13 +188,6 @@ pub(crate) fn refuse_replay(what: &str, object: &Map<String, Value>) -> Result<(
     }
 }
 
-/// The account the invoked function runs in, from its ARN; `None` where a local runtime sends a
-/// placeholder ARN.
-pub fn home_account(function_arn: &str) -> Option<AccountId> {
-    let (_, account) = partition_and_account(function_arn)?;
-    AccountId::parse("the function's account", &Value::String(account)).ok()
-}
-
 /// Refuses an EventBridge event (an object with `detail-type`) whose `account` is not `home`: the
 /// events a function takes only from the stack itself (the checker's Deletion Started) must not
 /// be sendable by another account. EventBridge sets `account` to the account that put the event,
@@ -263,6 +255,7 @@ fn invalid(message: String) -> Error {
 mod payload_tests {
     use super::*;
     use crate::input::delete::{parse_delete_event, DeleteEvent, DELETE_SHAPES};
+    use crate::model::Home;
     use serde::Deserialize;
 
     fn payload(bytes: &[u8]) -> Payload {
@@ -300,7 +293,7 @@ mod payload_tests {
 
     #[test]
     fn an_eventbridge_event_from_another_account_is_refused_and_one_from_the_own_account_is_not() {
-        let home = home_account("arn:aws:lambda:us-east-1:123456789012:function:check-instance-status");
+        let home = Home::resolve("arn:aws:lambda:us-east-1:123456789012:function:check-instance-status", "us-east-1").unwrap().account;
         assert_eq!(home.as_ref().map(AccountId::as_str), Some("123456789012"));
         let from =
             |account: &str| serde_json::json!({"detail-type": "Supply Chain Instance Deletion Started", "account": account, "detail": {}});
@@ -321,7 +314,7 @@ mod payload_tests {
             Ok(())
         );
         // A local runtime's placeholder ARN names no account.
-        assert_eq!(home_account("function-arn"), None);
+        assert_eq!(Home::resolve("function-arn", "us-east-1").unwrap().account, None);
         assert_eq!(refuse_event_from_elsewhere(&from("210987654321"), None, "x"), Ok(()));
     }
 

@@ -1,7 +1,35 @@
-//! ARNs: the partition and account of the invoked function, the partition of a region, and an
-//! instance's ARN.
+//! ARNs: where the function runs ([`Home`], from the invoked function's ARN), the partition of a
+//! region, and an instance's ARN.
 
-use super::InstanceId;
+use serde_json::Value;
+
+use super::{AccountId, InstanceId, Region};
+use crate::error::Error;
+
+/// Where the function runs: the partition and account of its ARN, and the region of its own
+/// client. Resolved once, from the first invocation's ARN (Lambda names the account nowhere else),
+/// and asked by every place that needs one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub partition: String,
+    /// `None` where a local runtime sends a placeholder ARN.
+    pub account: Option<AccountId>,
+    pub region: Region,
+}
+
+impl Home {
+    /// The home of a function invoked as `function_arn` whose own client calls `region`. Where the
+    /// ARN is a placeholder, the partition is the region's.
+    pub fn resolve(function_arn: &str, region: &str) -> Result<Home, Error> {
+        let region = Region::parse("the function's region", &Value::from(region))?;
+        Ok(match partition_and_account(function_arn) {
+            Some((partition, account)) => {
+                Home { partition, account: AccountId::parse("the function's account", &Value::from(account)).ok(), region }
+            }
+            None => Home { partition: partition_of(region.as_str()).to_owned(), account: None, region },
+        })
+    }
+}
 
 /// The partition and account of the invoked function's ARN
 /// (`arn:{partition}:lambda:{region}:{account}:function:...`), or `None` when the ARN does not name

@@ -10,6 +10,7 @@ mod record;
 mod requests;
 mod target;
 
+pub use arn::Home;
 pub use id::InstanceId;
 pub use outcome::Outcome;
 pub use protection::{DeletionProtection, ProtectingTag};

@@ -150,7 +150,7 @@ async fn examine_one(
     }
     // The listed record names its account, so a placeholder function ARN (local runtimes) is no obstacle.
     let arn = client
-        .instance_arn(&instance.instance_id, &invocation.function_arn, Some(instance))
+        .instance_arn(&instance.instance_id, &invocation.home, Some(instance))
         .ok_or_else(|| Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned()))?;
     let (tags, decision) = match client.tags(&arn, budget).await {
         Ok(tags) => {

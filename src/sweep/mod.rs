@@ -96,7 +96,8 @@ impl SweepFunction {
     /// organization sweep.
     pub async fn handle(&self, event: LambdaEvent<Payload>) -> Result<SweepOutput, Error> {
         let started = Instant::now();
-        let invocation = Invocation::new(&event.context, &self.settings.common);
+        let home = self.supply_chains.home_of(&event.context.invoked_function_arn)?;
+        let invocation = Invocation::new(&event.context, &self.settings.common, home);
         let parsed = event.payload.json(SWEEP_SHAPES).and_then(parse_sweep_event).inspect_err(|error| {
             warn!(error_type = error.error_type(), error = %error, "event refused");
         })?;
@@ -230,7 +231,7 @@ impl SweepFunction {
         now: DateTime,
     ) -> Result<(Target, Swept), Error> {
         let (resolved, client) =
-            self.supply_chains.reaching(target, None, &self.settings.common, &invocation.function_arn).await.inspect_err(|error| {
+            self.supply_chains.reaching(target, None, &self.settings.common, &invocation.home).await.inspect_err(|error| {
                 warn!(error_type = error.error_type(), error = %error, "target refused");
             })?;
         let (listed, listed_all) = examine::list(&client, examining).await.inspect_err(|error| {

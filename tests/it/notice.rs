@@ -71,6 +71,18 @@ fn secs_of(value: &str) -> i64 {
     DateTime::from_str(value, Format::DateTime).unwrap_or_else(|e| panic!("{value:?} is not an RFC 3339 time: {e}")).secs()
 }
 
+/// A report's counts in a run with notice; those not given are 0.
+#[derive(Debug, Default)]
+struct Counts {
+    selected: u64,
+    requested: u64,
+    deferred: u64,
+    skipped: u64,
+    marked: u64,
+    due: u64,
+    cancelled: u64,
+}
+
 /// One sweep run: its report, the sweep's events the subscriber received, the emulator's calls
 /// during the run, and the bounds of the sweep's own (faked) clock during it.
 struct Run {
@@ -111,6 +123,23 @@ impl Run {
             .as_array()
             .and_then(|entries| entries.iter().find(|entry| entry["instanceId"] == id))
             .unwrap_or_else(|| panic!("{id} is not in {list}: {}", self.report))
+    }
+
+    /// Asserts every one of the report's counts.
+    fn assert_counts(&self, counts: Counts) {
+        let Counts { selected, requested, deferred, skipped, marked, due, cancelled } = counts;
+        assert_eq!(
+            self.report["counts"],
+            json!({
+                "selected": selected,
+                "requested": requested,
+                "deferred": deferred,
+                "skipped": skipped,
+                "marked": marked,
+                "due": due,
+                "cancelled": cancelled,
+            })
+        );
     }
 
     /// Asserts that a mark set in this run holds the run's time plus the notice, signed.
@@ -214,6 +243,36 @@ impl World {
     async fn tag(&self, id: &str, key: &str, value: &str) {
         self.owner.tag_resource().resource_arn(self.arn(id)).tags(key, value).send().await.unwrap();
     }
+
+    /// Runs day 0's sweep and returns the mark it set on `id`.
+    async fn marked_on_day_0(&self, id: &str) -> String {
+        self.sweep(DAY_0).await;
+        self.mark(id).await.expect("marked on day 0")
+    }
+
+    /// Asserts a notice about `id`, scheduled or cancelled: its detail is the instance's identity
+    /// and owner with the notice's own `fields`, and its one resource is the instance.
+    fn assert_notice(&self, event: &Value, id: &str, fields: Value) {
+        let mut detail = json!({
+            "instanceId": id,
+            "instanceArn": self.arn(id),
+            "instanceName": format!("team-{}", &id[..1]),
+            "accountId": ACCOUNT,
+            "region": REGION,
+            "owner": OWNER,
+        });
+        detail.as_object_mut().unwrap().extend(fields.as_object().cloned().unwrap());
+        assert_eq!(event["detail"], detail);
+        assert_eq!(event["resources"], json!([self.arn(id)]));
+    }
+}
+
+/// A world whose instance A expired an hour ago and was marked on day 0, and A's mark.
+async fn world_with_a_marked_on_day_0() -> (World, String) {
+    let world = World::start().await;
+    world.seed_expired(A);
+    let mark = world.marked_on_day_0(A).await;
+    (world, mark)
 }
 
 #[tokio::test]
@@ -235,29 +294,20 @@ async fn day_0_marks_the_selected_instance_for_now_plus_the_notice_and_announces
     let announced_at = secs_of(scheduled[0]["time"].as_str().unwrap());
     assert_eq!(secs_of(&mark) - announced_at, NOTICE as i64, "{}", scheduled[0]);
     assert!((day_0.clock.0 - 1..=day_0.clock.1).contains(&announced_at), "{}", scheduled[0]);
-    assert_eq!(
-        scheduled[0]["detail"],
+    world.assert_notice(
+        scheduled[0],
+        A,
         json!({
-            "instanceId": A,
-            "instanceArn": world.arn(A),
-            "instanceName": "team-a",
-            "accountId": ACCOUNT,
-            "region": REGION,
             "scheduledFor": mark,
             "reason": format!("tag ExpiresAt={expired:?} has passed"),
             "policy": "ExpiryTagPassed",
             "sweepId": sweep_id,
-            "owner": OWNER,
             "keep": KEEP,
-        })
+        }),
     );
-    assert_eq!(scheduled[0]["resources"], json!([world.arn(A)]));
 
     // Selected and marked, nothing requested.
-    assert_eq!(
-        day_0.report["counts"],
-        json!({"selected": 1, "requested": 0, "deferred": 0, "skipped": 0, "marked": 1, "due": 0, "cancelled": 0})
-    );
+    day_0.assert_counts(Counts { selected: 1, marked: 1, ..Counts::default() });
     assert_eq!(day_0.listed("selected"), [A]);
     assert_eq!(day_0.listed("marked"), [A]);
     assert_eq!(day_0.entry("marked", A)["detail"], format!("scheduled for deletion at {mark}: tag ExpiresAt={expired:?} has passed"));
@@ -276,8 +326,7 @@ async fn day_3_neither_requests_nor_marks_again_an_instance_whose_notice_is_runn
     let world = World::start().await;
     world.seed_expired(A);
     world.seed(B, "Active", &[("team", "planning")]);
-    world.sweep(DAY_0).await;
-    let mark = world.mark(A).await.expect("marked on day 0");
+    let mark = world.marked_on_day_0(A).await;
 
     let day_3 = world.sweep(DAY_3).await;
 
@@ -291,10 +340,7 @@ async fn day_3_neither_requests_nor_marks_again_an_instance_whose_notice_is_runn
     assert_eq!(world.moto.proxy.call_count("GenerateMac"), 0, "no mark signed on day 3");
     assert_eq!(world.mark(A).await.as_deref(), Some(mark.as_str()), "the mark is the day-0 one");
 
-    assert_eq!(
-        day_3.report["counts"],
-        json!({"selected": 1, "requested": 0, "deferred": 0, "skipped": 0, "marked": 0, "due": 0, "cancelled": 0})
-    );
+    day_3.assert_counts(Counts { selected: 1, ..Counts::default() });
     assert_eq!(day_3.listed("selected"), [A]);
     assert_eq!((day_3.listed("requested"), day_3.listed("deferred"), day_3.listed("marked")), (vec![], vec![], vec![]));
     assert_eq!(day_3.events.iter().map(|e| e["detail-type"].as_str().unwrap()).collect::<Vec<_>>(), [COMPLETED]);
@@ -304,8 +350,7 @@ async fn day_3_neither_requests_nor_marks_again_an_instance_whose_notice_is_runn
 async fn once_the_notice_ran_out_the_instance_is_requested_with_its_mark_and_again_only_while_it_is_still_active() {
     let world = World::start().await;
     let expired = world.seed_expired(A);
-    world.sweep(DAY_0).await;
-    let mark = time_of(&world.mark(A).await.expect("marked on day 0")).to_owned();
+    let mark = time_of(&world.marked_on_day_0(A).await).to_owned();
 
     let due = world.sweep(DAY_7_AND_AN_HOUR).await;
 
@@ -322,10 +367,7 @@ async fn once_the_notice_ran_out_the_instance_is_requested_with_its_mark_and_aga
         })
     );
     assert_eq!(requests[0]["resources"], json!([world.arn(A)]));
-    assert_eq!(
-        due.report["counts"],
-        json!({"selected": 1, "requested": 1, "deferred": 0, "skipped": 0, "marked": 0, "due": 1, "cancelled": 0})
-    );
+    due.assert_counts(Counts { selected: 1, requested: 1, due: 1, ..Counts::default() });
     assert_eq!(due.listed("requested"), [A]);
     assert_eq!((due.about(SCHEDULED), due.about(CANCELLED)), (vec![], vec![]));
     assert_eq!((due.calls_of("TagResource"), due.calls_of("UntagResource"), due.calls_of("DeleteInstance")), (0, 0, 0));
@@ -364,8 +406,7 @@ async fn an_expiry_the_owner_moves_on_day_5_cancels_the_notice_and_the_instance_
     let world = World::start().await;
     world.seed_expired(A);
     world.seed_expired(B);
-    world.sweep(DAY_0).await;
-    let mark = time_of(&world.mark(A).await.expect("marked on day 0")).to_owned();
+    let mark = time_of(&world.marked_on_day_0(A).await).to_owned();
     let moved = time_from_now(30 * 24 * HOUR as i64);
     world.tag(A, "ExpiresAt", &moved).await;
 
@@ -378,21 +419,7 @@ async fn an_expiry_the_owner_moves_on_day_5_cancels_the_notice_and_the_instance_
     let reason = format!("the policy no longer selects it: its tag ExpiresAt={moved:?} has not passed");
     let cancelled = day_5.of_type(CANCELLED);
     assert_eq!(cancelled.len(), 1, "{:?}", day_5.events);
-    assert_eq!(
-        cancelled[0]["detail"],
-        json!({
-            "instanceId": A,
-            "instanceArn": world.arn(A),
-            "instanceName": "team-a",
-            "accountId": ACCOUNT,
-            "region": REGION,
-            "scheduledFor": mark,
-            "reason": reason,
-            "sweepId": day_5.report["sweepId"],
-            "owner": OWNER,
-        })
-    );
-    assert_eq!(cancelled[0]["resources"], json!([world.arn(A)]));
+    world.assert_notice(cancelled[0], A, json!({"scheduledFor": mark, "reason": reason, "sweepId": day_5.report["sweepId"]}));
     assert_eq!(day_5.listed("cancelled"), [A]);
     assert_eq!(day_5.entry("cancelled", A)["reason"], "NotSelected");
     assert_eq!(day_5.entry("cancelled", A)["detail"], reason.as_str());
@@ -409,10 +436,8 @@ async fn an_expiry_the_owner_moves_on_day_5_cancels_the_notice_and_the_instance_
 
 #[tokio::test]
 async fn protection_set_on_day_6_cancels_the_notice_and_the_delete_function_refuses_a_request_for_it() {
-    let world = World::start().await;
-    world.seed_expired(A);
-    world.sweep(DAY_0).await;
-    let mark = time_of(&world.mark(A).await.expect("marked on day 0")).to_owned();
+    let (world, mark) = world_with_a_marked_on_day_0().await;
+    let mark = time_of(&mark).to_owned();
     world.tag(A, "DeletionProtection", "true").await;
 
     let day_6 = world.sweep(DAY_6).await;
@@ -484,10 +509,7 @@ async fn a_mark_that_is_not_a_time_is_reported_and_replaced_by_a_fresh_one_and_t
     }
     assert_eq!(run.listed("marked"), [A, B]);
     assert_eq!(run.about(SCHEDULED), [A, B]);
-    assert_eq!(
-        run.report["counts"],
-        json!({"selected": 2, "requested": 0, "deferred": 0, "skipped": 2, "marked": 2, "due": 0, "cancelled": 0})
-    );
+    run.assert_counts(Counts { selected: 2, skipped: 2, marked: 2, ..Counts::default() });
 }
 
 #[tokio::test]
@@ -505,10 +527,7 @@ async fn a_mark_on_an_instance_already_deleting_or_deleted_is_left_alone() {
 
     assert_eq!((run.calls_of("TagResource"), run.calls_of("UntagResource"), run.calls_of("DeleteInstance")), (0, 0, 0));
     assert_eq!(run.events.iter().map(|e| e["detail-type"].as_str().unwrap()).collect::<Vec<_>>(), [COMPLETED]);
-    assert_eq!(
-        run.report["counts"],
-        json!({"selected": 0, "requested": 0, "deferred": 0, "skipped": 2, "marked": 0, "due": 0, "cancelled": 0})
-    );
+    run.assert_counts(Counts { skipped: 2, ..Counts::default() });
     assert_eq!(run.entry("skipped", A)["reason"], "StateNotEligible");
     assert_eq!(run.entry("skipped", C)["reason"], "DeletionProtected");
     assert_eq!(run.listed("cancelled"), Vec::<String>::new());
@@ -670,10 +689,7 @@ async fn a_past_mark_written_by_a_tagger_never_makes_a_deletion_due_and_a_fresh_
 
 #[tokio::test]
 async fn a_mark_copied_from_another_instance_does_not_count_there() {
-    let world = World::start().await;
-    world.seed_expired(A);
-    world.sweep(DAY_0).await;
-    let signed = world.mark(A).await.expect("marked on day 0");
+    let (world, signed) = world_with_a_marked_on_day_0().await;
     // B expires later and gets a copy of A's tags, signed mark included.
     world.seed_expired(B);
     world.tag(B, MARK, &signed).await;
@@ -688,10 +704,7 @@ async fn a_mark_copied_from_another_instance_does_not_count_there() {
 
 #[tokio::test]
 async fn a_mark_whose_time_was_moved_earlier_does_not_count() {
-    let world = World::start().await;
-    world.seed_expired(A);
-    world.sweep(DAY_0).await;
-    let signed = world.mark(A).await.expect("marked on day 0");
+    let (world, signed) = world_with_a_marked_on_day_0().await;
     let earlier = signed.replacen(time_of(&signed), &time_from_now(-(HOUR as i64)), 1);
     world.tag(A, MARK, &earlier).await;
 
@@ -704,10 +717,7 @@ async fn a_mark_whose_time_was_moved_earlier_does_not_count() {
 
 #[tokio::test]
 async fn a_stale_mark_from_an_earlier_selection_never_makes_a_deletion_due_whatever_mode_ran_meanwhile() {
-    let world = World::start().await;
-    world.seed_expired(A);
-    world.sweep(DAY_0).await;
-    let day_0_mark = world.mark(A).await.expect("marked on day 0");
+    let (world, day_0_mark) = world_with_a_marked_on_day_0().await;
     // The owner moves the expiry away; a report-mode run leaves the mark where it is.
     world.tag(A, "ExpiresAt", &time_from_now(30 * 24 * HOUR as i64)).await;
     let report_run = world.report_only(DAY_3).await;
@@ -728,10 +738,7 @@ async fn a_stale_mark_from_an_earlier_selection_never_makes_a_deletion_due_whate
 
 #[tokio::test]
 async fn a_mark_that_cannot_be_checked_is_neither_requested_nor_replaced() {
-    let world = World::start().await;
-    world.seed_expired(A);
-    world.sweep(DAY_0).await;
-    let mark = world.mark(A).await.expect("marked on day 0");
+    let (world, mark) = world_with_a_marked_on_day_0().await;
     world.moto.proxy.inject(FaultRule::new("VerifyMac", 100, Fault::Throttle));
 
     let due = world.sweep(DAY_7_AND_AN_HOUR).await;

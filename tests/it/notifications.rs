@@ -129,22 +129,23 @@ fn the_notice_rules_exist_only_when_a_topic_is_given_and_send_to_it_with_the_sta
 
 // ---------------------------------------------------------------- patterns, with moto's matcher
 
+/// The fixtures of the events the stack itself puts on its bus, the sweep's and the functions'.
+const STACK_EVENTS: [&str; 8] = [
+    "sweep/deletion-scheduled.json",
+    "sweep/deletion-cancelled.json",
+    "sweep/deletion-requested.json",
+    "sweep/sweep-completed.json",
+    "check/deletion-started.json",
+    "outcomes/deleted.json",
+    "outcomes/deletion-failed.json",
+    "outcomes/deletion-timed-out.json",
+];
+
 /// Every fixture the notice rules and the archive are checked against, by name.
 fn events_on_the_bus() -> Value {
     let mut events = Map::new();
-    for name in [
-        "sweep/deletion-scheduled.json",
-        "sweep/deletion-cancelled.json",
-        "sweep/deletion-requested.json",
-        "sweep/sweep-completed.json",
-        "check/deletion-started.json",
-        "outcomes/deleted.json",
-        "outcomes/deletion-failed.json",
-        "outcomes/deletion-timed-out.json",
-        "eventbridge-deletion-requested.json",
-        "eventbridge-with-metadata.json",
-        "eventbridge-forwarded-from-member.json",
-    ] {
+    let requests = ["eventbridge-deletion-requested.json", "eventbridge-with-metadata.json", "eventbridge-forwarded-from-member.json"];
+    for name in STACK_EVENTS.into_iter().chain(requests) {
         events.insert(name.to_owned(), fixture(name));
     }
     // The notices' detail-types from any other source are not the sweep's.
@@ -383,19 +384,7 @@ fn the_archive_keeps_the_events_of_both_sources_of_the_stack_s_bus_for_audit_ret
     assert_eq!(archive["EventPattern"], json!({ "source": [FUNCTIONS_SOURCE, SWEEP_SOURCE] }));
     let matched = tools::moto_matches(&archive["EventPattern"], &events_on_the_bus());
     let kept: BTreeSet<&str> = matched.as_object().unwrap().iter().filter(|(_, m)| **m == true).map(|(n, _)| n.as_str()).collect();
-    assert_eq!(
-        kept,
-        BTreeSet::from([
-            "sweep/deletion-scheduled.json",
-            "sweep/deletion-cancelled.json",
-            "sweep/deletion-requested.json",
-            "sweep/sweep-completed.json",
-            "check/deletion-started.json",
-            "outcomes/deleted.json",
-            "outcomes/deletion-failed.json",
-            "outcomes/deletion-timed-out.json",
-        ])
-    );
+    assert_eq!(kept, BTreeSet::from(STACK_EVENTS));
 }
 
 /// The JSON code blocks of docs/notice-and-audit.md.

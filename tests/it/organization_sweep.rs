@@ -397,23 +397,7 @@ fn tasks(machine: &Value) -> Vec<(String, Value)> {
 
 #[test]
 fn the_definition_is_json_on_its_own_with_every_placeholder_inside_a_string() {
-    let text = tools::read(&tools::organization_sweep_definition_path());
-    let definition: Value = serde_json::from_str(&text).expect("the definition is JSON before any substitution");
-    fn collect(value: &Value, found: &mut Vec<String>) {
-        match value {
-            Value::String(s) => found.extend(tools::placeholders(s)),
-            Value::Array(items) => items.iter().for_each(|v| collect(v, found)),
-            Value::Object(members) => members.values().for_each(|v| collect(v, found)),
-            _ => {}
-        }
-    }
-    let mut inside_strings = Vec::new();
-    collect(&definition, &mut inside_strings);
-    inside_strings.sort();
-    inside_strings.dedup();
-    let mut everywhere = tools::placeholders(&text);
-    everywhere.sort();
-    assert_eq!(inside_strings, everywhere);
+    assert_placeholders_inside_strings(&tools::read(&tools::organization_sweep_definition_path()));
 }
 
 /// Every errorType of src/error.rs: the match fails to compile when a kind is added, so that it is

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use supplychain_emulator::invoke_api::InvokeApi;
 use supplychain_emulator::{Account, Emulator, EmulatorConfig, Fault, FaultRule, Role, SeedInstance, StaticCredentials};
 
-use crate::support::{tools, FunctionProcess, ACCESS_KEY_ID, CHECK_ARN, DELETE_ARN, SECRET_ACCESS_KEY, SWEEP_ARN};
+use crate::support::{
+    assert_placeholders_inside_strings, tools, FunctionProcess, ACCESS_KEY_ID, CHECK_ARN, DELETE_ARN, SECRET_ACCESS_KEY, SWEEP_ARN,
+};
 const ID: &str = "0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40";
 
 /// The emulator, and both functions reachable through a Lambda Invoke API.
@@ -274,23 +276,7 @@ async fn a_dry_run_succeeds_with_the_dry_run_record_and_neither_checks_nor_waits
 
 #[test]
 fn the_definition_is_json_on_its_own_with_every_placeholder_inside_a_string() {
-    let text = tools::read(&tools::definition_path());
-    let definition: Value = serde_json::from_str(&text).expect("the definition is JSON before any substitution");
-    let mut inside_strings = Vec::new();
-    fn collect(value: &Value, found: &mut Vec<String>) {
-        match value {
-            Value::String(s) => found.extend(tools::placeholders(s)),
-            Value::Array(items) => items.iter().for_each(|v| collect(v, found)),
-            Value::Object(members) => members.values().for_each(|v| collect(v, found)),
-            _ => {}
-        }
-    }
-    collect(&definition, &mut inside_strings);
-    let mut everywhere = tools::placeholders(&text);
-    everywhere.sort();
-    inside_strings.sort();
-    inside_strings.dedup();
-    assert_eq!(inside_strings, everywhere);
+    let everywhere = assert_placeholders_inside_strings(&tools::read(&tools::definition_path()));
     assert!(everywhere.contains(&"MaxWaitSeconds".to_owned()) && everywhere.contains(&"PollIntervalSeconds".to_owned()));
 }
 

@@ -8,7 +8,8 @@ use crate::support::*;
 use serde_json::{json, Value};
 use supplychain_delete_instance::check::{marker_name, schedule_name};
 use supplychain_delete_instance::model::InstanceId;
-use supplychain_delete_instance::{CheckFunction, CheckResponse, DeleteFunction};
+use supplychain_delete_instance::scheduler::Scheduler;
+use supplychain_delete_instance::{CheckFunction, CheckResponse, DeleteFunction, Error};
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 
 struct Stack {
@@ -416,22 +417,25 @@ async fn a_deletion_started_from_another_account_or_replayed_from_the_archive_is
     assert_eq!(response(&followed)["nextCheck"]["created"], true);
 }
 
-#[tokio::test]
-async fn without_a_scheduler_role_a_pending_check_fails_visibly() {
+/// Starts a deletion that takes more than one check, then runs its first check with a checker whose
+/// schedules `scheduler` makes, which must fail: the stack, and that check's error.
+async fn first_check_with(scheduler: impl FnOnce(&Moto) -> Scheduler) -> (Stack, Error) {
     let stack = stack(SeedInstance { delete_polls: Some(3), ..Default::default() }, &[]).await;
     let started = stack.start_deletion().await;
     let check = CheckFunction::new(
         supply_chain(&stack.emulator.endpoint()).await,
         Some(stack.moto.bus_client()),
-        supplychain_delete_instance::scheduler::Scheduler::new(
-            aws_sdk_scheduler::Client::new(&stack.moto.sdk_config),
-            &stack.moto.group,
-            None,
-        ),
+        scheduler(&stack.moto),
         check_settings(&[("EVENT_BUS_NAME", &stack.moto.bus)]),
     );
-
     let error = check.handle(check_event(started)).await.unwrap_err();
+    (stack, error)
+}
+
+#[tokio::test]
+async fn without_a_scheduler_role_a_pending_check_fails_visibly() {
+    let (_stack, error) =
+        first_check_with(|moto| Scheduler::new(aws_sdk_scheduler::Client::new(&moto.sdk_config), &moto.group, None)).await;
 
     assert_eq!(error.error_type(), "ScheduleFailed");
     assert!(error.to_string().contains("SCHEDULER_ROLE_ARN"));
@@ -439,20 +443,10 @@ async fn without_a_scheduler_role_a_pending_check_fails_visibly() {
 
 #[tokio::test]
 async fn without_a_dead_letter_queue_for_its_schedules_a_pending_check_fails_visibly() {
-    let stack = stack(SeedInstance { delete_polls: Some(3), ..Default::default() }, &[]).await;
-    let started = stack.start_deletion().await;
-    let check = CheckFunction::new(
-        supply_chain(&stack.emulator.endpoint()).await,
-        Some(stack.moto.bus_client()),
-        supplychain_delete_instance::scheduler::Scheduler::new(
-            aws_sdk_scheduler::Client::new(&stack.moto.function_config),
-            &stack.moto.group,
-            Some(SCHEDULER_ROLE_ARN.to_owned()),
-        ),
-        check_settings(&[("EVENT_BUS_NAME", &stack.moto.bus)]),
-    );
-
-    let error = check.handle(check_event(started)).await.unwrap_err();
+    let (stack, error) = first_check_with(|moto| {
+        Scheduler::new(aws_sdk_scheduler::Client::new(&moto.function_config), &moto.group, Some(SCHEDULER_ROLE_ARN.to_owned()))
+    })
+    .await;
 
     assert_eq!(error.error_type(), "ScheduleFailed");
     assert!(error.to_string().contains("SCHEDULE_DEAD_LETTER_ARN"), "{error}");

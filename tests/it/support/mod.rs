@@ -140,3 +140,25 @@ pub async fn delete_process(emulator: &Emulator, env: &[(&str, String)]) -> Func
     all.extend_from_slice(env);
     FunctionProcess::spawn(DELETE_BIN, "delete-instance", &all).await
 }
+
+/// Asserts that a state machine definition's text is JSON as it is, before any substitution, with
+/// every `${placeholder}` inside a string; returns its placeholders, sorted.
+pub fn assert_placeholders_inside_strings(text: &str) -> Vec<String> {
+    fn collect(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::String(s) => found.extend(tools::placeholders(s)),
+            Value::Array(items) => items.iter().for_each(|v| collect(v, found)),
+            Value::Object(members) => members.values().for_each(|v| collect(v, found)),
+            _ => {}
+        }
+    }
+    let definition: Value = serde_json::from_str(text).expect("the definition is JSON before any substitution");
+    let mut inside_strings = Vec::new();
+    collect(&definition, &mut inside_strings);
+    inside_strings.sort();
+    inside_strings.dedup();
+    let mut everywhere = tools::placeholders(text);
+    everywhere.sort();
+    assert_eq!(inside_strings, everywhere);
+    everywhere
+}
