@@ -10,7 +10,8 @@ use supplychain_emulator::{Emulator, SeedInstance};
 
 use supplychain_testkit::REGION;
 
-use crate::*;
+use crate::measure::Samples;
+use crate::options::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 /// The service floor: one TLS connection (its handshake is returned), then `requests` DELETE
 /// requests on it, each timed from sending to the last byte of the answer.

@@ -9,7 +9,8 @@ use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance};
 
 use supplychain_testkit::{ACCOUNT, REGION};
 
-use crate::*;
+use crate::options::{Options, SWEEP_FLEET};
+use crate::subjects::Subject;
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Samples {

@@ -27,10 +27,10 @@ use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance};
 
 use supplychain_testkit::{ACCOUNT, REGION};
 
+use crate::options::Options;
 use crate::organization::{count, DELETION_REQUESTED, SWEEP_COMPLETED};
 use crate::stats::{in_micros, in_ms, median, micros, ms, quantile, quantile_f64, spread};
 use crate::sweeps::*;
-use crate::*;
 
 pub(crate) const DELETION_SCHEDULED: &str = "Supply Chain Instance Deletion Scheduled";
 /// The notice period of the subject, the stack's default (7 days).

@@ -27,9 +27,10 @@ use supplychain_emulator::{Account, Emulator, EmulatorConfig, Role, SeedInstance
 
 use supplychain_testkit::{ACCOUNT, REGION};
 
+use crate::measure::SweepSamples;
+use crate::options::{Options, MEMBER_ROLE, SWEEP_FLEET};
 use crate::stats::{after_first, in_ms, median, ms, ratio, spread};
 use crate::sweeps::*;
-use crate::*;
 
 /// The second region of every account of the organization.
 pub(crate) const OTHER_REGION: &str = "eu-west-1";

@@ -6,8 +6,20 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::cost::{cost_report, Invocation, Measured, Prices};
+use crate::floors::Floors;
+use crate::measure::{Samples, SweepSamples};
+use crate::notice::{notice_report, NoticeSamples};
+use crate::options::{Options, SWEEP_FLEET};
+use crate::organization::{organization_report, OrganizationSamples};
 use crate::stats::*;
-use crate::*;
+use crate::subjects::{Subject, OTHER_ACCOUNT, OWN_ACCOUNT};
+
+/// The outcome of a run: the table as Markdown, and every number as JSON.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub markdown: String,
+    pub json: Value,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Size {

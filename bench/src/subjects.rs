@@ -7,7 +7,7 @@ use supplychain_emulator::Emulator;
 
 use supplychain_testkit::{ACCOUNT, CHECK_ARN, DELETE_ARN, REGION};
 
-use crate::*;
+use crate::options::{Options, MEMBER};
 
 /// A function process to measure.
 pub(crate) struct Subject {

@@ -18,7 +18,7 @@ use supplychain_emulator::Emulator;
 
 use supplychain_testkit::{ACCOUNT, REGION, SWEEP_ARN};
 
-use crate::*;
+use crate::options::Options;
 
 /// One entry of a PutEvents call: its detail-type and its size as EventBridge meters it (source,
 /// detail-type, detail and resources), which decides how many 64 KB chunks it is billed as.
@@ -382,6 +382,7 @@ pub(crate) fn batches(entries: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::SECRET_ACCESS_KEY;
 
     fn measured(counts: &[(&str, usize)]) -> BTreeMap<String, usize> {
         counts.iter().map(|(op, n)| (op.to_string(), *n)).collect()

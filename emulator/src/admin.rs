@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::accounts::Account;
+use crate::common::lock;
 use crate::faults::Protocol;
 use crate::http::{self, Request, Response};
-use crate::lock;
 use crate::model;
 use crate::store::{SeedInstance, Store};
 

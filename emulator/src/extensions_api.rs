@@ -25,8 +25,8 @@ use hyper::Method;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use crate::common::{epoch_millis, lock};
 use crate::http::{self, accepted, body_value, lambda_error as error, Request, Response};
-use crate::{epoch_millis, lock};
 
 /// The path prefix of the Extensions API.
 pub(crate) const PREFIX: &str = "/2020-01-01/extension";

@@ -25,6 +25,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::common::lock;
+
 /// A request whose body has been read completely.
 pub type Request = hyper::Request<Bytes>;
 
@@ -170,8 +172,8 @@ impl Lifetime {
 
     /// Stops the server for every handle and waits until its port is closed.
     pub(crate) async fn shutdown(&self) {
-        drop(crate::lock(&self.stop).take());
-        let task = crate::lock(&self.task).take();
+        drop(lock(&self.stop).take());
+        let task = lock(&self.task).take();
         if let Some(task) = task {
             let _ = task.await;
         }

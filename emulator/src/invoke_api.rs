@@ -28,8 +28,8 @@ use bytes::Bytes;
 use hyper::Method;
 use serde_json::{json, Value};
 
+use crate::common::lock;
 use crate::http::{self, Dropped, Request, Response, StopHandle};
-use crate::lock;
 use crate::runtime_api::{Deadline, Invoke, Outcome, RuntimeApi, RuntimeApiError};
 
 const PREFIX: &str = "/2015-03-31/functions/";

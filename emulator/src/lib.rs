@@ -36,6 +36,8 @@
 
 pub mod accounts;
 mod admin;
+mod common;
+mod config;
 pub mod extensions_api;
 pub mod faults;
 pub mod http;
@@ -51,100 +53,11 @@ mod sts;
 #[cfg(feature = "tls")]
 pub mod tls;
 
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 pub use accounts::{Account, Role};
+pub use config::EmulatorConfig;
 pub use faults::{CallRecord, Fault, FaultRule};
 pub use model::Instance;
 pub use proxy::FaultProxy;
 pub use server::Emulator;
 pub use sigv4::StaticCredentials;
 pub use store::{ApiError, SeedInstance, StateChange};
-
-/// How an [`Emulator`] behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmulatorConfig {
-    /// The home account (default `123456789012`): calls signed with the base credentials act in
-    /// it, and instances seeded without an account belong to it.
-    pub account_id: String,
-    /// The home region (default `us-east-1`): served, and the region of instances seeded without one.
-    pub region: String,
-    /// More regions served besides `region` (none by default). A call acts in the region of its
-    /// signature's credential scope; a region not served is refused (403).
-    pub extra_regions: Vec<String>,
-    /// The accounts and their roles, for STS AssumeRole (none by default). The home account may be
-    /// listed too, for roles of its own.
-    pub accounts: Vec<Account>,
-    /// The shortest `DurationSeconds` AssumeRole accepts (default 900, as STS); lower it so tests
-    /// can see sessions expire.
-    pub min_session_seconds: u64,
-    /// The principal the base credentials stand for in trust policies, for example the function's
-    /// role `arn:aws:iam::123456789012:role/DeleteFunctionRole`; `arn:aws:iam::ACCOUNT:root` of the
-    /// home account when absent.
-    pub home_principal_arn: Option<String>,
-    /// When set, the access key must match and signatures are recomputed and compared.
-    pub credentials: Option<StaticCredentials>,
-    /// Time an instance stays `Initializing` after CreateInstance.
-    pub create_delay: Duration,
-    /// Time an instance stays `Deleting` (unless it was seeded with `deletePolls`).
-    pub delete_delay: Duration,
-    /// Time a `Deleted` instance stays readable before it answers 404 (default 60 s).
-    pub deleted_retention: Duration,
-}
-
-impl Default for EmulatorConfig {
-    fn default() -> Self {
-        EmulatorConfig {
-            account_id: "123456789012".into(),
-            region: "us-east-1".into(),
-            extra_regions: Vec::new(),
-            accounts: Vec::new(),
-            min_session_seconds: 900,
-            home_principal_arn: None,
-            credentials: None,
-            create_delay: Duration::ZERO,
-            delete_delay: Duration::ZERO,
-            deleted_retention: Duration::from_secs(60),
-        }
-    }
-}
-
-impl EmulatorConfig {
-    /// Every region served: `region`, then `extra_regions`.
-    pub fn regions(&self) -> Vec<String> {
-        let mut regions = vec![self.region.clone()];
-        regions.extend(self.extra_regions.iter().filter(|r| **r != self.region).cloned());
-        regions
-    }
-
-    /// The principal of the base credentials: `home_principal_arn`, or the home account's root.
-    pub fn home_principal(&self) -> String {
-        self.home_principal_arn.clone().unwrap_or_else(|| format!("arn:aws:iam::{}:root", self.account_id))
-    }
-
-    /// Adds `account`, or merges its roles into the account of the same id (a role of the same
-    /// name is replaced).
-    pub(crate) fn add_account(&mut self, account: Account) {
-        match self.accounts.iter_mut().find(|a| a.account_id == account.account_id) {
-            None => self.accounts.push(account),
-            Some(existing) => {
-                for role in account.roles {
-                    existing.roles.retain(|r| r.name != role.name);
-                    existing.roles.push(role);
-                }
-            }
-        }
-    }
-}
-
-/// Locks `mutex`, reusing it when a holder panicked: every lock here guards values a panic cannot
-/// leave half-updated in a way that matters to tests.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The wall clock in milliseconds since the Unix epoch.
-pub(crate) fn epoch_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
-}

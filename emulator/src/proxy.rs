@@ -28,9 +28,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
+use crate::common::{epoch_millis, lock};
 use crate::faults::{self, CallRecord, Fault, FaultRule, Ledger, Protocol};
 use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
-use crate::{epoch_millis, lock};
 
 /// A running fault proxy.
 ///

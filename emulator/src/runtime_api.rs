@@ -27,9 +27,9 @@ use hyper::Method;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::common::{epoch_millis, lock};
 use crate::extensions_api::{self, Extension, Extensions};
 use crate::http::{self, accepted, body_value, lambda_error, Dropped, Request, Response, StopHandle};
-use crate::{epoch_millis, lock};
 
 /// The largest response payload Lambda accepts from a function (synchronous invocations).
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;

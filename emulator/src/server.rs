@@ -24,11 +24,13 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use crate::accounts::{Account, Caller};
+use crate::common::lock;
+use crate::config::EmulatorConfig;
 use crate::faults::{self, CallRecord, Fault, FaultRule, Protocol};
 use crate::http::{self, Dropped, Lifetime, Request, Response, StopSignal};
 use crate::model::{self, Instance};
 use crate::store::{ApiError, Scope, SeedInstance, StateChange, Store};
-use crate::{admin, lock, query, sigv4, sts, EmulatorConfig};
+use crate::{admin, query, sigv4, sts};
 
 #[cfg(feature = "tls")]
 use crate::tls::TlsIdentity;

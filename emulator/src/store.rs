@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::accounts::Session;
+use crate::config::EmulatorConfig;
 use crate::faults::Ledger;
 use crate::model::{self, Instance};
-use crate::EmulatorConfig;
 
 /// One state change of an instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

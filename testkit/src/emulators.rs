@@ -3,7 +3,7 @@
 
 use supplychain_emulator::{Emulator, EmulatorConfig, SeedInstance, StaticCredentials};
 
-use crate::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use crate::local::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 /// An emulator that checks every request's SigV4 signature against the test credentials.
 pub async fn emulator() -> Emulator {

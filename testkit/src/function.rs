@@ -11,7 +11,7 @@ use serde_json::Value;
 use supplychain_emulator::invoke_api::{Function, InvokeApi};
 use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome, RuntimeApi};
 
-use crate::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
+use crate::local::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 
 /// The command that starts `program` with the environment Lambda gives a function named
 /// `function_name` (128 MB, `$LATEST`, the harness's region and credentials) and the Runtime API

@@ -5,7 +5,7 @@
 use aws_config::SdkConfig;
 use serde_json::Value;
 
-use crate::{sdk_config, SCHEDULER_ROLE_ARN, SECRET_ACCESS_KEY};
+use crate::local::{sdk_config, unique_name, ACCOUNT, SCHEDULER_ROLE_ARN, SECRET_ACCESS_KEY};
 
 /// moto's server, started by `scripts/test`, standing in for EventBridge, EventBridge Scheduler and SQS.
 pub fn moto_endpoint() -> String {
@@ -37,7 +37,7 @@ impl Moto {
     pub async fn start() -> Moto {
         let endpoint = moto_endpoint();
         let sdk_config = sdk_config(&endpoint, SECRET_ACCESS_KEY).await;
-        let unique = crate::unique_name();
+        let unique = unique_name();
         let (bus, group, queue) = (format!("bus-{unique}"), format!("group-{unique}"), format!("queue-{unique}"));
         let events = aws_sdk_eventbridge::Client::new(&sdk_config);
         let sqs = aws_sdk_sqs::Client::new(&sdk_config);
@@ -121,7 +121,7 @@ impl Moto {
                 // input template for an SQS target leaves it out. moto's backend is the one account
                 // every test stands in.
                 if let Some(event) = event.as_object_mut().filter(|event| event.contains_key("detail-type")) {
-                    event.entry("account").or_insert_with(|| Value::String(crate::ACCOUNT.to_owned()));
+                    event.entry("account").or_insert_with(|| Value::String(ACCOUNT.to_owned()));
                 }
                 events.push(event);
                 sqs.delete_message().queue_url(&self.queue_url).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
