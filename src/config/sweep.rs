@@ -91,27 +91,9 @@ impl SweepSettings {
                     .to_owned(),
             ));
         }
-        let mode = match get("SWEEP_MODE").as_deref().map(str::trim) {
-            None | Some("") => SweepMode::Report,
-            Some(text) => {
-                SweepMode::parse(text).ok_or_else(|| ConfigError(format!("SWEEP_MODE is {text:?}, but it must be report or delete")))?
-            }
-        };
+        let mode = mode(get)?;
         let expiry_tag = tag(get, "EXPIRY_TAG", "ExpiresAt");
-        let max_age = get("MAX_AGE_DAYS").filter(|v| !v.trim().is_empty());
-        let prefix = get("NAME_PREFIX").filter(|v| !v.is_empty());
-        let age_rule = match (max_age, prefix) {
-            (None, None) => None,
-            (Some(_), Some(name_prefix)) => Some(AgeRule { max_age_days: number(get, "MAX_AGE_DAYS", 0, 1)?, name_prefix }),
-            (Some(_), None) => {
-                return Err(ConfigError(
-                    "MAX_AGE_DAYS is set without NAME_PREFIX; the age rule needs both, so that it only ever applies \
-                     to instances named for it"
-                        .to_owned(),
-                ))
-            }
-            (None, Some(_)) => return Err(ConfigError("NAME_PREFIX is set without MAX_AGE_DAYS; the age rule needs both".to_owned())),
-        };
+        let age_rule = age_rule(get)?;
         if expiry_tag.is_none() && age_rule.is_none() {
             return Err(ConfigError(
                 "EXPIRY_TAG is empty and no age rule is set (MAX_AGE_DAYS with NAME_PREFIX), so the sweep could never \
@@ -150,6 +132,30 @@ impl SweepSettings {
         }
         schedule_tag_of_its_own(&settings)?;
         Ok(settings)
+    }
+}
+
+/// `SWEEP_MODE`: `report` unless set.
+fn mode(get: Lookup) -> Result<SweepMode, ConfigError> {
+    match get("SWEEP_MODE").as_deref().map(str::trim) {
+        None | Some("") => Ok(SweepMode::Report),
+        Some(text) => SweepMode::parse(text).ok_or_else(|| ConfigError(format!("SWEEP_MODE is {text:?}, but it must be report or delete"))),
+    }
+}
+
+/// The age rule: `MAX_AGE_DAYS` with `NAME_PREFIX`, both or neither.
+fn age_rule(get: Lookup) -> Result<Option<AgeRule>, ConfigError> {
+    let max_age = get("MAX_AGE_DAYS").filter(|v| !v.trim().is_empty());
+    let prefix = get("NAME_PREFIX").filter(|v| !v.is_empty());
+    match (max_age, prefix) {
+        (None, None) => Ok(None),
+        (Some(_), Some(name_prefix)) => Ok(Some(AgeRule { max_age_days: number(get, "MAX_AGE_DAYS", 0, 1)?, name_prefix })),
+        (Some(_), None) => Err(ConfigError(
+            "MAX_AGE_DAYS is set without NAME_PREFIX; the age rule needs both, so that it only ever applies to instances \
+             named for it"
+                .to_owned(),
+        )),
+        (None, Some(_)) => Err(ConfigError("NAME_PREFIX is set without MAX_AGE_DAYS; the age rule needs both".to_owned())),
     }
 }
 

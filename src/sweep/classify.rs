@@ -50,26 +50,15 @@ pub(super) fn classify(
         if report.mode != SweepMode::Delete {
             continue;
         }
-        let scheduled_for = match notice.map(|_| marks.remove(&index).unwrap_or(Mark::Missing)) {
-            None => None,
-            Some(Mark::Due(when)) => {
-                due += 1;
-                Some(when)
-            }
-            Some(Mark::Pending) => continue,
-            Some(Mark::Unchecked(words)) => {
-                report.skipped.push(done.entry(Reason::MarkFailed, &words));
-                continue;
-            }
-            Some(Mark::Missing) => {
-                work.to_mark.push((done, reason, detail));
-                continue;
-            }
-            Some(Mark::Invalid(problem)) => {
-                report.skipped.push(done.entry(Reason::InvalidScheduleTag, &problem));
-                work.to_mark.push((done, reason, detail));
-                continue;
-            }
+        let (done, scheduled_for) = match notice.map(|_| marks.remove(&index).unwrap_or(Mark::Missing)) {
+            None => (done, None),
+            Some(mark) => match through_notice(mark, done, reason, &detail, &mut report, &mut work) {
+                Some((done, when)) => {
+                    due += 1;
+                    (done, Some(when))
+                }
+                None => continue,
+            },
         };
         let detail = match &scheduled_for {
             Some(when) => format!("scheduled for deletion at {when}, with notice: {detail}"),
@@ -85,4 +74,28 @@ pub(super) fn classify(
         report.counts.due = Some(due);
     }
     (report, to_request, work)
+}
+
+/// What a selected instance's mark allows in delete mode with notice: its request now, with the
+/// mark's time, when the mark counts and is due; otherwise nothing yet, and why goes to the report
+/// (a mark not checked, or not valid) or to the notice to give (no mark that counts).
+fn through_notice(
+    mark: Mark,
+    done: Examined,
+    reason: Reason,
+    detail: &str,
+    report: &mut SweepReport,
+    work: &mut NoticeWork,
+) -> Option<(Examined, String)> {
+    match mark {
+        Mark::Due(when) => return Some((done, when)),
+        Mark::Pending => {}
+        Mark::Unchecked(words) => report.skipped.push(done.entry(Reason::MarkFailed, &words)),
+        Mark::Missing => work.to_mark.push((done, reason, detail.to_owned())),
+        Mark::Invalid(problem) => {
+            report.skipped.push(done.entry(Reason::InvalidScheduleTag, &problem));
+            work.to_mark.push((done, reason, detail.to_owned()));
+        }
+    }
+    None
 }
