@@ -61,7 +61,7 @@ fn shared_from(get: &dyn Fn(&str) -> Option<String>) -> Result<SharedHttpClient,
     Ok(Direct::new(roots).into_shared())
 }
 
-/// The client [`shared`] builds without a proxy, trusting only the PEM certificates given (a local
+/// The client `shared` builds without a proxy, trusting only the PEM certificates given (a local
 /// HTTPS endpoint's authority, for instance).
 pub fn trusting(certificates_pem: &[u8]) -> Result<SharedHttpClient, ConfigError> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};

@@ -28,7 +28,7 @@ pub const DEFAULT_NAMESPACE: &str = "SupplyChainInstanceDeletion";
 
 /// The dimension every metric carries: the Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`).
 pub const FUNCTION_NAME: &str = "FunctionName";
-/// The dimension of refusals and failed messages: the stable `errorType` (see [`crate::error`]).
+/// The dimension of refusals and failed messages: the stable `errorType` (see `crate::error`).
 pub const ERROR_TYPE: &str = "ErrorType";
 /// The dimension of [`TIME_TO_DELETE`]: how the deletion ended (`Deleted`, `DeleteFailed`, `TimedOut`, ...).
 pub const OUTCOME: &str = "Outcome";

@@ -1,6 +1,6 @@
 //! How the three binaries run on Lambda: logging, the metrics of each invocation, `lambda_runtime`'s
 //! tracing layer, concurrent invocations where the platform hands them out, and the
-//! graceful-shutdown hook of [`crate::shutdown`].
+//! graceful-shutdown hook of `crate::shutdown`.
 
 use std::future::Future;
 use std::sync::Arc;

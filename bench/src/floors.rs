@@ -110,7 +110,7 @@ pub(crate) async fn measure_sdk_floor(
 
 pub(crate) async fn sdk_client(endpoint: String, ca_pem: String, ids: Vec<String>) -> Result<Vec<Duration>, String> {
     use aws_config::{BehaviorVersion, Region};
-    let http = supplychain_delete_instance::http_client::trusting(ca_pem.as_bytes()).map_err(|e| format!("SDK floor: {e}"))?;
+    let http = supplychain_delete_instance::trusting(ca_pem.as_bytes()).map_err(|e| format!("SDK floor: {e}"))?;
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)

@@ -169,15 +169,15 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
-    /// A report with nothing examined yet.
-    pub fn new(sweep_id: String, mode: SweepMode, complete: bool) -> SweepReport {
+    /// A report with nothing examined yet, complete until a target is left unfinished.
+    pub fn new(sweep_id: String, mode: SweepMode) -> SweepReport {
         SweepReport {
             sweep_id,
             mode,
             target: Target::default(),
             targets: Vec::new(),
             examined: 0,
-            complete,
+            complete: true,
             selected: Vec::new(),
             requested: Vec::new(),
             deferred: Vec::new(),

@@ -118,7 +118,7 @@ impl SweepFunction {
         let now = DateTime::from(SystemTime::now());
         // Examining stops early enough to leave time to send what was selected and the report.
         let examining = invocation.budget.ending_before(self.settings.send_reserve);
-        let mut report = SweepReport::new(sweep_id, mode, true);
+        let mut report = SweepReport::new(sweep_id, mode);
         let mut examined = Vec::new();
         let targets = match request.target {
             Some(target) => vec![target],

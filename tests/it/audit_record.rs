@@ -9,7 +9,7 @@ use crate::support::*;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde_json::{json, Map, Value};
-use supplychain_delete_instance::check::schedule_name;
+use supplychain_delete_instance::schedule_name;
 use supplychain_delete_instance::model::InstanceId;
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 

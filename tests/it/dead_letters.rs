@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::*;
 use serde_json::{json, Value};
-use supplychain_delete_instance::dead_letters::DeadLetterQueue;
+use supplychain_delete_instance::DeadLetterQueue;
 use supplychain_delete_instance::DeleteFunction;
 use supplychain_emulator::{Emulator, Fault, FaultRule};
 

@@ -366,7 +366,7 @@ async fn wrong_credentials_are_access_denied() {
     seed(&emulator, FIXTURE_ID);
     let config = sdk_config(&emulator.endpoint(), "not-the-secret").await;
     let function = supplychain_delete_instance::DeleteFunction::new(
-        supplychain_delete_instance::supply_chain::SupplyChain::new(aws_sdk_supplychain::Client::new(&config)),
+        supplychain_delete_instance::SupplyChain::new(aws_sdk_supplychain::Client::new(&config)),
         None,
         settings(&[]),
     );

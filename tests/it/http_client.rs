@@ -129,7 +129,7 @@ async fn verdict(misbehaviour: Misbehaviour, http_client: SharedHttpClient) -> V
 fn project_client() -> SharedHttpClient {
     // Any certificate will do: no server here completes a TLS handshake.
     let identity = supplychain_emulator::tls::TlsIdentity::generate().unwrap();
-    supplychain_delete_instance::http_client::trusting(identity.ca_pem().as_bytes()).unwrap()
+    supplychain_delete_instance::trusting(identity.ca_pem().as_bytes()).unwrap()
 }
 
 fn sdk_default_client() -> SharedHttpClient {

@@ -160,7 +160,7 @@ async fn started(emulator: &Emulator) -> FunctionProcess {
     process.runtime.wait_for_first_poll().await;
     let extensions = process.runtime.extensions();
     assert_eq!(extensions.len(), 1, "{extensions:?}");
-    assert_eq!(extensions[0].name, supplychain_delete_instance::shutdown::EXTENSION_NAME);
+    assert_eq!(extensions[0].name, supplychain_delete_instance::EXTENSION_NAME);
     assert!(extensions[0].during_init && extensions[0].events.is_empty());
     process
 }

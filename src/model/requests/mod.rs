@@ -64,7 +64,7 @@ pub struct SweepOrigin {
     pub sweep_id: String,
     /// The policy's reason name, as the sweep's report writes it (`ExpiryTagPassed`, `MaxAgeExceeded`).
     pub reason: String,
-    /// The reason in words (the sweep's `detail`), cut past [`MAX_REASON_DETAIL_BYTES`].
+    /// The reason in words (the sweep's `detail`), cut past `MAX_REASON_DETAIL_BYTES`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_detail: Option<String>,
     /// When the deletion was scheduled for, when the sweep gave notice first: RFC 3339, as the
@@ -169,7 +169,7 @@ pub struct FollowRequest {
     #[serde(serialize_with = "write_time", deserialize_with = "read_time")]
     pub started_at: DateTime,
     /// Who asked for the deletion and why (`request` of the Deletion Started event), carried to the
-    /// final announcement; cut to a note past [`MAX_CARRIED_REQUEST_BYTES`].
+    /// final announcement; cut to a note past `MAX_CARRIED_REQUEST_BYTES`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<Map<String, Value>>,
     /// The sweep run and reason behind the deletion, when the sweep asked for it; on the wire its

@@ -11,7 +11,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use supplychain_delete_instance::config::DeleteSettings;
 pub use supplychain_delete_instance::input::Payload;
-use supplychain_delete_instance::supply_chain::SupplyChain;
+use supplychain_delete_instance::SupplyChain;
 use supplychain_delete_instance::DeleteFunction;
 use supplychain_emulator::Emulator;
 pub use supplychain_testkit::*;
@@ -114,17 +114,17 @@ pub fn check_event(payload: Value) -> LambdaEvent<Payload> {
 
 /// The functions' own clients on a [`Moto`]: its bus and schedule group, through the fault proxy.
 pub trait MotoClients {
-    fn bus_client(&self) -> supplychain_delete_instance::events::EventBus;
-    fn scheduler_client(&self) -> supplychain_delete_instance::scheduler::Scheduler;
+    fn bus_client(&self) -> supplychain_delete_instance::EventBus;
+    fn scheduler_client(&self) -> supplychain_delete_instance::Scheduler;
 }
 
 impl MotoClients for Moto {
-    fn bus_client(&self) -> supplychain_delete_instance::events::EventBus {
-        supplychain_delete_instance::events::EventBus::new(aws_sdk_eventbridge::Client::new(&self.function_config), &self.bus)
+    fn bus_client(&self) -> supplychain_delete_instance::EventBus {
+        supplychain_delete_instance::EventBus::new(aws_sdk_eventbridge::Client::new(&self.function_config), &self.bus)
     }
 
-    fn scheduler_client(&self) -> supplychain_delete_instance::scheduler::Scheduler {
-        supplychain_delete_instance::scheduler::Scheduler::new(
+    fn scheduler_client(&self) -> supplychain_delete_instance::Scheduler {
+        supplychain_delete_instance::Scheduler::new(
             aws_sdk_scheduler::Client::new(&self.function_config),
             &self.group,
             Some(SCHEDULER_ROLE_ARN.to_owned()),
