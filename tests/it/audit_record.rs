@@ -9,8 +9,8 @@ use crate::support::*;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde_json::{json, Map, Value};
-use supplychain_delete_instance::schedule_name;
 use supplychain_delete_instance::model::InstanceId;
+use supplychain_delete_instance::schedule_name;
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 
 const STARTED: &str = "Supply Chain Instance Deletion Started";

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::support::*;
 use serde_json::{json, Value};
-use supplychain_delete_instance::{marker_name, schedule_name};
 use supplychain_delete_instance::model::InstanceId;
 use supplychain_delete_instance::Scheduler;
+use supplychain_delete_instance::{marker_name, schedule_name};
 use supplychain_delete_instance::{CheckFunction, CheckResponse, DeleteFunction, Error};
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 

@@ -11,8 +11,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use supplychain_delete_instance::config::DeleteSettings;
 pub use supplychain_delete_instance::input::Payload;
-use supplychain_delete_instance::SupplyChain;
 use supplychain_delete_instance::DeleteFunction;
+use supplychain_delete_instance::SupplyChain;
 use supplychain_emulator::Emulator;
 pub use supplychain_testkit::*;
 
