@@ -164,6 +164,7 @@ fn the_sweep_runs_on_its_recurring_schedule_with_the_configured_settings() {
     assert_eq!(schedules.len(), 1, "{schedules:?}");
     let schedule = &schedules[0].1["Properties"];
     assert_eq!(schedule["ScheduleExpression"], json!({ "Ref": "SweepSchedule" }));
+    assert_eq!(schedule["State"], json!({ "Fn::If": ["OrganizationSweepScheduled", "DISABLED", "ENABLED"] }));
     assert_eq!(schedule["FlexibleTimeWindow"], json!({ "Mode": "OFF" }));
     assert_eq!(schedule["Target"]["Arn"], json!({ "Fn::GetAtt": ["SweepInstancesFunction", "Arn"] }));
     // The input the sweep reads as "run with the configured settings" (events/sweep/scheduled.json).
@@ -326,3 +327,43 @@ fn the_sqs_fixtures_come_from_the_request_queue_of_a_stack_named_supplychain_del
         assert!(source.ends_with(":supplychain-delete-instance-requests"), "{source}");
     }
 }
+
+/// The state a schedule's `State` takes under one value of `OrganizationSweepScheduleState`, by the
+/// template's own condition of that name.
+fn schedule_state(state: &Value, organization_schedule: &str) -> String {
+    match state {
+        Value::String(text) => text.clone(),
+        Value::Object(object) if object.contains_key("Ref") => {
+            assert_eq!(object["Ref"], "OrganizationSweepScheduleState", "{state}");
+            organization_schedule.to_owned()
+        }
+        Value::Object(object) if object.contains_key("Fn::If") => {
+            let branches = object["Fn::If"].as_array().unwrap();
+            let condition = &crate::support::tools::transformed_template()["Conditions"][branches[0].as_str().unwrap()];
+            assert_eq!(condition, &json!({ "Fn::Equals": [{ "Ref": "OrganizationSweepScheduleState" }, "ENABLED"] }), "{state}");
+            let branch = if organization_schedule == "ENABLED" { &branches[1] } else { &branches[2] };
+            schedule_state(branch, organization_schedule)
+        }
+        other => panic!("a schedule state the test cannot read: {other}"),
+    }
+}
+
+#[test]
+fn the_account_sweeps_schedule_is_off_whenever_the_organization_sweeps_is_on_so_no_account_is_swept_twice() {
+    let targets = [json!({ "Fn::GetAtt": ["SweepInstancesFunction", "Arn"] }), json!({ "Ref": "OrganizationSweep" })];
+    let states = |organization_schedule: &str| -> Vec<String> {
+        targets
+            .iter()
+            .map(|target| {
+                let schedule = resources()
+                    .values()
+                    .find(|r| r["Type"] == "AWS::Scheduler::Schedule" && &r["Properties"]["Target"]["Arn"] == target)
+                    .unwrap_or_else(|| panic!("no schedule of {target}"));
+                schedule_state(&schedule["Properties"]["State"], organization_schedule)
+            })
+            .collect()
+    };
+    assert_eq!(states("DISABLED"), ["ENABLED", "DISABLED"], "the account sweep alone, by default");
+    assert_eq!(states("ENABLED"), ["DISABLED", "ENABLED"], "the organization sweep alone, the central account in it");
+}
+
