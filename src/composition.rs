@@ -9,6 +9,7 @@ use crate::delete::DeleteFunction;
 use crate::events::EventBus;
 use crate::http_client;
 use crate::notice_key::NoticeKey;
+use crate::plan_store::PlanStore;
 use crate::scheduler::Scheduler;
 use crate::supply_chain::{SupplyChain, TargetClients};
 use crate::sweep::SweepFunction;
@@ -44,7 +45,8 @@ pub async fn sweep_function_from_env() -> Result<SweepFunction, ConfigError> {
     let organizations = aws_sdk_organizations::Client::new(&adapters.sdk_config);
     // The key is the stack's, in the function's own account and region, whatever target is swept.
     let notice_key = settings.notice_key_id.as_ref().map(|key| NoticeKey::new(aws_sdk_kms::Client::new(&adapters.sdk_config), key));
-    Ok(SweepFunction::new(supply_chains, bus, settings).with_organizations(organizations).with_notice_key(notice_key))
+    let plans = settings.plan_bucket.as_ref().map(|bucket| PlanStore::new(aws_sdk_s3::Client::new(&adapters.sdk_config), bucket));
+    Ok(SweepFunction::new(supply_chains, bus, settings).with_organizations(organizations, plans).with_notice_key(notice_key))
 }
 
 /// The adapters, all made from one SDK configuration.

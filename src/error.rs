@@ -127,14 +127,40 @@ impl Error {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        Error::from_other_service(operation, err, |code| match code {
+            "AccessDeniedException" | "AWSOrganizationsNotInUseException" => Some(Kind::AccessDenied),
+            "TooManyRequestsException" => Some(Kind::Throttled),
+            "ServiceException" => Some(Kind::Unavailable),
+            "InvalidInputException" => Some(Kind::Invalid),
+            _ => None,
+        })
+    }
+
+    /// Classifies a failed S3 call (the organization sweep's plan and results). A missing bucket or
+    /// object is not an instance that is gone: it is the stack's own state, so it is `Unexpected`.
+    pub(crate) fn from_s3<E>(operation: &str, err: SdkError<E>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        Error::from_other_service(operation, err, |code| match code {
+            "AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId" => Some(Kind::AccessDenied),
+            "SlowDown" | "RequestLimitExceeded" => Some(Kind::Throttled),
+            "InternalError" | "ServiceUnavailable" => Some(Kind::Unavailable),
+            "NoSuchBucket" | "NoSuchKey" => Some(Kind::Unexpected),
+            _ => None,
+        })
+    }
+
+    /// Classifies a failed call of a service other than Supply Chain by its error code (`by_code`),
+    /// else by its HTTP status, and its transport failures as every call's.
+    fn from_other_service<E>(operation: &str, err: SdkError<E>, by_code: impl Fn(&str) -> Option<Kind>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
         let kind = match &err {
-            SdkError::ServiceError(ctx) => match ctx.err().code() {
-                Some("AccessDeniedException" | "AWSOrganizationsNotInUseException") => Kind::AccessDenied,
-                Some("TooManyRequestsException") => Kind::Throttled,
-                Some("ServiceException") => Kind::Unavailable,
-                Some("InvalidInputException") => Kind::Invalid,
-                _ => Kind::from_status(ctx.raw().status().as_u16()),
-            },
+            SdkError::ServiceError(ctx) => {
+                ctx.err().code().and_then(&by_code).unwrap_or_else(|| Kind::from_status(ctx.raw().status().as_u16()))
+            }
             SdkError::TimeoutError(_) => Kind::Timeout,
             SdkError::DispatchFailure(failure) if failure.is_timeout() => Kind::Timeout,
             SdkError::DispatchFailure(_) => Kind::Unavailable,

@@ -32,6 +32,7 @@ pub mod input;
 pub mod metrics;
 pub mod model;
 mod notice_key;
+mod plan_store;
 pub mod runtime;
 mod scheduler;
 mod shutdown;

@@ -21,8 +21,18 @@
 // else runs as aws-local-stepfunctions runs it. Of a Map in DISTRIBUTED mode it runs the items as
 // an inline Map does, each as a nested execution, with `ItemsPath`, `ItemSelector` and
 // `MaxConcurrency`/`MaxConcurrencyPath`; it ignores `ProcessorConfig`, `Label`,
-// `ToleratedFailurePercentage`/`Count` (and their paths: any failed item fails the Map),
-// `ItemReader`, `ItemBatcher` and `ResultWriter` (docs/testing.md).
+// `ToleratedFailurePercentage`/`Count` (and their paths: any failed item fails the Map) and
+// `ItemBatcher` (docs/testing.md).
+//
+// A Map's `ItemReader` (`arn:aws:states:::s3:getObject`, `InputType` JSONL or JSON) and
+// `ResultWriter` (`arn:aws:states:::s3:putObject`) run against the S3 endpoint of the request
+// (`s3Endpoint`, moto's server), as Step Functions runs them: the reader fetches the object its
+// `Parameters` name and the Map iterates its items; the writer puts the children's results as
+// Step Functions lays them out (`<Prefix>/<map run id>/manifest.json` and `SUCCEEDED_0.json`, each
+// child with its `Input` and `Output` as JSON text), and the Map's result becomes
+// `{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}`. Each is a state of its own around the
+// Map, named after it; the report shows the Map's name alone. The children's `Input` is the item
+// as read (the definitions' `ItemSelector`s keep every member).
 
 // aws-local-stepfunctions calls Promise.withResolvers (Node.js 22); Node.js 20 lacks it.
 if (typeof Promise.withResolvers !== 'function') {
@@ -89,6 +99,130 @@ function lambdaInvoke(endpoint, stateName) {
 const request = await readStdinJson();
 const definition = loadDefinition(request.definition, request.substitutions);
 
+const S3_GET_OBJECT = 'arn:aws:states:::s3:getObject';
+const S3_PUT_OBJECT = 'arn:aws:states:::s3:putObject';
+/** The suffixes of the states that stand for a Map's ItemReader, its iteration and its ResultWriter. */
+const MAP_OF = ' (Map)';
+const WRITER_OF = ' (ResultWriter)';
+
+let s3Client;
+/** The S3 client of the state machine's role: moto's server, with its stand-in credentials. */
+async function s3() {
+  if (!request.s3Endpoint) throw namedError('States.Runtime', 'the definition reads or writes S3, but the request names no s3Endpoint');
+  if (!s3Client) {
+    const { S3Client } = await import('@aws-sdk/client-s3');
+    s3Client = new S3Client({
+      endpoint: request.s3Endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+  }
+  return s3Client;
+}
+
+/** ItemReader: the object's items, a JSON array or JSON Lines. */
+function itemReader(config) {
+  return async ({ Bucket, Key }) => {
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    let text;
+    try {
+      const object = await (await s3()).send(new GetObjectCommand({ Bucket, Key }));
+      text = await object.Body.transformToString();
+    } catch (error) {
+      throw namedError('States.ItemReaderFailed', `GetObject s3://${Bucket}/${Key}: ${error.name}: ${error.message}`);
+    }
+    if (config.InputType === 'JSONL') return text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line));
+    return JSON.parse(text);
+  };
+}
+
+let mapRuns = 0;
+/** ResultWriter: the children's results in S3, laid out as Step Functions writes them. */
+function resultWriter(mapName) {
+  return async ({ Bucket, Prefix, items, results }) => {
+    const run = `${String(++mapRuns).padStart(8, '0')}-0000-4000-8000-000000000000`;
+    const mapRunArn = `arn:aws:states:us-east-1:123456789012:mapRun:local/${mapName}:${run}`;
+    const prefix = Prefix === undefined || Prefix === '' ? '' : Prefix.endsWith('/') ? Prefix : `${Prefix}/`;
+    const now = new Date().toISOString();
+    const children = results.map((output, index) => ({
+      ExecutionArn: `arn:aws:states:us-east-1:123456789012:execution:local/${mapName}:${run}-${index}`,
+      Input: JSON.stringify(items[index]),
+      InputDetails: { Included: true },
+      Name: `${run}-${index}`,
+      Output: JSON.stringify(output),
+      OutputDetails: { Included: true },
+      RedriveCount: 0,
+      RedriveStatus: 'NOT_REDRIVABLE',
+      RedriveStatusReason: 'Execution is SUCCEEDED and cannot be redriven',
+      StartDate: now,
+      StateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:local/${mapName}`,
+      Status: 'SUCCEEDED',
+      StopDate: now,
+    }));
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const put = async (key, body) => {
+      try {
+        await (await s3()).send(new PutObjectCommand({ Bucket, Key: key, Body: body }));
+      } catch (error) {
+        throw namedError('States.ResultWriterFailed', `PutObject s3://${Bucket}/${key}: ${error.name}: ${error.message}`);
+      }
+      return Buffer.byteLength(body);
+    };
+    const succeeded = `${prefix}${run}/SUCCEEDED_0.json`;
+    const size = await put(succeeded, JSON.stringify(children));
+    const manifestKey = `${prefix}${run}/manifest.json`;
+    const manifest = {
+      DestinationBucket: Bucket,
+      MapRunArn: mapRunArn,
+      ResultFiles: { FAILED: [], PENDING: [], SUCCEEDED: children.length === 0 ? [] : [{ Key: succeeded, Size: size }] },
+    };
+    await put(manifestKey, JSON.stringify(manifest));
+    return { MapRunArn: mapRunArn, ResultWriterDetails: { Bucket, Key: manifestKey } };
+  };
+}
+
+const s3Handlers = {};
+/** Puts a Map's ItemReader and ResultWriter into states of their own around it (see the top). */
+function expandS3(machine) {
+  for (const [name, state] of Object.entries({ ...machine.States })) {
+    if (state.Type === 'Parallel') state.Branches.forEach(expandS3);
+    if (state.Type !== 'Map') continue;
+    expandS3(state.ItemProcessor ?? state.Iterator);
+    const { ItemReader: reader, ResultWriter: writer, ...map } = state;
+    if (!reader && !writer) continue;
+    delete machine.States[name];
+    // With a reader, the reader takes the Map's name, so that every transition into the Map reads
+    // its items first.
+    const mapName = reader ? name + MAP_OF : name;
+    if (reader) {
+      if (reader.Resource !== S3_GET_OBJECT) throw new Error(`state ${name}: an ItemReader of ${reader.Resource} cannot run locally`);
+      machine.States[name] = { Type: 'Task', Resource: S3_GET_OBJECT, Parameters: reader.Parameters, ResultPath: '$.__items__', Next: mapName };
+      s3Handlers[name] = itemReader(reader.ReaderConfig ?? {});
+      map.ItemsPath = '$.__items__';
+    }
+    if (writer) {
+      if (writer.Resource !== S3_PUT_OBJECT) throw new Error(`state ${name}: a ResultWriter of ${writer.Resource} cannot run locally`);
+      const writerName = name + WRITER_OF;
+      const { Next: next, End: end, ResultPath: resultPath } = map;
+      machine.States[writerName] = {
+        Type: 'Task',
+        Resource: S3_PUT_OBJECT,
+        Parameters: { ...writer.Parameters, 'items.$': map.ItemsPath ?? '$', 'results.$': '$.__results__' },
+        ResultPath: resultPath ?? '$',
+        ...(end ? { End: true } : { Next: next }),
+      };
+      s3Handlers[writerName] = resultWriter(name);
+      Object.assign(map, { ResultPath: '$.__results__', Next: writerName });
+      delete map.End;
+    }
+    machine.States[mapName] = map;
+  }
+}
+expandS3(definition);
+/** The name the report shows for a state: the Map's own for the states standing for its parts. */
+const shown = (name) => (name.endsWith(WRITER_OF) || name.endsWith(MAP_OF) ? null : name);
+
 // aws-local-stepfunctions looks the overrides up by state name, at every depth; so a name must
 // mean one state in the whole definition.
 const taskResourceLocalHandlers = {};
@@ -99,7 +233,9 @@ function bind(machine) {
   for (const [name, state] of Object.entries(machine.States)) {
     if (seen.has(name)) throw new Error(`state ${name}: the name is used twice, and the local overrides go by name`);
     seen.add(name);
-    if (state.Type === 'Task') {
+    if (state.Type === 'Task' && s3Handlers[name]) {
+      taskResourceLocalHandlers[name] = s3Handlers[name];
+    } else if (state.Type === 'Task') {
       if (state.Resource !== LAMBDA_INVOKE) {
         throw new Error(`state ${name}: only ${LAMBDA_INVOKE} tasks can run locally, not ${state.Resource}`);
       }
@@ -140,7 +276,7 @@ const collecting = (async () => {
   for await (const event of execution.eventLogs) {
     switch (event.type) {
       case 'StateEntered':
-        scope(event).states.push(event.state.name);
+        if (shown(event.state.name) !== null) scope(event).states.push(event.state.name);
         break;
       case 'StateRetried':
         scope(event).retries.push({ state: event.state.name, error: lastErrors.get(event.index) ?? null });

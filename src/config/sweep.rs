@@ -75,6 +75,10 @@ pub struct SweepSettings {
     pub notice_key_id: Option<String>,
     /// `OWNER_TAG` (`Owner`): the tag naming an instance's owner, in its notices; empty: none.
     pub owner_tag: Option<String>,
+    /// `PLAN_BUCKET`: the stack's bucket, where the organization sweep's plan writes its targets and
+    /// its Distributed Map its results. Unset: the plan returns its targets inline (small runs,
+    /// local runs).
+    pub plan_bucket: Option<String>,
 }
 
 impl SweepSettings {
@@ -121,6 +125,7 @@ impl SweepSettings {
             })?,
             owner_tag: tag(get, "OWNER_TAG", "Owner"),
             notice_key_id: get("NOTICE_KEY_ID").map(|key| key.trim().to_owned()).filter(|key| !key.is_empty()),
+            plan_bucket: get("PLAN_BUCKET").map(|bucket| bucket.trim().to_owned()).filter(|bucket| !bucket.is_empty()),
         };
         if !settings.notice.is_zero() && settings.notice_key_id.is_none() {
             return Err(ConfigError(format!(

@@ -31,6 +31,7 @@ use crate::input::Payload;
 use crate::metrics;
 use crate::model::{every_pair, Target};
 use crate::notice_key::NoticeKey;
+use crate::plan_store::PlanStore;
 use crate::supply_chain::TargetClients;
 
 mod classify;
@@ -87,9 +88,10 @@ impl SweepFunction {
         SweepFunction { notice_key: key, ..self }
     }
 
-    /// The Organizations client the plan lists accounts with.
-    pub fn with_organizations(self, organizations: aws_sdk_organizations::Client) -> Self {
-        SweepFunction { organization: self.organization.with_organizations(organizations), ..self }
+    /// The Organizations client the plan lists accounts with, and the bucket of the plans and
+    /// results (none: the plan's targets and the Map's results are passed inline).
+    pub(crate) fn with_organizations(self, organizations: aws_sdk_organizations::Client, plans: Option<PlanStore>) -> Self {
+        SweepFunction { organization: self.organization.with_organizations(organizations, plans), ..self }
     }
 
     /// Handles one invocation: a run (scheduled, or a direct invoke's overrides), or a step of the

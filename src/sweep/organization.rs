@@ -26,6 +26,7 @@ use crate::error::Error;
 use crate::events::EventBus;
 use crate::input::sweep::PlanRequest;
 use crate::model::{account_allowed, every_pair, AccountId, Region};
+use crate::plan_store::{ChildExecution, PlanStore, S3Location};
 
 /// The plan: what the state machine's Map runs, one child per target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +45,14 @@ pub struct OrganizationPlan {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<AccountId>,
     pub regions: Vec<Region>,
+    /// How many targets the plan holds.
+    pub target_count: usize,
+    /// With the stack's bucket: the targets, one JSON object a line, which the Distributed Map's
+    /// `ItemReader` reads; no state then carries a list that grows with the organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets_file: Option<S3Location>,
+    /// Without the bucket: the targets themselves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<PlannedTarget>,
 }
 
@@ -57,14 +66,18 @@ pub struct PlannedTarget {
     pub max_deletions: u32,
 }
 
-/// The summary's input: the Map's output, one item per target.
+/// The summary's input: the Map's output, one item per target (`results`), or where its
+/// `ResultWriter` wrote them (`resultWriterDetails`, the manifest in the stack's bucket).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SummaryRequest {
     sweep_id: String,
     #[serde(default)]
     mode: Option<SweepMode>,
-    results: Vec<TargetResult>,
+    #[serde(default)]
+    results: Option<Vec<TargetResult>>,
+    #[serde(default)]
+    result_writer_details: Option<S3Location>,
 }
 
 /// One child's outcome: its report's counts, or the error it ended with after its retries.
@@ -101,6 +114,8 @@ struct TargetError {
 #[derive(Debug, Clone)]
 pub(super) struct OrganizationSweep {
     organizations: Option<aws_sdk_organizations::Client>,
+    /// The bucket of plans and results; none: both are passed inline.
+    plans: Option<PlanStore>,
     bus: EventBus,
     defaults: PlanDefaults,
 }
@@ -127,12 +142,12 @@ impl OrganizationSweep {
             allowed_accounts: settings.common.allowed_accounts.clone(),
             regions,
         };
-        OrganizationSweep { organizations: None, bus, defaults }
+        OrganizationSweep { organizations: None, plans: None, bus, defaults }
     }
 
-    /// The Organizations client the plan lists accounts with.
-    pub(super) fn with_organizations(self, organizations: aws_sdk_organizations::Client) -> Self {
-        OrganizationSweep { organizations: Some(organizations), ..self }
+    /// The Organizations client the plan lists accounts with, and the bucket of plans and results.
+    pub(super) fn with_organizations(self, organizations: aws_sdk_organizations::Client, plans: Option<PlanStore>) -> Self {
+        OrganizationSweep { organizations: Some(organizations), plans, ..self }
     }
 
     /// The plan: accounts x regions, each target with its share of the cap.
@@ -173,6 +188,14 @@ impl OrganizationSweep {
             cap,
             "organization sweep planned"
         );
+        let target_count = targets.len();
+        let (targets_file, targets) = match &self.plans {
+            Some(plans) => {
+                let key = format!("plans/{sweep_id}/targets.jsonl");
+                (Some(plans.put_lines(&key, &targets, &invocation.budget).await?), Vec::new())
+            }
+            None => (None, targets),
+        };
         Ok(OrganizationPlan {
             sweep_id,
             mode,
@@ -181,6 +204,8 @@ impl OrganizationSweep {
             accounts: accounts.len(),
             excluded,
             regions,
+            target_count,
+            targets_file,
             targets,
         })
     }
@@ -218,10 +243,20 @@ impl OrganizationSweep {
     pub(super) async fn summarize(&self, input: &Value, invocation: &Invocation) -> Result<OrganizationSummary, Error> {
         let request: SummaryRequest = serde_json::from_value(input.clone()).map_err(|error| {
             Error::InvalidInput(format!(
-                "\"summarize\" is not {{\"sweepId\", \"mode\", \"results\": [{{\"accountId\", \"region\", \"report\" | \"error\"}}]}}: {error}"
+                "\"summarize\" is not {{\"sweepId\", \"mode\", and \"results\": [{{\"accountId\", \"region\", \"report\" | \"error\"}}] \
+                 or \"resultWriterDetails\": {{\"Bucket\", \"Key\"}}}}: {error}"
             ))
         })?;
-        let summary = summary_of(request);
+        let mut summary = Tally::new(request.sweep_id, request.mode);
+        summary = match (request.results, request.result_writer_details, &self.plans) {
+            (Some(results), None, _) => results.into_iter().fold(summary, Tally::with_result),
+            (None, Some(manifest), Some(plans)) => plans.each_child(&manifest, summary, Tally::add_child, &invocation.budget).await?,
+            (None, Some(_), None) => {
+                return Err(Error::InvalidInput("\"resultWriterDetails\" names results in a bucket, but PLAN_BUCKET is not set".to_owned()))
+            }
+            _ => return Err(Error::InvalidInput("\"summarize\" takes \"results\" or \"resultWriterDetails\", one of them".to_owned())),
+        };
+        let summary = summary.done();
         let detail = within_event_limit(summary.clone());
         if let Err(error) = self.bus.publish_one(Announcement::new(&detail, Vec::new()), &invocation.budget).await {
             warn!(error_type = error.error_type(), error = %error, "organization summary not put on the bus");
@@ -240,20 +275,39 @@ impl OrganizationSweep {
     }
 }
 
-fn summary_of(request: SummaryRequest) -> OrganizationSummary {
-    let mut summary = OrganizationSummary {
-        sweep_id: request.sweep_id,
-        mode: request.mode,
-        targets: request.results.len(),
-        swept: 0,
-        incomplete: 0,
-        failed: Vec::new(),
-        failed_count: 0,
-        examined: 0,
-        counts: SweepCounts::default(),
-        truncated: false,
-    };
-    for result in request.results {
+/// The summary being added up, one target at a time; targets whose input names no account and
+/// region are counted as failed without being named.
+struct Tally {
+    summary: OrganizationSummary,
+    unnamed_failures: usize,
+}
+
+impl Tally {
+    fn new(sweep_id: String, mode: Option<SweepMode>) -> Tally {
+        let summary = OrganizationSummary {
+            sweep_id,
+            mode,
+            targets: 0,
+            swept: 0,
+            incomplete: 0,
+            failed: Vec::new(),
+            failed_count: 0,
+            examined: 0,
+            counts: SweepCounts::default(),
+            truncated: false,
+        };
+        Tally { summary, unnamed_failures: 0 }
+    }
+
+    fn with_result(mut self, result: TargetResult) -> Tally {
+        self.add_result(result);
+        self
+    }
+
+    /// One target's item, as the Map's child returned it.
+    fn add_result(&mut self, result: TargetResult) {
+        let summary = &mut self.summary;
+        summary.targets += 1;
         match (result.report, result.error) {
             (Some(report), None) => {
                 if report.complete {
@@ -267,8 +321,8 @@ fn summary_of(request: SummaryRequest) -> OrganizationSummary {
             (_, error) => {
                 let (error_type, error) = match error {
                     Some(TargetError { error, cause: Some(cause) }) => (error, message_of(&cause)),
-                    // The state machine keeps the errorType only (a Cause is kilobytes, and hundreds
-                    // would pass a state's 256 KiB): the message is where the error happened.
+                    // An item written before the children kept the Cause: the message is where the
+                    // error happened.
                     Some(TargetError { error, cause: None }) => {
                         let words = format!(
                             "the sweep of this target failed with {error}; its message is in the sweep function's log and in \
@@ -282,8 +336,37 @@ fn summary_of(request: SummaryRequest) -> OrganizationSummary {
             }
         }
     }
-    summary.failed_count = summary.failed.len();
-    summary
+
+    /// One child execution of a `ResultWriter` file: its output is the target's item; a child that
+    /// failed itself (Step Functions' own errors, tolerated by the Map) names its target by its input.
+    fn add_child(&mut self, child: ChildExecution) {
+        let item = |text: &Option<String>| text.as_deref().and_then(|text| serde_json::from_str::<Value>(text).ok());
+        if child.status == "SUCCEEDED" {
+            if let Some(Ok(result)) = item(&child.output).map(serde_json::from_value::<TargetResult>) {
+                return self.add_result(result);
+            }
+        }
+        let error = TargetError {
+            error: child.error.unwrap_or_else(|| format!("States.{}", child.status)),
+            cause: Some(
+                child.cause.unwrap_or_else(|| format!("the child execution ended {} without a result of its target", child.status)),
+            ),
+        };
+        match item(&child.input).map(serde_json::from_value::<PlannedTarget>) {
+            Some(Ok(target)) => {
+                self.add_result(TargetResult { account_id: target.account_id, region: target.region, report: None, error: Some(error) })
+            }
+            _ => {
+                self.summary.targets += 1;
+                self.unnamed_failures += 1;
+            }
+        }
+    }
+
+    fn done(mut self) -> OrganizationSummary {
+        self.summary.failed_count = self.summary.failed.len() + self.unnamed_failures;
+        self.summary
+    }
 }
 
 /// A Lambda error's cause is its error payload as JSON text: its `errorMessage` is what a person
@@ -349,12 +432,58 @@ mod tests {
             ]
         }))
         .unwrap();
-        let summary = summary_of(request);
+        let summary = request.results.unwrap().into_iter().fold(Tally::new(request.sweep_id, request.mode), Tally::with_result).done();
         assert_eq!((summary.targets, summary.swept, summary.incomplete, summary.failed_count), (3, 1, 1, 1));
         assert_eq!(summary.examined, 7);
         assert_eq!((summary.counts.selected, summary.counts.requested, summary.counts.deferred, summary.counts.skipped), (3, 2, 1, 2));
         assert_eq!(summary.counts.marked, Some(1));
         assert_eq!(summary.failed[0].error_type, "RoleNotAssumable");
         assert_eq!(summary.failed[0].error, "role cannot be assumed");
+    }
+
+    #[test]
+    fn a_results_file_adds_up_as_the_inline_results_and_names_a_child_that_failed_by_its_input() {
+        let target = |account: &str| json!({"accountId": account, "region": "eu-west-1", "mode": "delete", "maxDeletions": 1});
+        let swept = json!({"accountId": "111111111111", "region": "eu-west-1", "mode": "delete", "maxDeletions": 1,
+                           "report": {"examined": 4, "complete": true, "counts": {"selected": 2, "requested": 1, "deferred": 1, "skipped": 0}}});
+        let caught = json!({"accountId": "222222222222", "region": "eu-west-1", "mode": "delete", "maxDeletions": 1,
+                            "error": {"Error": "RoleNotAssumable", "Cause": "{\"errorMessage\":\"role cannot be assumed\"}"}});
+        let children = [
+            ChildExecution {
+                status: "SUCCEEDED".into(),
+                input: Some(target("111111111111").to_string()),
+                output: Some(swept.to_string()),
+                error: None,
+                cause: None,
+            },
+            ChildExecution {
+                status: "SUCCEEDED".into(),
+                input: Some(target("222222222222").to_string()),
+                output: Some(caught.to_string()),
+                error: None,
+                cause: None,
+            },
+            ChildExecution {
+                status: "FAILED".into(),
+                input: Some(target("333333333333").to_string()),
+                output: None,
+                error: Some("States.Timeout".into()),
+                cause: Some("the child took too long".into()),
+            },
+            ChildExecution { status: "ABORTED".into(), input: Some("not JSON".into()), output: None, error: None, cause: None },
+        ];
+        let mut tally = Tally::new("s".into(), Some(SweepMode::Delete));
+        for child in children {
+            tally.add_child(child);
+        }
+        let summary = tally.done();
+        assert_eq!((summary.targets, summary.swept, summary.failed_count, summary.examined), (4, 1, 3, 4));
+        assert_eq!(summary.counts.requested, 1);
+        let failed: Vec<(&str, &str, &str)> =
+            summary.failed.iter().map(|f| (f.account_id.as_str(), f.error_type.as_str(), f.error.as_str())).collect();
+        assert_eq!(
+            failed,
+            [("222222222222", "RoleNotAssumable", "role cannot be assumed"), ("333333333333", "States.Timeout", "the child took too long")]
+        );
     }
 }

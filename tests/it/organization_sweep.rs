@@ -52,10 +52,17 @@ struct Stack {
     invoke_api: InvokeApi,
     sweep: FunctionProcess,
     seeded: Vec<Seeded>,
+    /// The stack's bucket of plans and results, in moto: one a test.
+    bucket: String,
 }
 
 impl Stack {
     async fn start(accounts: &[String], without_role: &[String]) -> Stack {
+        Stack::start_seeding(accounts, without_role, accounts.len()).await
+    }
+
+    /// [`Stack::start`], with instances in the first `seeded` accounts only.
+    async fn start_seeding(accounts: &[String], without_role: &[String], seeded: usize) -> Stack {
         let members = accounts
             .iter()
             .filter(|account| account.as_str() != HOME)
@@ -71,23 +78,30 @@ impl Stack {
             ..Default::default()
         })
         .await;
-        let seeded = accounts.iter().enumerate().flat_map(|(a, account)| REGIONS.map(|region| (a, account, region))).enumerate();
+        let seeded =
+            accounts.iter().take(seeded).enumerate().flat_map(|(a, account)| REGIONS.map(|region| (a, account, region))).enumerate();
         let seeded = seeded.map(|(t, (a, account, region))| seed(&emulator, a, t, account, region)).collect();
         let moto = Moto::start().await;
         moto.subscribe(SWEEP_SOURCE).await;
+        let bucket = format!("plans-{}", unique_name());
+        aws_sdk_s3::Client::new(&moto.sdk_config).create_bucket().bucket(&bucket).send().await.expect("the plan bucket is made");
         let mut env = moto.function_env(emulator.endpoint());
         env.extend([
+            ("PLAN_BUCKET", bucket.clone()),
+            ("AWS_ENDPOINT_URL_S3", moto.proxy.endpoint()),
             ("AWS_ENDPOINT_URL_STS", emulator.endpoint()),
             ("AWS_ENDPOINT_URL_ORGANIZATIONS", moto.proxy.endpoint()),
             ("ALLOWED_REGIONS", OTHER_REGION.to_owned()),
             ("MEMBER_ROLE_NAME", MEMBER_ROLE.to_owned()),
             // Requests at once, without a notice period, so that delete mode requests this run.
             ("NOTICE_HOURS", "0".to_owned()),
+            // Several children at once in one process, as the deployed function takes them.
+            ("AWS_LAMBDA_MAX_CONCURRENCY", "8".to_owned()),
         ]);
         let sweep = FunctionProcess::spawn(SWEEP_BIN, "sweep-instances", &env).await;
         let invoke_api = InvokeApi::start().await.expect("the invoke API starts");
         sweep.register(&invoke_api, SWEEP_ARN);
-        Stack { emulator, moto, invoke_api, sweep, seeded }
+        Stack { emulator, moto, invoke_api, sweep, seeded, bucket }
     }
 
     /// Runs the state machine on `input`, with the template's default parameters but for the
@@ -96,8 +110,10 @@ impl Stack {
     async fn execute(&self, input: Value, parameters: Value) -> Value {
         let mut substitutions = tools::state_machine_substitutions("OrganizationSweep", &[("SweepInstancesFunction", SWEEP_ARN)]);
         substitutions["OrganizationSweepRegions"] = json!(REGIONS.join(","));
+        substitutions["PlanBucket"] = json!(self.bucket);
         let definition = tools::organization_sweep_definition_path();
-        let report = tools::run_state_machine(definition, substitutions, &parameters, input, self.invoke_api.endpoint())
+        let s3 = Some(self.moto.endpoint.clone());
+        let report = tools::run_state_machine_with_s3(definition, substitutions, &parameters, input, self.invoke_api.endpoint(), s3)
             .await
             .unwrap_or_else(|stderr| panic!("the runner failed:\n{stderr}\nsweep-instances:\n{}", self.sweep.logs()));
         assert_eq!(report["status"], "SUCCEEDED", "{report:#}\nsweep-instances:\n{}", self.sweep.logs());
@@ -223,8 +239,11 @@ fn assert_each_item_is_its_target_with_its_report_or_its_error(iterations: &[Val
         assert!(target.0.is_string() && target.1 == "report" && target.2.is_u64(), "{iteration}");
         if item["accountId"] == broken {
             assert_eq!(item.keys().filter(|k| *k != "error").count(), 4, "{iteration}");
-            // Only the errorType: a Cause is kilobytes, and hundreds would pass a state's 256 KiB.
-            assert_eq!(item["error"], json!({"Error": "RoleNotAssumable"}));
+            // The errorType and the whole Cause: the item lives in the results file, not in a state.
+            assert_eq!(item["error"]["Error"], "RoleNotAssumable");
+            let cause: Value = serde_json::from_str(item["error"]["Cause"].as_str().unwrap()).unwrap();
+            assert_eq!(cause["errorType"], "RoleNotAssumable");
+            assert!(cause["errorMessage"].as_str().unwrap().contains("cannot be assumed"), "{cause}");
         } else {
             assert_eq!(item.keys().filter(|k| *k != "report").count(), 4, "{iteration}");
             let report = item["report"].as_object().unwrap();
@@ -277,7 +296,9 @@ fn assert_the_summary_adds_up_the_swept_targets_and_names_the_failed_ones(
         REGIONS.iter().map(|r| (broken.to_owned(), r.to_string(), "RoleNotAssumable".to_owned())).collect();
     expected.sort();
     assert_eq!(failed_targets(summary), expected);
-    assert!(summary["failed"][0]["error"].as_str().unwrap().contains("failed with RoleNotAssumable"), "{summary:#}");
+    // The function's own message, from the Cause the results file keeps.
+    let message = summary["failed"][0]["error"].as_str().unwrap();
+    assert!(message.starts_with(&format!("role arn:aws:iam::{broken}:role/{MEMBER_ROLE} cannot be assumed")), "{summary:#}");
 }
 
 /// The same summary on the bus, once, after a report of each swept target; nothing was requested.
@@ -490,7 +511,18 @@ fn the_map_is_distributed_over_the_plan_s_targets_with_the_template_s_settings()
     let definition = definition();
     let map = &definition["States"]["SweepTargets"];
     assert_eq!(map["ItemProcessor"]["ProcessorConfig"], json!({ "Mode": "DISTRIBUTED", "ExecutionType": "STANDARD" }));
-    assert_eq!(map["ItemsPath"], "$.plan.targets");
+    // The targets come from the plan's file, and the results go to the stack's bucket.
+    assert!(map.get("ItemsPath").is_none(), "{map}");
+    assert_eq!(
+        map["ItemReader"],
+        json!({"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSONL"},
+               "Parameters": {"Bucket.$": "$.plan.targetsFile.Bucket", "Key.$": "$.plan.targetsFile.Key"}})
+    );
+    assert_eq!(
+        map["ResultWriter"],
+        json!({"Resource": "arn:aws:states:::s3:putObject",
+               "Parameters": {"Bucket": "${PlanBucket}", "Prefix.$": "States.Format('results/{}', $.plan.sweepId)"}})
+    );
     // The Map's settings come from the template, through the settings ReadSettings reads.
     let settings = &definition["States"]["ReadSettings"]["Parameters"]["settings"];
     assert_eq!(map["MaxConcurrencyPath"], "$.settings.maxConcurrency");
@@ -506,51 +538,94 @@ fn the_map_is_distributed_over_the_plan_s_targets_with_the_template_s_settings()
     assert_eq!((&catch[0]["ErrorEquals"], &catch[0]["ResultPath"]), (&json!(["States.ALL"]), &json!("$.error")));
     let failed = &map["ItemProcessor"]["States"][catch[0]["Next"].as_str().unwrap()];
     assert_eq!((&failed["Type"], &failed["End"]), (&json!("Pass"), &json!(true)));
-    assert_eq!(failed["Parameters"]["error"], json!({"Error.$": "$.error.Error"}));
-    // The results take the targets' place.
-    assert_eq!(map["ResultPath"], "$.plan.targets");
-}
-
-/// The largest item a swept target leaves in the Map's output: the target (one of the longest
-/// region names, the largest share) and its report's numbers, each near ten million and every
-/// optional count present.
-fn largest_swept_item() -> Value {
-    let big = 9_999_999;
-    json!({
-        "accountId": "123456789012",
-        "region": "ap-southeast-5",
-        "mode": "report",
-        "maxDeletions": 1000,
-        "report": {
-            "examined": big,
-            "complete": false,
-            "counts": { "selected": big, "requested": big, "deferred": big, "skipped": big, "marked": big, "due": big, "cancelled": big },
-        },
-    })
+    assert_eq!(failed["Parameters"]["error"], json!({"Error.$": "$.error.Error", "Cause.$": "$.error.Cause"}));
+    // The state keeps where the results are, and the summary reads them from there.
+    assert_eq!(map["ResultPath"], "$.results");
+    let summarize = &definition["States"]["Summarize"]["Parameters"]["Payload"]["summarize"];
+    assert_eq!(summarize["resultWriterDetails.$"], "$.results.ResultWriterDetails");
 }
 
 #[test]
-fn nine_hundred_swept_targets_stay_within_the_256_kib_of_a_state_s_data() {
-    // The state after the Map: the settings and the plan, whose targets the results replaced.
-    let items: Vec<Value> = (0..900).map(|_| largest_swept_item()).collect();
-    let regions = vec!["ap-southeast-5"; 30];
+fn no_state_holds_a_list_that_grows_with_the_targets_so_a_hundred_thousand_fit_in_256_kib() {
+    let definition = definition();
+    // The Plan keeps the targets' count and file, never the targets.
+    let kept: Vec<&String> = definition["States"]["Plan"]["ResultSelector"].as_object().unwrap().keys().collect();
+    assert!(kept.iter().all(|key| !key.starts_with("targets.")), "{kept:?}");
+    assert!(kept.contains(&&"targetsFile.$".to_owned()) && kept.contains(&&"targetCount.$".to_owned()), "{kept:?}");
+    // The state after the Map, for 20,000 accounts in 5 regions (of the longest names): the plan
+    // and where the Map wrote its results.
     let state = json!({
         "settings": { "maxConcurrency": 1000, "toleratedFailurePercentage": 100 },
         "plan": {
-            "sweepId": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
-            "mode": "report",
-            "maxDeletions": 1000,
-            "source": "organization",
-            "accounts": 900,
-            "regions": regions,
-            "targets": items,
+            "sweepId": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "mode": "delete", "maxDeletions": 1000,
+            "source": "organization", "accounts": 20_000, "regions": vec!["ap-southeast-5"; 5], "targetCount": 100_000,
+            "targetsFile": { "Bucket": "organization-sweep-plans-123456789012", "Key": "plans/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/targets.jsonl" },
+        },
+        "results": {
+            "MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:OrganizationSweep/SweepTargets:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+            "ResultWriterDetails": { "Bucket": "organization-sweep-plans-123456789012",
+                                     "Key": "results/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/manifest.json" },
         },
     });
     let size = state.to_string().len();
-    assert!(size < STATE_DATA_LIMIT, "{size} bytes");
-    // What docs/organization-sweep.md says of it.
-    let per_item = largest_swept_item().to_string().len();
-    let page = tools::read(&tools::repo_path("docs/organization-sweep.md"));
-    assert!(page.contains(&format!("at most {per_item} bytes")), "docs/organization-sweep.md does not give {per_item} bytes an item");
-    assert!(page.contains("262,144 bytes"));
+    assert!(size < 2_048, "{size} bytes, whatever the count of targets");
+    assert!(size < STATE_DATA_LIMIT);
+}
+
+/// The objects of the stack's bucket under `prefix`, each read whole.
+async fn objects(stack: &Stack, prefix: &str) -> Vec<(String, String)> {
+    let s3 = aws_sdk_s3::Client::new(&stack.moto.sdk_config);
+    let listed = s3.list_objects_v2().bucket(&stack.bucket).prefix(prefix).send().await.expect("list the bucket");
+    let mut found = Vec::new();
+    for object in listed.contents() {
+        let key = object.key().unwrap().to_owned();
+        let body = s3.get_object().bucket(&stack.bucket).key(&key).send().await.unwrap().body.collect().await.unwrap();
+        found.push((key, String::from_utf8(body.to_vec()).unwrap()));
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_thousand_targets_are_read_from_the_plan_s_file_and_summed_up_from_the_results_the_map_wrote() {
+    // 1,000 accounts in two regions: the first two hold instances, the last has no member role.
+    let accounts: Vec<String> =
+        std::iter::once(HOME.to_owned()).chain((1..1_000).map(|n| format!("{:012}", 300_000_000_000u64 + n))).collect();
+    let broken = accounts.last().unwrap().clone();
+    let stack = Stack::start_seeding(&accounts, std::slice::from_ref(&broken), 2).await;
+    let report = stack.execute(json!({"accounts": accounts, "mode": "report"}), json!({"OrganizationSweepMaxConcurrency": "40"})).await;
+    assert_eq!(report["states"], json!(["ReadSettings", "ApplyDefaults", "Plan", "SweepTargets", "Summarize"]));
+    assert_eq!(report["iterations"].as_array().unwrap().len(), 2_000);
+    // The plan's file holds every target, one a line; no state held them.
+    let plans = objects(&stack, "plans/").await;
+    assert_eq!(plans.len(), 1, "{:?}", plans.iter().map(|(key, _)| key).collect::<Vec<_>>());
+    let lines: Vec<Value> = plans[0].1.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 2_000);
+    assert_eq!(lines[0], json!({"accountId": HOME, "region": REGION, "mode": "report", "maxDeletions": 0}));
+    // The Map wrote its manifest and one file of 2,000 children, which the summary read back.
+    let results = objects(&stack, "results/").await;
+    let manifest: Value = serde_json::from_str(&results.iter().find(|(key, _)| key.ends_with("/manifest.json")).unwrap().1).unwrap();
+    let succeeded = manifest["ResultFiles"]["SUCCEEDED"].as_array().unwrap();
+    assert_eq!(succeeded.len(), 1, "{manifest}");
+    let file = &results.iter().find(|(key, _)| Some(key.as_str()) == succeeded[0]["Key"].as_str()).unwrap().1;
+    assert_eq!(serde_json::from_str::<Vec<Value>>(file).unwrap().len(), 2_000);
+    let summary = &report["output"];
+    let seeded: Vec<&Seeded> = stack.seeded.iter().collect();
+    assert_eq!(
+        (summary["targets"].as_u64(), summary["swept"].as_u64(), summary["failedCount"].as_u64()),
+        (Some(2_000), Some(1_998), Some(2))
+    );
+    assert_eq!(summary["examined"].as_u64(), Some(seeded.iter().map(|s| s.instances as u64).sum()));
+    assert_eq!(summary["counts"]["selected"].as_u64(), Some(seeded.iter().map(|s| s.expired.len() as u64).sum()));
+    let failed: Vec<(&str, &str)> = summary["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["accountId"].as_str().unwrap(), f["errorType"].as_str().unwrap()))
+        .collect();
+    assert_eq!(failed, [(broken.as_str(), "RoleNotAssumable"), (broken.as_str(), "RoleNotAssumable")]);
+    // The summary on the bus is the execution's output.
+    let events = stack.events().await;
+    let on_bus = of_type(&events, SUMMARY);
+    assert_eq!(on_bus.len(), 1);
+    assert_eq!(&on_bus[0]["detail"], summary);
 }

@@ -115,7 +115,7 @@ pub fn state_machine_substitutions(logical_id: &str, function_arns: &[(&str, &st
     Value::Object(values)
 }
 
-/// A template value with the default parameters: `Ref` of a parameter or of `AWS::Region`,
+/// A template value with the default parameters: `Ref` of a parameter, of a resource or of `AWS::Region`,
 /// `Fn::GetAtt` of a function's ARN from `function_arns`, and `Fn::If` on a condition made of
 /// `Fn::Not`, `Fn::Equals` and such values; anything else is `null`.
 fn resolve(template: &Value, value: &Value, function_arns: &[(&str, &str)]) -> Value {
@@ -124,6 +124,8 @@ fn resolve(template: &Value, value: &Value, function_arns: &[(&str, &str)]) -> V
         return match name {
             "AWS::Region" => Value::from(super::REGION),
             "AWS::AccountId" => Value::from(super::ACCOUNT),
+            // A resource of the stack (the plan bucket): its logical id, lower case, stands for its name.
+            _ if template["Resources"].get(name).is_some() => Value::from(name.to_lowercase()),
             _ => template["Parameters"][name]["Default"].clone(),
         };
     }
@@ -238,10 +240,23 @@ pub fn cfn_decoded(path: &Path) -> Value {
 /// runner's report, or its standard error when it failed.
 pub async fn run_state_machine(
     definition: PathBuf,
+    substitutions: Value,
+    parameters: &Value,
+    input: Value,
+    lambda_endpoint: String,
+) -> Result<Value, String> {
+    run_state_machine_with_s3(definition, substitutions, parameters, input, lambda_endpoint, None).await
+}
+
+/// [`run_state_machine`], its Maps' `ItemReader` and `ResultWriter` reading and writing S3 at
+/// `s3_endpoint` (moto's server).
+pub async fn run_state_machine_with_s3(
+    definition: PathBuf,
     mut substitutions: Value,
     parameters: &Value,
     input: Value,
     lambda_endpoint: String,
+    s3_endpoint: Option<String>,
 ) -> Result<Value, String> {
     for (name, value) in parameters.as_object().into_iter().flatten() {
         assert!(substitutions.get(name).is_some(), "{name} is no substitution of the definition");
@@ -252,6 +267,7 @@ pub async fn run_state_machine(
         "substitutions": substitutions,
         "input": input,
         "lambdaEndpoint": lambda_endpoint,
+        "s3Endpoint": s3_endpoint,
     })
     .to_string();
     let mut command = node_with("aws-local-stepfunctions");

@@ -50,6 +50,8 @@ fn no_statement_allows_a_wildcard_action_or_an_unexplained_wildcard_resource() {
         BTreeSet::from([
             "*".to_owned(),
             "${CheckInstanceStatusFunction.Arn}:*".to_owned(),
+            "${PlanBucket.Arn}/plans/*".to_owned(),
+            "${PlanBucket.Arn}/results/*".to_owned(),
             "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${Bus}/*".to_owned(),
             "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}".to_owned(),
             "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}-Checker".to_owned(),
@@ -98,7 +100,7 @@ const CHECK_ACTIONS: [&str; 11] = [
 ];
 
 /// The calls the sweep makes.
-const SWEEP_ACTIONS: [&str; 12] = [
+const SWEEP_ACTIONS: [&str; 14] = [
     "scn:ListInstances",
     "scn:ListTagsForResource",
     // The schedule mark, and only it (tests/it/support/policies.rs holds the condition).
@@ -107,6 +109,9 @@ const SWEEP_ACTIONS: [&str; 12] = [
     // Other accounts, with the member role.
     "sts:AssumeRole",
     "organizations:ListAccounts",
+    // The organization sweep's plan file and the Map's results (template::plan_bucket holds where).
+    "s3:PutObject",
+    "s3:GetObject",
     "events:PutEvents",
     "sqs:SendMessage",
     "logs:CreateLogStream",

@@ -20,6 +20,7 @@ mod lint;
 mod notice_key;
 mod observability;
 mod parameters;
+mod plan_bucket;
 mod protection;
 mod publishing;
 mod who_may_ask;

@@ -4,12 +4,18 @@ use super::*;
 
 #[test]
 fn the_organization_sweep_invokes_the_sweep_and_runs_its_distributed_map_and_nothing_else() {
-    let invoke_log_trace: BTreeSet<String> = ["lambda:InvokeFunction"]
-        .into_iter()
-        .chain(RESOURCELESS_ACTIONS.into_iter().filter(|a| a.starts_with("logs:") || a.starts_with("xray:")))
-        .map(String::from)
-        .collect();
-    assert_eq!(actions_of("OrganizationSweepRole"), invoke_log_trace, "it invokes, logs and traces as the DeletionWorkflow does");
+    // S3: the Distributed Map's ItemReader and ResultWriter (template::plan_bucket holds where).
+    let invoke_log_trace: BTreeSet<String> =
+        ["lambda:InvokeFunction", "s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
+            .into_iter()
+            .chain(RESOURCELESS_ACTIONS.into_iter().filter(|a| a.starts_with("logs:") || a.starts_with("xray:")))
+            .map(String::from)
+            .collect();
+    assert_eq!(
+        actions_of("OrganizationSweepRole"),
+        invoke_log_trace,
+        "it invokes, logs and traces as the DeletionWorkflow does, and reads and writes its files"
+    );
     assert_eq!(
         actions_of("OrganizationSweepMapRunPolicy"),
         BTreeSet::from(["states:StartExecution", "states:DescribeExecution", "states:StopExecution"].map(String::from)),
@@ -366,4 +372,3 @@ fn the_account_sweeps_schedule_is_off_whenever_the_organization_sweeps_is_on_so_
     assert_eq!(states("DISABLED"), ["ENABLED", "DISABLED"], "the account sweep alone, by default");
     assert_eq!(states("ENABLED"), ["DISABLED", "ENABLED"], "the organization sweep alone, the central account in it");
 }
-
