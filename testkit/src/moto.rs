@@ -83,21 +83,18 @@ impl Moto {
 
     /// Delivers the events of `source` too (for example the sweep's) to the subscriber queue.
     pub async fn subscribe(&self, source: &str) {
+        self.subscribe_matching(&format!("from-{source}"), serde_json::json!({"source": [source]})).await;
+    }
+
+    /// Subscribes the queue to the events of the bus that match `pattern`, with the rule `rule`.
+    pub async fn subscribe_matching(&self, rule: &str, pattern: Value) {
         let events = aws_sdk_eventbridge::Client::new(&self.sdk_config);
         let sqs = aws_sdk_sqs::Client::new(&self.sdk_config);
         let queue_arn = queue_arn(&sqs, &self.queue_url).await;
-        let rule = format!("from-{source}");
-        events
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&self.bus)
-            .event_pattern(serde_json::json!({"source": [source]}).to_string())
-            .send()
-            .await
-            .expect("put rule");
+        events.put_rule().name(rule).event_bus_name(&self.bus).event_pattern(pattern.to_string()).send().await.expect("put rule");
         events
             .put_targets()
-            .rule(&rule)
+            .rule(rule)
             .event_bus_name(&self.bus)
             .targets(aws_sdk_eventbridge::types::Target::builder().id("subscriber").arn(queue_arn).build().unwrap())
             .send()
