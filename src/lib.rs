@@ -13,7 +13,7 @@
 //! - [`input`]: the accepted event shapes, read into the model;
 //! - `deadline`: the invocation's time budget; [`metrics`]: the EMF metrics of each invocation;
 //! - the adapters to AWS services: `supply_chain`, `events` (the bus), `scheduler`,
-//!   `dead_letters`, `notice_key` (KMS), over one HTTP client (`http_client`);
+//!   `dead_letters`, `notice_key` (KMS), `plan_store` (S3), over one HTTP client (`http_client`);
 //! - the functions: `delete`, `check`, `sweep`;
 //! - `composition`: the composition root, which builds every adapter and each function;
 //!   [`runtime`] and `shutdown`: how the binaries serve invocations on Lambda.
