@@ -51,13 +51,23 @@ pub struct Options {
     pub prices: PathBuf,
     /// One subject to run alone, with its table only; `None` runs them all.
     pub only: Option<Only>,
+    /// The organization sweep's plan and summary at scale (`--only organization-scale`): the
+    /// targets of each size measured, each [`SCALE_REGIONS`] regions of `targets / 5` accounts.
+    pub scale_targets: Vec<usize>,
 }
+
+/// The regions of every account in the plan and summary at scale: the function's own and four
+/// others, so that a size of N targets is N / 5 accounts.
+pub const SCALE_REGIONS: [&str; 5] = ["us-east-1", "eu-west-1", "eu-central-1", "us-west-2", "ap-southeast-2"];
 
 /// A subject that can run alone (`--only`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Only {
     /// The notice before deletion: day 0, day 3 and day 8, each against report mode on its fleet.
     Notice,
+    /// The organization sweep's plan and summary at 1,000 to 100,000 targets, their plan and
+    /// results in moto's S3.
+    OrganizationScale,
 }
 
 impl Only {
@@ -65,7 +75,8 @@ impl Only {
     pub fn parse(name: &str) -> Result<Only, String> {
         match name {
             "notice" => Ok(Only::Notice),
-            other => Err(format!("--only takes `notice`, the subject that runs alone; got '{other}'")),
+            "organization-scale" => Ok(Only::OrganizationScale),
+            other => Err(format!("--only takes `notice` or `organization-scale`, the subjects that run alone; got '{other}'")),
         }
     }
 }
