@@ -35,8 +35,7 @@ fn the_plan_bucket_refuses_every_request_over_plain_http() {
     let policy = properties("PlanBucketPolicy");
     assert_eq!(policy["Bucket"], json!({"Ref": "PlanBucket"}));
     let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
-    assert_eq!(statements.len(), 1);
-    let deny = &statements[0];
+    let deny = statements.iter().find(|s| s["Sid"] == "RefusePlainHttp").unwrap();
     assert_eq!((&deny["Effect"], &deny["Principal"], &deny["Action"]), (&json!("Deny"), &json!("*"), &json!("s3:*")));
     assert_eq!(deny["Condition"], json!({"Bool": {"aws:SecureTransport": "false"}}));
     assert_eq!(deny["Resource"], json!([{"Fn::GetAtt": ["PlanBucket", "Arn"]}, {"Fn::Sub": "${PlanBucket.Arn}/*"}]));
@@ -73,4 +72,47 @@ fn the_sweep_writes_only_plans_and_reads_only_results_and_the_state_machine_the_
     let sweep = properties("SweepInstancesFunction");
     assert_eq!(sweep["Environment"]["Variables"]["PLAN_BUCKET"], json!({"Ref": "PlanBucket"}));
     assert_eq!(properties("OrganizationSweep")["DefinitionSubstitutions"]["PlanBucket"], json!({"Ref": "PlanBucket"}));
+}
+
+/// The bucket policy's statements that keep each prefix to its writer, as deployed, the roles'
+/// ARNs filled in.
+fn writers_statements() -> Vec<Value> {
+    let template = crate::support::tools::source_template();
+    let resolver = crate::support::policies::Resolver::new(template, &[]);
+    let document = resolver.deployed(&template["Resources"]["PlanBucketPolicy"]["Properties"]["PolicyDocument"]);
+    let text = document.to_string().replace("<SweepInstancesRole.Arn>", SWEEP_ROLE).replace("<OrganizationSweepRole.Arn>", MACHINE_ROLE);
+    let document: Value = serde_json::from_str(&text).unwrap();
+    document["Statement"].as_array().unwrap().iter().filter(|s| s["Sid"] != "RefusePlainHttp").cloned().collect()
+}
+
+const SWEEP_ROLE: &str = "arn:aws:iam::123456789012:role/supplychain-delete-instance-SweepInstancesRole-1A2B";
+const MACHINE_ROLE: &str = "arn:aws:iam::123456789012:role/supplychain-delete-instance-OrganizationSweepRole-3C4D";
+
+#[test]
+fn only_the_plan_step_writes_plans_and_only_the_map_writes_results_whatever_an_administrator_of_the_account_may() {
+    use crate::support::policies::{decide, Decision, Request};
+    let statements = writers_statements();
+    assert_eq!(statements.len(), 2);
+    let file = |prefix: &str| format!("<PlanBucket.Arn>/{prefix}/0f1e2d3c/targets.jsonl");
+    let admin = "arn:aws:iam::123456789012:role/Administrator";
+    for action in ["s3:PutObject", "s3:DeleteObject"] {
+        // An administrator (s3:* by identity) is refused on both prefixes, each writer on the other's.
+        for (principal, prefix) in [(admin, "plans"), (admin, "results"), (MACHINE_ROLE, "plans"), (SWEEP_ROLE, "results")] {
+            assert_eq!(
+                decide(&statements, &Request::new(principal, action, &file(prefix))),
+                Decision::Denied,
+                "{principal} {action} {prefix}"
+            );
+        }
+        // Each writer on its own prefix is not refused by the bucket: its role's policy allows it.
+        for (principal, prefix) in [(SWEEP_ROLE, "plans"), (MACHINE_ROLE, "results")] {
+            assert_eq!(
+                decide(&statements, &Request::new(principal, action, &file(prefix))),
+                Decision::NotAllowed,
+                "{principal} {action} {prefix}"
+            );
+        }
+    }
+    // Reading is not the bucket policy's to refuse: the roles' policies decide it.
+    assert_eq!(decide(&statements, &Request::new(admin, "s3:GetObject", &file("plans"))), Decision::NotAllowed);
 }
