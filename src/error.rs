@@ -136,8 +136,9 @@ impl Error {
         })
     }
 
-    /// Classifies a failed S3 call (the organization sweep's plan and results). A missing bucket or
-    /// object is not an instance that is gone: it is the stack's own state, so it is `Unexpected`.
+    /// Classifies a failed S3 call (the organization sweep's plan and results). A missing object is
+    /// not an instance that is gone: the request named a file that is not there (`InvalidInput`);
+    /// a missing bucket is the stack's own state (`Unexpected`).
     pub(crate) fn from_s3<E>(operation: &str, err: SdkError<E>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -146,7 +147,9 @@ impl Error {
             "AccessDenied" | "AllAccessDisabled" | "InvalidAccessKeyId" => Some(Kind::AccessDenied),
             "SlowDown" | "RequestLimitExceeded" => Some(Kind::Throttled),
             "InternalError" | "ServiceUnavailable" => Some(Kind::Unavailable),
-            "NoSuchBucket" | "NoSuchKey" => Some(Kind::Unexpected),
+            // A key the request named that is not there: the request's to correct.
+            "NoSuchKey" => Some(Kind::Invalid),
+            "NoSuchBucket" => Some(Kind::Unexpected),
             _ => None,
         })
     }

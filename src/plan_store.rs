@@ -165,6 +165,11 @@ impl PlanStore {
         parsed.map_err(|e| Error::Unexpected(format!("the results file {key} is not a JSON array of executions: {e}")))
     }
 
+    /// The object at `key`, as UTF-8 text (an input the operator put in the bucket).
+    pub async fn get_text(&self, key: &str, budget: &Budget) -> Result<String, Error> {
+        String::from_utf8(self.get(key, budget).await?).map_err(|_| Error::InvalidInput(format!("{key} is not UTF-8 text")))
+    }
+
     async fn get(&self, key: &str, budget: &Budget) -> Result<Vec<u8>, Error> {
         const OP: &str = "GetObject";
         let output =

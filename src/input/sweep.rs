@@ -13,14 +13,14 @@ use crate::model::{AccountId, Region, Target};
 pub(crate) const SWEEP_SHAPES: &str = "accepted shapes: {} or an EventBridge \"Scheduled Event\" (a run with the configured \
 settings); a direct invoke {\"mode\": \"report\" | \"delete\", \"maxDeletions\": <whole number from 0>, \"accountId\": \
 \"<12 digits>\", \"region\": \"<region>\"}, each member optional; or a step of the organization sweep, {\"plan\": \
-{\"accounts\", \"regions\", \"mode\", \"maxDeletions\"}} or {\"summarize\": {\"sweepId\", \"mode\", \"results\"}} (see \
+{\"accounts\" | \"accountsFile\", \"regions\", \"mode\", \"maxDeletions\"}} or {\"summarize\": {\"sweepId\", \"mode\", \"results\" | \"resultWriterDetails\"}} (see \
 events/sweep/)";
 
 /// The members of a direct invoke.
 pub(crate) const SWEEP_MEMBERS: [&str; 4] = ["mode", "maxDeletions", "accountId", "region"];
 
 /// The members of `plan`.
-const PLAN_MEMBERS: [&str; 4] = ["accounts", "regions", "mode", "maxDeletions"];
+const PLAN_MEMBERS: [&str; 5] = ["accounts", "accountsFile", "regions", "mode", "maxDeletions"];
 
 /// What an event asks of the sweep.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,9 @@ pub(crate) struct SweepRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct PlanRequest {
     pub accounts: Option<Vec<AccountId>>,
+    /// The key, under `inputs/` of the stack's bucket, of a file of account ids, one a line: a
+    /// list of any length, which an execution's input (256 KiB) could not hold.
+    pub accounts_file: Option<String>,
     pub regions: Option<Vec<Region>>,
     pub mode: Option<SweepMode>,
     pub max_deletions: Option<u32>,
@@ -104,8 +107,13 @@ fn parse_plan(value: &Value) -> Result<PlanRequest, Error> {
     if let Some(unknown) = object.keys().find(|k| !PLAN_MEMBERS.contains(&k.as_str())) {
         return Err(invalid(format!("\"plan\" has the member {unknown:?}, which is not accepted; {SWEEP_SHAPES}")));
     }
+    let accounts_file = accounts_file_of(object)?;
+    if accounts_file.is_some() && object.get("accounts").is_some_and(|accounts| !accounts.is_null()) {
+        return Err(invalid("\"plan\" has both \"accounts\" and \"accountsFile\"; name the accounts in one of them".to_owned()));
+    }
     Ok(PlanRequest {
         accounts: list_of(object, "accounts", AccountId::parse)?,
+        accounts_file,
         regions: list_of(object, "regions", Region::parse)?,
         mode: mode_of(object)?,
         max_deletions: max_deletions_of(object)?,
@@ -128,6 +136,17 @@ fn list_of<T>(object: &Map<String, Value>, name: &str, parse: fn(&str, &Value) -
             Ok(Some(parsed))
         }
         Some(other) => Err(invalid(format!("\"{name}\" in \"plan\" is {}, but it must be a list", kind_of(other)))),
+    }
+}
+
+/// `accountsFile`: a key of the stack's bucket under `inputs/`, where the operator puts the list.
+fn accounts_file_of(object: &Map<String, Value>) -> Result<Option<String>, Error> {
+    const ACCEPTED: &str = "a key of the stack's bucket under \"inputs/\", such as \"inputs/accounts.txt\", of 1 to 1024 characters";
+    match object.get("accountsFile") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(key)) if key.starts_with("inputs/") && key.len() > "inputs/".len() && key.len() <= 1024 => Ok(Some(key.clone())),
+        Some(Value::String(key)) => Err(invalid(format!("\"accountsFile\" is {}, but it must be {ACCEPTED}", quoted(key)))),
+        Some(other) => Err(invalid(format!("\"accountsFile\" is {}, but it must be {ACCEPTED}", kind_of(other)))),
     }
 }
 
@@ -234,5 +253,18 @@ mod tests {
         assert!(message(json!({"plan": {"account": ["111122223333"]}})).contains("is not accepted"));
         assert!(message(json!({"plan": {}, "mode": "delete"})).contains("must be alone"));
         assert!(message(json!({"plan": []})).contains("must be a JSON object"));
+    }
+
+    #[test]
+    fn a_plan_takes_a_file_of_accounts_under_inputs_and_never_both_a_file_and_a_list() {
+        let plan = |members: Value| parse_sweep_event(&json!({"plan": members}));
+        let Ok(SweepEvent::Plan(request)) = plan(json!({"accountsFile": "inputs/accounts.txt"})) else { panic!("not a plan") };
+        assert_eq!((request.accounts_file.as_deref(), request.accounts), (Some("inputs/accounts.txt"), None));
+        for refused in [json!({"accountsFile": "plans/x/targets.jsonl"}), json!({"accountsFile": "inputs/"}), json!({"accountsFile": 3})] {
+            let error = plan(refused.clone()).unwrap_err();
+            assert!(error.to_string().contains("under \"inputs/\""), "{refused}: {error}");
+        }
+        let both = plan(json!({"accountsFile": "inputs/a.txt", "accounts": ["111111111111"]})).unwrap_err();
+        assert!(both.to_string().contains("both \"accounts\" and \"accountsFile\""), "{both}");
     }
 }

@@ -109,16 +109,29 @@ impl Stack {
     /// regions (both of the emulator's) and those in `parameters`; returns the runner's report:
     /// `{status, output, error, cause, states, retries, caught, iterations, tasks}`.
     async fn execute(&self, input: Value, parameters: Value) -> Value {
+        let report = self.run(input, parameters).await;
+        assert_eq!(report["status"], "SUCCEEDED", "{report:#}\nsweep-instances:\n{}", self.sweep.logs());
+        report
+    }
+
+    /// Runs the state machine on `input` with the template's default parameters, expecting it to
+    /// fail; returns the runner's report.
+    async fn execute_expecting_failure(&self, input: Value) -> Value {
+        let report = self.run(input, json!({})).await;
+        assert_eq!(report["status"], "FAILED", "{report:#}");
+        report
+    }
+
+    /// The runner's report of one execution, whatever its end.
+    async fn run(&self, input: Value, parameters: Value) -> Value {
         let mut substitutions = tools::state_machine_substitutions("OrganizationSweep", &[("SweepInstancesFunction", SWEEP_ARN)]);
         substitutions["OrganizationSweepRegions"] = json!(REGIONS.join(","));
         substitutions["PlanBucket"] = json!(self.bucket);
         let definition = tools::organization_sweep_definition_path();
         let s3 = Some(self.moto.endpoint.clone());
-        let report = tools::run_state_machine_with_s3(definition, substitutions, &parameters, input, self.invoke_api.endpoint(), s3)
+        tools::run_state_machine_with_s3(definition, substitutions, &parameters, input, self.invoke_api.endpoint(), s3)
             .await
-            .unwrap_or_else(|stderr| panic!("the runner failed:\n{stderr}\nsweep-instances:\n{}", self.sweep.logs()));
-        assert_eq!(report["status"], "SUCCEEDED", "{report:#}\nsweep-instances:\n{}", self.sweep.logs());
-        report
+            .unwrap_or_else(|stderr| panic!("the runner failed:\n{stderr}\nsweep-instances:\n{}", self.sweep.logs()))
     }
 
     fn seeded_in<'a>(&'a self, accounts: &'a [String]) -> impl Iterator<Item = &'a Seeded> + 'a {
@@ -370,6 +383,28 @@ async fn accounts_named_in_the_input_are_swept_without_listing_the_organization_
     let events = stack.events().await;
     assert_eq!(of_type(&events, "Supply Chain Instance Sweep Completed").len(), 10);
     assert_eq!(of_type(&events, SUMMARY).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_listed_in_a_file_of_the_bucket_are_swept_and_a_missing_file_fails_the_plan_with_invalid_input() {
+    let accounts: Vec<String> = (1..=3).map(|n| format!("{n}2222222222{n}")).collect();
+    let stack = Stack::start(&accounts, &[]).await;
+    // Two of the three, with a comment and a blank line, as an operator writes the list.
+    let listed = format!("# the accounts of this week\n{}\n\n{}\n", accounts[0], accounts[2]);
+    let s3 = aws_sdk_s3::Client::new(&stack.moto.sdk_config);
+    s3.put_object().bucket(&stack.bucket).key("inputs/accounts.txt").body(listed.into_bytes().into()).send().await.unwrap();
+
+    let report = stack.execute(json!({ "accountsFile": "inputs/accounts.txt", "mode": "report" }), json!({})).await;
+
+    assert_eq!(stack.moto.proxy.call_count("ListAccounts"), 0);
+    let summary = &report["output"];
+    assert_eq!((summary["targets"].as_u64(), summary["swept"].as_u64()), (Some(4), Some(4)), "{summary:#}");
+    let swept: Vec<String> = vec![accounts[0].clone(), accounts[2].clone()];
+    assert_eq!(summary["examined"], stack.seeded_in(&swept).map(|s| s.instances).sum::<usize>());
+    assert!(!stack.emulator.calls().iter().any(|call| call.account_id.as_deref() == Some(accounts[1].as_str())));
+
+    let missing = stack.execute_expecting_failure(json!({ "accountsFile": "inputs/nowhere.txt" })).await;
+    assert_eq!(missing["error"], "InvalidInput", "{missing:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

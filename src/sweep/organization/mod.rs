@@ -115,9 +115,10 @@ impl OrganizationSweep {
     pub(super) async fn plan(&self, request: PlanRequest, sweep_id: String, invocation: &Invocation) -> Result<OrganizationPlan, Error> {
         let mode = request.mode.unwrap_or(self.defaults.mode);
         let cap = request.max_deletions.unwrap_or(self.defaults.max_deletions);
-        let (mut accounts, source) = match request.accounts {
-            Some(accounts) => (accounts, "input"),
-            None => (self.active_accounts(invocation).await?, "organization"),
+        let (mut accounts, source) = match (request.accounts, &request.accounts_file) {
+            (Some(accounts), _) => (accounts, "input"),
+            (None, Some(key)) => (self.listed_accounts(key, invocation).await?, "file"),
+            (None, None) => (self.active_accounts(invocation).await?, "organization"),
         };
         accounts.sort();
         accounts.dedup();
@@ -169,6 +170,27 @@ impl OrganizationSweep {
             targets_file,
             targets,
         })
+    }
+
+    /// The accounts of the file `key` of the stack's bucket: one 12-digit id a line; blank lines
+    /// and lines starting with `#` are skipped.
+    async fn listed_accounts(&self, key: &str, invocation: &Invocation) -> Result<Vec<AccountId>, Error> {
+        let plans = self.plans.as_ref().ok_or_else(|| {
+            Error::InvalidInput("\"accountsFile\" names a file of the stack's bucket, but PLAN_BUCKET is not set".to_owned())
+        })?;
+        let text = plans.get_text(key, &invocation.budget).await?;
+        let mut accounts = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            accounts.push(AccountId::parse(&format!("line {} of {key}", number + 1), &Value::from(line))?);
+        }
+        if accounts.is_empty() {
+            return Err(Error::InvalidInput(format!("{key} names no account; leave \"accountsFile\" out to sweep the organization")));
+        }
+        Ok(accounts)
     }
 
     /// The organization's active accounts, every page of ListAccounts.

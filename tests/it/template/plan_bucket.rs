@@ -56,7 +56,10 @@ fn s3_grants(role: &str) -> BTreeSet<(String, String)> {
 #[test]
 fn the_sweep_writes_only_plans_and_reads_only_results_and_the_state_machine_the_reverse_as_its_map_needs() {
     let grant = |action: &str, prefix: &str| (action.to_owned(), format!("${{PlanBucket.Arn}}/{prefix}/*"));
-    assert_eq!(s3_grants("SweepInstancesRole"), BTreeSet::from([grant("s3:PutObject", "plans"), grant("s3:GetObject", "results")]));
+    assert_eq!(
+        s3_grants("SweepInstancesRole"),
+        BTreeSet::from([grant("s3:PutObject", "plans"), grant("s3:GetObject", "inputs"), grant("s3:GetObject", "results")])
+    );
     // ItemReader reads the plan's file; ResultWriter writes, reads and cleans up multipart uploads of the results.
     assert_eq!(
         s3_grants("OrganizationSweepRole"),
