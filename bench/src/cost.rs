@@ -1,9 +1,9 @@
 //! What the measured work costs at list prices: (a) one followed deletion and (b) one organization
 //! sweep of [`ORG_TARGETS`] targets, each beside the same work done by the boto3 peer and by Step
-//! Functions alone.
+//! Functions alone; and (c) the organization sweep's S3 requests at scale ([`s3_requests_cost`]).
 //!
-//! The prices are read from the one dated table of BENCHMARKS.md ("What it costs"), so each price
-//! is written once: a row is `| what | `key` | USD | per | unit | source |`, and every key of
+//! The prices are read from the dated price tables of BENCHMARKS.md ("What it costs"), so each
+//! price is written once: a row is `| what | `key` | USD | per | unit | source |`, and every key of
 //! [`PRICE_KEYS`] must be there once. Free tiers are left out: these are the prices past them.
 //!
 //! Durations are the ones measured in this run, rounded up to Lambda's billed millisecond, at the
@@ -24,13 +24,15 @@ use crate::stats::{after_first, median};
 use crate::sweeps::pages;
 
 /// The keys of the price table, each a price in USD per unit.
-pub const PRICE_KEYS: [&str; 6] = [
+pub const PRICE_KEYS: [&str; 8] = [
     "lambda-arm64-gb-second",
     "lambda-request",
     "scheduler-invocation",
     "eventbridge-custom-event",
     "sfn-standard-transition",
     "sfn-distributed-map-child",
+    "s3-put-request",
+    "s3-get-request",
 ];
 
 /// The functions' memory (template.yaml, `Globals.Function.MemorySize`).
@@ -442,6 +444,43 @@ impl ScaledSweep<'_> {
     }
 }
 
+/// The S3 requests of one organization sweep's plan and summary, as measured at `targets`.
+pub(crate) struct S3Requests {
+    pub(crate) targets: usize,
+    pub(crate) puts: usize,
+    pub(crate) gets: usize,
+}
+
+/// What the plan's and the summary's S3 requests cost at each size, beside the Distributed Map's
+/// child executions at the same size: the table and its JSON.
+pub(crate) fn s3_requests_cost(prices: &Prices, sizes: &[S3Requests]) -> (String, Value) {
+    let mut md = "\n| One organization sweep's S3 requests (the plan's and the summary's, measured) | PutObject | GetObject | S3 USD \
+                  | Child executions USD | S3 ÷ child executions |\n|---|---|---|---|---|---|\n"
+        .to_owned();
+    let mut rows = Vec::new();
+    for size in sizes {
+        let s3 = size.puts as f64 * prices.get("s3-put-request") + size.gets as f64 * prices.get("s3-get-request");
+        let children = size.targets as f64 * prices.get("sfn-distributed-map-child");
+        let share = s3 / children;
+        md.push_str(&format!(
+            "| {} targets | {} | {} | {} | {} | 1/{:.0} |\n",
+            size.targets,
+            size.puts,
+            size.gets,
+            usd_text(s3),
+            usd_text(children),
+            1.0 / share,
+        ));
+        rows.push(
+            json!({ "targets": size.targets, "putObject": size.puts, "getObject": size.gets, "s3Usd": s3, "childExecutionsUsd": children }),
+        );
+    }
+    (
+        md,
+        json!({ "rows": rows, "prices": { "s3-put-request": prices.get("s3-put-request"), "s3-get-request": prices.get("s3-get-request") } }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,6 +494,8 @@ mod tests {
 | Custom events | `eventbridge-custom-event` | $1.00 | 1,000,000 | 64 KB chunks | b |
 | Transitions | `sfn-standard-transition` | 0.025 | 1,000 | transitions | c |
 | Children | `sfn-distributed-map-child` | 0.025 | 1,000 | child executions | d |
+| S3 PUT | `s3-put-request` | 0.005 | 1,000 | requests | e |
+| S3 GET | `s3-get-request` | 0.0004 | 1,000 | requests | e |
 ";
 
     #[test]
@@ -474,6 +515,18 @@ mod tests {
         assert!(parse_prices(&twice).unwrap_err().contains("twice"));
         let not_a_number = TABLE.replace("0.025 | 1,000 | transitions", "free | 1,000 | transitions");
         assert!(parse_prices(&not_a_number).unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn the_s3_requests_are_priced_per_request_beside_the_child_executions() {
+        let prices = parse_prices(TABLE).unwrap();
+
+        let (md, json) = s3_requests_cost(&prices, &[S3Requests { targets: 1_000, puts: 1, gets: 2 }]);
+
+        let usd = json["rows"][0]["s3Usd"].as_f64().unwrap();
+        assert!((usd - (0.005 + 2.0 * 0.0004) / 1000.0).abs() < 1e-15, "{usd}");
+        assert!((json["rows"][0]["childExecutionsUsd"].as_f64().unwrap() - 0.025).abs() < 1e-12);
+        assert!(md.contains("| 1000 targets | 1 | 2 | 5.800e-6 | 0.0250 | 1/4310 |"), "{md}");
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //! stand-ins for EventBridge and for KMS, which signs and checks the marks; each run's calls are
 //! checked against the exact counts its fleet requires. From the measured times and counts, `cost`
 //! prices one followed deletion and one organization sweep at the list prices of BENCHMARKS.md's
-//! price table.
+//! price table. Alone (`--only organization-scale`), the organization sweep's plan and summary run
+//! at 1,000 to 100,000 targets with their plan and results in moto's S3 (`organization_scale`).
 //!
 //! Subjects are interleaved: each round starts every subject once, so load from other processes on
 //! the machine falls on all of them alike and the ratios, taken within one run, stay meaningful
@@ -42,14 +43,16 @@ mod measure;
 mod notice;
 mod options;
 mod organization;
+mod organization_scale;
 mod report;
 mod run;
+mod s3;
 mod stats;
 mod subjects;
 mod sweeps;
 
 pub use cost::{parse_prices, Prices, PRICE_KEYS};
-pub use options::{Only, Options, MEMBER, SWEEP_FLEET};
+pub use options::{Only, Options, MEMBER, SCALE_REGIONS, SWEEP_FLEET};
 pub use report::Report;
 pub use run::run;
 pub use sweeps::{check_calls, ExpectedCalls};

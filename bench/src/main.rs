@@ -25,14 +25,19 @@ OPTIONS:
     --quick                a short run: 2 rounds of 5 warm invocations
     --variant LABEL=DIR    also run DIR/delete-instance (another build of it) as subject LABEL
     --aarch64-bin-dir DIR  aarch64 binaries, for their sizes
-    --results FILE         where to write the table (default bench/results/latest.md, with --only notice
-                           bench/results/notice.md; JSON beside it)
+    --results FILE         where to write the table (default bench/results/latest.md, with --only SUBJECT
+                           bench/results/SUBJECT.md; JSON beside it)
     --org-accounts N       member accounts of the organization sweep, each in 2 regions (default 20)
     --org-instances N      instances in each of its targets (default 50)
     --org-cap N            its cap on deletion requests, delete mode (default 25)
     --notice-instances N   instances of the notice subject, all expired (default 500)
     --prices FILE          the Markdown whose price table prices the work (default BENCHMARKS.md)
     --only notice          run the notice subject alone (needs sweep-instances only), its table only
+    --only organization-scale
+                           the organization sweep's plan and summary alone, at each size of
+                           --scale-targets, their plan and results in moto's S3 (moto_server beside
+                           --python); its table and the S3 requests' cost only
+    --scale-targets N,...  its sizes in targets, each a multiple of 5 (default 1000,10000,100000)
     -h, --help             print this help
 ";
 
@@ -74,8 +79,13 @@ async fn main() {
     if options.profile.is_empty() {
         options.profile = options.bin_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     }
-    let results =
-        results.unwrap_or_else(|| repo.join(if options.only.is_some() { "bench/results/notice.md" } else { "bench/results/latest.md" }));
+    let results = results.unwrap_or_else(|| {
+        repo.join(match options.only {
+            Some(Only::Notice) => "bench/results/notice.md",
+            Some(Only::OrganizationScale) => "bench/results/organization-scale.md",
+            None => "bench/results/latest.md",
+        })
+    });
     let machine = machine();
     let report = run(&options).await.unwrap_or_else(|e| fail(&e));
     let _ = std::fs::remove_dir_all(&options.work_dir);
@@ -104,6 +114,7 @@ fn default_options(repo: &Path) -> Options {
         notice_instances: 500,
         prices: repo.join("BENCHMARKS.md"),
         only: None,
+        scale_targets: vec![1_000, 10_000, 100_000],
     }
 }
 
@@ -147,11 +158,23 @@ fn parse_args(options: &mut Options, mut args: impl Iterator<Item = String>) -> 
             "--notice-instances" => options.notice_instances = number(value()).max(1),
             "--prices" => options.prices = PathBuf::from(value()),
             "--only" => options.only = Some(Only::parse(&value()).unwrap_or_else(|e| fail(&e))),
+            "--scale-targets" => options.scale_targets = scale_targets(&value()),
             "-h" | "--help" => return Parsed::Help,
             other => fail(&format!("unknown argument '{other}' (see --help)")),
         }
     }
     Parsed::Run { results }
+}
+
+/// The sizes of `--scale-targets`: each a whole number of accounts in the five regions.
+fn scale_targets(list: &str) -> Vec<usize> {
+    let regions = supplychain_bench::SCALE_REGIONS.len();
+    list.split(',')
+        .map(|size| match size.trim().parse::<usize>() {
+            Ok(targets) if targets > 0 && targets % regions == 0 => targets,
+            _ => fail(&format!("--scale-targets takes sizes that are multiples of {regions} (accounts x {regions} regions), got '{size}'")),
+        })
+        .collect()
 }
 
 /// The Python peer runs in the handler's directory: every path must stand on its own (links are

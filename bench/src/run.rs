@@ -9,19 +9,22 @@ use supplychain_emulator::{Account, Emulator, EmulatorConfig, Role};
 
 use supplychain_testkit::{ACCOUNT, REGION};
 
-use crate::cost::{parse_prices, Prices};
+use crate::cost::{parse_prices, s3_requests_cost, Prices, S3Requests};
 use crate::floors::{measure_sdk_floor, measure_service_floor, Floors};
 use crate::measure::{measure_cold_start, measure_sweep, Samples};
 use crate::notice::{measure_notice, notice_report};
 use crate::options::{Only, Options, MEMBER, MEMBER_ROLE};
 use crate::organization::measure_organization;
+use crate::organization_scale::{measure_organization_scale, organization_scale_report};
 use crate::report::{report, sizes, Report, Sweeps};
 use crate::subjects::{make_cert_dir, subjects, Subject};
 
 /// Runs the benchmark and returns the report.
 pub async fn run(options: &Options) -> Result<Report, String> {
-    if options.only == Some(Only::Notice) {
-        return run_notice(options).await;
+    match options.only {
+        Some(Only::Notice) => return run_notice(options).await,
+        Some(Only::OrganizationScale) => return run_organization_scale(options).await,
+        None => {}
     }
     // The prices first: a run that cannot price what it measured fails before measuring.
     let prices = read_prices(&options.prices)?;
@@ -124,6 +127,29 @@ async fn run_notice(options: &Options) -> Result<Report, String> {
     Ok(Report {
         markdown: format!("{header}{md}"),
         json: serde_json::json!({ "profile": options.profile, "rounds": options.rounds, "notice": json }),
+    })
+}
+
+/// The organization sweep's plan and summary at scale alone: its table, and what the steps' S3
+/// requests cost at each size beside the Distributed Map's child executions.
+async fn run_organization_scale(options: &Options) -> Result<Report, String> {
+    let prices = read_prices(&options.prices)?;
+    std::fs::create_dir_all(&options.work_dir).map_err(|e| format!("{}: {e}", options.work_dir.display()))?;
+    let samples = measure_organization_scale(options, options.rounds).await?;
+    let (md, json) = organization_scale_report(&samples);
+    let requests: Vec<S3Requests> =
+        samples.iter().map(|s| S3Requests { targets: s.targets, puts: s.put_object_calls, gets: s.get_object_calls }).collect();
+    let (cost_md, cost_json) = s3_requests_cost(&prices, &requests);
+    let header = format!(
+        "Build: {}. The organization sweep's plan and summary at scale alone (--only organization-scale), {} rounds, each \
+         step in a process of its own, against moto's S3 behind a fault proxy. Times in ms: median (p10–p90); peak RSS: the \
+         largest of the rounds.\n",
+        options.profile, options.rounds
+    );
+    Ok(Report {
+        markdown: format!("{header}{md}{cost_md}"),
+        json: serde_json::json!({ "profile": options.profile, "rounds": options.rounds, "organizationScale": json,
+                                  "cost": { "s3Requests": cost_json } }),
     })
 }
 

@@ -338,6 +338,16 @@ impl SweepProcess {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The process's peak RSS so far (`VmHWM`), in KiB.
+    pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
+        crate::measure::peak_rss_kib(self.child.id()?)
+    }
+
+    /// The CPU time the process has used so far, all its threads.
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        crate::measure::cpu_time(self.child.id()?)
+    }
+
     /// Ends the process as Lambda's Shutdown phase does, with SIGTERM, so that it exits on its own
     /// (and libfaketime, when preloaded, removes what it keeps in /dev/shm); killed after 5 s.
     pub(crate) async fn stop(mut self) {

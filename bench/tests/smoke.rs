@@ -3,7 +3,8 @@
 //! with exactly one AssumeRole per process), the organization sweep and the notice runs (small
 //! fleets; the notice's KMS calls included) must make exactly the calls their fleets require, the
 //! cost must be priced from BENCHMARKS.md's table, and the results table must be complete.
-//! Benchmarks are not tests: no time is checked here. Beside it, the checks the harness relies on are shown to fail when they must.
+//! The organization sweep at scale runs alone at its smallest size, against moto's S3, its S3 calls
+//! checked. Benchmarks are not tests: no time is checked here. Beside it, the checks the harness relies on are shown to fail when they must.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -98,15 +99,7 @@ fn run_short_benchmark() -> PathBuf {
         );
     }
     let results = std::env::temp_dir().join(format!("supplychain-bench-smoke-{}", std::process::id())).join("results.md");
-    let venv = std::env::var_os("SUPPLYCHAIN_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: the boto3 peer runs from the project's venv, which scripts/test (or scripts/setup) installs",
-        python.display()
-    );
+    let python = venv_python();
     let mut command = Command::new(&bench);
     command.args(["--quick", "--levers", "--results"]).arg(&results).arg("--python").arg(&python);
     // Small fleets: 3 accounts x 2 regions x 25 instances (2 pages, 2 Deleted, 5 expired a target), a
@@ -118,6 +111,20 @@ fn run_short_benchmark() -> PathBuf {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed: {stderr}");
     results
+}
+
+/// The project's venv's Python: the boto3 peer's, beside moto's server.
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("SUPPLYCHAIN_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv"));
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing: the boto3 peer and moto's server run from the project's venv, which scripts/test (or scripts/setup) installs",
+        python.display()
+    );
+    python
 }
 
 /// Every subject measured in each round, the member role assumed once per process naming another
@@ -175,12 +182,33 @@ fn the_notice_subject_runs_alone_and_writes_its_table_only() {
 }
 
 #[test]
+fn the_organization_sweep_at_scale_runs_alone_against_moto_and_checks_its_s3_calls() {
+    let results = std::env::temp_dir().join(format!("supplychain-bench-scale-{}", std::process::id())).join("scale.md");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bench"));
+    command.args(["--only", "organization-scale", "--rounds", "1", "--scale-targets", "1000", "--results"]).arg(&results);
+    command.arg("--python").arg(venv_python());
+
+    let output = command.output().unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench --only organization-scale failed: {stderr}");
+    let table = std::fs::read_to_string(&results).unwrap();
+    assert!(table.contains("| 1000 (200 x 5) |"), "{table}");
+    assert!(table.contains("| 1000 targets | 1 | 2 |"), "one PutObject, two GetObject: {table}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(results.with_extension("json")).unwrap()).unwrap();
+    let size = &json["organizationScale"]["sizes"][0];
+    assert_eq!((&size["putObjectCalls"], &size["getObjectCalls"], &size["failedChildren"]), (&1.into(), &2.into(), &1.into()), "{size}");
+    assert!(size["summaryPeakRssKib"].as_u64().unwrap() > 0 && size["putObjectBytes"].as_u64().unwrap() > 0, "{size}");
+    let _ = std::fs::remove_dir_all(results.parent().unwrap());
+}
+
+#[test]
 fn only_a_subject_that_runs_alone_is_accepted() {
     let output = Command::new(env!("CARGO_BIN_EXE_bench")).args(["--only", "organization"]).output().unwrap();
 
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--only takes `notice`"), "{stderr}");
+    assert!(stderr.contains("--only takes `notice` or `organization-scale`"), "{stderr}");
 }
 
 #[test]
