@@ -117,11 +117,10 @@ impl PlanStore {
                 manifest.result_files.pending.len()
             )));
         }
-        let files = manifest.result_files.succeeded.iter().chain(&manifest.result_files.failed);
-        for file in files {
-            if manifest.destination_bucket != self.bucket {
-                return Err(Error::Unexpected(format!("the manifest names bucket {:?}", manifest.destination_bucket)));
-            }
+        if manifest.destination_bucket != self.bucket {
+            return Err(Error::Unexpected(format!("the manifest names bucket {:?}", manifest.destination_bucket)));
+        }
+        for file in manifest.result_files.succeeded.iter().chain(&manifest.result_files.failed) {
             acc = self.fold_array(&file.key, acc, each, budget).await?;
         }
         Ok(acc)
@@ -147,22 +146,39 @@ impl PlanStore {
             Ok::<A, serde_json::Error>(acc)
         });
         let mut body = output.body;
+        // Why the body stopped before its end, if it did: then that is the error, retryable, and
+        // not the parser's complaint about a cut document.
+        let mut cut = None;
         loop {
             let chunk = match budget.within(OP, body.next()).await {
-                Ok(Some(Ok(chunk))) => Ok(chunk),
+                Ok(Some(Ok(chunk))) => chunk,
                 Ok(None) => break,
-                Ok(Some(Err(e))) => Err(format!("{OP} of {key}: the body was cut: {e}")),
-                Err(timeout) => Err(timeout.to_string()),
+                Ok(Some(Err(e))) => {
+                    cut = Some(Error::ServiceUnavailable(format!("{OP} of {key}: the body was cut: {e}")));
+                    break;
+                }
+                Err(timeout) => {
+                    cut = Some(timeout);
+                    break;
+                }
             };
-            let failed = chunk.is_err();
             // The parser stops taking chunks once it has failed; its error says why.
-            if chunks.send(chunk).await.is_err() || failed {
+            if chunks.send(Ok(chunk)).await.is_err() {
                 break;
             }
         }
+        if let Some(error) = &cut {
+            // Ends the parser's read with an error rather than with what looks like the end.
+            let _ = chunks.send(Err(error.to_string())).await;
+        }
         drop(chunks);
         let parsed = parser.await.map_err(|e| Error::Unexpected(format!("the reader of {key} stopped: {e}")))?;
-        parsed.map_err(|e| Error::Unexpected(format!("the results file {key} is not a JSON array of executions: {e}")))
+        match (cut, parsed) {
+            (Some(error), _) => Err(error),
+            (None, parsed) => {
+                parsed.map_err(|e| Error::Unexpected(format!("the results file {key} is not a JSON array of executions: {e}")))
+            }
+        }
     }
 
     /// The object at `key`, as UTF-8 text (an input the operator put in the bucket).
@@ -241,5 +257,47 @@ mod tests {
         assert_eq!((seen[0].status.as_str(), seen[0].output.as_deref()), ("SUCCEEDED", Some("{\"a\":1}")));
         assert_eq!((seen[1].error.as_deref(), seen[1].cause.as_deref()), (Some("States.Timeout"), Some("late")));
         assert!(read(b"{}").is_err());
+    }
+
+    /// A bucket on a local server that answers every GetObject with `head` and `body`, then
+    /// closes the connection.
+    async fn store_answering(head: &'static str, body: &'static str) -> PlanStore {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(format!("{head}{body}").as_bytes()).await;
+            }
+        });
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("local", "local", None, None, "test"))
+            .build();
+        PlanStore::new(Client::from_conf(config), "plans")
+    }
+
+    #[tokio::test]
+    async fn a_results_file_cut_short_is_a_retryable_error_and_not_a_parse_error() {
+        let budget = Budget::for_invocation(0, std::time::Duration::ZERO, std::time::Duration::from_secs(20));
+        let each: fn(&mut usize, ChildExecution) = |count, _| *count += 1;
+        // The answer promises 1,000 bytes and sends 40: the connection ends inside the array.
+        let cut = store_answering("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n", r#"[{"Status": "SUCCEEDED", "Output": "{}"},"#).await;
+        let error = cut.fold_array("results/x/SUCCEEDED_0.json", 0, each, &budget).await.unwrap_err();
+        assert_eq!(error.error_type(), "ServiceUnavailable", "{error}");
+        // Whole but not an array of executions: the file's fault, named as such.
+        let wrong = store_answering("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", "{}").await;
+        let error = wrong.fold_array("results/x/SUCCEEDED_0.json", 0, each, &budget).await.unwrap_err();
+        assert!(error.to_string().contains("is not a JSON array of executions"), "{error}");
+        // Whole and right: every child is folded.
+        let body = r#"[{"Status": "SUCCEEDED"}, {"Status": "FAILED"}]"#;
+        let right = store_answering("HTTP/1.1 200 OK\r\ncontent-length: 47\r\n\r\n", body).await;
+        assert_eq!(body.len(), 47);
+        assert_eq!(right.fold_array("results/x/SUCCEEDED_0.json", 0, each, &budget).await.unwrap(), 2);
     }
 }
