@@ -24,9 +24,11 @@ fn event_fixtures() -> Vec<(String, Value)> {
             if path.is_dir() && path.file_name().is_some_and(|name| name != "invalid") {
                 walk(&path, found);
             } else if path.extension().is_some_and(|ext| ext == "json") {
-                let value: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                // As if sent now: the files keep fixed times, which nothing here reads.
+                let name = path.strip_prefix(repo_path("events")).unwrap().to_str().unwrap().to_owned();
+                let value = fixture_now(&name);
                 if value.get("detail-type").is_some() {
-                    found.push((path.display().to_string(), value));
+                    found.push((name, value));
                 }
             }
         }

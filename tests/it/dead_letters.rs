@@ -255,8 +255,8 @@ async fn a_request_redriven_through_the_queue_with_its_envelope_is_judged_by_its
     let stack = Stack::start().await;
     let function = binary_with_dead_letters(&stack).await;
     // Re-driven as docs/operating.md says: the SQS body is the whole EventBridge envelope, `account` included.
-    let third_account = fixture("eventbridge-confused-deputy.json").to_string();
-    let member = fixture("eventbridge-forwarded-from-member.json").to_string();
+    let third_account = fixture_now("eventbridge-confused-deputy.json").to_string();
+    let member = fixture_now("eventbridge-forwarded-from-member.json").to_string();
     let record = |id: &str, body: &str| json!({ "messageId": id, "eventSource": "aws:sqs", "body": body });
     let batch = json!({ "Records": [record("third-account", &third_account), record("member", &member)] });
 

@@ -99,7 +99,7 @@ async fn producer_metadata_is_accepted_and_announced_under_request_while_near_mi
     let moto = Moto::start().await;
     let function = FunctionProcess::spawn(DELETE_BIN, "delete-instance", &moto.function_env(emulator.endpoint())).await;
 
-    let from_eventbridge = function.invoke(fixture("eventbridge-with-metadata.json"), DELETE_ARN, Duration::from_secs(20)).await;
+    let from_eventbridge = function.invoke(fixture_now("eventbridge-with-metadata.json"), DELETE_ARN, Duration::from_secs(20)).await;
     assert_eq!(response(&from_eventbridge)["instance"]["state"], "Deleting");
     // A Step Functions task whose input is the workflow's whole state.
     let state = json!({"instanceId": FIXTURE_ID_2, "execution": {"name": "cleanup-42", "step": 3}});

@@ -147,7 +147,7 @@ async fn a_confused_deputy_event_and_an_account_outside_the_list_are_refused_bef
     let moto = Moto::start().await;
     let delete = FunctionProcess::spawn(DELETE_BIN, "delete-instance", &env(&emulator, &moto, &[("ALLOWED_ACCOUNT_IDS", MEMBER)])).await;
 
-    let confused = fixture("eventbridge-confused-deputy.json");
+    let confused = fixture_now("eventbridge-confused-deputy.json");
     assert_eq!(confused["account"], STRANGER);
     assert_eq!(confused["detail"]["accountId"], MEMBER);
     let outcome = delete.invoke(confused, DELETE_ARN, Duration::from_secs(20)).await;
@@ -166,7 +166,7 @@ async fn an_event_forwarded_from_a_member_account_deletes_in_that_account() {
     let moto = Moto::start().await;
     let delete = FunctionProcess::spawn(DELETE_BIN, "delete-instance", &env(&emulator, &moto, &[])).await;
 
-    let forwarded = fixture("eventbridge-forwarded-from-member.json");
+    let forwarded = fixture_now("eventbridge-forwarded-from-member.json");
     assert_eq!(forwarded["account"], MEMBER);
     assert!(forwarded["detail"].get("accountId").is_none(), "the sender's account is the target");
     let output = response(&delete.invoke(forwarded, DELETE_ARN, Duration::from_secs(20)).await).clone();

@@ -527,7 +527,7 @@ fn the_forwarding_rule_takes_this_account_s_deletion_requests_never_a_replay_nor
     let central_rule = &central_template()["Resources"]["DeleteInstanceFunction"]["Properties"]["Events"]["DeletionRequested"];
     assert_eq!(pattern["replay-name"], central_rule["Properties"]["Pattern"]["replay-name"]);
     let in_account = |name: &str, account: &str| {
-        let mut event = crate::support::fixture(name);
+        let mut event = crate::support::fixture_now(name);
         event["account"] = json!(account);
         event
     };

@@ -60,7 +60,7 @@ fn the_checker_and_the_notices_take_only_events_of_the_stack_s_own_account() {
         events.insert(format!("own {name}"), own);
         events.insert(format!("foreign {name}"), foreign);
     }
-    events.insert("foreign request".to_owned(), fixture("eventbridge-forwarded-from-member.json"));
+    events.insert("foreign request".to_owned(), crate::support::fixture_now("eventbridge-forwarded-from-member.json"));
     let matches = tools::rules_matching(&Value::Object(events));
     let taken = |rule: &str| -> Vec<String> {
         let matched = matches[rule].as_object().unwrap_or_else(|| panic!("no rule {rule}: {matches}"));
