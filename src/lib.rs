@@ -54,4 +54,4 @@ pub use http_client::trusting;
 pub use scheduler::Scheduler;
 pub use shutdown::EXTENSION_NAME;
 pub use supply_chain::{SupplyChain, TargetClients};
-pub use sweep::{OrganizationPlan, PlannedTarget, SweepFunction, SweepOutput};
+pub use sweep::{ApprovalPlan, Approved, Awaiting, OrganizationPlan, PlanClosed, PlannedTarget, SweepFunction, SweepOutput};

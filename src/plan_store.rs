@@ -13,15 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::deadline::Budget;
 use crate::error::Error;
-
-/// An object of the bucket, named as Step Functions names one (`ItemReader`'s `Parameters`,
-/// `ResultWriterDetails`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct S3Location {
-    pub bucket: String,
-    pub key: String,
-}
+pub use crate::model::S3Location;
 
 /// The `manifest.json` a Distributed Map's `ResultWriter` writes: where the files of its child
 /// executions are, by how they ended.
@@ -80,12 +72,17 @@ impl PlanStore {
 
     /// Writes `items` as JSON Lines (one JSON object a line) at `key`.
     pub async fn put_lines<T: Serialize>(&self, key: &str, items: &[T], budget: &Budget) -> Result<S3Location, Error> {
-        const OP: &str = "PutObject";
         let mut body = Vec::with_capacity(items.len() * 96);
         for item in items {
             serde_json::to_writer(&mut body, item).map_err(|e| Error::Unexpected(format!("a line of {key} not written: {e}")))?;
             body.push(b'\n');
         }
+        self.put_jsonl(key, body, budget).await
+    }
+
+    /// Writes `body`, JSON Lines already written, at `key`.
+    pub async fn put_jsonl(&self, key: &str, body: Vec<u8>, budget: &Budget) -> Result<S3Location, Error> {
+        const OP: &str = "PutObject";
         let call =
             self.client.put_object().bucket(&self.bucket).key(key).content_type("application/jsonl").body(ByteStream::from(body)).send();
         budget.within(OP, call).await?.map_err(|e| Error::from_s3(OP, e))?;
@@ -93,20 +90,26 @@ impl PlanStore {
     }
 
     /// Reads the `manifest` of a Map's results, then every child execution of its files, each
-    /// handed to `each` as it is read. Children still pending (the Map did not run them) fail the
-    /// read: a summary must not count them as swept.
+    /// handed to `each` as it is read. Only the stack's own bucket is read, and in it only the
+    /// manifest and files under `prefix` (a run's own results, `results/<sweepId>/`): anything else
+    /// is `InvalidInput`, before a file is read. Children still pending (the Map did not run them)
+    /// fail the read: a summary must not count them as swept.
     pub async fn each_child<A: Send + 'static>(
         &self,
         manifest: &S3Location,
+        prefix: &str,
         mut acc: A,
         each: fn(&mut A, ChildExecution),
         budget: &Budget,
     ) -> Result<A, Error> {
-        if manifest.bucket != self.bucket {
-            return Err(Error::InvalidInput(format!(
-                "the results are in bucket {:?}, but the stack's bucket is {:?}: only the stack's own results are read",
-                manifest.bucket, self.bucket
-            )));
+        let elsewhere = |what: &str, bucket: &str, key: &str| {
+            Error::InvalidInput(format!(
+                "{what} is s3://{bucket}/{key}, but only the run's own results are read: those under s3://{}/{prefix}",
+                self.bucket
+            ))
+        };
+        if manifest.bucket != self.bucket || !manifest.key.starts_with(prefix) {
+            return Err(elsewhere("the results manifest", &manifest.bucket, &manifest.key));
         }
         let text = self.get(&manifest.key, budget).await?;
         let manifest: Manifest = serde_json::from_slice(&text)
@@ -117,10 +120,11 @@ impl PlanStore {
                 manifest.result_files.pending.len()
             )));
         }
-        if manifest.destination_bucket != self.bucket {
-            return Err(Error::Unexpected(format!("the manifest names bucket {:?}", manifest.destination_bucket)));
+        let files = manifest.result_files.succeeded.iter().chain(&manifest.result_files.failed);
+        if let Some(file) = files.clone().find(|file| manifest.destination_bucket != self.bucket || !file.key.starts_with(prefix)) {
+            return Err(elsewhere("a results file the manifest names", &manifest.destination_bucket, &file.key));
         }
-        for file in manifest.result_files.succeeded.iter().chain(&manifest.result_files.failed) {
+        for file in files {
             acc = self.fold_array(&file.key, acc, each, budget).await?;
         }
         Ok(acc)
@@ -135,8 +139,7 @@ impl PlanStore {
         T: DeserializeOwned + 'static,
     {
         const OP: &str = "GetObject";
-        let output =
-            budget.within(OP, self.client.get_object().bucket(&self.bucket).key(key).send()).await?.map_err(|e| Error::from_s3(OP, e))?;
+        let mut body = self.open(key, budget).await?;
         let (chunks, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(8);
         let parser = tokio::task::spawn_blocking(move || {
             let reader = std::io::BufReader::new(Chunks { receiver, current: Bytes::new() });
@@ -145,7 +148,6 @@ impl PlanStore {
             deserializer.end()?;
             Ok::<A, serde_json::Error>(acc)
         });
-        let mut body = output.body;
         // Why the body stopped before its end, if it did: then that is the error, retryable, and
         // not the parser's complaint about a cut document.
         let mut cut = None;
@@ -188,13 +190,25 @@ impl PlanStore {
 
     async fn get(&self, key: &str, budget: &Budget) -> Result<Vec<u8>, Error> {
         const OP: &str = "GetObject";
-        let output =
-            budget.within(OP, self.client.get_object().bucket(&self.bucket).key(key).send()).await?.map_err(|e| Error::from_s3(OP, e))?;
         let body = budget
-            .within(OP, output.body.collect())
+            .within(OP, self.open(key, budget).await?.collect())
             .await?
             .map_err(|e| Error::ServiceUnavailable(format!("{OP} of {key}: the body was cut: {e}")))?;
         Ok(body.to_vec())
+    }
+
+    /// GetObject of `key`, the one call every read makes: the body, still to be read, or the
+    /// call's error classified.
+    async fn open(&self, key: &str, budget: &Budget) -> Result<ByteStream, Error> {
+        const OP: &str = "GetObject";
+        let call = self.client.get_object().bucket(&self.bucket).key(key).send();
+        let output = budget.within(OP, call).await?.map_err(|e| Error::from_s3(OP, e))?;
+        Ok(output.body)
+    }
+
+    /// The bucket's name.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
     }
 }
 
@@ -299,5 +313,36 @@ mod tests {
         let right = store_answering("HTTP/1.1 200 OK\r\ncontent-length: 47\r\n\r\n", body).await;
         assert_eq!(body.len(), 47);
         assert_eq!(right.fold_array("results/x/SUCCEEDED_0.json", 0, each, &budget).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn only_the_run_s_own_results_in_the_stack_s_bucket_are_read() {
+        let budget = Budget::for_invocation(0, std::time::Duration::ZERO, std::time::Duration::from_secs(20));
+        let each: fn(&mut usize, ChildExecution) = |count, _| *count += 1;
+        let manifest = |bucket: &str, file: &str| {
+            format!(r#"{{"DestinationBucket": "{bucket}", "ResultFiles": {{"SUCCEEDED": [{{"Key": "{file}", "Size": 2}}]}}}}"#)
+        };
+        let answering = |body: String| {
+            let body: &'static str = Box::leak(body.into_boxed_str());
+            store_answering(Box::leak(format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_boxed_str()), body)
+        };
+        let location = |key: &str| S3Location { bucket: "plans".into(), key: key.into() };
+        let prefix = "results/run-1/";
+        let refused = |error: Error| {
+            assert_eq!(error.error_type(), "InvalidInput", "{error}");
+            assert!(error.to_string().contains("only the run's own results are read"), "{error}");
+        };
+        // A manifest key outside the run's prefix, or in another bucket: refused before any read.
+        let store = answering(manifest("plans", "results/run-1/SUCCEEDED_0.json")).await;
+        for outside in ["results/run-2/manifest.json", "plans/run-1/manifest.json", "results/run-1-other/manifest.json"] {
+            refused(store.each_child(&location(outside), prefix, 0, each, &budget).await.unwrap_err());
+        }
+        let elsewhere = S3Location { bucket: "another".into(), key: "results/run-1/manifest.json".into() };
+        refused(store.each_child(&elsewhere, prefix, 0, each, &budget).await.unwrap_err());
+        // A manifest naming another bucket, or a file outside the prefix: refused before its files are read.
+        for (bucket, file) in [("another", "results/run-1/SUCCEEDED_0.json"), ("plans", "results/run-2/SUCCEEDED_0.json")] {
+            let store = answering(manifest(bucket, file)).await;
+            refused(store.each_child(&location("results/run-1/manifest.json"), prefix, 0, each, &budget).await.unwrap_err());
+        }
     }
 }

@@ -2,15 +2,19 @@
 // Lambda Invoke API (the emulator's `invoke_api`, which runs the real function binaries).
 //
 // Standard input: {"definition": "<path>", "substitutions": {...}, "input": {...},
-//                  "lambdaEndpoint": "http://127.0.0.1:PORT"}
+//                  "lambdaEndpoint": "http://127.0.0.1:PORT", "s3Endpoint"?: "http://127.0.0.1:PORT",
+//                  "timeScale"?: <number above 0, default 1>}
 // Standard output, one JSON object: {"status": "SUCCEEDED" | "FAILED" | "TIMED_OUT", "output",
 //   "error", "cause", "states": [names entered, in order], "retries": [{"state", "error"}],
 //   "caught": [{"state", "error"}], "iterations": [{"index", "status", "states", "retries",
 //   "caught", and "output" or "error" and "cause"}], "tasks": {"<state>": {"invocations",
-//   "maxInFlight"}}}.
+//   "maxInFlight", and for a callback task "callbacks"}}}.
 // `states`, `retries` and `caught` are those of the top-level states; `iterations` holds the same
 // for each item of a Map state, by the item's index (empty without a Map); `tasks` counts each Task
 // state's invocations (retries included) and the most of them under way at once.
+// Standard error: its first line is `callback endpoint: http://127.0.0.1:PORT` (see below), printed
+// before the run starts; then a line `waiting for callback: {"state", "taskToken"}` each time the
+// function of a callback task has returned; anything else is diagnostics.
 //
 // Task states of the `arn:aws:states:::lambda:invoke` integration get a local handler that does what
 // the integration does: it invokes `FunctionName` with `Payload`, returns
@@ -23,6 +27,28 @@
 // `MaxConcurrency`/`MaxConcurrencyPath`; it ignores `ProcessorConfig`, `Label`,
 // `ToleratedFailurePercentage`/`Count` (and their paths: any failed item fails the Map) and
 // `ItemBatcher` (docs/testing.md).
+//
+// Callback tasks (`arn:aws:states:::lambda:invoke.waitForTaskToken`, tools/task-tokens.mjs): each
+// entry of such a task (each retry too) gets a fresh, unguessable task token, put wherever its
+// Parameters name `"<key>.$": "$$.Task.Token"`; the function is invoked with the payload as above
+// (its error fails the state, before any wait), then the task waits for a callback, whose output
+// (parsed JSON) is the state's result. The callback comes through a loopback server the runner
+// starts before the run and stops when it ends, speaking Step Functions' API as the AWS CLI and SDKs
+// call it (AWS JSON 1.0, `POST /`, `X-Amz-Target: AWSStepFunctions.<action>`; signatures are not
+// checked): point a client at it with `AWS_ENDPOINT_URL_SFN`. SendTaskSuccess {taskToken, output}
+// resolves the task (`output` not JSON: InvalidOutput); SendTaskFailure {taskToken, error?, cause?}
+// fails it with that error name (none given: a failure with no name, `{"Error": null, "Cause":
+// null}`, which only `States.ALL` and `States.TaskFailed` catch, as in AWS); SendTaskHeartbeat
+// {taskToken} is counted and restarts the heartbeat. A token never given out, or of a task that has
+// ended, answers TaskDoesNotExist; of a task that timed out, TaskTimedOut (HTTP 400, `{"__type",
+// "message"}`). `TimeoutSeconds`/`TimeoutSecondsPath` (default 99999999) and `HeartbeatSeconds`/
+// `HeartbeatSecondsPath`, each multiplied by `timeScale`, end the wait with `States.Timeout` (Cause
+// "") or `States.HeartbeatTimeout`; Retry and Catch treat them as AWS does (`States.TaskFailed`
+// does not match States.Timeout). A callback that comes while the function still runs is taken
+// once it has returned. The report lists each entry under `tasks.<state>.callbacks`: {"taskToken",
+// "status": "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "HEARTBEAT_TIMED_OUT" | "FUNCTION_FAILED" |
+// "ABORTED" (still waiting when the run ended), "heartbeats", "payload" (as sent to the function),
+// and "output", or "error" and "cause"}.
 //
 // A Map's `ItemReader` (`arn:aws:states:::s3:getObject`, `InputType` JSONL or JSON) and
 // `ResultWriter` (`arn:aws:states:::s3:putObject`) run against the S3 endpoint of the request
@@ -49,15 +75,10 @@ if (typeof Promise.withResolvers !== 'function') {
 
 const { StateMachine } = await import('aws-local-stepfunctions');
 const { loadDefinition, readStdinJson } = await import('./definition.mjs');
+const callbacks = await import('./task-tokens.mjs');
+const { namedError } = callbacks;
 
 const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
-
-/** An error that Retry and Catch match by `name`, as they match an errorType in AWS. */
-function namedError(name, message) {
-  const error = new Error(message);
-  error.name = name;
-  return error;
-}
 
 /** Each Task state's invocations, and the most of them under way at once. */
 const tasks = {};
@@ -98,6 +119,10 @@ function lambdaInvoke(endpoint, stateName) {
 
 const request = await readStdinJson();
 const definition = loadDefinition(request.definition, request.substitutions);
+const timeScale = request.timeScale ?? 1;
+if (typeof timeScale !== 'number' || !Number.isFinite(timeScale) || timeScale <= 0) {
+  throw new Error(`timeScale must be a number above 0, not ${JSON.stringify(request.timeScale)}`);
+}
 
 const S3_GET_OBJECT = 'arn:aws:states:::s3:getObject';
 const S3_PUT_OBJECT = 'arn:aws:states:::s3:putObject';
@@ -229,15 +254,22 @@ const taskResourceLocalHandlers = {};
 const waitTimeOverrides = {};
 const retryIntervalOverrides = {};
 const seen = new Set();
+const tokens = new callbacks.TaskTokens(timeScale, await callbacks.libraryTimeoutError(StateMachine), (line) => process.stderr.write(`${line}\n`));
+const sentinel = callbacks.newSentinel();
+const callbackStates = new Set();
 function bind(machine) {
   for (const [name, state] of Object.entries(machine.States)) {
     if (seen.has(name)) throw new Error(`state ${name}: the name is used twice, and the local overrides go by name`);
     seen.add(name);
     if (state.Type === 'Task' && s3Handlers[name]) {
       taskResourceLocalHandlers[name] = s3Handlers[name];
+    } else if (state.Type === 'Task' && state.Resource === callbacks.WAIT_FOR_TASK_TOKEN) {
+      machine.States[name] = callbacks.rewriteCallbackTask(name, state, sentinel);
+      callbackStates.add(name);
+      taskResourceLocalHandlers[name] = callbacks.callbackTask(tokens, name, sentinel, lambdaInvoke(request.lambdaEndpoint, name));
     } else if (state.Type === 'Task') {
       if (state.Resource !== LAMBDA_INVOKE) {
-        throw new Error(`state ${name}: only ${LAMBDA_INVOKE} tasks can run locally, not ${state.Resource}`);
+        throw new Error(`state ${name}: only ${LAMBDA_INVOKE} and ${callbacks.WAIT_FOR_TASK_TOKEN} tasks can run locally, not ${state.Resource}`);
       }
       taskResourceLocalHandlers[name] = lambdaInvoke(request.lambdaEndpoint, name);
     }
@@ -250,6 +282,9 @@ function bind(machine) {
 bind(definition);
 
 const machine = new StateMachine(definition);
+// The callback server is up before the run, so that its endpoint is known before any token is.
+const { server: callbackServer, endpoint: callbackEndpoint } = await callbacks.startCallbackServer(tokens);
+process.stderr.write(`callback endpoint: ${callbackEndpoint}\n`);
 const execution = machine.run(request.input, {
   overrides: { taskResourceLocalHandlers, waitTimeOverrides, retryIntervalOverrides },
 });
@@ -318,5 +353,11 @@ try {
   }
 }
 await collecting;
-for (const [name, { invocations, maxInFlight }] of Object.entries(tasks)) report.tasks[name] = { invocations, maxInFlight };
-process.stdout.write(JSON.stringify(report) + '\n');
+tokens.abortOpen();
+callbacks.stopCallbackServer(callbackServer);
+for (const [name, { invocations, maxInFlight }] of Object.entries(tasks)) {
+  report.tasks[name] = { invocations, maxInFlight, ...(callbackStates.has(name) ? { callbacks: tokens.reportOf(name) } : {}) };
+}
+// A task left waiting when the run ended (a failed Parallel branch's sibling) still holds
+// aws-local-stepfunctions' timer: exit once the report is out rather than wait for it.
+process.stdout.write(JSON.stringify(report) + '\n', () => process.exit(0));

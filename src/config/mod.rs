@@ -6,7 +6,7 @@ use crate::model::{AccountId, DeletionProtection, Region};
 
 mod sweep;
 
-pub use sweep::{AgeRule, SweepMode, SweepSettings};
+pub use sweep::{AgeRule, SweepMode, SweepSettings, MAX_PLANNED};
 
 /// A configuration value that cannot be used; the function stops at init with this message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

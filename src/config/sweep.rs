@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{list, number, protection, tag, CommonSettings, ConfigError, Lookup};
+use super::{boolean, list, number, protection, tag, CommonSettings, ConfigError, Lookup};
 use crate::model::{AccountId, DeletionProtection, Region};
 
 /// What the sweep does with the instances it selects.
@@ -79,6 +79,11 @@ pub struct SweepSettings {
     /// its Distributed Map its results. Unset: the plan returns its targets inline (small runs,
     /// local runs).
     pub plan_bucket: Option<String>,
+    /// `APPROVAL_REQUIRED` (`false`): a delete-mode organization sweep only plans, and requests
+    /// only what a person approves of its plan file. Needs `PLAN_BUCKET`.
+    pub approval_required: bool,
+    /// `APPROVAL_TIMEOUT_HOURS` (72, from 1 to 8760): how long a plan waits for its approval.
+    pub approval_timeout: Duration,
 }
 
 impl SweepSettings {
@@ -126,6 +131,8 @@ impl SweepSettings {
             owner_tag: tag(get, "OWNER_TAG", "Owner"),
             notice_key_id: get("NOTICE_KEY_ID").map(|key| key.trim().to_owned()).filter(|key| !key.is_empty()),
             plan_bucket: get("PLAN_BUCKET").map(|bucket| bucket.trim().to_owned()).filter(|bucket| !bucket.is_empty()),
+            approval_required: boolean(get, "APPROVAL_REQUIRED", false)?,
+            approval_timeout: approval_timeout(get)?,
         };
         if !settings.notice.is_zero() && settings.notice_key_id.is_none() {
             return Err(ConfigError(format!(
@@ -136,6 +143,7 @@ impl SweepSettings {
             )));
         }
         schedule_tag_of_its_own(&settings)?;
+        approval_in_the_bucket(&settings)?;
         Ok(settings)
     }
 }
@@ -145,6 +153,41 @@ fn mode(get: Lookup) -> Result<SweepMode, ConfigError> {
     match get("SWEEP_MODE").as_deref().map(str::trim) {
         None | Some("") => Ok(SweepMode::Report),
         Some(text) => SweepMode::parse(text).ok_or_else(|| ConfigError(format!("SWEEP_MODE is {text:?}, but it must be report or delete"))),
+    }
+}
+
+/// The most instances a plan that awaits approval may hold: each target's planned instances travel in
+/// its item of the organization sweep's Map, which Step Functions bounds to 256 KiB (about 550 bytes
+/// an instance), and one target's share can be the whole cap.
+pub const MAX_PLANNED: u32 = 400;
+
+/// An approved plan is a file of the stack's bucket: approval needs it, and a cap a plan can hold.
+fn approval_in_the_bucket(settings: &SweepSettings) -> Result<(), ConfigError> {
+    if settings.approval_required && settings.plan_bucket.is_none() {
+        return Err(ConfigError(
+            "APPROVAL_REQUIRED is true, but PLAN_BUCKET is not set: an approved plan is a file of the stack's bucket \
+             (plans/<planId>/plan.jsonl); set PLAN_BUCKET, or APPROVAL_REQUIRED=false"
+                .to_owned(),
+        ));
+    }
+    if settings.approval_required && settings.max_deletions > MAX_PLANNED {
+        return Err(ConfigError(format!(
+            "APPROVAL_REQUIRED is true with MAX_DELETIONS_PER_SWEEP {}, but a plan that awaits approval holds at most \
+             {MAX_PLANNED} instances; set MAX_DELETIONS_PER_SWEEP from 1 to {MAX_PLANNED}",
+            settings.max_deletions
+        )));
+    }
+    Ok(())
+}
+
+/// `APPROVAL_TIMEOUT_HOURS`: 72 unless set; at most a year, as a plan waiting longer is no plan.
+fn approval_timeout(get: Lookup) -> Result<Duration, ConfigError> {
+    const MAX_HOURS: u64 = 8_760;
+    match number(get, "APPROVAL_TIMEOUT_HOURS", 72, 1)? {
+        hours if hours <= MAX_HOURS => Ok(Duration::from_secs(hours * 3_600)),
+        hours => {
+            Err(ConfigError(format!("APPROVAL_TIMEOUT_HOURS is \"{hours}\", but it must be a whole number of hours from 1 to {MAX_HOURS}")))
+        }
     }
 }
 
@@ -237,6 +280,30 @@ mod tests {
         let without = SweepSettings::from_lookup(&lookup(&[("EVENT_BUS_NAME", "bus"), ("NOTICE_HOURS", "0")])).unwrap();
         assert_eq!(without.notice_key_id, None);
         assert_eq!(sweep(&[]).unwrap().notice_key_id.as_deref(), Some("alias/notice"));
+    }
+
+    #[test]
+    fn approval_is_off_by_default_and_needs_the_plan_bucket_and_a_timeout_within_a_year() {
+        let settings = sweep(&[]).unwrap();
+        assert_eq!((settings.approval_required, settings.approval_timeout.as_secs()), (false, 72 * 3_600));
+        let error = sweep(&[("APPROVAL_REQUIRED", "true")]).unwrap_err();
+        assert!(error.0.contains("APPROVAL_REQUIRED is true, but PLAN_BUCKET is not set"), "{error}");
+        let settings = sweep(&[("APPROVAL_REQUIRED", "true"), ("PLAN_BUCKET", "plans"), ("APPROVAL_TIMEOUT_HOURS", "8760")]).unwrap();
+        assert_eq!((settings.approval_required, settings.approval_timeout.as_secs()), (true, 8_760 * 3_600));
+        // A plan awaiting approval travels through the Map's items: its cap is bounded.
+        let approving =
+            |cap: &'static str| sweep(&[("APPROVAL_REQUIRED", "true"), ("PLAN_BUCKET", "plans"), ("MAX_DELETIONS_PER_SWEEP", cap)]);
+        assert_eq!(approving("400").unwrap().max_deletions, MAX_PLANNED);
+        assert!(approving("401").unwrap_err().0.contains("holds at most 400 instances"));
+        assert_eq!(sweep(&[("MAX_DELETIONS_PER_SWEEP", "1000")]).unwrap().max_deletions, 1_000, "without approval, the cap is free");
+        for bad in ["0", "8761", "3.5", "soon"] {
+            let error = sweep(&[("APPROVAL_TIMEOUT_HOURS", bad)]).unwrap_err();
+            assert!(error.0.contains("APPROVAL_TIMEOUT_HOURS is"), "{bad}: {error}");
+        }
+        assert!(sweep(&[("APPROVAL_REQUIRED", "yes")])
+            .unwrap_err()
+            .0
+            .contains("APPROVAL_REQUIRED is \"yes\", but it must be true or false"));
     }
 
     #[test]

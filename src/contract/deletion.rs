@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Detail, Event, Reason};
-use crate::model::{optional_time, AccountId, Outcome, ReportedInstance, SweepOrigin, Target};
+use crate::model::{optional_time, AccountId, Outcome, PlanId, ReportedInstance, SweepOrigin, Target};
 
 /// `Supply Chain Instance Deletion Requested`, as the sweep puts it: the delete function reads
 /// the same detail-type from any source, with the members it documents (docs/inputs-and-outputs.md).
@@ -24,6 +24,9 @@ pub struct DeletionRequested {
     /// With notice: the schedule mark's time, which has passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<String>,
+    /// The organization sweep's plan the request comes from: its run, or its approved execution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<PlanId>,
 }
 
 impl Detail for DeletionRequested {

@@ -9,16 +9,20 @@
 //! - the sweep: `Deletion Requested` ([`DeletionRequested`], which the delete function reads, as it
 //!   reads the same detail-type from any other source), `Deletion Scheduled` and `Deletion
 //!   Cancelled` ([`DeletionScheduled`], [`DeletionCancelled`]), `Sweep Completed` ([`SweepReport`])
-//!   and `Organization Sweep Completed` ([`OrganizationSummary`]).
+//!   and `Organization Sweep Completed` ([`OrganizationSummary`]); with approval, `Organization
+//!   Sweep Plan Ready`, `Plan Approved`, `Plan Rejected` and `Plan Expired` ([`PlanReady`],
+//!   [`PlanApproved`], [`PlanRejected`], [`PlanExpired`]).
 
 use serde::Serialize;
 
+mod approval;
 mod deletion;
 mod organization;
 mod sweep;
 
+pub use approval::{ApprovalCommands, PlanApproved, PlanExpired, PlanFile, PlanReady, PlanRejected};
 pub use deletion::{DeletionFinished, DeletionRequested, DeletionStarted};
-pub use organization::{FailedTarget, OrganizationSummary};
+pub use organization::{ExecuteOutcome, ExecutedInstance, FailedTarget, OrganizationSummary, Phase, PlanSummary, PlannedInstance};
 pub use sweep::{
     DeletionCancelled, DeletionScheduled, NoticeSubject, Reason, SweepCounts, SweepEntry, SweepReport, TargetReport, TargetStatus,
 };
@@ -42,11 +46,15 @@ pub enum Event {
     DeletionCancelled,
     SweepCompleted,
     OrganizationSweepCompleted,
+    PlanReady,
+    PlanApproved,
+    PlanRejected,
+    PlanExpired,
 }
 
 impl Event {
     /// The whole catalogue, in the order a deletion meets them.
-    pub const ALL: [Event; 9] = [
+    pub const ALL: [Event; 13] = [
         Event::DeletionRequested,
         Event::DeletionStarted,
         Event::Deleted,
@@ -56,6 +64,10 @@ impl Event {
         Event::DeletionCancelled,
         Event::SweepCompleted,
         Event::OrganizationSweepCompleted,
+        Event::PlanReady,
+        Event::PlanApproved,
+        Event::PlanRejected,
+        Event::PlanExpired,
     ];
 
     /// The `source` the stack puts the event under.
@@ -66,7 +78,11 @@ impl Event {
             | Event::DeletionScheduled
             | Event::DeletionCancelled
             | Event::SweepCompleted
-            | Event::OrganizationSweepCompleted => SWEEP_SOURCE,
+            | Event::OrganizationSweepCompleted
+            | Event::PlanReady
+            | Event::PlanApproved
+            | Event::PlanRejected
+            | Event::PlanExpired => SWEEP_SOURCE,
         }
     }
 
@@ -82,6 +98,10 @@ impl Event {
             Event::DeletionCancelled => "Supply Chain Instance Deletion Cancelled",
             Event::SweepCompleted => "Supply Chain Instance Sweep Completed",
             Event::OrganizationSweepCompleted => "Supply Chain Organization Sweep Completed",
+            Event::PlanReady => "Supply Chain Organization Sweep Plan Ready",
+            Event::PlanApproved => "Supply Chain Organization Sweep Plan Approved",
+            Event::PlanRejected => "Supply Chain Organization Sweep Plan Rejected",
+            Event::PlanExpired => "Supply Chain Organization Sweep Plan Expired",
         }
     }
 

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cuttable, Detail, Event};
+use super::{Cuttable, Detail, Event, PlannedInstance};
 use crate::config::SweepMode;
-use crate::model::Target;
+use crate::model::{PlanId, Target};
 
 /// Why an instance was selected or skipped: stable names, for rules and people reading reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,10 @@ pub enum Reason {
     /// Skipped: selected and due, but its Deletion Requested event could not be put on the bus
     /// while others of the run were; the next run selects it anew.
     RequestFailed,
+    /// Not requested: an instance of an approved plan that changed between the plan and its
+    /// execution (protected now, no longer selected or selected on something else, no longer
+    /// `Active` or `DeleteFailed`, its mark gone or no longer counting).
+    ChangedSincePlan,
 }
 
 impl Reason {
@@ -48,6 +52,7 @@ impl Reason {
             Reason::NotSelected => "NotSelected",
             Reason::MarkFailed => "MarkFailed",
             Reason::RequestFailed => "RequestFailed",
+            Reason::ChangedSincePlan => "ChangedSincePlan",
         }
     }
 }
@@ -85,6 +90,14 @@ pub struct SweepCounts {
     /// With notice: marked instances no longer selected, whose marks were removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled: Option<usize>,
+    /// In a run of an organization sweep's plan (`planId`, `planOnly`): the instances it would
+    /// have requested, listed in `planned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<usize>,
+    /// In the summary of an approved plan's execution: the instances not requested because they
+    /// changed since the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_since_plan: Option<usize>,
 }
 
 impl SweepCounts {
@@ -99,6 +112,8 @@ impl SweepCounts {
         self.marked = sum(self.marked, other.marked);
         self.due = sum(self.due, other.due);
         self.cancelled = sum(self.cancelled, other.cancelled);
+        self.planned = sum(self.planned, other.planned);
+        self.changed_since_plan = sum(self.changed_since_plan, other.changed_since_plan);
     }
 }
 
@@ -139,6 +154,9 @@ pub struct SweepReport {
     /// The invocation's request id: a retry of the same invocation keeps it.
     pub sweep_id: String,
     pub mode: SweepMode,
+    /// The organization sweep's plan this run belongs to, when the invoke named it (`planId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<PlanId>,
     /// The one target swept, when it is another than the function's own account and region.
     #[serde(flatten)]
     pub target: Target,
@@ -163,6 +181,10 @@ pub struct SweepReport {
     /// With notice: the instances whose scheduled deletion was cancelled this run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cancelled: Vec<SweepEntry>,
+    /// When the invoke carried `planOnly`: with `true`, the instances the run would have requested
+    /// (nothing is requested), each a line of the plan file; with `false`, empty. Left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Vec<PlannedInstance>>,
     pub counts: SweepCounts,
     /// `true` when the lists were cut to keep the report within PutEvents' 256 KiB; `counts` are whole.
     pub truncated: bool,
@@ -174,6 +196,7 @@ impl SweepReport {
         SweepReport {
             sweep_id,
             mode,
+            plan_id: None,
             target: Target::default(),
             targets: Vec::new(),
             examined: 0,
@@ -184,6 +207,7 @@ impl SweepReport {
             skipped: Vec::new(),
             marked: Vec::new(),
             cancelled: Vec::new(),
+            planned: None,
             counts: SweepCounts::default(),
             truncated: false,
         }
@@ -201,6 +225,7 @@ impl Cuttable for SweepReport {
         [&self.selected, &self.requested, &self.deferred, &self.skipped, &self.marked, &self.cancelled]
             .iter()
             .map(|list| list.len())
+            .chain(self.planned.as_ref().map(Vec::len))
             .max()
             .unwrap_or(0)
     }
@@ -209,6 +234,9 @@ impl Cuttable for SweepReport {
         let mut cut = self.clone();
         for list in [&mut cut.selected, &mut cut.requested, &mut cut.deferred, &mut cut.skipped, &mut cut.marked, &mut cut.cancelled] {
             list.truncate(keep);
+        }
+        if let Some(planned) = &mut cut.planned {
+            planned.truncate(keep);
         }
         cut.truncated = true;
         cut
@@ -241,6 +269,9 @@ pub struct DeletionScheduled {
     /// The policy's reason.
     pub policy: Reason,
     pub sweep_id: String,
+    /// The organization sweep's plan whose run gave the notice, when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<PlanId>,
     /// The owner tag's value, when `OWNER_TAG` is set and the instance has it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
@@ -266,6 +297,9 @@ pub struct DeletionCancelled {
     /// Why, in words.
     pub reason: String,
     pub sweep_id: String,
+    /// The organization sweep's plan whose run cancelled it, when it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<PlanId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
 }
@@ -295,6 +329,7 @@ mod tests {
             NotSelected,
             MarkFailed,
             RequestFailed,
+            ChangedSincePlan,
         ] {
             assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
         }
@@ -314,6 +349,7 @@ mod tests {
         let report = SweepReport {
             sweep_id: "s".into(),
             mode: SweepMode::Report,
+            plan_id: None,
             target: Target::default(),
             targets: Vec::new(),
             examined: 2_000,
@@ -325,6 +361,7 @@ mod tests {
             skipped: vec![entry(0)],
             marked: Vec::new(),
             cancelled: Vec::new(),
+            planned: None,
             truncated: false,
         };
         let cut = within_event_limit(report.clone());

@@ -3,6 +3,7 @@
 //! One module a function ([`delete`], [`check`], [`sweep`]); what they share is here: the raw
 //! payload, JSON read without ambiguity, and the near-miss rule for members.
 
+pub mod approval;
 pub mod check;
 pub mod delete;
 pub mod sweep;

@@ -1,23 +1,30 @@
 //! The sweep's input: a scheduled run with the configured settings; a direct invoke that overrides
-//! the mode, the cap or the target for one run; and the two steps of the organization sweep (its
-//! plan and its summary). Anything else is `InvalidInput`.
+//! the mode, the cap or the target for one run (and, from the organization sweep's Map, names its
+//! plan); and the steps of the organization sweep (its plan and its summary, and with approval
+//! [`super::approval`]'s). Anything else is `InvalidInput`.
 
 use serde_json::{Map, Value};
 
+use super::approval::{parse_approve, parse_await_approval, parse_close_plan, parse_execute, ApproveRequest, AwaitApproval, ClosePlan};
 use super::{invalid, refuse_near_misses};
 use crate::config::SweepMode;
+use crate::contract::PlannedInstance;
 use crate::error::{kind_of, quoted, Error};
-use crate::model::{AccountId, Region, Target};
+use crate::model::{AccountId, PlanId, Region, Target};
 
 /// The shapes the sweep accepts, for error messages.
 pub(crate) const SWEEP_SHAPES: &str = "accepted shapes: {} or an EventBridge \"Scheduled Event\" (a run with the configured \
 settings); a direct invoke {\"mode\": \"report\" | \"delete\", \"maxDeletions\": <whole number from 0>, \"accountId\": \
-\"<12 digits>\", \"region\": \"<region>\"}, each member optional; or a step of the organization sweep, {\"plan\": \
-{\"accounts\" | \"accountsFile\", \"regions\", \"mode\", \"maxDeletions\"}} or {\"summarize\": {\"sweepId\", \"mode\", \"results\" | \"resultWriterDetails\"}} (see \
-events/sweep/)";
+\"<12 digits>\", \"region\": \"<region>\", \"planId\": \"<plan id>\", \"planOnly\": true | false}, each member optional; or a step \
+of the organization sweep, {\"plan\": {\"accounts\" | \"accountsFile\", \"regions\", \"mode\", \"maxDeletions\"}}, {\"summarize\": \
+{\"sweepId\", \"mode\", \"results\" | \"resultWriterDetails\", \"phase\", \"planId\"}}, {\"awaitApproval\": {...}}, {\"approve\": \
+{...}}, {\"execute\": {...}} or {\"closePlan\": {...}} (see events/sweep/ and docs/organization-sweep.md)";
 
 /// The members of a direct invoke.
-pub(crate) const SWEEP_MEMBERS: [&str; 4] = ["mode", "maxDeletions", "accountId", "region"];
+pub(crate) const SWEEP_MEMBERS: [&str; 6] = ["mode", "maxDeletions", "accountId", "region", "planId", "planOnly"];
+
+/// The organization sweep's steps, each alone in its event.
+const STEPS: [&str; 6] = ["plan", "summarize", "awaitApproval", "approve", "execute", "closePlan"];
 
 /// The members of `plan`.
 const PLAN_MEMBERS: [&str; 5] = ["accounts", "accountsFile", "regions", "mode", "maxDeletions"];
@@ -29,8 +36,17 @@ pub(crate) enum SweepEvent {
     Run(SweepRequest),
     /// The organization sweep's first step: the targets and each one's share of the cap.
     Plan(PlanRequest),
-    /// The organization sweep's last step: one summary of every target's outcome.
+    /// The organization sweep's last step (with approval, of each phase): one summary of every
+    /// target's outcome, or of every approved instance's.
     Summarize(Value),
+    /// With approval: the plan goes to a person, and the execution waits on the task token.
+    AwaitApproval(AwaitApproval),
+    /// With approval: the person's answer, checked against the plan file.
+    Approve(ApproveRequest),
+    /// With approval: one approved instance, re-checked, then requested or found changed.
+    Execute(Box<PlannedInstance>),
+    /// With approval: the plan rejected or expired; nothing is requested.
+    ClosePlan(ClosePlan),
 }
 
 /// One run's overrides of the configured settings; `None` keeps the setting.
@@ -41,6 +57,11 @@ pub(crate) struct SweepRequest {
     /// The one target to sweep, when the invoke names `accountId` or `region`; `None` sweeps the
     /// configured targets (`SWEEP_ACCOUNTS` x `SWEEP_REGIONS`, or the function's own).
     pub target: Option<Target>,
+    /// The organization sweep's plan the run belongs to, carried on each event it puts.
+    pub plan_id: Option<PlanId>,
+    /// With `true` (delete mode and `planId` only): the run requests nothing and lists in `planned`
+    /// what it would request. Given at all, the report has `planned`.
+    pub plan_only: Option<bool>,
 }
 
 /// The organization sweep's plan request; `None` takes the setting (or, for `accounts`, the
@@ -77,26 +98,64 @@ pub(crate) fn parse_sweep_event(event: &Value) -> Result<SweepEvent, Error> {
     if object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         return Ok(SweepEvent::Run(SweepRequest::default()));
     }
-    for step in ["plan", "summarize"] {
-        if let Some(value) = object.get(step) {
-            if object.len() > 1 {
-                return Err(invalid(format!("the event has {step:?} beside other members; {step:?} must be alone; {SWEEP_SHAPES}")));
-            }
-            return if step == "plan" { parse_plan(value).map(SweepEvent::Plan) } else { Ok(SweepEvent::Summarize(value.clone())) };
+    if let Some((step, value)) = STEPS.iter().find_map(|step| object.get(*step).map(|value| (*step, value))) {
+        if object.len() > 1 {
+            return Err(invalid(format!("the event has {step:?} beside other members; {step:?} must be alone; {SWEEP_SHAPES}")));
         }
+        return parse_step(step, value);
     }
     let mut known: Vec<&str> = SWEEP_MEMBERS.to_vec();
-    known.extend(["plan", "summarize"]);
+    known.extend(STEPS);
     refuse_near_misses("the event", object, &known)?;
     if let Some(unknown) = object.keys().find(|k| !SWEEP_MEMBERS.contains(&k.as_str())) {
         return Err(invalid(format!("the event has the member {unknown:?}, which the sweep does not accept; {SWEEP_SHAPES}")));
     }
     let target = Target::read("the event", object)?;
+    let (plan_id, plan_only) = plan_of_run(object)?;
     Ok(SweepEvent::Run(SweepRequest {
         mode: mode_of(object)?,
         max_deletions: max_deletions_of(object)?,
         target: (object.contains_key("accountId") || object.contains_key("region")).then_some(target),
+        plan_id,
+        plan_only,
     }))
+}
+
+/// One step of the organization sweep, named `step`.
+fn parse_step(step: &str, value: &Value) -> Result<SweepEvent, Error> {
+    match step {
+        "plan" => parse_plan(value).map(SweepEvent::Plan),
+        "summarize" => Ok(SweepEvent::Summarize(value.clone())),
+        "awaitApproval" => parse_await_approval(value).map(SweepEvent::AwaitApproval),
+        "approve" => parse_approve(value).map(SweepEvent::Approve),
+        "execute" => parse_execute(value).map(|line| SweepEvent::Execute(Box::new(line))),
+        _ => parse_close_plan(value).map(SweepEvent::ClosePlan),
+    }
+}
+
+/// A run's `planId` and `planOnly`: `planOnly: true` only with `"mode": "delete"` (what it plans is
+/// what delete mode would request) and a `planId` (which names the plan its lines go to).
+fn plan_of_run(object: &Map<String, Value>) -> Result<(Option<PlanId>, Option<bool>), Error> {
+    let plan_id = match object.get("planId") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(PlanId::parse("\"planId\"", value)?),
+    };
+    let plan_only = match object.get("planOnly") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(only)) => Some(*only),
+        Some(other) => return Err(invalid(format!("\"planOnly\" is {}, but it must be true or false", kind_of(other)))),
+    };
+    if plan_only == Some(true) {
+        if object.get("mode").and_then(Value::as_str) != Some("delete") {
+            return Err(invalid(
+                "\"planOnly\": true needs \"mode\": \"delete\": a plan lists what a delete-mode run would request".to_owned(),
+            ));
+        }
+        if plan_id.is_none() {
+            return Err(invalid("\"planOnly\": true needs \"planId\", the plan its lines go to".to_owned()));
+        }
+    }
+    Ok((plan_id, plan_only))
 }
 
 fn parse_plan(value: &Value) -> Result<PlanRequest, Error> {
@@ -199,9 +258,34 @@ mod tests {
     #[test]
     fn a_direct_invoke_overrides_mode_and_cap() {
         let request = parse_sweep_event(&json!({"mode": "delete", "maxDeletions": 3})).unwrap();
-        assert_eq!(request, SweepEvent::Run(SweepRequest { mode: Some(SweepMode::Delete), max_deletions: Some(3), target: None }));
+        let expected = SweepRequest { mode: Some(SweepMode::Delete), max_deletions: Some(3), ..Default::default() };
+        assert_eq!(request, SweepEvent::Run(expected));
         let request = parse_sweep_event(&json!({"mode": "report", "maxDeletions": 0})).unwrap();
-        assert_eq!(request, SweepEvent::Run(SweepRequest { mode: Some(SweepMode::Report), max_deletions: Some(0), target: None }));
+        let expected = SweepRequest { mode: Some(SweepMode::Report), max_deletions: Some(0), ..Default::default() };
+        assert_eq!(request, SweepEvent::Run(expected));
+    }
+
+    #[test]
+    fn a_target_of_a_plan_names_it_and_plans_only_in_delete_mode() {
+        let target = json!({"accountId": "111122223333", "region": "eu-west-1", "mode": "delete", "maxDeletions": 1,
+                            "planId": "5a0d7c3e-9b1f-4e62-8c4a-7f2e1d9b3c60", "planOnly": true});
+        let SweepEvent::Run(request) = parse_sweep_event(&target).unwrap() else { panic!("not a run") };
+        assert_eq!((request.plan_id.unwrap().as_str(), request.plan_only), ("5a0d7c3e-9b1f-4e62-8c4a-7f2e1d9b3c60", Some(true)));
+        let mut report = target.clone();
+        report["mode"] = json!("report");
+        assert!(message(report).contains("\"planOnly\": true needs \"mode\": \"delete\""));
+        let mut unnamed = target.clone();
+        unnamed.as_object_mut().unwrap().remove("planId");
+        assert!(message(unnamed).contains("needs \"planId\""));
+        let mut not_planning = target.clone();
+        not_planning["planOnly"] = json!(false);
+        not_planning["mode"] = json!("report");
+        let SweepEvent::Run(request) = parse_sweep_event(&not_planning).unwrap() else { panic!("not a run") };
+        assert_eq!(request.plan_only, Some(false));
+        assert!(message(json!({"planOnly": "yes"})).contains("must be true or false"));
+        assert!(message(json!({"planId": "a/b"})).contains("is not a plan id"));
+        assert!(message(json!({"plan_only": true})).contains("did you mean planOnly?"));
+        assert!(message(json!({"execute": {}, "mode": "delete"})).contains("must be alone"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod arn;
 mod id;
 mod outcome;
+mod plan;
 mod protection;
 mod record;
 mod requests;
@@ -13,6 +14,7 @@ mod target;
 pub use arn::Home;
 pub use id::InstanceId;
 pub use outcome::Outcome;
+pub use plan::{PlanId, S3Location};
 pub use protection::{DeletionProtection, ProtectingTag};
 pub use record::{timestamp, DeleteOutput, InstanceRecord, ReportedInstance, UnusableInstance};
 pub(crate) use requests::optional_time;

@@ -3,18 +3,59 @@
 
 use std::collections::HashMap;
 
+use serde_json::Value;
+
 use super::examine::Examined;
 use super::notice::{Mark, Notice, NoticeWork};
 use super::policy::Decision;
 use crate::config::SweepMode;
-use crate::contract::{Reason, SweepEntry, SweepReport};
+use crate::contract::{PlannedInstance, Reason, SweepEntry, SweepReport};
+use crate::error::Error;
+use crate::model::{AccountId, InstanceId, PlanId, Region};
 
-/// A selected instance to ask the delete function about: its report entry, its ARN, and the time
-/// it was scheduled for when it was given notice.
+/// A selected instance to ask the delete function about: its report entry, its ARN, the time
+/// it was scheduled for when it was given notice, and what a plan's line says of it besides.
 pub(super) struct ToRequest {
     pub(super) entry: SweepEntry,
     pub(super) arn: String,
     pub(super) scheduled_for: Option<String>,
+    /// Where it lives, always named.
+    account_id: String,
+    region: String,
+    selected_on: String,
+    owner: Option<String>,
+}
+
+impl ToRequest {
+    fn of(done: &Examined, entry: SweepEntry, scheduled_for: Option<String>) -> ToRequest {
+        ToRequest {
+            entry,
+            arn: done.arn.clone(),
+            scheduled_for,
+            account_id: done.account_id.clone(),
+            region: done.region.clone(),
+            selected_on: done.selected_on.clone().unwrap_or_default(),
+            owner: done.owner.clone(),
+        }
+    }
+
+    /// The line of plan `plan_id` that lists it, instead of its request.
+    pub(super) fn planned(self, plan_id: &PlanId) -> Result<PlannedInstance, Error> {
+        let unexpected = |error: Error| Error::Unexpected(format!("a selected instance cannot be planned: {error}"));
+        Ok(PlannedInstance {
+            plan_id: plan_id.clone(),
+            account_id: AccountId::parse("its account", &Value::from(self.account_id)).map_err(unexpected)?,
+            region: Region::parse("its region", &Value::from(self.region)).map_err(unexpected)?,
+            instance_id: InstanceId::parse("its instance id", &Value::from(self.entry.instance_id)).map_err(unexpected)?,
+            instance_arn: self.arn,
+            instance_name: self.entry.instance_name,
+            reason: self.entry.reason,
+            detail: self.entry.detail,
+            selected_on: self.selected_on,
+            owner: self.owner,
+            scheduled_for: self.scheduled_for,
+        })
+    }
 }
 
 /// Classifies the decisions into the report's lists: every selected instance is listed as selected; in
@@ -65,7 +106,7 @@ pub(super) fn classify(
             None => detail,
         };
         if to_request.len() < cap {
-            to_request.push(ToRequest { entry: done.entry(reason, &detail), arn: done.arn.clone(), scheduled_for });
+            to_request.push(ToRequest::of(&done, done.entry(reason, &detail), scheduled_for));
         } else {
             report.deferred.push(done.entry(reason, &detail));
         }

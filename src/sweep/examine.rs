@@ -13,7 +13,7 @@ use crate::config::SweepSettings;
 use crate::contract::{Reason, SweepEntry};
 use crate::deadline::{Budget, Invocation};
 use crate::error::Error;
-use crate::model::Target;
+use crate::model::{InstanceRecord, Target};
 use crate::supply_chain::{Listed, SupplyChain};
 
 /// One examined instance: what the report says of it, where it lives, its ARN for a request's
@@ -31,6 +31,10 @@ pub(super) struct Examined {
     pub(super) arn: String,
     pub(super) tags: HashMap<String, String>,
     pub(super) decision: Decision,
+    /// When selected: what it is selected on ([`policy::selected_on`]).
+    pub(super) selected_on: Option<String>,
+    /// The owner tag's value (`OWNER_TAG`), when it has it.
+    pub(super) owner: Option<String>,
 }
 
 impl Examined {
@@ -113,7 +117,6 @@ async fn examine_one(
     budget: &Budget,
     now: DateTime,
 ) -> Result<Option<Examined>, Error> {
-    let region = client.region().unwrap_or_default().to_owned();
     let instance = match listed {
         Ok(instance) => instance,
         Err(unusable) => {
@@ -124,26 +127,17 @@ async fn examine_one(
                 state: unusable.state.clone(),
                 target: target.clone(),
                 account_id: client.account().unwrap_or_default().to_owned(),
-                region,
+                region: client.region().unwrap_or_default().to_owned(),
                 client: client.clone(),
                 arn: String::new(),
                 tags: HashMap::new(),
                 decision: log(&unusable.instance_id, &unusable.state, Decision::Skipped(Reason::TagsUnreadable, detail)),
+                selected_on: None,
+                owner: None,
             }));
         }
     };
-    let examined = |arn: String, tags, decision| Examined {
-        instance_id: instance.instance_id.to_string(),
-        instance_name: instance.instance_name.clone(),
-        state: instance.state.clone(),
-        target: target.clone(),
-        account_id: client.account().unwrap_or(&instance.aws_account_id).to_owned(),
-        region: region.clone(),
-        client: client.clone(),
-        arn,
-        tags,
-        decision,
-    };
+    let examined = |arn: String, tags, decision| Examined { decision, ..unjudged(client, instance, target, arn, tags) };
     // Listed for a while after its deletion: nothing to decide, and its tags may be gone.
     if instance.state == InstanceState::Deleted {
         return Ok(Some(examined(String::new(), HashMap::new(), Decision::Kept)));
@@ -152,16 +146,48 @@ async fn examine_one(
     let arn = client
         .instance_arn(&instance.instance_id, &invocation.home, Some(instance))
         .ok_or_else(|| Error::Unexpected("the Supply Chain client has no region, so the instance's ARN cannot be built".to_owned()))?;
-    let (tags, decision) = match client.tags(&arn, budget).await {
-        Ok(tags) => {
-            let decision = decide(settings, instance, &tags, now);
-            (tags, decision)
+    match client.tags(&arn, budget).await {
+        Ok(tags) => Ok(Some(decided(settings, unjudged(client, instance, target, arn, tags), instance, now))),
+        Err(_) if budget.remaining().is_none() => Ok(None),
+        Err(error) => {
+            let decision = Decision::Skipped(Reason::TagsUnreadable, format!("{}: {error}", error.error_type()));
+            Ok(Some(examined(arn, HashMap::new(), log(instance.instance_id.as_str(), &instance.state, decision))))
         }
-        Err(_) if budget.remaining().is_none() => return Ok(None),
-        Err(error) => (HashMap::new(), Decision::Skipped(Reason::TagsUnreadable, format!("{}: {error}", error.error_type()))),
-    };
-    let decision = log(instance.instance_id.as_str(), &instance.state, decision);
-    Ok(Some(examined(arn, tags, decision)))
+    }
+}
+
+/// An instance whose tags were read (`unjudged`, its decision not yet made), decided on by the
+/// policy: the one decision of a run and of an approved plan's re-check alike.
+pub(super) fn decided(settings: &SweepSettings, unjudged: Examined, instance: &InstanceRecord, now: DateTime) -> Examined {
+    let decision = log(instance.instance_id.as_str(), &instance.state, decide(settings, instance, &unjudged.tags, now));
+    let selected_on = policy::selected_on(settings, &decision, &unjudged.tags);
+    let owner = settings.owner_tag.as_ref().and_then(|tag| unjudged.tags.get(tag)).cloned();
+    Examined { decision, selected_on, owner, ..unjudged }
+}
+
+/// An instance of `client` read with GetInstance and its tags, not decided on yet: what an approved
+/// plan's re-check starts from. Any failure is the caller's.
+pub(super) fn unjudged(
+    client: &SupplyChain,
+    instance: &InstanceRecord,
+    target: &Target,
+    arn: String,
+    tags: HashMap<String, String>,
+) -> Examined {
+    Examined {
+        instance_id: instance.instance_id.to_string(),
+        instance_name: instance.instance_name.clone(),
+        state: instance.state.clone(),
+        target: target.clone(),
+        account_id: client.account().unwrap_or(&instance.aws_account_id).to_owned(),
+        region: client.region().unwrap_or_default().to_owned(),
+        client: client.clone(),
+        arn,
+        tags,
+        decision: Decision::Kept,
+        selected_on: None,
+        owner: None,
+    }
 }
 
 fn log(id: &str, state: &InstanceState, decision: Decision) -> Decision {

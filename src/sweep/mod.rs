@@ -9,7 +9,9 @@
 //! One run is, for each target, [`SweepFunction::list`] and [`SweepFunction::examine`] (each
 //! instance's tags read and decided on, [`examine`]); then, for all of them, the marks read (delete
 //! mode with notice), [`classify`], the notices ([`notice::Notice::give`]),
-//! [`SweepFunction::request`] (delete mode), and [`SweepFunction::report`]. The organization sweep's two steps are in [`organization`].
+//! [`SweepFunction::request`] (delete mode; a run of an organization sweep's plan lists instead
+//! what it would request), and [`SweepFunction::report`]. The organization sweep's steps are in
+//! [`organization`].
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -21,7 +23,8 @@ use tracing::{info, warn};
 
 use crate::config::{SweepMode, SweepSettings};
 use crate::contract::{
-    within_event_limit, Announcement, DeletionRequested, OrganizationSummary, Reason, SweepEntry, SweepReport, TargetReport, TargetStatus,
+    within_event_limit, Announcement, DeletionRequested, ExecutedInstance, OrganizationSummary, Reason, SweepEntry, SweepReport,
+    TargetReport, TargetStatus,
 };
 use crate::deadline::{Budget, Invocation};
 use crate::error::Error;
@@ -44,7 +47,7 @@ use classify::{classify, ToRequest};
 use examine::Swept;
 use notice::Notice;
 use organization::OrganizationSweep;
-pub use organization::{OrganizationPlan, PlannedTarget};
+pub use organization::{ApprovalPlan, Approved, Awaiting, OrganizationPlan, PlanClosed, PlannedTarget};
 
 /// The sweep's dependencies, built once at init.
 #[derive(Debug, Clone)]
@@ -74,6 +77,10 @@ pub enum SweepOutput {
     Report(Box<SweepReport>),
     Plan(OrganizationPlan),
     Summary(Box<OrganizationSummary>),
+    Awaiting(Awaiting),
+    Approved(Approved),
+    Executed(ExecutedInstance),
+    Closed(PlanClosed),
 }
 
 impl SweepFunction {
@@ -104,10 +111,15 @@ impl SweepFunction {
             warn!(error_type = error.error_type(), error = %error, "event refused");
         })?;
         let sweep_id = event.context.request_id.clone();
+        let organization = &self.organization;
         let output = match parsed {
             SweepEvent::Run(request) => SweepOutput::Report(Box::new(self.run(request, sweep_id, started, &invocation).await?)),
-            SweepEvent::Plan(plan) => SweepOutput::Plan(self.organization.plan(plan, sweep_id, &invocation).await?),
-            SweepEvent::Summarize(results) => SweepOutput::Summary(Box::new(self.organization.summarize(&results, &invocation).await?)),
+            SweepEvent::Plan(plan) => SweepOutput::Plan(organization.plan(plan, sweep_id, &invocation).await?),
+            SweepEvent::Summarize(results) => SweepOutput::Summary(Box::new(organization.summarize(&results, &invocation).await?)),
+            SweepEvent::AwaitApproval(request) => SweepOutput::Awaiting(organization.await_approval(request, &invocation).await?),
+            SweepEvent::Approve(request) => SweepOutput::Approved(organization.approve(request, &invocation).await?),
+            SweepEvent::Execute(line) => SweepOutput::Executed(self.execute(*line, &invocation).await?),
+            SweepEvent::ClosePlan(request) => SweepOutput::Closed(organization.close_plan(request, &invocation).await?),
         };
         Ok(output)
     }
@@ -121,6 +133,7 @@ impl SweepFunction {
         // Examining stops early enough to leave time to send what was selected and the report.
         let examining = invocation.budget.ending_before(self.settings.send_reserve);
         let mut report = SweepReport::new(sweep_id, mode);
+        report.plan_id = request.plan_id.clone();
         let mut examined = Vec::new();
         let targets = match request.target {
             Some(target) => vec![target],
@@ -146,7 +159,7 @@ impl SweepFunction {
                 }
             }
         }
-        let notice = self.notice(mode, now)?;
+        let notice = self.notice(mode, now)?.map(|notice| notice.of_plan(request.plan_id.clone()));
         let marks = match &notice {
             Some(notice) => notice.read_all(&examined, self.settings.concurrency, &invocation.budget).await,
             None => HashMap::new(),
@@ -160,7 +173,16 @@ impl SweepFunction {
             report.cancelled = given.cancelled;
             report.skipped.extend(given.failed);
         }
-        self.request(&mut report, to_request, invocation).await?;
+        match (request.plan_only, &request.plan_id) {
+            // A run of a plan awaiting approval: what it would request goes to the plan, and nothing is requested.
+            (Some(true), Some(plan_id)) => {
+                report.planned = Some(to_request.into_iter().map(|request| request.planned(plan_id)).collect::<Result<_, _>>()?);
+            }
+            (plan_only, _) => {
+                report.planned = plan_only.map(|_| Vec::new());
+                self.request(&mut report, to_request, invocation).await?;
+            }
+        }
         self.report(report, started, invocation).await
     }
 
@@ -268,6 +290,7 @@ impl SweepFunction {
                     // Without notice the request reads as it always has: the reason's name is enough.
                     detail: request.scheduled_for.as_ref().map(|_| request.entry.detail.clone()),
                     scheduled_for: request.scheduled_for.clone(),
+                    plan_id: report.plan_id.clone(),
                 };
                 Announcement::new(&detail, vec![request.arn.clone()])
             })
@@ -304,9 +327,12 @@ impl SweepFunction {
         report.counts.requested = report.requested.len();
         report.counts.deferred = report.deferred.len();
         report.counts.skipped = report.skipped.len();
+        report.counts.planned = report.planned.as_ref().map(Vec::len);
         report.examined = report.examined.max(report.targets.iter().map(|t| t.examined).sum());
         record_metrics(&report, started);
-        let report = within_event_limit(report);
+        // The plan file needs every planned instance: the event's list may be cut, the answer's is whole.
+        let planned = report.planned.clone();
+        let mut report = within_event_limit(report);
         if let Err(error) = self.bus.publish_one(Announcement::new(&report, Vec::new()), &invocation.budget).await {
             warn!(error_type = error.error_type(), error = %error, "report not put on the bus");
             // Once a request went out, a retry of the run would request up to the cap again: the
@@ -325,8 +351,10 @@ impl SweepFunction {
             marked = report.counts.marked,
             cancelled = report.counts.cancelled,
             complete = report.complete,
+            planned = report.counts.planned,
             "sweep completed"
         );
+        report.planned = planned;
         Ok(report)
     }
 }

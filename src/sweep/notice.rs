@@ -31,7 +31,7 @@ use crate::contract::{Announcement, DeletionCancelled, DeletionScheduled, Notice
 use crate::deadline::Budget;
 use crate::error::Error;
 use crate::events::EventBus;
-use crate::model::timestamp;
+use crate::model::{timestamp, PlanId};
 use crate::notice_key::NoticeKey;
 
 /// What comes between a mark's time and its signature: `2026-12-13T09:00:00Z sig=<base64>`.
@@ -40,7 +40,6 @@ const SIGNATURE: &str = " sig=";
 /// The notice rules of one run, with its clock and the key that signs and checks marks.
 pub(super) struct Notice {
     pub tag: String,
-    owner_tag: Option<String>,
     /// The instant the notice of this run counts from, in whole seconds: the Deletion Scheduled
     /// events are put with this time, so that `scheduledFor` minus the event's `time` is exactly
     /// `NOTICE_HOURS`.
@@ -51,6 +50,8 @@ pub(super) struct Notice {
     keep: String,
     settings: SweepSettings,
     key: NoticeKey,
+    /// The organization sweep's plan the run belongs to, named in its notices.
+    plan_id: Option<PlanId>,
 }
 
 /// What a selected instance's mark says.
@@ -88,65 +89,64 @@ impl Notice {
         };
         Notice {
             tag: settings.schedule_tag.clone(),
-            owner_tag: settings.owner_tag.clone(),
             now,
             scheduled_for: timestamp(ends),
             keep,
             settings: settings.clone(),
             key,
+            plan_id: None,
         }
     }
 
-    /// What was selected, as the signature binds it: the reason with the expiry tag's value, or
-    /// with the age rule. When it changes, an earlier mark no longer counts.
-    fn selection(&self, examined: &Examined) -> String {
-        match examined.decision {
-            Decision::Selected(Reason::MaxAgeExceeded, _) => match &self.settings.age_rule {
-                Some(rule) => format!("MaxAgeExceeded name prefix {:?} older than {} days", rule.name_prefix, rule.max_age_days),
-                None => "MaxAgeExceeded".to_owned(),
-            },
-            Decision::Selected(reason, _) => {
-                let tag = self.settings.expiry_tag.as_deref().unwrap_or_default();
-                format!("{} tag {tag:?}={:?}", reason.as_str(), examined.tags.get(tag).map(String::as_str).unwrap_or_default())
-            }
-            _ => String::new(),
-        }
+    /// The same rules, naming `plan_id` in every notice.
+    pub fn of_plan(self, plan_id: Option<PlanId>) -> Notice {
+        Notice { plan_id, ..self }
     }
 
-    /// The text the key signs for a mark of `examined` at `time`.
+    /// The text the key signs for a mark of `examined` at `time`: the instance, the time, and what
+    /// it is selected on ([`super::policy::selected_on`]), so that when the selection changes an
+    /// earlier mark no longer counts.
     fn signed_text(&self, examined: &Examined, time: &str) -> String {
         format!(
             "supplychain-delete-instance notice mark v1\ninstance {}\nscheduledFor {time}\nselected {}",
             examined.arn,
-            self.selection(examined)
+            examined.selected_on.as_deref().unwrap_or_default()
         )
     }
 
-    /// The mark of a selected instance, its signature checked with `VerifyMac`.
+    /// The mark of a selected instance, its signature checked with `VerifyMac`; a mark that could
+    /// not be checked is `Unchecked`, with why.
     pub async fn read(&self, examined: &Examined, budget: &Budget) -> Mark {
+        self.check(examined, budget).await.unwrap_or_else(|error| {
+            Mark::Unchecked(format!(
+                "the mark {:?} could not be checked ({}: {error}), so nothing is done with the instance this run",
+                examined.tags.get(&self.tag).map(String::as_str).unwrap_or_default(),
+                error.error_type()
+            ))
+        })
+    }
+
+    /// The mark of a selected instance, its signature checked with `VerifyMac`, or the error that
+    /// kept it from being checked.
+    pub async fn check(&self, examined: &Examined, budget: &Budget) -> Result<Mark, Error> {
         let Some(value) = examined.tags.get(&self.tag) else {
-            return Mark::Missing;
+            return Ok(Mark::Missing);
         };
         let Some((time, mac)) = value.trim().split_once(SIGNATURE) else {
-            return Mark::Invalid(self.invalid_mark(value, "it carries no signature of this sweep"));
+            return Ok(Mark::Invalid(self.invalid_mark(value, "it carries no signature of this sweep")));
         };
         let Ok(when) = DateTime::from_str(time, Format::DateTimeWithOffset) else {
-            return Mark::Invalid(self.invalid_mark(value, "it does not start with an RFC 3339 time"));
+            return Ok(Mark::Invalid(self.invalid_mark(value, "it does not start with an RFC 3339 time")));
         };
-        match self.key.verifies(&self.signed_text(examined, time), mac, budget).await {
-            Ok(false) => Mark::Invalid(self.invalid_mark(
+        Ok(match self.key.verifies(&self.signed_text(examined, time), mac, budget).await? {
+            false => Mark::Invalid(self.invalid_mark(
                 value,
                 "its signature does not match: this sweep did not write it for this instance, this time and what the instance is \
                  selected on now",
             )),
-            Err(error) => Mark::Unchecked(format!(
-                "the mark {:?} could not be checked ({}: {error}), so nothing is done with the instance this run",
-                value,
-                error.error_type()
-            )),
-            Ok(true) if when.secs() <= self.now.secs() => Mark::Due(time.to_owned()),
-            Ok(true) => Mark::Pending,
-        }
+            true if when.secs() <= self.now.secs() => Mark::Due(time.to_owned()),
+            true => Mark::Pending,
+        })
     }
 
     /// The marks of the selected instances (by their place in `examined`), checked a few at a time.
@@ -186,10 +186,6 @@ impl Notice {
         format!("tag {}={value:?} does not count as notice: {why}; a fresh notice replaces it and the notice starts again", self.tag)
     }
 
-    fn owner(&self, examined: &Examined) -> Option<String> {
-        self.owner_tag.as_ref().and_then(|tag| examined.tags.get(tag)).cloned()
-    }
-
     /// The detail of Deletion Scheduled.
     pub fn scheduled(&self, examined: &Examined, reason: Reason, detail: &str, sweep_id: &str) -> DeletionScheduled {
         DeletionScheduled {
@@ -198,7 +194,8 @@ impl Notice {
             reason: detail.to_owned(),
             policy: reason,
             sweep_id: sweep_id.to_owned(),
-            owner: self.owner(examined),
+            plan_id: self.plan_id.clone(),
+            owner: examined.owner.clone(),
             keep: self.keep.clone(),
         }
     }
@@ -212,7 +209,8 @@ impl Notice {
             scheduled_for: mark,
             reason: why.to_owned(),
             sweep_id: sweep_id.to_owned(),
-            owner: self.owner(examined),
+            plan_id: self.plan_id.clone(),
+            owner: examined.owner.clone(),
         }
     }
 

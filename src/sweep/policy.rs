@@ -66,6 +66,24 @@ pub(crate) fn deletable(state: &InstanceState) -> bool {
     matches!(state, InstanceState::Active | InstanceState::DeleteFailed)
 }
 
+/// What a selected instance is selected on, in words that change whenever its selection does: the
+/// reason with the expiry tag's value, or with the age rule; `None` when it is not selected. A notice
+/// mark's signature covers it and a plan records it, so that neither a mark nor an approval given
+/// for another selection counts.
+pub(crate) fn selected_on(settings: &SweepSettings, decision: &Decision, tags: &HashMap<String, String>) -> Option<String> {
+    match decision {
+        Decision::Selected(Reason::MaxAgeExceeded, _) => Some(match &settings.age_rule {
+            Some(rule) => format!("MaxAgeExceeded name prefix {:?} older than {} days", rule.name_prefix, rule.max_age_days),
+            None => "MaxAgeExceeded".to_owned(),
+        }),
+        Decision::Selected(reason, _) => {
+            let tag = settings.expiry_tag.as_deref().unwrap_or_default();
+            Some(format!("{} tag {tag:?}={:?}", reason.as_str(), tags.get(tag).map(String::as_str).unwrap_or_default()))
+        }
+        Decision::Kept | Decision::Skipped(..) => None,
+    }
+}
+
 /// Why the policy keeps an instance it does not select, in words (for a cancelled notice).
 pub(crate) fn why_kept(settings: &SweepSettings, tags: &HashMap<String, String>) -> String {
     match settings.expiry_tag.as_ref().map(|tag| (tag, tags.get(tag))) {

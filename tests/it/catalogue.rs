@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use supplychain_delete_instance::contract::{
-    DeletionCancelled, DeletionRequested, DeletionScheduled, DeletionStarted, Event, OrganizationSummary, SweepReport, EVENT_SOURCE,
-    SWEEP_SOURCE,
+    DeletionCancelled, DeletionRequested, DeletionScheduled, DeletionStarted, Event, OrganizationSummary, PlanApproved, PlanExpired,
+    PlanReady, PlanRejected, SweepReport, EVENT_SOURCE, SWEEP_SOURCE,
 };
 
 /// Every fixture of `events/` that is an EventBridge event, by path, except the refused ones
@@ -66,6 +66,10 @@ fn every_event_of_the_catalogue_has_a_fixture_from_its_source_and_each_detail_re
                 Event::DeletionCancelled => assert_round_trip::<DeletionCancelled>(name, detail),
                 Event::SweepCompleted => assert_round_trip::<SweepReport>(name, detail),
                 Event::OrganizationSweepCompleted => assert_round_trip::<OrganizationSummary>(name, detail),
+                Event::PlanReady => assert_round_trip::<PlanReady>(name, detail),
+                Event::PlanApproved => assert_round_trip::<PlanApproved>(name, detail),
+                Event::PlanRejected => assert_round_trip::<PlanRejected>(name, detail),
+                Event::PlanExpired => assert_round_trip::<PlanExpired>(name, detail),
                 // The outcome's detail borrows from the check that writes it and is never read back
                 // by the stack: its members are held by the audit record's tests.
                 Event::Deleted | Event::DeletionFailed | Event::DeletionTimedOut => {

@@ -63,6 +63,8 @@ fn in_the_code() -> BTreeMap<&'static str, Option<String>> {
         ("NOTICE_HOURS", Some((sweep.notice.as_secs() / 3_600).to_string())),
         ("SCHEDULE_TAG", Some(sweep.schedule_tag.clone())),
         ("OWNER_TAG", sweep.owner_tag.clone()),
+        ("APPROVAL_REQUIRED", Some(sweep.approval_required.to_string())),
+        ("APPROVAL_TIMEOUT_HOURS", Some((sweep.approval_timeout.as_secs() / 3_600).to_string())),
         ("ALLOWED_ACCOUNT_IDS", list(common.allowed_accounts.len())),
         ("ALLOWED_REGIONS", list(common.allowed_regions.len())),
         ("MEMBER_ROLE_NAME", Some(common.member_role_name.clone())),

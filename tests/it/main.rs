@@ -5,6 +5,7 @@
 
 mod support;
 
+mod approval;
 mod arm64;
 mod audit_record;
 mod binaries;
@@ -22,6 +23,7 @@ mod member_role;
 mod metrics;
 mod notice;
 mod notifications;
+mod organization_approval;
 mod organization_sweep;
 mod protection_key_case;
 mod reliability;
@@ -30,5 +32,6 @@ mod state_machine;
 mod status_checker;
 mod sweep;
 mod sweep_targets;
+mod task_token;
 mod template;
 mod wire_forms;

@@ -18,25 +18,25 @@ use supplychain_emulator::invoke_api::InvokeApi;
 use supplychain_emulator::{Account, Emulator, EmulatorConfig, Role, SeedInstance};
 
 /// The management account of moto's organization, and the function's own.
-const HOME: &str = ACCOUNT;
+pub(crate) const HOME: &str = ACCOUNT;
 const OTHER_REGION: &str = "eu-west-1";
 const REGIONS: [&str; 2] = [REGION, OTHER_REGION];
 const MEMBER_ROLE: &str = "SupplyChainInstanceDeletion";
 /// The sweep function's role, which the member roles trust.
 const SWEEP_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/SweepInstancesRole";
-const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
-const SUMMARY: &str = "Supply Chain Organization Sweep Completed";
-const REQUESTED: &str = "Supply Chain Instance Deletion Requested";
+pub(crate) const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
+pub(crate) const SUMMARY: &str = "Supply Chain Organization Sweep Completed";
+pub(crate) const REQUESTED: &str = "Supply Chain Instance Deletion Requested";
 /// Step Functions' quota on the data a state passes on (its input or output), in bytes.
 const STATE_DATA_LIMIT: usize = 256 * 1024;
 
 /// What was seeded in one account and region.
 #[derive(Debug, Clone)]
-struct Seeded {
-    account: String,
-    region: &'static str,
+pub(crate) struct Seeded {
+    pub(crate) account: String,
+    pub(crate) region: &'static str,
     /// Expiry tag passed: the sweep selects them.
-    expired: Vec<String>,
+    pub(crate) expired: Vec<String>,
     /// Expiry tag passed, but protected: the sweep skips them.
     protected: usize,
     /// Every instance of the target.
@@ -46,24 +46,30 @@ struct Seeded {
 /// The emulator with `accounts` in both regions (each member's role trusting the sweep function's
 /// role, but for those in `without_role`), moto with a bus whose sweep events a queue receives, and
 /// the sweep binary reachable through a Lambda Invoke API.
-struct Stack {
-    emulator: Emulator,
-    moto: Moto,
+pub(crate) struct Stack {
+    pub(crate) emulator: Emulator,
+    pub(crate) moto: Moto,
     invoke_api: InvokeApi,
-    sweep: FunctionProcess,
-    seeded: Vec<Seeded>,
+    pub(crate) sweep: FunctionProcess,
+    pub(crate) seeded: Vec<Seeded>,
     /// The stack's bucket of plans and results, in moto: one a test.
-    bucket: String,
+    pub(crate) bucket: String,
 }
 
 impl Stack {
     async fn start(accounts: &[String], without_role: &[String]) -> Stack {
-        Stack::start_seeding(accounts, without_role, accounts.len(), json!({"source": [SWEEP_SOURCE]})).await
+        Stack::start_seeding(accounts, without_role, accounts.len(), json!({"source": [SWEEP_SOURCE]}), &[]).await
     }
 
     /// [`Stack::start`], with instances in the first `seeded` accounts only, the queue receiving the
-    /// events that match `subscribed`.
-    async fn start_seeding(accounts: &[String], without_role: &[String], seeded: usize, subscribed: Value) -> Stack {
+    /// events that match `subscribed`, and the sweep function's environment added to by `settings`.
+    pub(crate) async fn start_seeding(
+        accounts: &[String],
+        without_role: &[String],
+        seeded: usize,
+        subscribed: Value,
+        settings: &[(&'static str, String)],
+    ) -> Stack {
         let members = accounts
             .iter()
             .filter(|account| account.as_str() != HOME)
@@ -99,6 +105,7 @@ impl Stack {
             // Several children at once in one process, as the deployed function takes them.
             ("AWS_LAMBDA_MAX_CONCURRENCY", "8".to_owned()),
         ]);
+        env.extend(settings.iter().cloned());
         let sweep = FunctionProcess::spawn(SWEEP_BIN, "sweep-instances", &env).await;
         let invoke_api = InvokeApi::start().await.expect("the invoke API starts");
         sweep.register(&invoke_api, SWEEP_ARN);
@@ -124,14 +131,27 @@ impl Stack {
 
     /// The runner's report of one execution, whatever its end.
     async fn run(&self, input: Value, parameters: Value) -> Value {
+        let definition = tools::organization_sweep_definition_path();
+        let s3 = Some(self.moto.endpoint.clone());
+        tools::run_state_machine_with_s3(definition, self.substitutions(), &parameters, input, self.invoke_api.endpoint(), s3)
+            .await
+            .unwrap_or_else(|stderr| panic!("the runner failed:\n{stderr}\nsweep-instances:\n{}", self.sweep.logs()))
+    }
+
+    /// One execution on `input`, started: the test answers its callback task while it runs. Its
+    /// callback tasks' timeouts are multiplied by `time_scale`.
+    pub(crate) async fn start_run(&self, input: Value, time_scale: f64) -> runner::StateMachineRun {
+        let options = runner::RunOptions { s3_endpoint: Some(self.moto.endpoint.clone()), time_scale: Some(time_scale) };
+        let definition = tools::organization_sweep_definition_path();
+        runner::start_state_machine(definition, self.substitutions(), &json!({}), input, self.invoke_api.endpoint(), options).await
+    }
+
+    /// The template's substitutions, with both of the emulator's regions and the test's bucket.
+    fn substitutions(&self) -> Value {
         let mut substitutions = tools::state_machine_substitutions("OrganizationSweep", &[("SweepInstancesFunction", SWEEP_ARN)]);
         substitutions["OrganizationSweepRegions"] = json!(REGIONS.join(","));
         substitutions["PlanBucket"] = json!(self.bucket);
-        let definition = tools::organization_sweep_definition_path();
-        let s3 = Some(self.moto.endpoint.clone());
-        tools::run_state_machine_with_s3(definition, substitutions, &parameters, input, self.invoke_api.endpoint(), s3)
-            .await
-            .unwrap_or_else(|stderr| panic!("the runner failed:\n{stderr}\nsweep-instances:\n{}", self.sweep.logs()))
+        substitutions
     }
 
     fn seeded_in<'a>(&'a self, accounts: &'a [String]) -> impl Iterator<Item = &'a Seeded> + 'a {
@@ -139,7 +159,7 @@ impl Stack {
     }
 
     /// Every sweep event on the bus since the last call, as (detail-type, event).
-    async fn events(&self) -> Vec<(String, Value)> {
+    pub(crate) async fn events(&self) -> Vec<(String, Value)> {
         self.moto.received().await.into_iter().map(|event| (event["detail-type"].as_str().unwrap().to_owned(), event)).collect()
     }
 }
@@ -212,7 +232,7 @@ async fn organization(members: usize) -> (Vec<String>, String) {
 }
 
 /// The events of one detail-type.
-fn of_type(events: &[(String, Value)], detail_type: &str) -> Vec<Value> {
+pub(crate) fn of_type(events: &[(String, Value)], detail_type: &str) -> Vec<Value> {
     events.iter().filter(|(kind, _)| kind == detail_type).map(|(_, event)| event.clone()).collect()
 }
 
@@ -223,7 +243,7 @@ fn counts(value: &Value) -> (u64, u64, u64, u64) {
 
 /// Five active accounts (the closed one left out) in two regions, each target once.
 fn assert_each_active_target_runs_once(stack: &Stack, report: &Value, closed: &str) {
-    assert_eq!(report["states"], json!(["ReadSettings", "ApplyDefaults", "Plan", "SweepTargets", "Summarize"]));
+    assert_eq!(report["states"], json!(["ReadSettings", "ApplyDefaults", "Plan", "SweepTargets", "ApprovalRequired", "Summarize"]));
     assert!(stack.moto.proxy.call_count("ListAccounts") >= 1, "the plan lists the organization's accounts");
     let iterations = report["iterations"].as_array().unwrap();
     assert_eq!(iterations.len(), 10, "{report:#}");
@@ -251,20 +271,23 @@ fn assert_each_item_is_its_target_with_its_report_or_its_error(iterations: &[Val
         let item = iteration["output"].as_object().unwrap();
         let target = (&item["accountId"], &item["mode"], &item["maxDeletions"]);
         assert!(target.0.is_string() && target.1 == "report" && target.2.is_u64(), "{iteration}");
+        // Every item names its plan, and does not only plan: that is for an approval's run.
+        assert!(item["planId"].is_string() && item["planOnly"] == false, "{iteration}");
         if item["accountId"] == broken {
-            assert_eq!(item.keys().filter(|k| *k != "error").count(), 4, "{iteration}");
+            assert_eq!(item.keys().filter(|k| *k != "error").count(), 6, "{iteration}");
             // The errorType and the whole Cause: the item lives in the results file, not in a state.
             assert_eq!(item["error"]["Error"], "RoleNotAssumable");
             let cause: Value = serde_json::from_str(item["error"]["Cause"].as_str().unwrap()).unwrap();
             assert_eq!(cause["errorType"], "RoleNotAssumable");
             assert!(cause["errorMessage"].as_str().unwrap().contains("cannot be assumed"), "{cause}");
         } else {
-            assert_eq!(item.keys().filter(|k| *k != "report").count(), 4, "{iteration}");
+            assert_eq!(item.keys().filter(|k| *k != "report").count(), 6, "{iteration}");
             let report = item["report"].as_object().unwrap();
             assert_eq!(
                 report.keys().map(String::as_str).collect::<std::collections::BTreeSet<_>>(),
-                ["complete", "counts", "examined"].into()
+                ["complete", "counts", "examined", "planned"].into()
             );
+            assert_eq!(report["planned"], json!([]), "{iteration}");
         }
     }
 }
@@ -515,15 +538,33 @@ fn errors_retried_by(retry: &Value) -> Vec<String> {
     errors
 }
 
+/// The callback task: its wait is the approval's, and an approver's answer may name any error.
+const CALLBACK: &str = "AwaitApproval";
+
 #[test]
 fn every_task_retries_lambda_s_own_errors_and_exactly_the_function_s_retryable_error_types() {
     let mut retryable: Vec<&str> = every_error().iter().filter(|e| e.is_retryable()).map(|e| e.error_type()).collect();
     retryable.sort();
     let definition = definition();
     let tasks = tasks(&definition);
-    assert_eq!(tasks.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["Plan", "SweepTarget", "Summarize"]);
-    for (name, task) in &tasks {
-        let retries = task["Retry"].as_array().unwrap();
+    let names: Vec<&str> = tasks.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Plan",
+            "SweepTarget",
+            "Summarize",
+            "SummarizePlan",
+            "AwaitApproval",
+            "Approve",
+            "ExecuteInstance",
+            "SummarizeExecution",
+            "PlanRejected",
+            "PlanExpired"
+        ]
+    );
+    for (name, task) in tasks.iter().filter(|(name, _)| name != CALLBACK) {
+        let retries = task["Retry"].as_array().unwrap_or_else(|| panic!("{name} has no Retry"));
         assert_eq!(errors_retried_by(&retries[0]), LAMBDA_ERRORS, "{name}");
         assert_eq!(errors_retried_by(&retries[1]), retryable, "{name}");
         for retry in retries {
@@ -535,9 +576,30 @@ fn every_task_retries_lambda_s_own_errors_and_exactly_the_function_s_retryable_e
 }
 
 #[test]
-fn every_task_waits_for_the_sweep_function_s_whole_timeout() {
+fn any_failure_answer_to_the_approval_rejects_the_plan_and_never_announces_it_again() {
+    let definition = definition();
+    let wait = &definition["States"][CALLBACK];
+    assert_eq!(wait["Resource"], "arn:aws:states:::lambda:invoke.waitForTaskToken");
+    // send-task-failure may name any error, a retryable errorType of the function included: a Retry
+    // would invoke the function again, and so put a second Plan Ready with a new token.
+    assert!(wait.get("Retry").is_none(), "{wait:#}");
+    let catches: Vec<(Vec<String>, &str)> =
+        wait["Catch"].as_array().unwrap().iter().map(|catch| (errors_retried_by(catch), catch["Next"].as_str().unwrap())).collect();
+    assert_eq!(catches, [(vec!["States.Timeout".to_owned()], "PlanExpired"), (vec!["States.ALL".to_owned()], "PlanRejected")]);
+    assert_eq!(definition["States"]["Approve"]["Catch"][0]["ErrorEquals"], json!(["States.ALL"]));
+    assert_eq!(definition["States"]["Approve"]["Catch"][0]["Next"], "PlanRejected");
+}
+
+#[test]
+fn every_task_waits_for_the_sweep_function_s_whole_timeout_and_the_approval_for_its_own() {
     let timeout = tools::transformed_template()["Resources"]["SweepInstancesFunction"]["Properties"]["Timeout"].as_u64().unwrap();
     for (name, task) in tasks(&definition()) {
+        if name == CALLBACK {
+            // The plan's approval.timeoutSeconds: ApprovalTimeoutHours, from 1 hour.
+            assert_eq!(task["TimeoutSecondsPath"], "$.plan.approval.timeoutSeconds", "{task:#}");
+            assert!(task.get("TimeoutSeconds").is_none());
+            continue;
+        }
         assert!(task["TimeoutSeconds"].as_u64().unwrap() > timeout, "{name} gives up before the function's {timeout} s");
     }
 }
@@ -568,7 +630,7 @@ fn the_map_is_distributed_over_the_plan_s_targets_with_the_template_s_settings()
     // Each child gets exactly the one-target input the function reads, and catches every error.
     let mut selector: Vec<&String> = map["ItemSelector"].as_object().unwrap().keys().collect();
     selector.sort();
-    assert_eq!(selector, ["accountId.$", "maxDeletions.$", "mode.$", "region.$"]);
+    assert_eq!(selector, ["accountId.$", "maxDeletions.$", "mode.$", "planId.$", "planOnly.$", "region.$"]);
     let catch = &map["ItemProcessor"]["States"]["SweepTarget"]["Catch"];
     assert_eq!(catch.as_array().unwrap().len(), 1);
     assert_eq!((&catch[0]["ErrorEquals"], &catch[0]["ResultPath"]), (&json!(["States.ALL"]), &json!("$.error")));
@@ -608,8 +670,46 @@ fn no_state_holds_a_list_that_grows_with_the_targets_so_a_hundred_thousand_fit_i
     assert!(size < STATE_DATA_LIMIT);
 }
 
+#[test]
+fn the_state_of_an_approved_plan_holds_its_largest_plan_and_answer_within_256_kib() {
+    let definition = definition();
+    // What the approval adds: the plan's file and counts (one account per instance, at worst), and
+    // an answer naming every instance of the plan.
+    assert_eq!(
+        definition["States"]["SummarizePlan"]["ResultSelector"],
+        json!({"file.$": "$.Payload.plan.file", "instances.$": "$.Payload.plan.instances", "accounts.$": "$.Payload.plan.accounts"})
+    );
+    let most = supplychain_delete_instance::config::MAX_PLANNED as usize;
+    let accounts: serde_json::Map<String, Value> =
+        (0..most).map(|n| (format!("{:012}", 300_000_000_000u64 + n as u64), json!(1))).collect();
+    let arns: Vec<String> = (0..most)
+        .map(|n| format!("arn:aws:scn:ap-southeast-5:{:012}:instance/0f1e2d3c-4b5a-6978-8796-{n:012}", 300_000_000_000u64 + n as u64))
+        .collect();
+    let id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    let file = json!({ "Bucket": "organization-sweep-plans-123456789012", "Key": format!("plans/{id}/plan.jsonl") });
+    let results = json!({
+        "MapRunArn": format!("arn:aws:states:us-east-1:123456789012:mapRun:OrganizationSweep/SweepTargets:{id}"),
+        "ResultWriterDetails": { "Bucket": "organization-sweep-plans-123456789012", "Key": format!("results/{id}/{id}/manifest.json") },
+    });
+    let state = json!({
+        "settings": { "maxConcurrency": 1000, "toleratedFailurePercentage": 100 },
+        "plan": {
+            "sweepId": id, "planId": id, "mode": "delete", "maxDeletions": most, "source": "organization", "accounts": 20_000,
+            "regions": vec!["ap-southeast-5"; 5], "targetCount": 100_000, "approval": { "required": true, "timeoutSeconds": 31_536_000 },
+            "targetsFile": { "Bucket": "organization-sweep-plans-123456789012", "Key": format!("plans/{id}/targets.jsonl") },
+        },
+        "results": results,
+        "planned": { "file": file, "instances": most, "accounts": accounts },
+        "decision": { "approve": arns, "approvedBy": "x".repeat(256), "note": "x".repeat(1_024) },
+        "approved": { "approved": most, "approvedFile": { "Bucket": "organization-sweep-plans-123456789012", "Key": format!("plans/{id}/approved.jsonl") } },
+        "executed": results,
+    });
+    let size = state.to_string().len();
+    assert!(size < STATE_DATA_LIMIT / 2, "{size} bytes");
+}
+
 /// The objects of the stack's bucket under `prefix`, each read whole.
-async fn objects(stack: &Stack, prefix: &str) -> Vec<(String, String)> {
+pub(crate) async fn objects(stack: &Stack, prefix: &str) -> Vec<(String, String)> {
     let s3 = aws_sdk_s3::Client::new(&stack.moto.sdk_config);
     let listed = s3.list_objects_v2().bucket(&stack.bucket).prefix(prefix).send().await.expect("list the bucket");
     let mut found = Vec::new();
@@ -629,16 +729,20 @@ async fn two_thousand_targets_are_read_from_the_plan_s_file_and_summed_up_from_t
     let broken = accounts.last().unwrap().clone();
     // The queue receives the summary only: 2,000 reports are more than a test needs to read back.
     let summaries = json!({"source": [SWEEP_SOURCE], "detail-type": [SUMMARY]});
-    let stack = Stack::start_seeding(&accounts, std::slice::from_ref(&broken), 2, summaries).await;
+    let stack = Stack::start_seeding(&accounts, std::slice::from_ref(&broken), 2, summaries, &[]).await;
     let report = stack.execute(json!({"accounts": accounts, "mode": "report"}), json!({"OrganizationSweepMaxConcurrency": "40"})).await;
-    assert_eq!(report["states"], json!(["ReadSettings", "ApplyDefaults", "Plan", "SweepTargets", "Summarize"]));
+    assert_eq!(report["states"], json!(["ReadSettings", "ApplyDefaults", "Plan", "SweepTargets", "ApprovalRequired", "Summarize"]));
     assert_eq!(report["iterations"].as_array().unwrap().len(), 2_000);
     // The plan's file holds every target, one a line; no state held them.
     let plans = objects(&stack, "plans/").await;
     assert_eq!(plans.len(), 1, "{:?}", plans.iter().map(|(key, _)| key).collect::<Vec<_>>());
     let lines: Vec<Value> = plans[0].1.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(lines.len(), 2_000);
-    assert_eq!(lines[0], json!({"accountId": HOME, "region": REGION, "mode": "report", "maxDeletions": 0}));
+    let plan_id = &report["output"]["sweepId"];
+    assert_eq!(
+        lines[0],
+        json!({"accountId": HOME, "region": REGION, "mode": "report", "maxDeletions": 0, "planId": plan_id, "planOnly": false})
+    );
     // The Map wrote its manifest and one file of 2,000 children, which the summary read back.
     let results = objects(&stack, "results/").await;
     let manifest: Value = serde_json::from_str(&results.iter().find(|(key, _)| key.ends_with("/manifest.json")).unwrap().1).unwrap();

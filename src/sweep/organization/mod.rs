@@ -1,10 +1,15 @@
-//! The organization sweep's two steps, run by the `OrganizationSweep` state machine around its
+//! The organization sweep's steps, run by the `OrganizationSweep` state machine around its
 //! Distributed Map (one child per account and region):
 //!
 //! - the **plan**: the targets (the organization's active accounts, or those of the input, in every
 //!   region asked) and each one's share of the global cap;
 //! - the **summary**: every target's outcome added up into one report for the organization, put on
-//!   the bus as `Supply Chain Organization Sweep Completed`.
+//!   the bus as `Supply Chain Organization Sweep Completed` ([`summary`]).
+//!
+//! With approval (`APPROVAL_REQUIRED`, delete mode) the targets only plan, and the summary of that
+//! phase writes the plan file; then the plan awaits a person's answer, the approved part of it is
+//! executed one instance at a time, each re-checked first, and a last summary adds that up
+//! ([`approval`], [`execute`]). Every step reads and writes only its own plan's files.
 //!
 //! The cap (`maxDeletions`, default `MAX_DELETIONS_PER_SWEEP`) bounds the whole organization's run.
 //! The children run apart and cannot share a counter, so the plan splits it beforehand: every
@@ -14,23 +19,27 @@
 //! the cap exactly: a runaway policy cannot request more in one night, whatever the count of
 //! targets.
 
+use std::time::Duration;
+
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::config::{SweepMode, SweepSettings};
-use crate::contract::{within_event_limit, Announcement, OrganizationSummary};
+use crate::config::{SweepMode, SweepSettings, MAX_PLANNED};
 use crate::deadline::Invocation;
 use crate::error::Error;
 use crate::events::EventBus;
 use crate::input::sweep::PlanRequest;
-use crate::model::{account_allowed, every_pair, AccountId, Region};
+use crate::model::{account_allowed, every_pair, AccountId, PlanId, Region};
 use crate::plan_store::{PlanStore, S3Location};
 
+mod approval;
+mod execute;
+mod plan_file;
 mod summary;
 
-use summary::{SummaryRequest, Tally};
+pub use approval::{Approved, Awaiting, PlanClosed};
 
 /// The plan: what the state machine's Map runs, one child per target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +47,8 @@ use summary::{SummaryRequest, Tally};
 pub struct OrganizationPlan {
     /// The plan's invocation id, which the summary carries on.
     pub sweep_id: String,
+    /// The plan's id: the same as `sweepId`, named on every target and event of the run.
+    pub plan_id: PlanId,
     pub mode: SweepMode,
     /// The cap of the whole run, split across `targets`.
     pub max_deletions: u32,
@@ -58,9 +69,21 @@ pub struct OrganizationPlan {
     /// Without the bucket: the targets themselves.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<PlannedTarget>,
+    /// Whether the run awaits a person's approval of its plan before anything is requested.
+    pub approval: ApprovalPlan,
 }
 
-/// One child's input: a one-target sweep with its share of the cap.
+/// The plan's approval: `required` in delete mode with `APPROVAL_REQUIRED`; the approval waits at
+/// most `timeoutSeconds` (`APPROVAL_TIMEOUT_HOURS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalPlan {
+    pub required: bool,
+    pub timeout_seconds: u64,
+}
+
+/// One child's input: a one-target sweep with its share of the cap, naming its plan, and whether
+/// it only plans (`planOnly`, when the plan awaits approval).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedTarget {
@@ -68,6 +91,8 @@ pub struct PlannedTarget {
     pub region: Region,
     pub mode: SweepMode,
     pub max_deletions: u32,
+    pub plan_id: PlanId,
+    pub plan_only: bool,
 }
 
 /// The organization sweep's two steps, built once at init beside the sweep: what they need of the
@@ -90,6 +115,10 @@ struct PlanDefaults {
     allowed_accounts: Vec<AccountId>,
     /// `SWEEP_REGIONS`, else the function's own region.
     regions: Vec<Region>,
+    /// `APPROVAL_REQUIRED`: a delete-mode plan awaits a person's approval.
+    approval_required: bool,
+    /// `APPROVAL_TIMEOUT_HOURS`.
+    approval_timeout: Duration,
 }
 
 impl OrganizationSweep {
@@ -102,6 +131,8 @@ impl OrganizationSweep {
             max_deletions: settings.max_deletions,
             allowed_accounts: settings.common.allowed_accounts.clone(),
             regions,
+            approval_required: settings.approval_required,
+            approval_timeout: settings.approval_timeout,
         };
         OrganizationSweep { organizations: None, plans: None, bus, defaults }
     }
@@ -111,35 +142,39 @@ impl OrganizationSweep {
         OrganizationSweep { organizations: Some(organizations), plans, ..self }
     }
 
-    /// The plan: accounts x regions, each target with its share of the cap.
+    /// The plan: accounts x regions, each target with its share of the cap, named by the plan's id
+    /// (`sweep_id`, the invocation's) and, where the plan awaits approval, only planning.
     pub(super) async fn plan(&self, request: PlanRequest, sweep_id: String, invocation: &Invocation) -> Result<OrganizationPlan, Error> {
         let mode = request.mode.unwrap_or(self.defaults.mode);
         let cap = request.max_deletions.unwrap_or(self.defaults.max_deletions);
-        let (mut accounts, source) = match (request.accounts, &request.accounts_file) {
-            (Some(accounts), _) => (accounts, "input"),
-            (None, Some(key)) => (self.listed_accounts(key, invocation).await?, "file"),
-            (None, None) => (self.active_accounts(invocation).await?, "organization"),
+        let plan_id = PlanId::parse("the plan's invocation id", &Value::from(sweep_id.as_str()))
+            .map_err(|error| Error::Unexpected(format!("the plan cannot be named by its invocation id: {error}")))?;
+        let approval = ApprovalPlan {
+            required: mode == SweepMode::Delete && self.defaults.approval_required,
+            timeout_seconds: self.defaults.approval_timeout.as_secs(),
         };
-        accounts.sort();
-        accounts.dedup();
-        let allowed = &self.defaults.allowed_accounts;
-        let (accounts, excluded): (Vec<_>, Vec<_>) = accounts.into_iter().partition(|a| account_allowed(allowed, a));
-        let regions = match request.regions {
-            Some(regions) => regions,
-            None if !self.defaults.regions.is_empty() => self.defaults.regions.clone(),
-            None => {
-                return Err(Error::InvalidInput(
-                    "the plan names no \"regions\", and neither SWEEP_REGIONS nor the function's own region gives one".to_owned(),
-                ))
-            }
-        };
-        let count = accounts.len() * regions.len();
+        if approval.required && cap > MAX_PLANNED {
+            return Err(Error::InvalidInput(format!(
+                "\"maxDeletions\" is {cap}, but a plan that awaits approval holds at most {MAX_PLANNED} instances: each target's \
+                 planned instances travel in its item of the Map, which Step Functions bounds to 256 KiB; give a maxDeletions from 0 \
+                 to {MAX_PLANNED}"
+            )));
+        }
+        let (accounts, excluded, source) = self.accounts(&request, invocation).await?;
+        let regions = self.regions(request.regions)?;
         let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
-        let shares = split(cap, count, days);
+        let shares = split(cap, accounts.len() * regions.len(), days);
         let targets: Vec<PlannedTarget> = every_pair(&accounts, &regions)
             .into_iter()
             .zip(shares)
-            .map(|((account_id, region), max_deletions)| PlannedTarget { account_id, region, mode, max_deletions })
+            .map(|((account_id, region), max_deletions)| PlannedTarget {
+                account_id,
+                region,
+                mode,
+                max_deletions,
+                plan_id: plan_id.clone(),
+                plan_only: approval.required,
+            })
             .collect();
         info!(
             sweep_id,
@@ -148,28 +183,63 @@ impl OrganizationSweep {
             regions = regions.len(),
             excluded = excluded.len(),
             cap,
+            approval = approval.required,
             "organization sweep planned"
         );
         let target_count = targets.len();
         let (targets_file, targets) = match &self.plans {
             Some(plans) => {
-                let key = format!("plans/{sweep_id}/targets.jsonl");
+                let key = format!("{}targets.jsonl", plan_id.plans_prefix());
                 (Some(plans.put_lines(&key, &targets, &invocation.budget).await?), Vec::new())
             }
             None => (None, targets),
         };
+        let accounts = accounts.len();
+        let (max_deletions, source) = (cap, source.to_owned());
         Ok(OrganizationPlan {
             sweep_id,
+            plan_id,
             mode,
-            max_deletions: cap,
-            source: source.to_owned(),
-            accounts: accounts.len(),
+            max_deletions,
+            source,
+            accounts,
             excluded,
             regions,
             target_count,
             targets_file,
             targets,
+            approval,
         })
+    }
+
+    /// The regions of the plan: those of the input, else `SWEEP_REGIONS`, else the function's own.
+    fn regions(&self, requested: Option<Vec<Region>>) -> Result<Vec<Region>, Error> {
+        match requested {
+            Some(regions) => Ok(regions),
+            None if !self.defaults.regions.is_empty() => Ok(self.defaults.regions.clone()),
+            None => Err(Error::InvalidInput(
+                "the plan names no \"regions\", and neither SWEEP_REGIONS nor the function's own region gives one".to_owned(),
+            )),
+        }
+    }
+
+    /// The accounts the plan sweeps (those of the input, of its file, or the organization's active
+    /// ones, each once), those `ALLOWED_ACCOUNT_IDS` leaves out, and where they came from.
+    async fn accounts(
+        &self,
+        request: &PlanRequest,
+        invocation: &Invocation,
+    ) -> Result<(Vec<AccountId>, Vec<AccountId>, &'static str), Error> {
+        let (mut accounts, source) = match (&request.accounts, &request.accounts_file) {
+            (Some(accounts), _) => (accounts.clone(), "input"),
+            (None, Some(key)) => (self.listed_accounts(key, invocation).await?, "file"),
+            (None, None) => (self.active_accounts(invocation).await?, "organization"),
+        };
+        accounts.sort();
+        accounts.dedup();
+        let allowed = &self.defaults.allowed_accounts;
+        let (accounts, excluded): (Vec<_>, Vec<_>) = accounts.into_iter().partition(|a| account_allowed(allowed, a));
+        Ok((accounts, excluded, source))
     }
 
     /// The accounts of the file `key` of the stack's bucket: one 12-digit id a line; blank lines
@@ -220,41 +290,6 @@ impl OrganizationSweep {
                 Some(next) => token = Some(next.to_owned()),
             }
         }
-    }
-
-    /// The organization's summary, put on the bus.
-    pub(super) async fn summarize(&self, input: &Value, invocation: &Invocation) -> Result<OrganizationSummary, Error> {
-        let request: SummaryRequest = serde_json::from_value(input.clone()).map_err(|error| {
-            Error::InvalidInput(format!(
-                "\"summarize\" is not {{\"sweepId\", \"mode\", and \"results\": [{{\"accountId\", \"region\", \"report\" | \"error\"}}] \
-                 or \"resultWriterDetails\": {{\"Bucket\", \"Key\"}}}}: {error}"
-            ))
-        })?;
-        let mut summary = Tally::new(request.sweep_id, request.mode);
-        summary = match (request.results, request.result_writer_details, &self.plans) {
-            (Some(results), None, _) => results.into_iter().fold(summary, Tally::with_result),
-            (None, Some(manifest), Some(plans)) => plans.each_child(&manifest, summary, Tally::add_child, &invocation.budget).await?,
-            (None, Some(_), None) => {
-                return Err(Error::InvalidInput("\"resultWriterDetails\" names results in a bucket, but PLAN_BUCKET is not set".to_owned()))
-            }
-            _ => return Err(Error::InvalidInput("\"summarize\" takes \"results\" or \"resultWriterDetails\", one of them".to_owned())),
-        };
-        let summary = summary.done();
-        let detail = within_event_limit(summary.clone());
-        if let Err(error) = self.bus.publish_one(Announcement::new(&detail, Vec::new()), &invocation.budget).await {
-            warn!(error_type = error.error_type(), error = %error, "organization summary not put on the bus");
-            return Err(error);
-        }
-        info!(
-            sweep_id = %summary.sweep_id,
-            targets = summary.targets,
-            swept = summary.swept,
-            failed = summary.failed_count,
-            examined = summary.examined,
-            requested = summary.counts.requested,
-            "organization sweep completed"
-        );
-        Ok(detail)
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod policies;
+pub mod runner;
 pub mod tools;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

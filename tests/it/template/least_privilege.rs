@@ -129,7 +129,7 @@ fn set_of(actions: &[&str]) -> BTreeSet<String> {
 fn workflow_actions() -> BTreeSet<String> {
     ["lambda:InvokeFunction"]
         .into_iter()
-        .chain(RESOURCELESS_ACTIONS.into_iter().filter(|a| !a.starts_with("scn:") && !a.starts_with("organizations:")))
+        .chain(RESOURCELESS_ACTIONS.into_iter().filter(|a| !["scn:", "organizations:", "states:"].iter().any(|s| a.starts_with(s))))
         .map(String::from)
         .collect()
 }

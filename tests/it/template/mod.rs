@@ -151,13 +151,16 @@ fn statement(sid: &str) -> Value {
 }
 
 /// Actions that take no resource ARN: the sweep's listing of instances and of the organization's
-/// accounts, the CloudWatch Logs delivery actions Step Functions logging needs, and X-Ray's trace
-/// writing.
-const RESOURCELESS_ACTIONS: [&str; 14] = [
+/// accounts, the answers to a task token that the approvers' policy grants, the CloudWatch Logs
+/// delivery actions Step Functions logging needs, and X-Ray's trace writing.
+const RESOURCELESS_ACTIONS: [&str; 16] = [
     // A list action of a service's top-level collection names no resource.
     "scn:ListInstances",
     // The Service Authorization Reference gives ListAccounts no resource type.
     "organizations:ListAccounts",
+    // Nor SendTaskSuccess and SendTaskFailure: the task token names the task.
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",

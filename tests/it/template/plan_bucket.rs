@@ -56,9 +56,15 @@ fn s3_grants(role: &str) -> BTreeSet<(String, String)> {
 #[test]
 fn the_sweep_writes_only_plans_and_reads_only_results_and_the_state_machine_the_reverse_as_its_map_needs() {
     let grant = |action: &str, prefix: &str| (action.to_owned(), format!("${{PlanBucket.Arn}}/{prefix}/*"));
+    // The approval reads the plan back, and each approved line is re-read by the execution.
     assert_eq!(
         s3_grants("SweepInstancesRole"),
-        BTreeSet::from([grant("s3:PutObject", "plans"), grant("s3:GetObject", "inputs"), grant("s3:GetObject", "results")])
+        BTreeSet::from([
+            grant("s3:PutObject", "plans"),
+            grant("s3:GetObject", "plans"),
+            grant("s3:GetObject", "inputs"),
+            grant("s3:GetObject", "results")
+        ])
     );
     // ItemReader reads the plan's file; ResultWriter writes, reads and cleans up multipart uploads of the results.
     assert_eq!(
@@ -118,4 +124,30 @@ fn only_the_plan_step_writes_plans_and_only_the_map_writes_results_whatever_an_a
     }
     // Reading is not the bucket policy's to refuse: the roles' policies decide it.
     assert_eq!(decide(&statements, &Request::new(admin, "s3:GetObject", &file("plans"))), Decision::NotAllowed);
+}
+
+#[test]
+fn the_approvers_policy_reads_the_plans_and_answers_task_tokens_and_nothing_else() {
+    let policy = properties("OrganizationSweepApproverPolicy");
+    let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
+    let grants: BTreeSet<(String, String)> = statements
+        .iter()
+        .flat_map(|statement| {
+            assert_eq!(statement["Effect"], "Allow");
+            let resource = statement["Resource"]["Fn::Sub"].as_str().or(statement["Resource"].as_str()).unwrap().to_owned();
+            strings(&statement["Action"]).into_iter().map(move |action| (action, resource.clone()))
+        })
+        .collect();
+    let grant = |action: &str, resource: &str| (action.to_owned(), resource.to_owned());
+    assert_eq!(
+        grants,
+        BTreeSet::from([
+            grant("s3:GetObject", "${PlanBucket.Arn}/plans/*"),
+            grant("states:SendTaskSuccess", "*"),
+            grant("states:SendTaskFailure", "*"),
+        ])
+    );
+    // The operator attaches it to the approvers' roles: the stack says where it is.
+    let outputs = &crate::support::tools::source_template()["Outputs"];
+    assert_eq!(outputs["OrganizationSweepApproverPolicyArn"]["Value"], json!({"Ref": "OrganizationSweepApproverPolicy"}));
 }
