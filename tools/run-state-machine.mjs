@@ -19,7 +19,8 @@
 // Task states of the `arn:aws:states:::lambda:invoke` integration get a local handler that does what
 // the integration does: it invokes `FunctionName` with `Payload`, returns
 // {"ExecutedVersion", "Payload", "StatusCode"} (so `ResultSelector` sees `$.Payload` as in AWS),
-// and turns a function error into an error named by its errorType, whose cause is the error payload
+// and turns a function error into an error named by its errorType (Lambda.Unknown for Lambda's own
+// Runtime.* and Sandbox.* errors, as Step Functions names them), whose cause is the error payload
 // as a JSON string. That holds at any depth: the states of a Map's `ItemProcessor` (or `Iterator`)
 // and of a Parallel's branches are bound too. Wait states and retry intervals take 0 ms; everything
 // else runs as aws-local-stepfunctions runs it. Of a Map in DISTRIBUTED mode it runs the items as
@@ -107,7 +108,13 @@ function lambdaInvoke(endpoint, stateName) {
     }
     const payload = text === '' ? null : JSON.parse(text);
     if (response.headers.get('x-amz-function-error')) {
-      throw namedError(payload?.errorType ?? 'Lambda.Unknown', text);
+      // Lambda's own errors of a function that did not answer (its runtime ended: Runtime.ExitError,
+      // Runtime.OutOfMemory; or past its timeout: Sandbox.Timedout) reach Step Functions as
+      // Lambda.Unknown, as the Step Functions guide says of unhandled errors; the function's own
+      // errors keep their errorType.
+      const own = payload?.errorType;
+      const unhandled = own === undefined || /^(Runtime|Sandbox)\./.test(own);
+      throw namedError(unhandled ? 'Lambda.Unknown' : own, text);
     }
     return {
       ExecutedVersion: response.headers.get('x-amz-executed-version') ?? '$LATEST',

@@ -47,6 +47,7 @@ mod organization_scale;
 mod report;
 mod run;
 mod s3;
+mod soak;
 mod stats;
 mod subjects;
 mod sweeps;

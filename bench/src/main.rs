@@ -38,6 +38,10 @@ OPTIONS:
                            --scale-targets, their plan and results in moto's S3 (moto_server beside
                            --python); its table and the S3 requests' cost only
     --scale-targets N,...  its sizes in targets, each a multiple of 5 (default 1000,10000,100000)
+    --only soak            the whole pipeline under load, faults and crashes at fault rates of 0, 5 and
+                           20 %, each run's verdict checked (needs delete-instance and
+                           check-instance-status, and --python with the test tools); its table only
+    --soak-requests N      the soak's requests at each rate (default 2000)
     -h, --help             print this help
 ";
 
@@ -83,6 +87,7 @@ async fn main() {
         repo.join(match options.only {
             Some(Only::Notice) => "bench/results/notice.md",
             Some(Only::OrganizationScale) => "bench/results/organization-scale.md",
+            Some(Only::Soak) => "bench/results/soak.md",
             None => "bench/results/latest.md",
         })
     });
@@ -115,6 +120,7 @@ fn default_options(repo: &Path) -> Options {
         prices: repo.join("BENCHMARKS.md"),
         only: None,
         scale_targets: vec![1_000, 10_000, 100_000],
+        soak_requests: 2_000,
     }
 }
 
@@ -159,6 +165,7 @@ fn parse_args(options: &mut Options, mut args: impl Iterator<Item = String>) -> 
             "--prices" => options.prices = PathBuf::from(value()),
             "--only" => options.only = Some(Only::parse(&value()).unwrap_or_else(|e| fail(&e))),
             "--scale-targets" => options.scale_targets = scale_targets(&value()),
+            "--soak-requests" => options.soak_requests = number(value()).max(10),
             "-h" | "--help" => return Parsed::Help,
             other => fail(&format!("unknown argument '{other}' (see --help)")),
         }

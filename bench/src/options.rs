@@ -54,6 +54,8 @@ pub struct Options {
     /// The organization sweep's plan and summary at scale (`--only organization-scale`): the
     /// targets of each size measured, each [`SCALE_REGIONS`] regions of `targets / 5` accounts.
     pub scale_targets: Vec<usize>,
+    /// The soak's requests at each fault rate (`--only soak`).
+    pub soak_requests: usize,
 }
 
 /// The regions of every account in the plan and summary at scale: the function's own and four
@@ -68,6 +70,8 @@ pub enum Only {
     /// The organization sweep's plan and summary at 1,000 to 100,000 targets, their plan and
     /// results in moto's S3.
     OrganizationScale,
+    /// The whole pipeline under load, faults and crashes, at three fault rates (BENCHMARKS.md, "Soak").
+    Soak,
 }
 
 impl Only {
@@ -76,7 +80,8 @@ impl Only {
         match name {
             "notice" => Ok(Only::Notice),
             "organization-scale" => Ok(Only::OrganizationScale),
-            other => Err(format!("--only takes `notice` or `organization-scale`, the subjects that run alone; got '{other}'")),
+            "soak" => Ok(Only::Soak),
+            other => Err(format!("--only takes `notice`, `organization-scale` or `soak`, the subjects that run alone; got '{other}'")),
         }
     }
 }

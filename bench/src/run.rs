@@ -24,6 +24,7 @@ pub async fn run(options: &Options) -> Result<Report, String> {
     match options.only {
         Some(Only::Notice) => return run_notice(options).await,
         Some(Only::OrganizationScale) => return run_organization_scale(options).await,
+        Some(Only::Soak) => return crate::soak::run_soak(options).await,
         None => {}
     }
     // The prices first: a run that cannot price what it measured fails before measuring.

@@ -28,6 +28,7 @@ mod organization_sweep;
 mod protection_key_case;
 mod reliability;
 mod schedule_tag_grant;
+mod soak;
 mod state_machine;
 mod status_checker;
 mod sweep;
