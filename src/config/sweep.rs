@@ -157,9 +157,11 @@ fn mode(get: Lookup) -> Result<SweepMode, ConfigError> {
 }
 
 /// The most instances a plan that awaits approval may hold: each target's planned instances travel in
-/// its item of the organization sweep's Map, which Step Functions bounds to 256 KiB (about 550 bytes
-/// an instance), and one target's share can be the whole cap.
-pub const MAX_PLANNED: u32 = 400;
+/// its item of the organization sweep's Map, which Step Functions bounds to 256 KiB, one target's
+/// share can be the whole cap, and a planned instance takes up to about 1.4 KB (a name, an owner
+/// tag and an expiry tag of the longest, the expiry in both `detail` and `selectedOn`). A list for a
+/// person to read has no need of more.
+pub const MAX_PLANNED: u32 = 150;
 
 /// An approved plan is a file of the stack's bucket: approval needs it, and a cap a plan can hold.
 fn approval_in_the_bucket(settings: &SweepSettings) -> Result<(), ConfigError> {
@@ -293,8 +295,8 @@ mod tests {
         // A plan awaiting approval travels through the Map's items: its cap is bounded.
         let approving =
             |cap: &'static str| sweep(&[("APPROVAL_REQUIRED", "true"), ("PLAN_BUCKET", "plans"), ("MAX_DELETIONS_PER_SWEEP", cap)]);
-        assert_eq!(approving("400").unwrap().max_deletions, MAX_PLANNED);
-        assert!(approving("401").unwrap_err().0.contains("holds at most 400 instances"));
+        assert_eq!(approving("150").unwrap().max_deletions, MAX_PLANNED);
+        assert!(approving("151").unwrap_err().0.contains("holds at most 150 instances"));
         assert_eq!(sweep(&[("MAX_DELETIONS_PER_SWEEP", "1000")]).unwrap().max_deletions, 1_000, "without approval, the cap is free");
         for bad in ["0", "8761", "3.5", "soon"] {
             let error = sweep(&[("APPROVAL_TIMEOUT_HOURS", bad)]).unwrap_err();

@@ -191,4 +191,32 @@ mod tests {
         assert!(cut.truncated && cut.failed.len() < 2_000 && cut.failed_count == 2_000);
         assert!(serde_json::to_string(&cut).unwrap().len() <= MAX_DETAIL_BYTES);
     }
+
+    #[test]
+    fn a_target_planning_the_most_instances_of_the_longest_names_and_tags_fits_in_its_256_kib_map_item() {
+        // Tag keys of 128 characters and values of 256, AWS's longest (quotes are not among a tag's characters).
+        let (key, value, owner) = ("k".repeat(128), "v".repeat(256), "o".repeat(256));
+        let line = PlannedInstance {
+            plan_id: PlanId::parse("p", &json!("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")).unwrap(),
+            account_id: AccountId::parse("a", &json!("111111111111")).unwrap(),
+            region: Region::parse("r", &json!("ap-southeast-5")).unwrap(),
+            instance_id: InstanceId::parse("i", &json!("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")).unwrap(),
+            instance_arn: "arn:aws-iso-b:scn:ap-southeast-5:111111111111:instance/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into(),
+            instance_name: Some("n".repeat(63)),
+            reason: Reason::ExpiryTagPassed,
+            detail: format!("scheduled for deletion at 2026-12-06T10:00:00.000Z, with notice: tag {key}={value:?} has passed"),
+            selected_on: format!("ExpiryTagPassed tag {key:?}={value:?}"),
+            owner: Some(owner),
+            scheduled_for: Some("2026-12-06T10:00:00.000Z".into()),
+        };
+        // The child's item: its target, and its report's numbers and planned instances.
+        let item = json!({
+            "accountId": "111111111111", "region": "ap-southeast-5", "mode": "delete", "maxDeletions": crate::config::MAX_PLANNED,
+            "planId": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "planOnly": true,
+            "report": {"examined": 100_000, "complete": true, "counts": SweepCounts::default(),
+                       "planned": vec![line; crate::config::MAX_PLANNED as usize]},
+        });
+        let size = item.to_string().len();
+        assert!(size < 256 * 1024, "{size} bytes");
+    }
 }

@@ -147,14 +147,26 @@ pub(crate) fn parse_decision(value: &Value) -> Result<ApprovalDecision, Error> {
     Ok(ApprovalDecision { approve, approved_by: words(object, "approvedBy", 256)?, note: words(object, "note", 1_024)? })
 }
 
-/// Reads one line of an approved plan, to execute.
+/// Reads one line of an approved plan, to execute: its `instanceArn` must name its own instance,
+/// account and region, so that a line never names one instance and reaches another; the step
+/// checks the partition once it knows its own.
 pub(crate) fn parse_execute(value: &Value) -> Result<PlannedInstance, Error> {
-    typed(value).map_err(|error| {
+    let line: PlannedInstance = typed(value).map_err(|error| {
         invalid(format!(
             "\"execute\" is not a line of an approved plan file, {{\"planId\", \"accountId\", \"region\", \"instanceId\", \
              \"instanceArn\", \"instanceName\"?, \"reason\", \"detail\", \"selectedOn\", \"owner\"?, \"scheduledFor\"?}}: {error}"
         ))
-    })
+    })?;
+    let own = format!(":scn:{}:{}:instance/{}", line.region.as_str(), line.account_id.as_str(), line.instance_id.as_str());
+    let partition = line.instance_arn.strip_prefix("arn:").and_then(|rest| rest.strip_suffix(own.as_str()));
+    if !partition.is_some_and(|partition| !partition.is_empty() && !partition.contains(':')) {
+        return Err(invalid(format!(
+            "\"instanceArn\" of \"execute\" is {}, but the line's instance is arn:<partition>{own}: a line names one instance, \
+             in its own account and region",
+            quoted(&line.instance_arn)
+        )));
+    }
+    Ok(line)
 }
 
 /// Reads `closePlan`. Its error and cause are taken as given (cut when announced): a plan must
@@ -324,5 +336,27 @@ mod tests {
         let mut extra = line.clone();
         extra["instanceIds"] = json!([]);
         assert!(message(parse_execute(&extra)).contains("not a line of an approved plan file"));
+    }
+
+    #[test]
+    fn an_execute_line_whose_arn_names_another_instance_account_or_region_is_refused_before_any_call() {
+        let id = "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1";
+        let line = |arn: &str| {
+            json!({"planId": PLAN, "accountId": "111111111111", "region": "eu-west-1", "instanceId": id, "instanceArn": arn,
+                   "reason": "ExpiryTagPassed", "detail": "d", "selectedOn": "s"})
+        };
+        assert!(parse_execute(&line(&format!("arn:aws-cn:scn:eu-west-1:111111111111:instance/{id}"))).is_ok());
+        for arn in [
+            format!("arn:aws:scn:eu-west-1:111111111111:instance/{}", id.to_uppercase()),
+            "arn:aws:scn:eu-west-1:111111111111:instance/00000000-0000-4000-8000-000000000000".to_owned(),
+            format!("arn:aws:scn:eu-west-1:222222222222:instance/{id}"),
+            format!("arn:aws:scn:us-east-1:111111111111:instance/{id}"),
+            format!("arn::scn:eu-west-1:111111111111:instance/{id}"),
+            format!("arn:aws:x:scn:eu-west-1:111111111111:instance/{id}"),
+            format!("ARN:aws:scn:eu-west-1:111111111111:instance/{id}"),
+            format!("arn:aws:scn:eu-west-1:111111111111:instance/{id}/x"),
+        ] {
+            assert!(message(parse_execute(&line(&arn))).contains("a line names one instance"), "{arn}");
+        }
     }
 }

@@ -468,6 +468,44 @@ async fn an_answer_naming_an_instance_outside_the_plan_or_of_another_shape_is_re
 }
 
 #[tokio::test]
+async fn a_plan_file_written_to_since_plan_ready_announced_it_approves_nothing_even_all() {
+    let world = World::start().await;
+    let sweep = world.sweep("0", 0).await;
+    let lines = planned(&world, &sweep, &[A, B]).await;
+    // Plan Ready announced one instance; a line was added to the file since.
+    let announced = world.put_plan(&lines[..1]).await;
+    world.put(&format!("plans/{PLAN}/plan.jsonl"), lines.iter().map(|line| format!("{line}\n")).collect()).await;
+
+    let outcome = sweep.invoke(json!({"approve": {"planId": PLAN, "plan": announced, "decision": {"approve": "all"}}})).await;
+
+    let (error_type, message) = error_of(&outcome);
+    assert_eq!(error_type, "InvalidInput", "{message}");
+    assert!(message.contains("holds 2 instances") && message.contains("announced 1"), "{message}");
+    assert_eq!(world.object(&format!("plans/{PLAN}/approved.jsonl")).await, None);
+    assert!(world.events().await.is_empty());
+    sweep.end().await;
+}
+
+#[tokio::test]
+async fn an_execute_line_whose_arn_is_not_its_own_instance_s_is_refused_before_any_call() {
+    let world = World::start().await;
+    let sweep = world.sweep("0", 0).await;
+    let lines = planned(&world, &sweep, &[A, B]).await;
+    world.emulator.clear_calls();
+    let mut crossed = lines[0].clone();
+    crossed["instanceArn"] = lines[1]["instanceArn"].clone();
+
+    let outcome = sweep.invoke(json!({"execute": crossed})).await;
+
+    let (error_type, message) = error_of(&outcome);
+    assert_eq!(error_type, "InvalidInput", "{message}");
+    assert!(message.contains("a line names one instance"), "{message}");
+    assert!(world.emulator.calls().is_empty(), "refused before any call");
+    assert!(world.events().await.is_empty());
+    sweep.end().await;
+}
+
+#[tokio::test]
 async fn an_approved_instance_is_requested_only_if_nothing_changed_since_the_plan() {
     let world = World::start().await;
     let sweep = world.sweep("0", 0).await;
@@ -515,18 +553,32 @@ async fn an_approved_instance_is_requested_only_if_nothing_changed_since_the_pla
         .collect();
     assert!(writes.is_empty(), "a re-check only reads: {writes:?}");
 
-    // An error fails the step with its errorType, for the state machine to catch into the item.
-    let mut elsewhere = lines[0].clone();
+    assert_an_error_fails_the_step_with_its_error_type(&world, &sweep, &lines[0]).await;
+    assert_the_execution_s_summary_adds_up_what_was_requested_changed_and_failed(&world, &sweep, &lines, &answers).await;
+    sweep.end().await;
+}
+
+/// An error fails the step with its errorType, for the state machine to catch into the item.
+async fn assert_an_error_fails_the_step_with_its_error_type(world: &World, sweep: &Sweep, line: &Value) {
+    let mut elsewhere = line.clone();
     elsewhere["accountId"] = json!("210987654321");
+    elsewhere["instanceArn"] = json!(world.arn(A).replace(&format!(":{ACCOUNT}:"), ":210987654321:"));
     let outcome = sweep.invoke(json!({"execute": elsewhere})).await;
     assert_eq!(error_type(&outcome), "AccountNotAllowed", "{outcome:?}");
     assert!(world.events().await.is_empty());
+}
 
-    // The execution's summary, from the run's own results: what was requested, changed and failed.
+/// The execution's summary, from the run's own results: what was requested, changed and failed.
+async fn assert_the_execution_s_summary_adds_up_what_was_requested_changed_and_failed(
+    world: &World,
+    sweep: &Sweep,
+    lines: &[Value],
+    answers: &[Value],
+) {
     let line = &lines[0];
     let caught = json!({"execute": line, "error": {"Error": "RoleNotAssumable", "Cause": "{\"errorMessage\":\"role cannot be assumed\"}"}});
     let mut children: Vec<(Value, Value)> =
-        lines.iter().zip(&answers).map(|(line, answer)| (json!({"execute": line}), answer.clone())).collect();
+        lines.iter().zip(answers).map(|(line, answer)| (json!({"execute": line}), answer.clone())).collect();
     children.push((json!({"execute": line}), caught));
     let manifest = world.results(&format!("results/{PLAN}/execute/run/"), &children).await;
 
@@ -546,7 +598,6 @@ async fn an_approved_instance_is_requested_only_if_nothing_changed_since_the_pla
     assert_eq!(summary["failedCount"], 1);
     let events = world.events().await;
     assert_eq!(of_type(&events, SUMMARY).iter().map(|event| &event["detail"]).collect::<Vec<_>>(), [&summary]);
-    sweep.end().await;
 }
 
 #[tokio::test]

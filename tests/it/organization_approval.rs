@@ -255,10 +255,10 @@ async fn a_plan_of_nothing_ends_without_waiting_for_anyone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_that_awaits_approval_refuses_a_cap_larger_than_its_map_items_can_carry() {
     let stack = stack(&[]).await;
-    let input = json!({"accounts": [HOME, MEMBER], "mode": "delete", "maxDeletions": 401});
+    let input = json!({"accounts": [HOME, MEMBER], "mode": "delete", "maxDeletions": 151});
     let report = stack.start_run(input, REAL_TIME).await.report().await.unwrap();
     assert_eq!((&report["status"], &report["error"]), (&json!("FAILED"), &json!("InvalidInput")), "{report:#}");
-    assert!(report["cause"].as_str().unwrap().contains("at most 400"), "{report:#}");
+    assert!(report["cause"].as_str().unwrap().contains("at most 150"), "{report:#}");
     assert_eq!(report["states"], json!(["ReadSettings", "ApplyDefaults", "Plan"]));
     assert!(stack.emulator.calls().is_empty(), "nothing was swept");
 }

@@ -739,6 +739,7 @@ async fn two_thousand_targets_are_read_from_the_plan_s_file_and_summed_up_from_t
     let lines: Vec<Value> = plans[0].1.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(lines.len(), 2_000);
     let plan_id = &report["output"]["sweepId"];
+    assert_eq!(&report["output"]["planId"], plan_id, "the summary names its plan");
     assert_eq!(
         lines[0],
         json!({"accountId": HOME, "region": REGION, "mode": "report", "maxDeletions": 0, "planId": plan_id, "planOnly": false})

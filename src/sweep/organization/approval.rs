@@ -4,7 +4,7 @@
 //! `closePlan` announces a plan rejected or expired (`Plan Rejected`, `Plan Expired`), of which
 //! nothing is requested. Each reads only its own plan's files, `plans/<planId>/`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use aws_smithy_types::DateTime;
@@ -19,7 +19,7 @@ use crate::contract::{
 use crate::deadline::{Budget, Invocation};
 use crate::error::Error;
 use crate::input::approval::{Approval, ApproveRequest, AwaitApproval, ClosePlan, Closing, DECISION_SHAPE};
-use crate::model::{timestamp, PlanId, S3Location};
+use crate::model::{timestamp, AccountId, PlanId, S3Location};
 use crate::plan_store::PlanStore;
 
 /// What `awaitApproval` answers: nothing. The execution's result is the approver's answer.
@@ -71,6 +71,7 @@ impl OrganizationSweep {
     pub(in crate::sweep) async fn approve(&self, request: ApproveRequest, invocation: &Invocation) -> Result<Approved, Error> {
         let plans = self.own_plan_file(&request.plan)?;
         let lines = plan_lines(plans, &request.plan_id, &request.plan.file.key, &invocation.budget).await?;
+        as_announced(&lines, &request.plan)?;
         let of = lines.len();
         let approved: Vec<PlannedInstance> = match &request.decision.approve {
             Approval::All => lines,
@@ -171,6 +172,29 @@ async fn plan_lines(plans: &PlanStore, plan_id: &PlanId, key: &str, budget: &Bud
     Ok(lines)
 }
 
+/// Refuses a plan file that no longer holds what `Plan Ready` announced (its count of instances,
+/// in all and per account): an approval, even of "all", is of the plan the approver was shown,
+/// never of lines written to the file since.
+fn as_announced(lines: &[PlannedInstance], announced: &PlanSummary) -> Result<(), Error> {
+    let mut accounts: BTreeMap<AccountId, usize> = BTreeMap::new();
+    for line in lines {
+        *accounts.entry(line.account_id.clone()).or_default() += 1;
+    }
+    if lines.len() == announced.instances && accounts == announced.accounts {
+        return Ok(());
+    }
+    let by_account = |counts: &BTreeMap<AccountId, usize>| counts.iter().map(|(a, n)| format!("{a}: {n}")).collect::<Vec<_>>().join(", ");
+    Err(Error::InvalidInput(format!(
+        "the plan file {} holds {} instances ({}), but the plan announced {} ({}): it changed since it was announced, so nothing \
+         of it is approved",
+        announced.file.key,
+        lines.len(),
+        by_account(&accounts),
+        announced.instances,
+        by_account(&announced.accounts)
+    )))
+}
+
 /// The commands that answer a plan, for the execution waiting with `token` in `region`.
 fn commands(token: &str, region: &str) -> ApprovalCommands {
     let token = shell_quoted(token);
@@ -204,5 +228,26 @@ mod tests {
             "aws stepfunctions send-task-failure --region eu-west-1 --task-token 'AAAA+b/c==' --error PlanRejected --cause '<why>'"
         );
         assert_eq!(shell_quoted("a'b"), r"'a'\''b'");
+    }
+
+    #[test]
+    fn a_plan_file_that_no_longer_holds_what_was_announced_is_not_approved() {
+        let line = |account: &str, n: u8| -> PlannedInstance {
+            serde_json::from_value(serde_json::json!({"planId": "p-1", "accountId": account, "region": "eu-west-1",
+                "instanceId": format!("1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f{n}"), "instanceArn": format!("arn:{account}:{n}"),
+                "reason": "ExpiryTagPassed", "detail": "d", "selectedOn": "s"}))
+            .unwrap()
+        };
+        let announced: PlanSummary = serde_json::from_value(serde_json::json!({"file": {"Bucket": "b", "Key": "plans/p-1/plan.jsonl"},
+            "instances": 2, "accounts": {"111111111111": 1, "222222222222": 1}}))
+        .unwrap();
+        let (a, b, c) = (line("111111111111", 1), line("222222222222", 2), line("222222222222", 3));
+        assert!(as_announced(&[a.clone(), b.clone()], &announced).is_ok());
+        for changed in [vec![a.clone(), b.clone(), c.clone()], vec![a.clone()], vec![b.clone(), c.clone()]] {
+            match as_announced(&changed, &announced) {
+                Err(Error::InvalidInput(message)) => assert!(message.contains("changed since it was announced"), "{message}"),
+                other => panic!("{} lines: {other:?}", changed.len()),
+            }
+        }
     }
 }

@@ -149,17 +149,7 @@ impl OrganizationSweep {
         let cap = request.max_deletions.unwrap_or(self.defaults.max_deletions);
         let plan_id = PlanId::parse("the plan's invocation id", &Value::from(sweep_id.as_str()))
             .map_err(|error| Error::Unexpected(format!("the plan cannot be named by its invocation id: {error}")))?;
-        let approval = ApprovalPlan {
-            required: mode == SweepMode::Delete && self.defaults.approval_required,
-            timeout_seconds: self.defaults.approval_timeout.as_secs(),
-        };
-        if approval.required && cap > MAX_PLANNED {
-            return Err(Error::InvalidInput(format!(
-                "\"maxDeletions\" is {cap}, but a plan that awaits approval holds at most {MAX_PLANNED} instances: each target's \
-                 planned instances travel in its item of the Map, which Step Functions bounds to 256 KiB; give a maxDeletions from 0 \
-                 to {MAX_PLANNED}"
-            )));
-        }
+        let approval = self.approval(mode, cap)?;
         let (accounts, excluded, source) = self.accounts(&request, invocation).await?;
         let regions = self.regions(request.regions)?;
         let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
@@ -210,6 +200,23 @@ impl OrganizationSweep {
             targets,
             approval,
         })
+    }
+
+    /// The plan's approval: required in delete mode with `APPROVAL_REQUIRED`, and then for a cap of
+    /// at most [`MAX_PLANNED`].
+    fn approval(&self, mode: SweepMode, cap: u32) -> Result<ApprovalPlan, Error> {
+        let approval = ApprovalPlan {
+            required: mode == SweepMode::Delete && self.defaults.approval_required,
+            timeout_seconds: self.defaults.approval_timeout.as_secs(),
+        };
+        if approval.required && cap > MAX_PLANNED {
+            return Err(Error::InvalidInput(format!(
+                "\"maxDeletions\" is {cap}, but a plan that awaits approval holds at most {MAX_PLANNED} instances: each target's \
+                 planned instances travel in its item of the Map, which Step Functions bounds to 256 KiB; give a maxDeletions from 0 \
+                 to {MAX_PLANNED}"
+            )));
+        }
+        Ok(approval)
     }
 
     /// The regions of the plan: those of the input, else `SWEEP_REGIONS`, else the function's own.
