@@ -13,6 +13,7 @@ mod catalogue;
 mod dead_letters;
 mod defaults;
 mod delete_instance;
+mod docs_commands;
 mod docs_links;
 mod fault_matrix;
 mod http_client;
