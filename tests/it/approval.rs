@@ -632,3 +632,21 @@ async fn a_plan_rejected_or_expired_is_announced_and_nothing_of_it_is_requested(
     assert_eq!(world.object(&format!("plans/{PLAN}/approved.jsonl")).await, None);
     sweep.end().await;
 }
+
+#[tokio::test]
+async fn an_approved_instance_deleted_between_its_two_reads_is_answered_changed_since_plan_not_failed() {
+    let world = World::start().await;
+    let sweep = world.sweep("0", 0).await;
+    let lines = planned(&world, &sweep, &[A]).await;
+    // GetInstance still finds it; by the tags' read it is gone.
+    let gone = Fault::Error { status: 404, error_type: "ResourceNotFoundException".into(), message: Some("Instance not found".into()) };
+    world.emulator.inject(FaultRule::new("ListTagsForResource", 1, gone).for_instance(A));
+
+    let answer = sweep.answer(json!({"execute": lines[0]})).await;
+
+    assert_eq!(answer["outcome"], "changedSincePlan", "{answer:#}");
+    assert!(answer["detail"].as_str().unwrap().contains("no longer there"), "{answer:#}");
+    assert_eq!(world.emulator.call_count("ListTagsForResource"), 2, "the plan's read, and the re-check's");
+    assert!(of_type(&world.events().await, REQUESTED).is_empty());
+    sweep.end().await;
+}

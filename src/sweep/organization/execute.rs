@@ -95,7 +95,12 @@ impl SweepFunction {
             let state = record.state.as_str();
             return Ok(Err(format!("the instance is {state} now; only Active and DeleteFailed instances are deleted")));
         }
-        let tags = client.tags(&arn, budget).await?;
+        let tags = match client.tags(&arn, budget).await {
+            Ok(tags) => tags,
+            // Deleted between the two reads: as changed as an instance gets.
+            Err(Error::InstanceNotFound(_)) => return Ok(Err("the instance is no longer there (its tags could not be read)".to_owned())),
+            Err(error) => return Err(error),
+        };
         let examined = examine::decided(&self.settings, examine::unjudged(client, &record, target, arn, tags), &record, now);
         if let Err(changed) = self.still_selected(line, &examined) {
             return Ok(Err(changed));
