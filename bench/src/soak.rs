@@ -52,90 +52,44 @@ fn number(value: &Value) -> String {
     }
 }
 
-/// Every key of the object at `path` in any run, so each run shows every row.
-fn keys(runs: &[Value], path: &str) -> BTreeSet<String> {
-    let path = path.replace(" / ", " ~1 ");
-    runs.iter().filter_map(|r| r.pointer(&path).and_then(Value::as_object)).flat_map(|o| o.keys().cloned()).collect()
+/// A JSON pointer to the value at `path`, each segment escaped (`~`, `/`).
+fn pointer(path: &[&str]) -> String {
+    path.iter().map(|segment| format!("/{}", segment.replace('~', "~0").replace('/', "~1"))).collect()
+}
+
+/// The table's rows, a label and a cell per run.
+struct Rows<'a> {
+    runs: &'a [Value],
+    rows: Vec<(String, Vec<String>)>,
+}
+
+impl Rows<'_> {
+    fn row(&mut self, label: impl Into<String>, cell: impl Fn(&Value) -> String) {
+        let cells = self.runs.iter().map(cell).collect();
+        self.rows.push((label.into(), cells));
+    }
+
+    /// A row per key of the object at `path` in any run, so each run shows every row; a run
+    /// without the key shows 0.
+    fn row_per_key(&mut self, path: &[&str], label: impl Fn(&str) -> String) {
+        let at = pointer(path);
+        let keys: BTreeSet<String> =
+            self.runs.iter().filter_map(|r| r.pointer(&at).and_then(Value::as_object)).flat_map(|o| o.keys().cloned()).collect();
+        for key in keys {
+            let at = pointer(&[path, &[key.as_str()]].concat());
+            self.row(label(&key), |r| r.pointer(&at).map_or("0".into(), number));
+        }
+    }
 }
 
 /// The table of BENCHMARKS.md's "Soak": a row per figure, a column per fault rate.
 fn table(options: &Options, runs: &[Value]) -> String {
-    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
-    let mut row = |label: String, cell: &dyn Fn(&Value) -> String| rows.push((label, runs.iter().map(cell).collect()));
-    row("Fault rate of every call / kill rate of invocations".into(), &|r| {
-        format!("{} / {}", percent(&r["settings"]["faultRate"]), percent(&r["settings"]["killRate"]))
-    });
-    row("Requests (repeats, in a member account)".into(), &|r| {
-        format!("{} ({}, {})", number(&r["requests"]), number(&r["repeats"]), number(&r["memberAccount"]))
-    });
-    for kind in keys(runs, "/byKind") {
-        let pointer = format!("/byKind/{kind}");
-        row(format!("… {kind}"), &|r| r.pointer(&pointer).map_or("0".into(), number));
-    }
-    for outcome in keys(runs, "/outcomes") {
-        let pointer = format!("/outcomes/{outcome}");
-        row(format!("Outcome: {outcome}"), &|r| r.pointer(&pointer).map_or("0".into(), number));
-    }
-    row("**Lost**: valid requests without an outcome, and no trace of why".into(), &|r| format!("**{}**", number(&r["lost"])));
-    for why in keys(runs, "/unannounced") {
-        let pointer = format!("/unannounced/{why}");
-        row(format!("Not announced: {why}"), &|r| r.pointer(&pointer).map_or("0".into(), number));
-    }
-    row("Duplicate announcements (same deduplicationId)".into(), &|r| number(&r["duplicateAnnouncements"]));
-    row("Failed deletions started again by a late DeleteInstance attempt, not followed".into(), &|r| {
-        number(&r["failedDeletionsRestartedByALateAttempt"])
-    });
-    for place in keys(runs, "/deadLettered") {
-        let pointer = format!("/deadLettered/{}", place.replace('~', "~0").replace('/', "~1"));
-        row(format!("Dead-lettered: {place}"), &|r| r.pointer(&pointer).map_or("0".into(), number));
-    }
-    for (label, path) in [("Supply Chain / STS", "supplyChainAndSts"), ("EventBridge / Scheduler / SQS", "eventBridgeSchedulerSqs")] {
-        for operation in keys(runs, &format!("/{path}Calls")) {
-            let pointer = format!("/{path}Calls/{operation}");
-            row(format!("Calls: {operation} ({label})"), &|r| r.pointer(&pointer).map_or("0".into(), number));
-        }
-        for kind in keys(runs, &format!("/faultsInjected/{label}")) {
-            let pointer = format!("/faultsInjected/{}/{kind}", label.replace('/', "~1"));
-            row(format!("Faults injected: {kind} ({label})"), &|r| r.pointer(&pointer).map_or("0".into(), number));
-        }
-    }
-    row("Scheduler deliveries refused (retried)".into(), &|r| number(&r["schedulerDeliveriesRefused"]));
-    row("Processes killed mid-invocation (delete / check)".into(), &|r| {
-        format!("{} / {}", number(&r["functions"]["delete-instance"]["killed"]), number(&r["functions"]["check-instance-status"]["killed"]))
-    });
-    row("Invocations (delete / check)".into(), &|r| {
-        format!(
-            "{} / {}",
-            number(&r["functions"]["delete-instance"]["invocations"]),
-            number(&r["functions"]["check-instance-status"]["invocations"])
-        )
-    });
-    row("Asynchronous retries; SQS batches (messages delivered again)".into(), &|r| {
-        format!("{}; {} ({})", number(&r["asyncRetries"]), number(&r["sqsBatches"]), number(&r["sqsRedeliveries"]))
-    });
-    row("Re-checks scheduled / fired / already there".into(), &|r| {
-        let s = &r["schedules"];
-        format!("{} / {} / {}", number(&s["created"]), number(&s["fired"]), number(&s["conflicts"]))
-    });
-    row("Request to outcome, emulator's clock: p50 / p99 / max (s)".into(), &|r| {
-        let t = &r["secondsToOutcome"];
-        format!("{} / {} / {}", number(&t["p50"]), number(&t["p99"]), number(&t["max"]))
-    });
-    row("Peak RSS (delete / check, MiB)".into(), &|r| {
-        let mib = |v: &Value| format!("{:.1}", v.as_f64().unwrap_or(0.0) / 1024.0);
-        format!(
-            "{} / {}",
-            mib(&r["functions"]["delete-instance"]["peakRssKiB"]),
-            mib(&r["functions"]["check-instance-status"]["peakRssKiB"])
-        )
-    });
-    row("RSS of delete-instance by tenth of the run (MiB)".into(), &|r| rss_line(&r["memory"]["rssKiBByTenthOfTheRun"]["delete-instance"]));
-    row("RSS of check-instance-status by tenth of the run (MiB)".into(), &|r| {
-        rss_line(&r["memory"]["rssKiBByTenthOfTheRun"]["check-instance-status"])
-    });
-    row("Emulator's clock / real time (s)".into(), &|r| {
-        format!("{} / {:.0}", number(&r["emulatorClockSeconds"]), r["realSeconds"].as_f64().unwrap_or(0.0))
-    });
+    let mut rows = Rows { runs, rows: Vec::new() };
+    load_rows(&mut rows);
+    verdict_rows(&mut rows);
+    call_rows(&mut rows);
+    function_rows(&mut rows);
+    time_and_memory_rows(&mut rows);
     let mut text = format!(
         "Build: {}. The soak (--only soak): {} requests at each fault rate, {} processes of each function.\n\n| Figure |{}\n|---|{}\n",
         options.profile,
@@ -144,10 +98,82 @@ fn table(options: &Options, runs: &[Value]) -> String {
         runs.iter().map(|r| format!(" {} faults |", percent(&r["settings"]["faultRate"]))).collect::<String>(),
         "---|".repeat(runs.len())
     );
-    for (label, cells) in rows {
+    for (label, cells) in rows.rows {
         text.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
     }
     text
+}
+
+/// What was played: the rates, and the requests by kind.
+fn load_rows(rows: &mut Rows) {
+    rows.row("Fault rate of every call / kill rate of invocations", |r| {
+        format!("{} / {}", percent(&r["settings"]["faultRate"]), percent(&r["settings"]["killRate"]))
+    });
+    rows.row("Requests (repeats, in a member account)", |r| {
+        format!("{} ({}, {})", number(&r["requests"]), number(&r["repeats"]), number(&r["memberAccount"]))
+    });
+    rows.row_per_key(&["byKind"], |kind| format!("… {kind}"));
+}
+
+/// How the requests ended: outcomes, the lost, the unannounced and why, repeats, dead letters.
+fn verdict_rows(rows: &mut Rows) {
+    rows.row_per_key(&["outcomes"], |outcome| format!("Outcome: {outcome}"));
+    rows.row("**Lost**: valid requests without an outcome, and no trace of why", |r| format!("**{}**", number(&r["lost"])));
+    rows.row_per_key(&["unannounced"], |why| format!("Not announced: {why}"));
+    rows.row("Duplicate announcements (same deduplicationId)", |r| number(&r["duplicateAnnouncements"]));
+    rows.row("Failed deletions started again by a late DeleteInstance attempt, not followed", |r| {
+        number(&r["failedDeletionsRestartedByALateAttempt"])
+    });
+    rows.row_per_key(&["deadLettered"], |place| format!("Dead-lettered: {place}"));
+}
+
+/// The calls the functions made and the faults injected, by server; Scheduler's refused deliveries.
+fn call_rows(rows: &mut Rows) {
+    for (label, path) in
+        [("Supply Chain / STS", "supplyChainAndStsCalls"), ("EventBridge / Scheduler / SQS", "eventBridgeSchedulerSqsCalls")]
+    {
+        rows.row_per_key(&[path], |operation| format!("Calls: {operation} ({label})"));
+        rows.row_per_key(&["faultsInjected", label], |kind| format!("Faults injected: {kind} ({label})"));
+    }
+    rows.row("Scheduler deliveries refused (retried)", |r| number(&r["schedulerDeliveriesRefused"]));
+}
+
+/// What Lambda, SQS and Scheduler did: kills, invocations, retries, batches, re-checks.
+fn function_rows(rows: &mut Rows) {
+    let both = |r: &Value, figure: &str| {
+        format!("{} / {}", number(&r["functions"]["delete-instance"][figure]), number(&r["functions"]["check-instance-status"][figure]))
+    };
+    rows.row("Processes killed mid-invocation (delete / check)", |r| both(r, "killed"));
+    rows.row("Invocations (delete / check)", |r| both(r, "invocations"));
+    rows.row("Asynchronous retries; SQS batches (messages delivered again)", |r| {
+        format!("{}; {} ({})", number(&r["asyncRetries"]), number(&r["sqsBatches"]), number(&r["sqsRedeliveries"]))
+    });
+    rows.row("Re-checks scheduled / fired / already there", |r| {
+        let s = &r["schedules"];
+        format!("{} / {} / {}", number(&s["created"]), number(&s["fired"]), number(&s["conflicts"]))
+    });
+}
+
+/// Time to an outcome, the functions' memory, and how long the run took on each clock.
+fn time_and_memory_rows(rows: &mut Rows) {
+    rows.row("Request to outcome, emulator's clock: p50 / p99 / max (s)", |r| {
+        let t = &r["secondsToOutcome"];
+        format!("{} / {} / {}", number(&t["p50"]), number(&t["p99"]), number(&t["max"]))
+    });
+    rows.row("Peak RSS (delete / check, MiB)", |r| {
+        let mib = |v: &Value| format!("{:.1}", v.as_f64().unwrap_or(0.0) / 1024.0);
+        format!(
+            "{} / {}",
+            mib(&r["functions"]["delete-instance"]["peakRssKiB"]),
+            mib(&r["functions"]["check-instance-status"]["peakRssKiB"])
+        )
+    });
+    for function in ["delete-instance", "check-instance-status"] {
+        rows.row(format!("RSS of {function} by tenth of the run (MiB)"), |r| rss_line(&r["memory"]["rssKiBByTenthOfTheRun"][function]));
+    }
+    rows.row("Emulator's clock / real time (s)", |r| {
+        format!("{} / {:.0}", number(&r["emulatorClockSeconds"]), r["realSeconds"].as_f64().unwrap_or(0.0))
+    });
 }
 
 fn rss_line(values: &Value) -> String {

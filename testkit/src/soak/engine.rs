@@ -177,7 +177,7 @@ impl Engine {
             Shape::Direct => world.async_queue.push(AsyncInvocation {
                 function: Function::Delete,
                 payload: request.payload.clone(),
-                attempts: 0,
+                failures: Vec::new(),
                 due_ms: now,
             }),
             Shape::StepFunctions => {
@@ -212,7 +212,12 @@ impl Engine {
             }
             let schedule = world.schedules.remove(&name).expect("due");
             world.counters.schedules_fired += 1;
-            world.async_queue.push(AsyncInvocation { function: Function::Check, payload: schedule.input, attempts: 0, due_ms: now });
+            world.async_queue.push(AsyncInvocation {
+                function: Function::Check,
+                payload: schedule.input,
+                failures: Vec::new(),
+                due_ms: now,
+            });
         }
         drop(world);
         self.delivery_faults += refused;
@@ -227,7 +232,7 @@ impl Engine {
             world.async_queue = later;
             due
         };
-        for invocation in due {
+        for mut invocation in due {
             let pool = self.pool(invocation.function);
             let retries = self.stack.async_retries[&invocation.function];
             let (world, clock, in_flight, kill) = (self.world.clone(), self.clock.clone(), self.in_flight.clone(), self.kill_after());
@@ -241,14 +246,15 @@ impl Engine {
                 };
                 if let Some(error_type) = error_type {
                     let mut world = world.lock().unwrap_or_else(|p| p.into_inner());
-                    let attempts = invocation.attempts + 1;
+                    invocation.failures.push((clock.now_ms(), error_type.clone()));
+                    let attempts = invocation.failures.len() as u32;
                     if attempts <= retries {
                         world.counters.async_retries += 1;
-                        let due_ms = clock.now_ms() + ASYNC_RETRY_WAITS_MS[(attempts as usize - 1).min(1)];
-                        world.async_queue.push(AsyncInvocation { attempts, due_ms, ..invocation });
+                        invocation.due_ms = clock.now_ms() + ASYNC_RETRY_WAITS_MS[(attempts as usize - 1).min(1)];
+                        world.async_queue.push(invocation);
                     } else {
-                        let failed = FailedInvocation { function: invocation.function, payload: invocation.payload, error_type, attempts };
-                        world.failed_invocations.push(failed);
+                        let AsyncInvocation { function, payload, failures, .. } = invocation;
+                        world.failed_invocations.push(FailedInvocation { function, payload, error_type, failures });
                     }
                 }
                 in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -257,72 +263,76 @@ impl Engine {
     }
 
     /// The event source mapping: up to `MaximumConcurrency` batches at once, each of up to
-    /// `BatchSize` visible messages, hidden for the visibility timeout; a message received more
-    /// than `maxReceiveCount` times goes to the dead-letter queue instead.
+    /// `BatchSize` visible messages, handled by the delete function.
     fn poll_queue(&self, now: u64) {
         while self.pollers.load(Ordering::SeqCst) < self.stack.max_pollers {
-            let batch = {
-                let mut world = self.lock();
-                let visibility = self.stack.visibility_timeout_seconds * 1000;
-                let max_receives = self.stack.max_receive_count;
-                let mut batch = Vec::new();
-                let mut index = 0;
-                while index < world.request_queue.len() && batch.len() < self.stack.batch_size {
-                    let message = &mut world.request_queue[index];
-                    if message.visible_at_ms > now {
-                        index += 1;
-                        continue;
-                    }
-                    if message.receive_count >= max_receives {
-                        let message = world.request_queue.remove(index);
-                        world.request_dead_letters.push(super::world::DeadLetter { body: message.body, error_type: None });
-                        continue;
-                    }
-                    message.receive_count += 1;
-                    message.visible_at_ms = now + visibility;
-                    batch.push(message.clone());
-                    index += 1;
-                }
-                if !batch.is_empty() {
-                    world.counters.batches += 1;
-                    world.counters.redelivered += batch.iter().filter(|m| m.receive_count > 1).count();
-                }
-                batch
-            };
+            let batch = self.receive_batch(now);
             if batch.is_empty() {
                 return;
             }
-            self.pollers.fetch_add(1, Ordering::SeqCst);
-            self.in_flight.fetch_add(1, Ordering::SeqCst);
-            let deadline = now + self.stack.visibility_timeout_seconds * 1000;
-            self.batch_deadlines.lock().unwrap_or_else(|p| p.into_inner()).push(deadline);
-            let deadlines = self.batch_deadlines.clone();
-            let (world, pool, in_flight, kill) = (self.world.clone(), self.delete.clone(), self.in_flight.clone(), self.kill_after());
-            let pollers = self.pollers.clone();
-            tokio::spawn(async move {
-                let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
-                let ended = pool.invoke(sqs_event(&batch), kill).await;
-                // A batch that failed as a whole stays in the queue; otherwise every message not
-                // listed in batchItemFailures is deleted.
-                if let Ok(Ended::Response(response)) = ended {
-                    let failed: Vec<&str> = response["batchItemFailures"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|f| f["itemIdentifier"].as_str())
-                        .collect();
-                    let mut world = world.lock().unwrap_or_else(|p| p.into_inner());
-                    world.request_queue.retain(|m| !ids.contains(&m.id) || failed.contains(&m.id.as_str()));
-                }
-                let mut open = deadlines.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(at) = open.iter().position(|d| *d == deadline) {
-                    open.remove(at);
-                }
-                drop(open);
-                pollers.fetch_sub(1, Ordering::SeqCst);
-                in_flight.fetch_sub(1, Ordering::SeqCst);
-            });
+            self.handle_batch(batch, now);
         }
+    }
+
+    /// Receives up to `BatchSize` visible messages, each hidden for the visibility timeout; a
+    /// message already received `maxReceiveCount` times goes to the dead-letter queue instead.
+    fn receive_batch(&self, now: u64) -> Vec<Message> {
+        let mut world = self.lock();
+        let visibility = self.stack.visibility_timeout_seconds * 1000;
+        let max_receives = self.stack.max_receive_count;
+        let mut batch = Vec::new();
+        let mut index = 0;
+        while index < world.request_queue.len() && batch.len() < self.stack.batch_size {
+            let message = &mut world.request_queue[index];
+            if message.visible_at_ms > now {
+                index += 1;
+                continue;
+            }
+            if message.receive_count >= max_receives {
+                let message = world.request_queue.remove(index);
+                world.request_dead_letters.push(super::world::DeadLetter { body: message.body, error_type: None });
+                continue;
+            }
+            message.receive_count += 1;
+            message.visible_at_ms = now + visibility;
+            batch.push(message.clone());
+            index += 1;
+        }
+        if !batch.is_empty() {
+            world.counters.batches += 1;
+            world.counters.redelivered += batch.iter().filter(|m| m.receive_count > 1).count();
+        }
+        batch
+    }
+
+    /// Invokes the delete function with a batch received at `now`, then deletes the messages it
+    /// handled: every message not listed in `batchItemFailures`, or none when the invocation
+    /// failed as a whole. Until then the clock stops short of the batch's visibility timeout.
+    fn handle_batch(&self, batch: Vec<Message>, now: u64) {
+        self.pollers.fetch_add(1, Ordering::SeqCst);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let deadline = now + self.stack.visibility_timeout_seconds * 1000;
+        self.batch_deadlines.lock().unwrap_or_else(|p| p.into_inner()).push(deadline);
+        let deadlines = self.batch_deadlines.clone();
+        let (world, pool, in_flight, kill) = (self.world.clone(), self.delete.clone(), self.in_flight.clone(), self.kill_after());
+        let pollers = self.pollers.clone();
+        tokio::spawn(async move {
+            let ids: Vec<String> = batch.iter().map(|m| m.id.clone()).collect();
+            let ended = pool.invoke(sqs_event(&batch), kill).await;
+            if let Ok(Ended::Response(response)) = ended {
+                let failed: Vec<&str> =
+                    response["batchItemFailures"].as_array().into_iter().flatten().filter_map(|f| f["itemIdentifier"].as_str()).collect();
+                let mut world = world.lock().unwrap_or_else(|p| p.into_inner());
+                world.request_queue.retain(|m| !ids.contains(&m.id) || failed.contains(&m.id.as_str()));
+            }
+            let mut open = deadlines.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = open.iter().position(|d| *d == deadline) {
+                open.remove(at);
+            }
+            drop(open);
+            pollers.fetch_sub(1, Ordering::SeqCst);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 
     /// Runs the `DeleteInstance` task of each execution that is due, with the state machine's

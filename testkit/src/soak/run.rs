@@ -1,18 +1,19 @@
 //! One soak run: the stack set up, the load sent, the faults fed, the processes watched, the
 //! verdict taken.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use supplychain_emulator::{Account, EmulatorConfig, FaultProxy, Role};
+use supplychain_emulator::{Account, Emulator, EmulatorConfig, FaultProxy, Role};
 
-use super::engine::Engine;
+use super::engine::{Engine, Settled};
 use super::faults::{feed, Server};
 use super::lambda::Pool;
-use super::load::{generate, seed, MEMBER};
+use super::load::{generate, seed, Load, MEMBER};
 use super::services::{Services, REQUEST_DEAD_LETTER_QUEUE};
 use super::stack::{Function, Stack};
 use super::verdict::{judge, Evidence, Verdict};
@@ -79,19 +80,7 @@ pub struct Soak {
 /// Runs a soak. `Err` is a soak that could not run (or settle); a soak that ran has its verdict.
 pub async fn run(settings: &Settings) -> Result<Soak, String> {
     let stack = Stack::read(&settings.python)?;
-    let member_roles: Vec<Role> = [Function::Delete, Function::Check]
-        .iter()
-        .filter_map(|f| stack.environment[f].iter().find(|(n, _)| n == "MEMBER_ROLE_NAME").map(|(_, v)| v.clone()))
-        .map(|name| Role { max_session_seconds: Some(43_200), ..Role::trusting(name, &[ACCOUNT]) })
-        .collect();
-    let emulator = crate::emulators::emulator_with(EmulatorConfig {
-        accounts: vec![Account::new(MEMBER, member_roles)],
-        delete_delay: settings.delete_delay,
-        // Deleted instances stay readable, so a repeat that comes late finds the deletion done.
-        deleted_retention: Duration::from_secs(48 * 3600),
-        ..Default::default()
-    })
-    .await;
+    let emulator = start_emulator(&stack, settings).await;
     let clock = Clock::new(emulator.clone());
     let world = Arc::new(Mutex::new(World::with_rules(stack.rules.clone())));
     let services = Services::start(world.clone(), clock.clone()).await?;
@@ -99,35 +88,20 @@ pub async fn run(settings: &Settings) -> Result<Soak, String> {
 
     let mut random = Random::new(settings.seed);
     let load = generate(settings.requests, settings.spread.as_millis() as u64, &mut random);
-    let protection_tag = stack.environment[&Function::Delete]
-        .iter()
-        .find(|(n, _)| n == "DELETION_PROTECTION_TAG")
-        .map(|(_, v)| v.clone())
-        .ok_or("the delete function has no DELETION_PROTECTION_TAG")?;
+    let protection_tag =
+        variable(&stack, Function::Delete, "DELETION_PROTECTION_TAG").ok_or("the delete function has no DELETION_PROTECTION_TAG")?;
     seed(&emulator, &load, &protection_tag, &mut random);
 
     let log_dir = std::env::temp_dir().join(format!("soak-{}-{}", std::process::id(), crate::unique_name()));
     std::fs::create_dir_all(&log_dir).map_err(|e| e.to_string())?;
-    let mut pools = Vec::new();
-    for function in [Function::Delete, Function::Check] {
-        let env = environment(&stack, function, settings, &emulator.endpoint(), &proxy.endpoint());
-        let timeout = Duration::from_secs(stack.timeout_seconds[&function]);
-        pools.push(Pool::start(function, &settings.bin_dir, env, &log_dir, timeout, settings.processes).await?);
-    }
-    let (delete, check) = (pools[0].clone(), pools[1].clone());
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let servers = vec![Server::Emulator(emulator.clone()), Server::Proxy(proxy.clone())];
-    let feeder = tokio::spawn(feed(servers, settings.fault_rate, settings.attempt_timeout_ms + 300, settings.seed ^ 0xfa, stop.clone()));
-    let sampler = tokio::spawn(sample_memory(pools.clone(), stop.clone()));
-
+    let pools = start_pools(&stack, settings, &[emulator.endpoint(), proxy.endpoint()], &log_dir).await?;
     let mut engine = Engine {
         world: world.clone(),
-        clock: clock.clone(),
+        clock,
         emulator: emulator.clone(),
         stack,
-        delete,
-        check,
+        delete: pools[0].clone(),
+        check: pools[1].clone(),
         kill_rate: settings.kill_rate,
         delivery_fault_rate: settings.fault_rate,
         in_flight: Arc::new(AtomicUsize::new(0)),
@@ -139,25 +113,96 @@ pub async fn run(settings: &Settings) -> Result<Soak, String> {
         pollers: Arc::new(AtomicUsize::new(0)),
         batch_deadlines: Arc::new(Mutex::new(Vec::new())),
     };
-    let settled = engine.run(&load, settings.real_limit, Duration::from_secs(10 * 3600)).await;
+    let servers = vec![Server::Emulator(emulator.clone()), Server::Proxy(proxy.clone())];
+    let played = play(&mut engine, settings, &load, servers, &pools).await?;
+    let settled = played.settled.map_err(|e| format!("{e}; the functions' logs are in {}", log_dir.display()))?;
+
+    let verdict = judge_run(&engine, &load, &settled, &emulator, &proxy);
+    let mut figures = verdict.figures.clone();
+    add_run_figures(&mut figures, settings, &engine, &pools, &settled);
+    figures["memory"] = played.memory;
+    figures["faultsInjected"] = json!({"Supply Chain / STS": played.injected[0], "EventBridge / Scheduler / SQS": played.injected[1]});
+    if verdict.differences.is_empty() {
+        let _ = std::fs::remove_dir_all(&log_dir);
+    } else {
+        figures["logs"] = json!(log_dir.display().to_string());
+    }
+    Ok(Soak { verdict, figures })
+}
+
+/// The emulator as the stack's world needs it: a member account whose roles (the delete
+/// function's and the checker's, named as the stack names them) trust the stack's account, and
+/// deletions taking the stated time.
+async fn start_emulator(stack: &Stack, settings: &Settings) -> Emulator {
+    let member_roles: Vec<Role> = [Function::Delete, Function::Check]
+        .into_iter()
+        .filter_map(|f| variable(stack, f, "MEMBER_ROLE_NAME"))
+        .map(|name| Role { max_session_seconds: Some(43_200), ..Role::trusting(name, &[ACCOUNT]) })
+        .collect();
+    crate::emulators::emulator_with(EmulatorConfig {
+        accounts: vec![Account::new(MEMBER, member_roles)],
+        delete_delay: settings.delete_delay,
+        // Deleted instances stay readable, so a repeat that comes late finds the deletion done.
+        deleted_retention: Duration::from_secs(48 * 3600),
+        ..Default::default()
+    })
+    .await
+}
+
+/// A variable of a function's environment as the stack sets it.
+fn variable(stack: &Stack, function: Function, name: &str) -> Option<String> {
+    stack.environment[&function].iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+}
+
+/// The execution environments of each function (delete, then check), with their logs in `log_dir`.
+/// `endpoints`: the emulator's, then the fault proxy's.
+async fn start_pools(stack: &Stack, settings: &Settings, endpoints: &[String; 2], log_dir: &Path) -> Result<Vec<Arc<Pool>>, String> {
+    let mut pools = Vec::new();
+    for function in [Function::Delete, Function::Check] {
+        let env = environment(stack, function, settings, &endpoints[0], &endpoints[1]);
+        let timeout = Duration::from_secs(stack.timeout_seconds[&function]);
+        pools.push(Pool::start(function, &settings.bin_dir, env, log_dir, timeout, settings.processes).await?);
+    }
+    Ok(pools)
+}
+
+/// What playing the load measured beside the world: how the loop ended, the faults injected into
+/// each server by kind, and the functions' memory over the run.
+struct Played {
+    settled: Result<Settled, String>,
+    injected: Vec<BTreeMap<&'static str, usize>>,
+    memory: Value,
+}
+
+/// Plays the load through the engine while the faults are fed to `servers` and the functions'
+/// memory is sampled; then stops the feeder, the sampler and the functions' processes.
+async fn play(engine: &mut Engine, settings: &Settings, load: &Load, servers: Vec<Server>, pools: &[Arc<Pool>]) -> Result<Played, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = tokio::spawn(feed(servers, settings.fault_rate, settings.attempt_timeout_ms + 300, settings.seed ^ 0xfa, stop.clone()));
+    let sampler = tokio::spawn(sample_memory(pools.to_vec(), stop.clone()));
+    let settled = engine.run(load, settings.real_limit, Duration::from_secs(10 * 3600)).await;
     stop.store(true, Ordering::Relaxed);
     let injected = feeder.await.map_err(|e| e.to_string())??;
     let memory = sampler.await.map_err(|e| e.to_string())?;
-    for pool in &pools {
+    for pool in pools {
         pool.stop().await;
     }
-    let settled = settled.map_err(|e| format!("{e}; the functions' logs are in {}", log_dir.display()))?;
+    Ok(Played { settled, injected, memory })
+}
 
+/// The verdict on what the run left: the bus, the queues and the executions in the engine's
+/// world, the emulator's and the proxy's call logs, and each named instance's states.
+fn judge_run(engine: &Engine, load: &Load, settled: &Settled, emulator: &Emulator, proxy: &FaultProxy) -> Verdict {
     let named: Vec<String> = load.requests.iter().filter_map(|r| r.instance_id.clone()).collect();
     let final_states = named.iter().map(|id| (id.clone(), emulator.instance(id).map(|i| i.state))).collect();
     let deletions =
         named.iter().map(|id| (id.clone(), emulator.history(id).iter().filter(|change| change.state == "Deleting").count())).collect();
     let (emulator_calls, proxy_calls) = (emulator.calls(), proxy.calls());
-    let world = world.lock().unwrap_or_else(|p| p.into_inner());
+    let world = engine.world.lock().unwrap_or_else(|p| p.into_inner());
     let executions = engine.executions.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let pending_executions = engine.pending_executions.lock().unwrap_or_else(|p| p.into_inner()).len();
-    let evidence = Evidence {
-        load: &load,
+    judge(&Evidence {
+        load,
         start_ms: settled.start_ms,
         world: &world,
         executions: &executions,
@@ -166,9 +211,13 @@ pub async fn run(settings: &Settings) -> Result<Soak, String> {
         proxy_calls: &proxy_calls,
         final_states,
         deletions,
-    };
-    let verdict = judge(&evidence);
-    let mut figures = verdict.figures.clone();
+    })
+}
+
+/// The figures of the run itself, beside the verdict's: its settings, each function's
+/// invocations, kills, cold starts and peak memory, Scheduler's refused deliveries, and how long
+/// it took on each clock.
+fn add_run_figures(figures: &mut Value, settings: &Settings, engine: &Engine, pools: &[Arc<Pool>], settled: &Settled) {
     figures["settings"] = json!({"requests": settings.requests, "faultRate": settings.fault_rate, "killRate": settings.kill_rate,
         "seed": settings.seed, "processesPerFunction": settings.processes, "attemptTimeoutMs": settings.attempt_timeout_ms,
         "deleteDelaySeconds": settings.delete_delay.as_secs()});
@@ -183,17 +232,9 @@ pub async fn run(settings: &Settings) -> Result<Soak, String> {
             })
         ))
         .collect::<serde_json::Map<_, _>>());
-    figures["memory"] = memory;
-    figures["faultsInjected"] = json!({"Supply Chain / STS": injected[0], "EventBridge / Scheduler / SQS": injected[1]});
     figures["schedulerDeliveriesRefused"] = json!(engine.delivery_faults);
     figures["emulatorClockSeconds"] = json!((settled.end_ms - settled.start_ms) / 1000);
     figures["realSeconds"] = json!(settled.real.as_secs_f64());
-    if verdict.differences.is_empty() {
-        let _ = std::fs::remove_dir_all(&log_dir);
-    } else {
-        figures["logs"] = json!(log_dir.display().to_string());
-    }
-    Ok(Soak { verdict, figures })
 }
 
 /// A function's environment: the stack's own values, then what the soak provides in place of the

@@ -43,8 +43,11 @@ fn count<K: Ord>(map: &mut BTreeMap<K, usize>, key: K) {
     *map.entry(key).or_default() += 1;
 }
 
-/// The final announcements on the bus, by instance: (detail-type, deduplicationId, instanceNotFound, at).
-fn announcements(world: &World) -> BTreeMap<String, Vec<(String, String, bool, u64)>> {
+/// A final announcement on the bus: (detail-type, deduplicationId, instanceNotFound, at).
+type Announcement = (String, String, bool, u64);
+
+/// The final announcements on the bus, by instance.
+fn announcements(world: &World) -> BTreeMap<String, Vec<Announcement>> {
     let mut by_instance: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for event in &world.bus {
         let e = &event.event;
@@ -87,26 +90,60 @@ fn dead_letters_of(evidence: &Evidence, index: usize) -> Vec<String> {
 /// The checks: one per promise of the issue.
 pub fn judge(evidence: &Evidence) -> Verdict {
     let mut differences = Vec::new();
-    let announced = announcements(evidence.world);
-    let requests = &evidence.load.requests;
+    let expected = expected(evidence.load);
+    let tally = check_announcements(evidence, &expected, &mut differences);
+    check_calls(evidence, &expected, &mut differences);
+    let dead_lettered = check_dead_letters(evidence, &mut differences);
+    check_settled(evidence, &expected, &mut differences);
+    Verdict { differences, figures: figures(evidence, tally, dead_lettered) }
+}
+
+/// Each instance a request names, with the kind of its requests and when the first was sent.
+fn expected(load: &Load) -> BTreeMap<String, (Kind, u64)> {
     let mut expected: BTreeMap<String, (Kind, u64)> = BTreeMap::new();
-    for request in requests {
+    for request in &load.requests {
         if let Some(id) = &request.instance_id {
             let first = expected.entry(id.clone()).or_insert((request.kind, request.at_ms));
             first.1 = first.1.min(request.at_ms);
         }
     }
-    let (mut lost, mut duplicates, mut latencies, mut late_restarts) = (0usize, 0usize, Vec::new(), 0usize);
-    let mut unannounced: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
-    for (id, (kind, at_ms)) in &expected {
+    expected
+}
+
+/// The final announcement an instance of this kind must end with; `None`: it must have none.
+fn wanted(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Deleted | Kind::GoneDuring | Kind::GoneBefore => Some(DELETED),
+        Kind::Failing => Some(FAILED),
+        Kind::Protected | Kind::Malformed => None,
+    }
+}
+
+/// What the final announcements add up to.
+#[derive(Default)]
+struct Tally {
+    /// Instances that must be announced, and were not, with no trace of why.
+    lost: usize,
+    /// Announcements repeated with the same `deduplicationId`.
+    duplicates: usize,
+    /// Milliseconds from each instance's first request to its first final announcement.
+    latencies: Vec<u64>,
+    /// Failed deletions started again by a late DeleteInstance attempt, which no one follows.
+    late_restarts: usize,
+    /// Instances that must be announced, and were not, by why.
+    unannounced: BTreeMap<&'static str, usize>,
+    /// Instances by their first final announcement.
+    outcomes: BTreeMap<String, usize>,
+}
+
+/// Each named instance has the final announcement its kind must end with, and only that, once per
+/// deletion; an instance that must have none has none; no instance no request named has one.
+fn check_announcements(evidence: &Evidence, expected: &BTreeMap<String, (Kind, u64)>, differences: &mut Vec<String>) -> Tally {
+    let announced = announcements(evidence.world);
+    let mut tally = Tally::default();
+    for (id, (kind, at_ms)) in expected {
         let seen = announced.get(id).cloned().unwrap_or_default();
-        let wanted = match kind {
-            Kind::Deleted | Kind::GoneDuring | Kind::GoneBefore => Some(DELETED),
-            Kind::Failing => Some(FAILED),
-            Kind::Protected | Kind::Malformed => None,
-        };
-        let Some(wanted) = wanted else {
+        let Some(wanted) = wanted(*kind) else {
             if !seen.is_empty() {
                 differences.push(format!("{} instance {id} was announced {:?}", kind.name(), seen[0].0));
             }
@@ -114,15 +151,15 @@ pub fn judge(evidence: &Evidence) -> Verdict {
         };
         if seen.is_empty() {
             let why = why_unannounced(evidence, id);
-            count(&mut unannounced, why);
+            count(&mut tally.unannounced, why);
             if why == "no trace" {
-                lost += 1;
+                tally.lost += 1;
             }
-            differences.push(format!("{} instance {id}: no final announcement ({why})", kind.name()));
+            differences.push(format!("{} instance {id}: no final announcement ({why}); {}", kind.name(), trail(evidence, id)));
             continue;
         }
-        count(&mut outcomes, seen[0].0.clone());
-        latencies.push(seen.iter().map(|s| s.3).min().unwrap_or(0).saturating_sub(evidence.start_ms + at_ms));
+        count(&mut tally.outcomes, seen[0].0.clone());
+        tally.latencies.push(seen.iter().map(|s| s.3).min().unwrap_or(0).saturating_sub(evidence.start_ms + at_ms));
         if seen.iter().any(|s| s.0 != wanted) {
             differences.push(format!(
                 "{} instance {id}: announced {:?}, expected {wanted:?}",
@@ -130,31 +167,9 @@ pub fn judge(evidence: &Evidence) -> Verdict {
                 seen.iter().map(|s| &s.0).collect::<Vec<_>>()
             ));
         }
-        // One end per deletion: a repeat that finds the deletion under way or done starts none,
-        // one that finds it failed starts another, which has its own end.
         let ends = seen.iter().map(|s| &s.1).collect::<BTreeSet<_>>().len();
-        let deletions = evidence.deletions.get(id).copied().unwrap_or(0).max(1);
-        let attempts: Vec<(u64, u16, Option<String>)> = evidence
-            .emulator_calls
-            .iter()
-            .filter(|c| c.operation == "DeleteInstance" && c.instance_id.as_deref() == Some(id.as_str()))
-            .map(|c| (c.at_millis.saturating_sub(evidence.start_ms), c.status, c.fault.clone()))
-            .collect();
-        // A DeleteInstance answered later than the SDK's attempt timeout was abandoned by the
-        // function, which retried; the service still carries it out when it arrives. Arriving
-        // after a failed deletion, it starts another that no one follows.
-        let late = attempts.iter().filter(|a| a.2.as_deref() == Some("delay")).count();
-        // A failed deletion started again before a check saw it fail is superseded: the checks of
-        // both read the newer one and announce its end. So a failing instance has at least one
-        // end and at most one per deletion; any other has exactly one.
-        if ends < deletions && ends + late >= deletions && *kind == Kind::Failing {
-            late_restarts += deletions - ends;
-        } else if (*kind == Kind::Failing && ends > deletions) || (*kind != Kind::Failing && ends != deletions) {
-            differences.push(format!(
-                "instance {id}: {deletions} deletions but {ends} different ends announced: {seen:?}; DeleteInstance calls (ms, status, fault): {attempts:?}"
-            ));
-        }
-        duplicates += seen.len() - ends;
+        tally.late_restarts += check_ends(evidence, id, *kind, &seen, ends, differences);
+        tally.duplicates += seen.len() - ends;
         if *kind == Kind::GoneBefore && !seen.iter().all(|s| s.2) {
             differences.push(format!("instance {id}, deleted before its request, was announced without instanceNotFound"));
         }
@@ -162,18 +177,44 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     for id in announced.keys().filter(|id| !expected.contains_key(*id)) {
         differences.push(format!("instance {id}, which no request named, was announced"));
     }
-    check_calls(evidence, &expected, &mut differences);
-    let dead_lettered = check_dead_letters(evidence, &mut differences);
-    check_settled(evidence, &expected, &mut differences);
-    let mut figures = figures(evidence, &outcomes, lost, duplicates, latencies, dead_lettered);
-    figures["failedDeletionsRestartedByALateAttempt"] = json!(late_restarts);
-    figures["unannounced"] = json!(unannounced);
-    Verdict { differences, figures }
+    tally
+}
+
+/// One end per deletion: a repeat that finds the deletion under way or done starts none, one that
+/// finds it failed starts another, which has its own end. `ends`: the different
+/// `deduplicationId`s of `seen`. Answers how many failed deletions a late attempt started again
+/// (allowed, and counted).
+fn check_ends(evidence: &Evidence, id: &str, kind: Kind, seen: &[Announcement], ends: usize, differences: &mut Vec<String>) -> usize {
+    let deletions = evidence.deletions.get(id).copied().unwrap_or(0).max(1);
+    let attempts: Vec<(u64, u16, Option<String>)> = evidence
+        .emulator_calls
+        .iter()
+        .filter(|c| c.operation == "DeleteInstance" && c.instance_id.as_deref() == Some(id))
+        .map(|c| (c.at_millis.saturating_sub(evidence.start_ms), c.status, c.fault.clone()))
+        .collect();
+    // A DeleteInstance answered later than the SDK's attempt timeout was abandoned by the
+    // function, which retried; the service still carries it out when it arrives. Arriving
+    // after a failed deletion, it starts another that no one follows.
+    let late = attempts.iter().filter(|a| a.2.as_deref() == Some("delay")).count();
+    // A failed deletion started again before a check saw it fail is superseded: the checks of
+    // both read the newer one and announce its end. So a failing instance has at least one
+    // end and at most one per deletion; any other has exactly one.
+    if ends < deletions && ends + late >= deletions && kind == Kind::Failing {
+        return deletions - ends;
+    }
+    if (kind == Kind::Failing && ends > deletions) || (kind != Kind::Failing && ends != deletions) {
+        differences.push(format!(
+            "instance {id}: {deletions} deletions but {ends} different ends announced: {seen:?}; DeleteInstance calls (ms, status, fault): {attempts:?}"
+        ));
+    }
+    0
 }
 
 /// Why a deletion that must be announced was not: its check is in a dead-letter queue (the on-failure
 /// destination or the schedules' queue), to be replayed; or the workflow execution of a request
-/// naming it failed; or nothing shows it ("no trace": lost).
+/// naming it failed; or a request naming it is kept in a dead-letter queue (the request queue's or
+/// the on-failure destination), its retries spent, to be re-driven; or nothing shows it ("no
+/// trace": lost).
 fn why_unannounced(evidence: &Evidence, id: &str) -> &'static str {
     let names = |value: &Value| value.to_string().contains(id);
     let world = evidence.world;
@@ -189,7 +230,53 @@ fn why_unannounced(evidence: &Evidence, id: &str) -> &'static str {
     if failed_execution {
         return "the workflow execution of its request failed";
     }
+    let requests = evidence.load.requests.iter().enumerate().filter(|(_, r)| r.instance_id.as_deref() == Some(id));
+    if requests.map(|(index, _)| dead_letters_of(evidence, index)).any(|kept| !kept.is_empty()) {
+        return "its request is in a dead-letter queue";
+    }
     "no trace"
+}
+
+/// An instance's trail, for a difference's details: the requests naming it, every call about it in
+/// the emulator's log, each invocation naming it that ended in an on-failure destination (with
+/// every attempt's errorType), its final announcements and the state it ended in. Times are
+/// seconds into the run on the emulator's clock.
+fn trail(evidence: &Evidence, id: &str) -> String {
+    let seconds = |ms: u64| format!("{:.1}", ms.saturating_sub(evidence.start_ms) as f64 / 1000.0);
+    let requests: Vec<String> = (evidence.load.requests.iter().enumerate())
+        .filter(|(_, r)| r.instance_id.as_deref() == Some(id))
+        .map(|(index, r)| format!("{index} {} at {} s", r.shape.name(), seconds(evidence.start_ms + r.at_ms)))
+        .collect();
+    let calls: Vec<String> = (evidence.emulator_calls.iter())
+        .filter(|c| c.instance_id.as_deref() == Some(id))
+        .map(|c| {
+            format!(
+                "{} {} s {}{}",
+                c.operation,
+                seconds(c.at_millis),
+                c.status,
+                c.fault.as_ref().map_or(String::new(), |f| format!(" {f}"))
+            )
+        })
+        .collect();
+    let failed: Vec<String> = (evidence.world.failed_invocations.iter())
+        .filter(|f| f.payload.to_string().contains(id))
+        .map(|f| {
+            let attempts: Vec<String> = f.failures.iter().map(|(at, error)| format!("{error} at {} s", seconds(*at))).collect();
+            format!("{}: {}", f.function.binary(), attempts.join(", "))
+        })
+        .collect();
+    let announced: Vec<String> = (announcements(evidence.world).remove(id).unwrap_or_default().into_iter())
+        .map(|(detail_type, dedup, _, at)| format!("{detail_type} {dedup} at {} s", seconds(at)))
+        .collect();
+    let state = evidence.final_states.get(id).cloned().flatten().unwrap_or_else(|| "gone".to_owned());
+    format!(
+        "requests [{}]; calls [{}]; failed invocations [{}]; announced [{}]; ends {state}",
+        requests.join(", "),
+        calls.join(", "),
+        failed.join("; "),
+        announced.join(", ")
+    )
 }
 
 /// No protected instance was ever sent DeleteInstance, nor an instance no request named, and no
@@ -235,9 +322,12 @@ fn check_dead_letters(evidence: &Evidence, differences: &mut Vec<String>) -> BTr
                 request.kind.name(),
                 request.shape.name()
             )),
-            None if !kept.is_empty() && request.kind != Kind::GoneDuring => {
-                differences.push(format!("{} request {index} ({}) failed for good: {kept:?}", request.kind.name(), request.shape.name()))
-            }
+            None if !kept.is_empty() && request.kind != Kind::GoneDuring => differences.push(format!(
+                "{} request {index} ({}) failed for good: {kept:?}; {}",
+                request.kind.name(),
+                request.shape.name(),
+                request.instance_id.as_deref().map_or(String::new(), |id| trail(evidence, id))
+            )),
             _ => {}
         }
     }
@@ -300,14 +390,8 @@ fn calls_by_operation(calls: &[CallRecord]) -> BTreeMap<String, usize> {
     by_operation
 }
 
-fn figures(
-    evidence: &Evidence,
-    outcomes: &BTreeMap<String, usize>,
-    lost: usize,
-    duplicates: usize,
-    mut latencies: Vec<u64>,
-    dead_lettered: BTreeMap<String, usize>,
-) -> Value {
+fn figures(evidence: &Evidence, tally: Tally, dead_lettered: BTreeMap<String, usize>) -> Value {
+    let Tally { lost, duplicates, mut latencies, late_restarts, unannounced, outcomes } = tally;
     latencies.sort_unstable();
     let requests = &evidence.load.requests;
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
@@ -332,5 +416,76 @@ fn figures(
                       "markersLeft": evidence.world.schedules.keys().filter(|n| is_marker(n)).count()},
         "asyncRetries": counters.async_retries, "sqsBatches": counters.batches, "sqsRedeliveries": counters.redelivered,
         "busEvents": evidence.world.bus.len(),
+        "failedDeletionsRestartedByALateAttempt": late_restarts, "unannounced": unannounced,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::soak::load::Request;
+    use crate::soak::world::FailedInvocation;
+
+    const ID: &str = "0f1e2d3c-4b5a-4697-8877-665544332211";
+
+    /// The verdict on one direct request for `ID` that must be deleted, nothing announced, with
+    /// `world` as the run left it.
+    fn judge_one_unannounced_deletion(world: &World) -> Verdict {
+        let payload = json!({ "instanceId": ID });
+        let request = Request {
+            kind: Kind::Deleted,
+            shape: Shape::Direct,
+            instance_id: Some(ID.to_owned()),
+            member: false,
+            at_ms: 0,
+            payload,
+            duplicate_of: None,
+        };
+        let load = Load { requests: vec![request], removals: Vec::new() };
+        judge(&Evidence {
+            load: &load,
+            start_ms: 0,
+            world,
+            executions: &Vec::new(),
+            pending_executions: 0,
+            emulator_calls: &[],
+            proxy_calls: &[],
+            final_states: BTreeMap::from([(ID.to_owned(), Some("Active".to_owned()))]),
+            deletions: BTreeMap::new(),
+        })
+    }
+
+    #[test]
+    fn a_request_kept_in_a_dead_letter_queue_after_its_retries_is_unannounced_but_not_lost() {
+        let mut world = World::default();
+        let failures =
+            vec![(1_000, "ServiceUnavailable".to_owned()), (61_000, "Runtime.ExitError".to_owned()), (181_000, "Throttled".to_owned())];
+        world.failed_invocations.push(FailedInvocation {
+            function: Function::Delete,
+            payload: json!({ "instanceId": ID }),
+            error_type: "Throttled".to_owned(),
+            failures,
+        });
+
+        let verdict = judge_one_unannounced_deletion(&world);
+
+        assert_eq!(verdict.figures["lost"], 0, "{:#}", verdict.figures);
+        assert_eq!(verdict.figures["unannounced"]["its request is in a dead-letter queue"], 1, "{:#}", verdict.figures);
+        // Still a difference, which names every attempt of the kept invocation.
+        assert!(
+            verdict.differences.iter().any(|d| d.contains("delete-instance: ServiceUnavailable at 1.0 s, Runtime.ExitError at 61.0 s")),
+            "{:?}",
+            verdict.differences
+        );
+    }
+
+    #[test]
+    fn a_deletion_unannounced_with_no_trace_of_why_is_lost() {
+        let verdict = judge_one_unannounced_deletion(&World::default());
+
+        assert_eq!(verdict.figures["lost"], 1, "{:#}", verdict.figures);
+        assert_eq!(verdict.figures["unannounced"]["no trace"], 1, "{:#}", verdict.figures);
+    }
 }

@@ -78,13 +78,19 @@ pub struct DeadLetter {
     pub error_type: Option<String>,
 }
 
+/// A failed attempt of an asynchronous invocation: when it ended, on the emulator's clock (ms),
+/// and its errorType.
+pub type Failure = (u64, String);
+
 /// The record Lambda sends to an on-failure destination after the last asynchronous attempt.
 #[derive(Debug, Clone)]
 pub struct FailedInvocation {
     pub function: Function,
     pub payload: Value,
+    /// The last attempt's errorType, which the record carries.
     pub error_type: String,
-    pub attempts: u32,
+    /// Every attempt, for the verdict's details (Lambda's record has only their number).
+    pub failures: Vec<Failure>,
 }
 
 /// An asynchronous invocation waiting in Lambda's queue.
@@ -92,8 +98,8 @@ pub struct FailedInvocation {
 pub struct AsyncInvocation {
     pub function: Function,
     pub payload: Value,
-    /// Attempts made so far.
-    pub attempts: u32,
+    /// The attempts made so far, each failed.
+    pub failures: Vec<Failure>,
     pub due_ms: u64,
 }
 
@@ -150,7 +156,7 @@ impl World {
             }
         }
         for function in targets {
-            self.async_queue.push(AsyncInvocation { function, payload: event.clone(), attempts: 0, due_ms: now_ms });
+            self.async_queue.push(AsyncInvocation { function, payload: event.clone(), failures: Vec::new(), due_ms: now_ms });
         }
         self.bus.push(BusEvent { at_ms: now_ms, event });
     }
