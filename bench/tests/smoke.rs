@@ -208,7 +208,7 @@ fn only_a_subject_that_runs_alone_is_accepted() {
 
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--only takes `notice` or `organization-scale`"), "{stderr}");
+    assert!(stderr.contains("--only takes `notice`, `organization-scale` or `soak`"), "{stderr}");
 }
 
 #[test]

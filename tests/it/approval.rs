@@ -8,6 +8,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::events::{
+    CANCELLED, COMPLETED, PLAN_APPROVED, PLAN_EXPIRED, PLAN_READY, PLAN_REJECTED, REQUESTED, SCHEDULED, SUMMARY, SWEEP_SOURCE,
+};
 use crate::support::*;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -15,16 +18,6 @@ use serde_json::{json, Value};
 use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
 use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
 
-const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
-const REQUESTED: &str = "Supply Chain Instance Deletion Requested";
-const SCHEDULED: &str = "Supply Chain Instance Deletion Scheduled";
-const CANCELLED: &str = "Supply Chain Instance Deletion Cancelled";
-const COMPLETED: &str = "Supply Chain Instance Sweep Completed";
-const SUMMARY: &str = "Supply Chain Organization Sweep Completed";
-const READY: &str = "Supply Chain Organization Sweep Plan Ready";
-const APPROVED: &str = "Supply Chain Organization Sweep Plan Approved";
-const REJECTED: &str = "Supply Chain Organization Sweep Plan Rejected";
-const EXPIRED: &str = "Supply Chain Organization Sweep Plan Expired";
 /// The plan the tests run: as the plan step names it, its invocation's id.
 const PLAN: &str = "5a0d7c3e-9b1f-4e62-8c4a-7f2e1d9b3c60";
 const OWNER: &str = "planning-team@example.com";
@@ -361,7 +354,7 @@ async fn awaiting_approval_puts_plan_ready_with_the_plan_file_its_counts_the_exp
 
     assert_eq!(answer, json!({}));
     let events = world.events().await;
-    let ready = of_type(&events, READY);
+    let ready = of_type(&events, PLAN_READY);
     assert_eq!(ready.len(), 1, "{events:#?}");
     let detail = &ready[0]["detail"];
     let key = format!("plans/{PLAN}/plan.jsonl");
@@ -421,7 +414,7 @@ async fn approving_all_or_some_writes_the_approved_lines_in_the_plan_s_order_and
     assert_eq!(all, json!({"planId": PLAN, "approved": 3, "approvedFile": file}));
     assert_eq!(approved_lines().await, lines);
     let events = world.events().await;
-    let announced = of_type(&events, APPROVED);
+    let announced = of_type(&events, PLAN_APPROVED);
     assert_eq!(announced.len(), 1);
     let uri = format!("s3://{}/{approved_key}", world.bucket);
     assert_eq!(
@@ -436,7 +429,7 @@ async fn approving_all_or_some_writes_the_approved_lines_in_the_plan_s_order_and
     assert_eq!(some["approved"], 2);
     assert_eq!(approved_lines().await, [lines[0].clone(), lines[2].clone()], "the plan's order, not the answer's");
     let events = world.events().await;
-    let announced = &of_type(&events, APPROVED)[0]["detail"];
+    let announced = &of_type(&events, PLAN_APPROVED)[0]["detail"];
     assert_eq!((&announced["approved"], &announced["of"], &announced["note"]), (&json!(2), &json!(3), &json!("B stays until Friday")));
     sweep.end().await;
 }
@@ -625,8 +618,8 @@ async fn a_plan_rejected_or_expired_is_announced_and_nothing_of_it_is_requested(
     assert_eq!(expired, json!({"planId": PLAN, "expiredAt": expired["expiredAt"]}));
     let events = world.events().await;
     let details = |detail_type| of_type(&events, detail_type).into_iter().map(|event| event["detail"].clone()).collect::<Vec<_>>();
-    assert_eq!(details(REJECTED), [rejected, refused]);
-    assert_eq!(details(EXPIRED), [expired]);
+    assert_eq!(details(PLAN_REJECTED), [rejected, refused]);
+    assert_eq!(details(PLAN_EXPIRED), [expired]);
     assert_eq!(events.len(), 3, "{events:#?}");
     assert!(world.emulator.calls().is_empty(), "closing a plan calls no Supply Chain");
     assert_eq!(world.object(&format!("plans/{PLAN}/approved.jsonl")).await, None);

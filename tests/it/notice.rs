@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::events::{CANCELLED, COMPLETED, REQUESTED, SCHEDULED, SWEEP_SOURCE};
 use crate::support::*;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -15,11 +16,6 @@ use serde_json::{json, Value};
 use supplychain_emulator::runtime_api::{Deadline, Invoke};
 use supplychain_emulator::{CallRecord, Emulator, Fault, FaultRule, SeedInstance};
 
-const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
-const SCHEDULED: &str = "Supply Chain Instance Deletion Scheduled";
-const CANCELLED: &str = "Supply Chain Instance Deletion Cancelled";
-const REQUESTED: &str = "Supply Chain Instance Deletion Requested";
-const COMPLETED: &str = "Supply Chain Instance Sweep Completed";
 /// The schedule mark's tag (`SCHEDULE_TAG`'s default).
 const MARK: &str = "DeletionScheduledFor";
 const HOUR: u64 = 3_600;

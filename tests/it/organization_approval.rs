@@ -8,14 +8,11 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 
-use crate::organization_sweep::{objects, of_type, Stack, HOME, REQUESTED};
+use crate::organization_sweep::{objects, of_type, Stack, HOME};
+use crate::support::events::{PLAN_APPROVED, PLAN_EXPIRED, PLAN_READY, PLAN_REJECTED, REQUESTED, SWEEP_SOURCE};
 use crate::support::runner::StateMachineRun;
 use crate::support::*;
 
-const PLAN_READY: &str = "Supply Chain Organization Sweep Plan Ready";
-const PLAN_APPROVED: &str = "Supply Chain Organization Sweep Plan Approved";
-const PLAN_REJECTED: &str = "Supply Chain Organization Sweep Plan Rejected";
-const PLAN_EXPIRED: &str = "Supply Chain Organization Sweep Plan Expired";
 const MEMBER: &str = "100000000001";
 /// The callback task's timeouts as they are: no test of these waits for them but the expiry's.
 const REAL_TIME: f64 = 1.0;
@@ -25,7 +22,7 @@ async fn stack(settings: &[(&'static str, String)]) -> Stack {
     let accounts = [HOME.to_owned(), MEMBER.to_owned()];
     let mut env = vec![("APPROVAL_REQUIRED", "true".to_owned())];
     env.extend(settings.iter().cloned());
-    Stack::start_seeding(&accounts, &[], accounts.len(), json!({"source": ["supplychain-instance-sweep"]}), &env).await
+    Stack::start_seeding(&accounts, &[], accounts.len(), json!({"source": [SWEEP_SOURCE]}), &env).await
 }
 
 fn delete_run() -> Value {
@@ -236,14 +233,8 @@ async fn instances_changed_between_the_plan_and_the_approval_are_not_requested_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_of_nothing_ends_without_waiting_for_anyone() {
     let accounts = [HOME.to_owned(), MEMBER.to_owned()];
-    let stack = Stack::start_seeding(
-        &accounts,
-        &[],
-        0,
-        json!({"source": ["supplychain-instance-sweep"]}),
-        &[("APPROVAL_REQUIRED", "true".to_owned())],
-    )
-    .await;
+    let stack =
+        Stack::start_seeding(&accounts, &[], 0, json!({"source": [SWEEP_SOURCE]}), &[("APPROVAL_REQUIRED", "true".to_owned())]).await;
     let report = stack.start_run(delete_run(), REAL_TIME).await.report().await.unwrap();
     assert_eq!(report["status"], "SUCCEEDED", "{report:#}");
     assert_eq!(report["states"].as_array().unwrap().last().unwrap(), "NothingToApprove");

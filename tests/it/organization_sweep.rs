@@ -9,6 +9,7 @@
 
 use std::time::SystemTime;
 
+use crate::support::events::{REQUESTED, SUMMARY, SWEEP_SOURCE};
 use crate::support::*;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -24,9 +25,6 @@ const REGIONS: [&str; 2] = [REGION, OTHER_REGION];
 const MEMBER_ROLE: &str = "SupplyChainInstanceDeletion";
 /// The sweep function's role, which the member roles trust.
 const SWEEP_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/SweepInstancesRole";
-pub(crate) const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
-pub(crate) const SUMMARY: &str = "Supply Chain Organization Sweep Completed";
-pub(crate) const REQUESTED: &str = "Supply Chain Instance Deletion Requested";
 /// Step Functions' quota on the data a state passes on (its input or output), in bytes.
 const STATE_DATA_LIMIT: usize = 256 * 1024;
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::events::SWEEP_SOURCE;
 use crate::support::*;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
@@ -14,7 +15,6 @@ use serde_json::{json, Value};
 use supplychain_delete_instance::{Error, SweepFunction, SweepSettings};
 use supplychain_emulator::{Emulator, EmulatorConfig, Fault, FaultRule, SeedInstance};
 
-const SWEEP_SOURCE: &str = "supplychain-instance-sweep";
 const DAY: i64 = 86_400;
 
 /// What the policy must make of a seeded instance.

@@ -3,6 +3,23 @@
 #![allow(dead_code)]
 
 pub mod policies;
+/// The sweep's events the tests read back off the bus, named by the one catalogue of the bus
+/// contract (`supplychain_delete_instance::contract::Event`).
+pub mod events {
+    use supplychain_delete_instance::contract::Event;
+
+    pub const SWEEP_SOURCE: &str = Event::SweepCompleted.source();
+    pub const REQUESTED: &str = Event::DeletionRequested.detail_type();
+    pub const SCHEDULED: &str = Event::DeletionScheduled.detail_type();
+    pub const CANCELLED: &str = Event::DeletionCancelled.detail_type();
+    pub const COMPLETED: &str = Event::SweepCompleted.detail_type();
+    pub const SUMMARY: &str = Event::OrganizationSweepCompleted.detail_type();
+    pub const PLAN_READY: &str = Event::PlanReady.detail_type();
+    pub const PLAN_APPROVED: &str = Event::PlanApproved.detail_type();
+    pub const PLAN_REJECTED: &str = Event::PlanRejected.detail_type();
+    pub const PLAN_EXPIRED: &str = Event::PlanExpired.detail_type();
+}
+
 pub mod runner;
 pub mod tools;
 
