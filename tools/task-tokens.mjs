@@ -131,7 +131,7 @@ export class TaskTokens {
   open(state, timeoutSeconds, heartbeatSeconds) {
     const entry = {
       state,
-      taskToken: randomBytes(48).toString('base64url'),
+      taskToken: newToken(),
       status: 'INVOKING',
       heartbeats: 0,
       payload: null,
@@ -267,6 +267,15 @@ export function callbackTask(tokens, state, sentinel, invoke) {
     );
     return Promise.race([entry.expiry.promise, answered]);
   };
+}
+
+/**
+ * A fresh, unguessable task token in the form Step Functions gives them: standard base64 beginning
+ * with "AQ". Never a leading "-", which the AWS CLI would read as an option in
+ * `--task-token <token>`, as an approver pastes it.
+ */
+function newToken() {
+  return 'AQ' + randomBytes(48).toString('base64');
 }
 
 /** A fresh sentinel: a text no definition or input holds by chance. */

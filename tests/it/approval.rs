@@ -8,19 +8,17 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::support::events::{
-    CANCELLED, COMPLETED, PLAN_APPROVED, PLAN_EXPIRED, PLAN_READY, PLAN_REJECTED, REQUESTED, SCHEDULED, SUMMARY, SWEEP_SOURCE,
-};
+use crate::support::events::{CANCELLED, COMPLETED, PLAN_APPROVED, PLAN_EXPIRED, PLAN_READY, PLAN_REJECTED, REQUESTED, SCHEDULED, SUMMARY};
+use crate::support::fleet::{world_of_a_fleet, Deletions, Fleet, OWNER};
 use crate::support::*;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde_json::{json, Value};
 use supplychain_emulator::runtime_api::{Deadline, Invoke, Outcome};
-use supplychain_emulator::{Emulator, Fault, FaultRule, SeedInstance};
+use supplychain_emulator::{Fault, FaultRule};
 
 /// The plan the tests run: as the plan step names it, its invocation's id.
 const PLAN: &str = "5a0d7c3e-9b1f-4e62-8c4a-7f2e1d9b3c60";
-const OWNER: &str = "planning-team@example.com";
 const MARK: &str = "DeletionScheduledFor";
 const HOUR: u64 = 3_600;
 /// An hour after a notice of `NOTICE_HOURS=168` given on day 0 ran out.
@@ -32,50 +30,22 @@ const C: &str = "c0000000-0000-4000-8000-000000000003";
 const D: &str = "d0000000-0000-4000-8000-000000000004";
 const E: &str = "e0000000-0000-4000-8000-000000000005";
 
-/// The real time `offset` seconds from now, as RFC 3339 UTC.
-fn time_from_now(offset: i64) -> String {
-    DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + offset).fmt(Format::DateTime).unwrap()
-}
-
-/// The emulator, moto with a bucket of the stack and a subscriber to the sweep's events, and an SDK
-/// client for what owners do.
+/// An owner's fleet ([`Fleet`]) and the stack's bucket, in moto.
 struct World {
-    emulator: Emulator,
-    moto: Moto,
+    fleet: Fleet,
     bucket: String,
-    owner: aws_sdk_supplychain::Client,
     s3: aws_sdk_s3::Client,
 }
 
+world_of_a_fleet!(World);
+
 impl World {
     async fn start() -> World {
-        let emulator = emulator().await;
-        let moto = Moto::start().await;
-        moto.subscribe(SWEEP_SOURCE).await;
+        let fleet = Fleet::start(Deletions::StayDeleting).await;
         let bucket = format!("plans-{}", unique_name());
-        let s3 = aws_sdk_s3::Client::new(&moto.sdk_config);
+        let s3 = aws_sdk_s3::Client::new(&fleet.moto.sdk_config);
         s3.create_bucket().bucket(&bucket).send().await.expect("the stack's bucket is made");
-        let owner = aws_sdk_supplychain::Client::new(&sdk_config(&emulator.endpoint(), SECRET_ACCESS_KEY).await);
-        World { emulator, moto, bucket, owner, s3 }
-    }
-
-    /// An instance in `state` with `tags`; a deletion of it stays `Deleting` while the test runs.
-    fn seed(&self, id: &str, state: &str, tags: &[(&str, &str)]) {
-        self.emulator.seed(SeedInstance {
-            instance_id: Some(id.to_owned()),
-            instance_name: Some(format!("team-{}", &id[..1])),
-            state: Some(state.to_owned()),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            delete_polls: Some(1_000),
-            ..Default::default()
-        });
-    }
-
-    /// An Active instance whose expiry tag passed an hour ago, with an owner; the tag's value.
-    fn seed_expired(&self, id: &str) -> String {
-        let expired = time_from_now(-(HOUR as i64));
-        self.seed(id, "Active", &[("ExpiresAt", &expired), ("Owner", OWNER)]);
-        expired
+        World { fleet, bucket, s3 }
     }
 
     /// The sweep binary with the stack's bucket and approval on, `NOTICE_HOURS` as given, its clock
@@ -94,23 +64,6 @@ impl World {
             env.extend(faked_clock(&format!("+{ahead}")));
         }
         Sweep { process: FunctionProcess::spawn(SWEEP_BIN, "sweep-instances", &env).await, ahead }
-    }
-
-    /// Every sweep event the subscriber received since the last call.
-    async fn events(&self) -> Vec<Value> {
-        self.moto.received().await.into_iter().filter(|event| event["source"] == SWEEP_SOURCE).collect()
-    }
-
-    fn arn(&self, id: &str) -> String {
-        self.emulator.instance_arn(id)
-    }
-
-    async fn tag(&self, id: &str, key: &str, value: &str) {
-        self.owner.tag_resource().resource_arn(self.arn(id)).tags(key, value).send().await.unwrap();
-    }
-
-    async fn untag(&self, id: &str, key: &str) {
-        self.owner.untag_resource().resource_arn(self.arn(id)).tag_keys(key).send().await.unwrap();
     }
 
     async fn put(&self, key: &str, body: String) {

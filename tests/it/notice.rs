@@ -5,23 +5,22 @@
 //! Between days the test changes tags as an owner would, with the SDK. Every run is a delete-mode
 //! run, `events/sweep/notice-delete.json`, with `NOTICE_HOURS=168` unless a test says otherwise.
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::events::{CANCELLED, COMPLETED, REQUESTED, SCHEDULED, SWEEP_SOURCE};
+use crate::support::fleet::{world_of_a_fleet, Deletions, Fleet, OWNER};
 use crate::support::*;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde_json::{json, Value};
 use supplychain_emulator::runtime_api::{Deadline, Invoke};
-use supplychain_emulator::{CallRecord, Emulator, Fault, FaultRule, SeedInstance};
+use supplychain_emulator::{CallRecord, Fault, FaultRule};
 
 /// The schedule mark's tag (`SCHEDULE_TAG`'s default).
 const MARK: &str = "DeletionScheduledFor";
 const HOUR: u64 = 3_600;
 /// `NOTICE_HOURS`'s default, 168, in seconds.
 const NOTICE: u64 = 168 * HOUR;
-const OWNER: &str = "planning-team@example.com";
 const KEEP: &str = "To keep it, set the tag DeletionProtection=true, or add or move the tag ExpiresAt to a later time.";
 
 /// How far a run's clock is ahead of the real one.
@@ -44,11 +43,6 @@ const D: &str = "d0000000-0000-4000-8000-000000000004";
 
 fn now_secs() -> i64 {
     DateTime::from(SystemTime::now()).secs()
-}
-
-/// The real time `offset` seconds from now, as RFC 3339 UTC.
-fn time_from_now(offset: i64) -> String {
-    rfc3339(now_secs() + offset)
 }
 
 fn rfc3339(secs: i64) -> String {
@@ -146,39 +140,16 @@ impl Run {
     }
 }
 
-/// The emulator, moto with a subscriber to the sweep's events, and an SDK client for what owners do.
+/// An owner's fleet ([`Fleet`]), swept by the compiled sweep on the days of a notice.
 struct World {
-    emulator: Emulator,
-    moto: Moto,
-    owner: aws_sdk_supplychain::Client,
+    fleet: Fleet,
 }
+
+world_of_a_fleet!(World);
 
 impl World {
     async fn start() -> World {
-        let emulator = emulator().await;
-        let moto = Moto::start().await;
-        moto.subscribe(SWEEP_SOURCE).await;
-        let owner = aws_sdk_supplychain::Client::new(&sdk_config(&emulator.endpoint(), SECRET_ACCESS_KEY).await);
-        World { emulator, moto, owner }
-    }
-
-    fn seed(&self, id: &str, state: &str, tags: &[(&str, &str)]) {
-        self.emulator.seed(SeedInstance {
-            instance_id: Some(id.to_owned()),
-            instance_name: Some(format!("team-{}", &id[..1])),
-            state: Some(state.to_owned()),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            // A Deleting instance stays so: the sweep never reads an instance with GetInstance.
-            delete_polls: (state == "Deleting").then_some(1),
-            ..Default::default()
-        });
-    }
-
-    /// An Active instance whose expiry tag passed an hour ago, with an owner.
-    fn seed_expired(&self, id: &str) -> String {
-        let expired = time_from_now(-(HOUR as i64));
-        self.seed(id, "Active", &[("ExpiresAt", &expired), ("Owner", OWNER)]);
-        expired
+        World { fleet: Fleet::start(Deletions::End).await }
     }
 
     fn env(&self, notice_hours: &str) -> Vec<(&'static str, String)> {
@@ -223,21 +194,8 @@ impl World {
         Run { report, events, calls: self.emulator.calls(), clock: (from, to) }
     }
 
-    fn arn(&self, id: &str) -> String {
-        self.emulator.instance_arn(id)
-    }
-
-    async fn tags(&self, id: &str) -> HashMap<String, String> {
-        let listed = self.owner.list_tags_for_resource().resource_arn(self.arn(id)).send().await.unwrap();
-        listed.tags().clone()
-    }
-
     async fn mark(&self, id: &str) -> Option<String> {
         self.tags(id).await.remove(MARK)
-    }
-
-    async fn tag(&self, id: &str, key: &str, value: &str) {
-        self.owner.tag_resource().resource_arn(self.arn(id)).tags(key, value).send().await.unwrap();
     }
 
     /// Runs day 0's sweep and returns the mark it set on `id`.

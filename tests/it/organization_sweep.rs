@@ -7,12 +7,8 @@
 //! against the function's errorTypes, its timeouts against the function's, and its state for 900
 //! targets against Step Functions' 256 KiB.
 
-use std::time::SystemTime;
-
 use crate::support::events::{REQUESTED, SUMMARY, SWEEP_SOURCE};
 use crate::support::*;
-use aws_smithy_types::date_time::Format;
-use aws_smithy_types::DateTime;
 use serde_json::{json, Value};
 use supplychain_delete_instance::Error;
 use supplychain_emulator::invoke_api::InvokeApi;
@@ -160,11 +156,6 @@ impl Stack {
     pub(crate) async fn events(&self) -> Vec<(String, Value)> {
         self.moto.received().await.into_iter().map(|event| (event["detail-type"].as_str().unwrap().to_owned(), event)).collect()
     }
-}
-
-/// A time `offset` seconds from now, as RFC 3339 UTC.
-fn time_from_now(offset: i64) -> String {
-    DateTime::from_secs(DateTime::from(SystemTime::now()).secs() + offset).fmt(Format::DateTime).unwrap()
 }
 
 /// One target's instances: from one to three expired ones (by the target's number), one protected

@@ -4,12 +4,10 @@
 //! compiled binaries. Expiry tags and creation times are set relative to now.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::support::events::SWEEP_SOURCE;
 use crate::support::*;
-use aws_smithy_types::date_time::Format;
-use aws_smithy_types::DateTime;
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use supplychain_delete_instance::{Error, SweepFunction, SweepSettings};
@@ -42,12 +40,6 @@ impl Fleet {
     fn expect(&self, id: &str) -> Expect {
         self.expected.iter().find(|(i, _)| i == id).map(|(_, e)| *e).unwrap()
     }
-}
-
-/// A time `offset` seconds from now, as RFC 3339 UTC.
-fn time_from_now(offset: i64) -> String {
-    let now = DateTime::from(SystemTime::now()).secs();
-    DateTime::from_secs(now + offset).fmt(Format::DateTime).unwrap()
 }
 
 /// The day `offset` days from today (UTC), as `YYYY-MM-DD`.

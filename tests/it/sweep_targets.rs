@@ -8,11 +8,9 @@
 //! region each call acted in; moto's EventBridge receives the reports and the requests.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::support::*;
-use aws_smithy_types::date_time::Format;
-use aws_smithy_types::DateTime;
 use serde_json::{json, Value};
 use supplychain_emulator::{Account, Emulator, EmulatorConfig, Fault, FaultRule, Role, SeedInstance};
 
@@ -68,12 +66,6 @@ struct Counts {
     protected: u32,
     kept: u32,
     deleted: u32,
-}
-
-/// A time `offset` seconds from now, as RFC 3339 UTC: expiry tags do not depend on today's date.
-fn time_from_now(offset: i64) -> String {
-    let now = DateTime::from(SystemTime::now()).secs();
-    DateTime::from_secs(now + offset).fmt(Format::DateTime).unwrap()
 }
 
 /// Seeds `counts` in `account` and `region`; `target` (below 0x10000) keeps the ids of each account

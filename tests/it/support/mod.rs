@@ -2,6 +2,7 @@
 //! the tests add to it: fixtures from `events/`, the functions built in-process, Lambda contexts.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod policies;
 /// The sweep's events the tests read back off the bus, named by the one catalogue of the bus
 /// contract (`supplychain_delete_instance::contract::Event`).
@@ -48,6 +49,13 @@ pub fn fixture(name: &str) -> Value {
     let path = repo_path("events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The real time `offset` seconds from now, as RFC 3339 UTC: the tests' expiry tags do not depend on
+/// today's date.
+pub fn time_from_now(offset: i64) -> String {
+    let now = aws_smithy_types::DateTime::from(SystemTime::now()).secs();
+    aws_smithy_types::DateTime::from_secs(now + offset).fmt(aws_smithy_types::date_time::Format::DateTime).unwrap()
 }
 
 /// A fixture whose times (every `time`, `timestamp` and `startedAt` member, at any depth) are
