@@ -44,6 +44,7 @@ mod notice;
 mod options;
 mod organization;
 mod organization_scale;
+mod process;
 mod report;
 mod run;
 mod s3;

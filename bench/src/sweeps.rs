@@ -340,12 +340,12 @@ impl SweepProcess {
 
     /// The process's peak RSS so far (`VmHWM`), in KiB.
     pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
-        crate::measure::peak_rss_kib(self.child.id()?)
+        crate::process::peak_rss_kib(self.child.id()?)
     }
 
     /// The CPU time the process has used so far, all its threads.
     pub(crate) fn cpu_time(&self) -> Option<Duration> {
-        crate::measure::cpu_time(self.child.id()?)
+        crate::process::cpu_time(self.child.id()?)
     }
 
     /// Ends the process as Lambda's Shutdown phase does, with SIGTERM, so that it exits on its own

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
 
-use super::summary::{child_error, empty_summary, failed, failure, json_of, Place, Results, SummaryRequest, TargetError};
+use super::summary::{child_error, empty_summary, failed, failure, json_of, PhaseTally, Place, Results, SummaryRequest, TargetError};
 use crate::config::SweepMode;
 use crate::contract::{Announcement, DeletionRequested, ExecuteOutcome, ExecutedInstance, OrganizationSummary, PlannedInstance};
 use crate::deadline::Invocation;
@@ -192,6 +192,16 @@ impl ExecutionTally {
         summary.counts.skipped = changed;
         summary.counts.changed_since_plan = Some(changed);
         self.summary
+    }
+}
+
+impl PhaseTally for ExecutionTally {
+    fn begin(request: &SummaryRequest) -> Self {
+        ExecutionTally::new(request)
+    }
+
+    fn end(self) -> OrganizationSummary {
+        self.done()
     }
 }
 

@@ -312,6 +312,18 @@ pub(crate) fn split(cap: u32, targets: usize, rotation: u64) -> Vec<u32> {
     (0..targets).map(|i| even + u32::from((i + targets - start) % targets < remainder)).collect()
 }
 
+impl OrganizationSweep {
+    /// The organization's summary (of a phase, with approval), put on the bus: the execution
+    /// phase's items are added up by [`execute::ExecutionTally`].
+    pub(in crate::sweep) async fn summarize(
+        &self,
+        input: &Value,
+        invocation: &Invocation,
+    ) -> Result<crate::contract::OrganizationSummary, Error> {
+        self.summarize_with::<execute::ExecutionTally>(input, invocation).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,13 +2,12 @@
 //! its `ResultWriter` wrote (only the run's own, under `results/<sweepId>/`), added up one target at
 //! a time. In the plan phase of a run with approval, the instances the targets would request are
 //! gathered on the way into the plan file (`plans/<planId>/plan.jsonl`); the execution phase's
-//! items are added up by [`super::execute::ExecutionTally`].
+//! items are added up by the [`PhaseTally`] its own module gives.
 
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::execute::ExecutionTally;
 use super::plan_file::PlanLines;
 use super::OrganizationSweep;
 use crate::config::SweepMode;
@@ -49,9 +48,16 @@ pub(super) trait Results: Send + 'static {
     fn add_child(&mut self, child: ChildExecution);
 }
 
+/// The tally of the execution phase's items, whose shape its own module knows.
+pub(super) trait PhaseTally: Results {
+    fn begin(request: &SummaryRequest) -> Self;
+    fn end(self) -> OrganizationSummary;
+}
+
 impl OrganizationSweep {
-    /// The organization's summary (of a phase, with approval), put on the bus.
-    pub(in crate::sweep) async fn summarize(&self, input: &Value, invocation: &Invocation) -> Result<OrganizationSummary, Error> {
+    /// The organization's summary (of a phase, with approval, the execution's added up by `E`), put
+    /// on the bus.
+    pub(super) async fn summarize_with<E: PhaseTally>(&self, input: &Value, invocation: &Invocation) -> Result<OrganizationSummary, Error> {
         let request: SummaryRequest =
             serde_json::from_value(input.clone()).map_err(|error| Error::InvalidInput(format!("\"summarize\" is not {SHAPE}: {error}")))?;
         let plan_id = match (&request.plan_id, request.phase) {
@@ -60,7 +66,7 @@ impl OrganizationSweep {
             (None, None) => None,
         };
         let mut summary = match (request.phase, &plan_id) {
-            (Some(Phase::Execute), _) => self.read_results(&request, ExecutionTally::new(&request), invocation).await?.done(),
+            (Some(Phase::Execute), _) => E::end(self.read_results(&request, E::begin(&request), invocation).await?),
             (Some(Phase::Plan), Some(plan_id)) => self.planned(&request, plan_id, invocation).await?,
             _ => self.read_results(&request, Tally::new(request.sweep_id.clone(), request.mode), invocation).await?.done().0,
         };

@@ -12,9 +12,9 @@ use supplychain_emulator::Emulator;
 
 use super::lambda::{Ended, Pool};
 use super::load::{Load, Shape};
+use super::random::Random;
 use super::stack::{Function, Stack};
 use super::world::{AsyncInvocation, Clock, FailedInvocation, Message, World};
-use super::Random;
 use crate::local::{ACCOUNT, REGION};
 
 /// Lambda's waits before the first and the second retry of an asynchronous invocation.

@@ -18,7 +18,7 @@ use serde_json::Value;
 use supplychain_emulator::{Emulator, Fault, FaultProxy, FaultRule};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::Random;
+use super::random::Random;
 
 /// The kinds of fault, with their weights: throttling, 500, 503, a connection closed without an
 /// answer (a reset), and an answer slower than the SDK's attempt timeout.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use supplychain_emulator::{Emulator, SeedInstance};
 
-use super::Random;
+use super::random::Random;
 
 /// The member account whose instances 20 % of the requests name.
 pub const MEMBER: &str = "210987654321";

@@ -14,11 +14,11 @@ use super::engine::{Engine, Settled};
 use super::faults::{feed, Server};
 use super::lambda::Pool;
 use super::load::{generate, seed, Load, MEMBER};
+use super::random::Random;
 use super::services::{Services, REQUEST_DEAD_LETTER_QUEUE};
 use super::stack::{Function, Stack};
 use super::verdict::{judge, Evidence, Verdict};
 use super::world::{Clock, World};
-use super::Random;
 use crate::local::{ACCOUNT, SCHEDULER_ROLE_ARN};
 
 /// How a soak runs.
