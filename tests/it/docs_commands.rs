@@ -43,7 +43,7 @@ use std::process::Command;
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use serde_json::{json, Value};
 
-use crate::support::{fixture, tools, unique_name};
+use crate::support::{fixture_now, tools, unique_name};
 
 /// What the CLI prints, alone, when it could not reach the endpoint: the one outcome that proves it
 /// accepted the command line. awscli 1.x prints it on its own line and exits with 255; `aws s3 cp`
@@ -133,7 +133,7 @@ const EPOCH_SECONDS: &str = "1764547200";
 fn stand_in(name: &str) -> Option<String> {
     let exact = match name {
         "<region>" => REGION.to_owned(),
-        "<taskToken>" => fixture("sweep/plan-ready.json")["detail"]["taskToken"].as_str()?.to_owned(),
+        "<taskToken>" => fixture_now("sweep/plan-ready.json")["detail"]["taskToken"].as_str()?.to_owned(),
         "<PlanBucketName>" => format!("organization-sweep-plans-{ACCOUNT}"),
         "<planId>" => PLAN_ID.to_owned(),
         "<instanceArn>" => INSTANCE_ARN.to_owned(),
@@ -159,13 +159,13 @@ fn stand_in(name: &str) -> Option<String> {
         "REQUESTS" => format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{STACK}-requests"),
         // What a dead letter of the status checks holds (status-checker.md): the check's input, and
         // the receipt handle receive-message gives with it.
-        "body" => fixture("check/status-check.json").to_string(),
+        "body" => fixture_now("check/status-check.json").to_string(),
         "handle" => "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a9vBRZZ3bGkXvMFd1C2VfWtdQMaaH2kKjOqhTqcIN9SM4Xz==".to_owned(),
         // The event a failed delivery held (operating.md reads it out of the message with jq).
-        "EVENT" => fixture("eventbridge-deletion-requested.json").to_string(),
+        "EVENT" => fixture_now("eventbridge-deletion-requested.json").to_string(),
         // deploying.md's jq turns the fixture event into the one PutEvents entry it stands for.
         "--entries" => {
-            let event = fixture("eventbridge-deletion-requested.json");
+            let event = fixture_now("eventbridge-deletion-requested.json");
             json!([{"EventBusName": STACK, "Source": event["source"], "DetailType": event["detail-type"], "Detail": event["detail"].to_string()}])
                 .to_string()
         }
