@@ -142,17 +142,13 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_scheduler::operation::create_schedule::CreateScheduleOutput;
-    use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use serde_json::json;
     use std::time::Duration;
-
-    const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/scheduler";
-    const QUEUE_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:status-checks-dlq";
+    use supplychain_testkit::{unique_name, Moto, SCHEDULER_ROLE_ARN};
 
     fn check() -> ScheduledCheck {
         ScheduledCheck {
-            name: "scn-delete-0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40-2".to_owned(),
+            name: format!("scn-delete-0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40-{}", unique_name()),
             at: DateTime::from_secs(1_767_323_045),
             target_arn: "arn:aws:lambda:us-east-1:123456789012:function:check-instance-status".to_owned(),
             input: json!({"statusCheck": {"instanceId": "0c3b2f4e-8a1d-4c6e-9f2b-7d5a1e3c9b40", "attempt": 2}}),
@@ -164,42 +160,52 @@ mod tests {
         Budget::for_invocation(0, Duration::ZERO, Duration::from_secs(10))
     }
 
+    /// The schedules of the group `moto.group`, read back from moto's Scheduler.
+    async fn schedules(moto: &Moto) -> Vec<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput> {
+        let client = Client::new(&moto.sdk_config);
+        let listed = client.list_schedules().group_name(&moto.group).send().await.expect("list schedules");
+        let mut schedules = Vec::new();
+        for summary in listed.schedules() {
+            let name = summary.name().expect("a name");
+            schedules.push(client.get_schedule().group_name(&moto.group).name(name).send().await.expect("get schedule"));
+        }
+        schedules
+    }
+
     #[tokio::test]
     async fn every_schedule_retries_as_long_as_scheduler_allows_then_keeps_the_check_in_the_dead_letter_queue() {
-        let create = mock!(Client::create_schedule)
-            .match_requests(|request| {
-                let target = request.target().expect("a target");
-                let retry = target.retry_policy().expect("a retry policy");
-                target.role_arn() == ROLE_ARN
-                    && retry.maximum_retry_attempts() == Some(185)
-                    && retry.maximum_event_age_in_seconds() == Some(86_400)
-                    && target.dead_letter_config().and_then(|d| d.arn()) == Some(QUEUE_ARN)
-            })
-            .then_output(|| {
-                CreateScheduleOutput::builder().schedule_arn("arn:aws:scheduler:us-east-1:123456789012:schedule/g/n").build().unwrap()
-            });
-        let client = mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, &[&create]);
-        let scheduler = Scheduler::new(client, "g", Some(ROLE_ARN.to_owned())).with_dead_letter_arn(Some(QUEUE_ARN.to_owned()));
+        let moto = Moto::start().await;
+        let client = Client::new(&moto.function_config);
+        let scheduler = Scheduler::new(client, &moto.group, Some(SCHEDULER_ROLE_ARN.to_owned()))
+            .with_dead_letter_arn(Some(moto.schedule_dead_letter_arn.clone()));
+        let check = check();
 
-        let scheduled = scheduler.schedule(&check(), &budget()).await;
+        let scheduled = scheduler.schedule(&check, &budget()).await;
 
         assert_eq!(scheduled, Ok(Scheduled::Created));
-        assert_eq!(create.num_calls(), 1);
+        let schedules = schedules(&moto).await;
+        assert_eq!(schedules.len(), 1);
+        assert_eq!(schedules[0].name(), Some(check.name.as_str()));
+        let target = schedules[0].target().expect("a target");
+        let retry = target.retry_policy().expect("a retry policy");
+        assert_eq!(target.role_arn(), SCHEDULER_ROLE_ARN);
+        assert_eq!((retry.maximum_retry_attempts(), retry.maximum_event_age_in_seconds()), (Some(185), Some(86_400)));
+        assert_eq!(target.dead_letter_config().and_then(|d| d.arn()), Some(moto.schedule_dead_letter_arn.as_str()));
+        assert_eq!(moto.proxy.call_count("CreateSchedule"), 1);
     }
 
     #[tokio::test]
     async fn without_a_dead_letter_queue_nothing_is_scheduled() {
-        let create = mock!(Client::create_schedule).then_output(|| {
-            CreateScheduleOutput::builder().schedule_arn("arn:aws:scheduler:us-east-1:123456789012:schedule/g/n").build().unwrap()
-        });
-        let client = mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, &[&create]);
-        let scheduler = Scheduler::new(client, "g", Some(ROLE_ARN.to_owned()));
+        let moto = Moto::start().await;
+        let client = Client::new(&moto.function_config);
+        let scheduler = Scheduler::new(client, &moto.group, Some(SCHEDULER_ROLE_ARN.to_owned()));
 
         let error = scheduler.schedule(&check(), &budget()).await.unwrap_err();
 
         assert_eq!(error.error_type(), "ScheduleFailed");
         assert!(error.to_string().contains("SCHEDULE_DEAD_LETTER_ARN is not set"), "{error}");
-        assert_eq!(create.num_calls(), 0);
+        assert!(schedules(&moto).await.is_empty());
+        assert!(moto.proxy.calls().is_empty(), "{:?}", moto.proxy.calls());
     }
 
     #[test]

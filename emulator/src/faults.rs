@@ -48,8 +48,9 @@ pub enum Fault {
     Drop,
     /// Never answer; the connection stays open until the client gives up or the server stops.
     Hang,
-    /// Proxy only: answer this canned response without forwarding. A `content-type` matching the
-    /// call's protocol and an `x-amzn-requestid` are added when `headers` lacks them.
+    /// Answer this canned response instead of serving (emulator) or forwarding (proxy) the call. A
+    /// `content-type` matching the call's protocol and an `x-amzn-requestid` are added when
+    /// `headers` lacks them.
     Respond {
         /// HTTP status code.
         status: u16,
@@ -176,6 +177,25 @@ impl Protocol {
             | Fault::FailEntry { .. } => return None,
         };
         Some((status, error_type.to_owned(), message))
+    }
+
+    /// A canned answer ([`Fault::Respond`]): the status, headers and body as given, with this
+    /// protocol's content type and `request_id` as `x-amzn-requestid` when `headers` lacks them.
+    pub(crate) fn canned_response(&self, request_id: &str, status: u16, headers: &[(String, String)], body: &str) -> Response {
+        let mut builder = hyper::Response::builder().status(status);
+        for (name, value) in headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if !has("content-type") {
+            builder = builder.header(hyper::header::CONTENT_TYPE, self.content_type());
+        }
+        if !has("x-amzn-requestid") {
+            builder = builder.header("x-amzn-requestid", request_id);
+        }
+        builder.body(http_body_util::Full::new(Bytes::from(body.to_owned()))).unwrap_or_else(|e| {
+            self.error_response(request_id, 500, "InvalidCannedResponse", &format!("The canned response is not valid HTTP: {e}"))
+        })
     }
 
     /// An error answer in this protocol's wire form: the protocol's content type, the

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::CONTENT_LENGTH;
 use hyper::{HeaderMap, Method};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -183,23 +183,6 @@ fn error_response(protocol: &Protocol, status: u16, error_type: &str, message: &
     protocol.error_response(&request_id(), status, error_type, message)
 }
 
-fn canned_response(protocol: &Protocol, status: u16, headers: &[(String, String)], body: &str) -> Response {
-    let mut builder = hyper::Response::builder().status(status);
-    for (name, value) in headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    if !has("content-type") {
-        builder = builder.header(CONTENT_TYPE, protocol.content_type());
-    }
-    if !has("x-amzn-requestid") {
-        builder = builder.header("x-amzn-requestid", request_id());
-    }
-    builder
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap_or_else(|e| error_response(protocol, 500, "InvalidCannedResponse", &format!("The canned response is not valid HTTP: {e}")))
-}
-
 /// Headers that describe one hop rather than the message, so they are not passed on.
 const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 
@@ -287,7 +270,7 @@ async fn handle(shared: Arc<Shared>, req: Request) -> Result<Response, Dropped> 
             tokio::time::sleep(Duration::from_millis(millis)).await;
             forward(&shared, &protocol, req).await
         }
-        Some(Fault::Respond { status, headers, body }) => canned_response(&protocol, status, &headers, &body),
+        Some(Fault::Respond { status, headers, body }) => protocol.canned_response(&request_id(), status, &headers, &body),
         Some(Fault::FailEntries { error_code, error_message }) if operation == "PutEvents" => {
             let answer = forward(&shared, &protocol, req).await;
             fail_entries(answer, None, &error_code, &error_message).await

@@ -450,6 +450,11 @@ async fn inject(
             tokio::time::sleep(Duration::from_millis(*millis)).await;
             None
         }
+        Fault::Respond { status, headers, body } => {
+            record.status = *status;
+            shared.store().ledger.calls.push(record.clone());
+            Some(Ok(protocol.canned_response(request_id, *status, headers, body)))
+        }
         other => {
             let (status, error_type, message) = protocol.error_of(other)?;
             let error = ApiError { status, error_type, message };

@@ -37,3 +37,4 @@ mod sweep_targets;
 mod task_token;
 mod template;
 mod wire_forms;
+mod workspace;

@@ -536,20 +536,21 @@ fn every_task_retries_lambda_s_own_errors_and_exactly_the_function_s_retryable_e
     retryable.sort();
     let definition = definition();
     let tasks = tasks(&definition);
-    let names: Vec<&str> = tasks.iter().map(|(name, _)| name.as_str()).collect();
+    let mut names: Vec<&str> = tasks.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort();
     assert_eq!(
         names,
         [
-            "Plan",
-            "SweepTarget",
-            "Summarize",
-            "SummarizePlan",
-            "AwaitApproval",
             "Approve",
+            "AwaitApproval",
             "ExecuteInstance",
-            "SummarizeExecution",
+            "Plan",
+            "PlanExpired",
             "PlanRejected",
-            "PlanExpired"
+            "Summarize",
+            "SummarizeExecution",
+            "SummarizePlan",
+            "SweepTarget",
         ]
     );
     for (name, task) in tasks.iter().filter(|(name, _)| name != CALLBACK) {

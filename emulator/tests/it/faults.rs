@@ -1,4 +1,4 @@
-//! Faults injected into the emulator's own API (errors, throttling, delay, drop, hang) as the SDK
+//! Faults injected into the emulator's own API (errors, throttling, canned answers, delay, drop, hang) as the SDK
 //! sees them, and the call log that records each call. The fault proxy in front of moto is
 //! tested in `proxy.rs`.
 
@@ -81,6 +81,25 @@ async fn error_faults_answer_with_their_status_and_error_type() {
         ]
     );
     assert!(c.get_instance().instance_id(ID).send().await.is_ok(), "rules are used up");
+}
+
+#[tokio::test]
+async fn a_respond_fault_answers_its_canned_response_instead_of_serving_the_call() {
+    let emulator = start().await;
+    seed_active(&emulator, ID);
+    let failed = serde_json::json!({"instance": {"instanceId": ID, "awsAccountId": "123456789012", "state": "DeleteFailed"}});
+    emulator.inject(FaultRule::new("DeleteInstance", 1, Fault::respond(200, failed.to_string())));
+    let c = client(&emulator);
+
+    let answered = c.delete_instance().instance_id(ID).send().await.unwrap();
+
+    assert_eq!(answered.instance().unwrap().state(), &InstanceState::DeleteFailed);
+    let calls = emulator.calls();
+    assert_eq!((calls[0].status, calls[0].fault.as_deref()), (200, Some("respond")));
+    assert_eq!(answered.request_id(), Some(calls[0].request_id.as_str()));
+    // The call was not served: the instance is as it was.
+    let read = c.get_instance().instance_id(ID).send().await.unwrap();
+    assert_eq!(read.instance().unwrap().state(), &InstanceState::Active);
 }
 
 #[tokio::test]
