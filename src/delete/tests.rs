@@ -28,9 +28,11 @@ async fn emulator_holding(state: Option<&str>, tags: &[(&str, &str)]) -> Emulato
     emulator
 }
 
-/// The next `count` calls of `operation` answer the modeled error `error_type` with `status`.
+/// The next `count` calls of `operation` answer the modeled error `error_type` with `status`. The
+/// message does not name the error type, so that an error that names it read it from the answer's
+/// `x-amzn-errortype`.
 fn fail(emulator: &Emulator, operation: &str, count: u32, status: u16, error_type: &str) {
-    emulator.inject(FaultRule::new(operation, count, Fault::error(status, error_type, format!("{error_type} from the test"))));
+    emulator.inject(FaultRule::new(operation, count, Fault::error(status, error_type, "refused by the test")));
 }
 
 async fn sdk_config(emulator: &Emulator) -> aws_config::SdkConfig {
