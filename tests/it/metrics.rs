@@ -254,10 +254,7 @@ async fn checker(state: &str, error_message: Option<&str>, env: &[(&str, String)
 
 /// The Deletion Started event of the fixtures, as if the deletion had started `ago` before now.
 fn started(ago: Duration) -> Value {
-    let mut event = fixture("check/deletion-started.json");
-    let at = aws_smithy_types::DateTime::from(SystemTime::now() - ago);
-    event["time"] = json!(at.fmt(aws_smithy_types::date_time::Format::DateTime).unwrap());
-    event
+    fixture_at("check/deletion-started.json", SystemTime::now() - ago)
 }
 
 fn seconds(value: &Value) -> f64 {
